@@ -1,0 +1,53 @@
+# typedis developer commands. Each target sets up .venv when needed; the install steps
+# re-run only when pyproject.toml changes (stamp files inside .venv).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+PIP    := $(PY) -m pip --disable-pip-version-check
+
+.PHONY: demo test lint typecheck bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+# Runtime install: `pip install -e .`
+$(VENV)/.stamp-run: pyproject.toml | $(PY)
+	$(PIP) install --quiet -e .
+	touch $@
+
+# Development install: `pip install -e '.[dev]'` (test, lint and type-check tools).
+$(VENV)/.stamp-dev: pyproject.toml | $(PY)
+	$(PIP) install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.stamp-run
+
+demo: $(VENV)/.stamp-run
+	$(PY) -m typedis demo
+
+# Folders that do not exist yet are skipped (ruff fails on a missing path).
+LINT_DIRS := $(wildcard src tests typing_tests benchmarks)
+
+lint: $(VENV)/.stamp-dev
+	$(BIN)/ruff check $(LINT_DIRS)
+
+# typing_tests/*.py hold deliberate errors (lines marked `# E:`): run.py checks them with
+# mypy and pyright and compares; the plain checker runs cover src and the runner itself.
+typecheck: $(VENV)/.stamp-dev
+	$(BIN)/mypy --strict src typing_tests/run.py
+	$(BIN)/pyright src typing_tests/run.py
+	$(PY) typing_tests/run.py
+
+test: lint typecheck
+	$(BIN)/pytest
+
+bench: $(VENV)/.stamp-run
+	@set -e; for f in benchmarks/bench_*.py; do \
+		[ -e "$$f" ] || { echo "no benchmarks/bench_*.py yet"; break; }; \
+		echo "== $$f"; $(PY) "$$f"; \
+	done
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis build dist
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

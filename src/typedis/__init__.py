@@ -1,0 +1,68 @@
+"""typedis: typed pydantic models on Redis and Valkey, with indexes that never go stale."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from ._connection import Connection, check_connection, connect
+from ._errors import (
+    ConfigError,
+    CorruptRecord,
+    KeyMutationError,
+    ModelError,
+    NotFound,
+    OutcomeUnknown,
+    QueryError,
+    TypedisError,
+    UniqueViolation,
+)
+from ._links import Linked
+from ._markers import (
+    AutoKey,
+    Confidence,
+    Decaying,
+    Geo,
+    GeoPoint,
+    Indexed,
+    Key,
+    Link,
+    Sorted,
+    Unique,
+    field,
+    new_id,
+)
+from ._model import Model
+from ._schema import Index
+
+try:
+    __version__ = version("typedis")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "AutoKey",
+    "Confidence",
+    "ConfigError",
+    "Connection",
+    "CorruptRecord",
+    "Decaying",
+    "Geo",
+    "GeoPoint",
+    "Index",
+    "Indexed",
+    "Key",
+    "KeyMutationError",
+    "Link",
+    "Linked",
+    "Model",
+    "ModelError",
+    "NotFound",
+    "OutcomeUnknown",
+    "QueryError",
+    "Sorted",
+    "TypedisError",
+    "Unique",
+    "UniqueViolation",
+    "check_connection",
+    "connect",
+    "field",
+    "new_id",
+]

@@ -1,0 +1,186 @@
+"""The demo run by ``python -m typedis demo`` (and ``make demo``): restaurants, step by step.
+
+It works only in its own namespace (the model ``DemoRestaurant``, keys under
+``{td:DemoRestaurant}``), which it empties at the start and at the end, so it leaves any other
+data on the server alone.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import typedis
+from typedis import (
+    Geo,
+    GeoPoint,
+    Indexed,
+    Key,
+    KeyMutationError,
+    Model,
+    NotFound,
+    Sorted,
+    Unique,
+    UniqueViolation,
+    field,
+)
+
+
+class DemoRestaurant(Model):
+    """A restaurant: found by name, indexed by cuisine, ranked by rating, placed on a map."""
+
+    name: Key[str]
+    cuisine: Indexed[str]
+    email: Unique[str]
+    rating: Sorted[float] = field(default=0.0)
+    location: Geo[GeoPoint | None] = field(default=None)
+    visits: int = 0
+
+
+TAG = "{td:DemoRestaurant}"
+
+
+def _text(member: bytes | str) -> str:
+    return member.decode() if isinstance(member, bytes) else member
+
+
+def _step(title: str) -> None:
+    print(f"\n== {title}")
+
+
+def run() -> None:
+    """Run the demo against the server of ``typedis.connect()`` (REDIS_URL, else embedded)."""
+    conn = typedis.connect()
+    where = "the embedded Valkey server" if conn.embedded else "REDIS_URL"
+    print(f"typedis {typedis.__version__} demo, connected to {conn.redacted_url} ({where})")
+    print(f"the demo uses only keys under {TAG} and empties them at the start and the end")
+    removed = DemoRestaurant.delete_all()
+    print(f"DemoRestaurant.delete_all() -> {removed} record(s) left by an earlier run removed")
+    try:
+        _tour(conn)
+    finally:
+        removed = DemoRestaurant.delete_all()
+        _step("clean up")
+        print(f"DemoRestaurant.delete_all() -> {removed} record(s) removed, index entries too")
+        conn.close()
+
+
+def _tour(conn: typedis.Connection) -> None:
+    r = conn.client
+
+    _step("1. save a few restaurants (one atomic Lua call each: the hash and every index)")
+    taco = DemoRestaurant(
+        name="Taco Town",
+        cuisine="Mexican",
+        email="hola@tacotown.example",
+        rating=4.2,
+        location=GeoPoint(lat=40.7128, lon=-74.0060),
+    ).save()
+    pho = DemoRestaurant(name="Pho Real", cuisine="Vietnamese", email="pho@real.example")
+    barn = DemoRestaurant(name="Burrito Barn", cuisine="Mexican", email="hi@barn.example")
+    pho.rating, barn.rating = 4.6, 3.9
+    DemoRestaurant.save_many([pho, barn])
+    print(f"saved {taco.name!r} at {taco.redis_key}, and two more with save_many()")
+    mexican = sorted(_text(m) for m in r.smembers(f"{TAG}:i:cuisine:Mexican"))
+    print(f"the Indexed set {TAG}:i:cuisine:Mexican holds {mexican}")
+
+    _step("2. load one by its key")
+    pho = DemoRestaurant.load("Pho Real")
+    print(f"DemoRestaurant.load('Pho Real') -> {pho!r}")
+
+    _step("3. partial save: write only the fields named (the record must exist)")
+    taco.rating = 4.4
+    taco.save(update_fields=["rating"])
+    score = r.zscore(f"{TAG}:z:rating", "Taco Town")
+    print(f"taco.rating = 4.4; taco.save(update_fields=['rating']) -> sorted index score {score}")
+
+    _step("4. atomic_increment: the server adds, the indexes follow")
+    visits = taco.atomic_increment("visits", 1)
+    rating = taco.atomic_increment("rating", 0.3)
+    score = r.zscore(f"{TAG}:z:rating", "Taco Town")
+    print(f"atomic_increment('visits', 1) -> {visits}; atomic_increment('rating', 0.3) -> {rating}")
+    print(f"the instance follows (taco.rating = {taco.rating}) and so does the index ({score})")
+
+    _step("5. a Unique value that is taken: UniqueViolation, and nothing is written")
+    try:
+        DemoRestaurant(name="Taco Clone", cuisine="Mexican", email="hola@tacotown.example").save()
+    except UniqueViolation as error:
+        print(f"caught UniqueViolation: {error}")
+        print(f"  (error.field = {error.field!r}, error.value = {error.value!r})")
+    try:
+        DemoRestaurant.load("Taco Clone")
+    except NotFound as error:
+        print(f"and the clone was not stored: load('Taco Clone') raises NotFound ({error})")
+
+    _step("6. changing a key field: refused unless you ask to move the record")
+    taco.name = "Taco Palace"
+    try:
+        taco.save()
+    except KeyMutationError as error:
+        print(f"caught KeyMutationError: {error}")
+    taco.save(migrate_key=True)
+    print(f"taco.save(migrate_key=True) moved the record and its index entries to {taco.redis_key}")
+    try:
+        DemoRestaurant.load("Taco Town")
+    except NotFound:
+        print("load('Taco Town') now raises NotFound; load('Taco Palace') finds it:")
+    print(f"  {DemoRestaurant.load('Taco Palace')!r}")
+
+    _step("7. time to live: a TTL, then an expiry in the past")
+    pho.save(ttl=3600)
+    expires = r.zscore(f"{TAG}:exp", "Pho Real")
+    print(f"pho.save(ttl=3600): expiry {expires:.0f} (epoch ms) in the expiry index {TAG}:exp")
+    print(
+        f"Redis' own PTTL of the hash is {r.pttl(pho.redis_key)}: typedis keeps expiries itself, "
+        "so Redis never drops a hash behind the indexes' back"
+    )
+    pho.save(expire_at=datetime.now(UTC) - timedelta(seconds=1))
+    try:
+        DemoRestaurant.load("Pho Real")
+    except NotFound:
+        print("pho.save(expire_at=<a second ago>): load('Pho Real') raises NotFound at once")
+    members = r.sismember(f"{TAG}:i:cuisine:Vietnamese", "Pho Real")
+    print(f"its index entries are still there until a sweep (in the cuisine set: {bool(members)})")
+    swept = DemoRestaurant.sweep_expired()
+    members = r.sismember(f"{TAG}:i:cuisine:Vietnamese", "Pho Real")
+    print(f"DemoRestaurant.sweep_expired() -> {swept}; in the cuisine set now: {bool(members)}")
+
+    _step("8. typed queries: one script call each, every filter served by an index")
+    DemoRestaurant.save_many(
+        [
+            DemoRestaurant(
+                name="Tapas Tower", cuisine="Spanish", email="t@tower.example", rating=4.8,
+                location=GeoPoint(lat=40.7306, lon=-73.9866),
+            ),
+            DemoRestaurant(
+                name="Tamale Tent", cuisine="Mexican", email="t@tent.example", rating=4.1
+            ),
+        ]
+    )  # fmt: skip
+    best = (
+        DemoRestaurant.query.filter(
+            DemoRestaurant.cuisine == "Mexican", DemoRestaurant.rating >= 4.0
+        )
+        .order_by(DemoRestaurant.rating.desc())
+        .limit(10)
+    )
+    print(f"plan: {best.explain()}")
+    print(f"Mexican, rated 4.0 or more, best first -> {[x.name for x in best.all()]}")
+    named = DemoRestaurant.query.filter(DemoRestaurant.name.startswith("Ta"))
+    print(f"names starting with 'Ta' (prefix index) -> {[x.name for x in named.all()]}")
+    near = DemoRestaurant.query.filter(
+        DemoRestaurant.location.within(GeoPoint(lat=40.7128, lon=-74.0060), 5, "km")
+    )
+    distances = [f"{x.name} {km:.2f} km" for x, km in near.with_distances()]
+    print(f"within 5 km of lower Manhattan, nearest first -> {distances}")
+    by_keywords = DemoRestaurant.query.filter(cuisine="Mexican", rating__gte=4)
+    print(f"the same with keyword lookups: count -> {by_keywords.count()}")
+    print(f"DemoRestaurant.query.count() -> {DemoRestaurant.query.count()} (O(1): no filter)")
+
+    _step("9. check the indexes against the records (read-only, SCAN-based)")
+    report = DemoRestaurant.check_indexes()
+    print(f"DemoRestaurant.check_indexes() -> {report}")
+    print(
+        "total 0: no orphaned, missing or wrong index entry"
+        if report["total"] == 0
+        else f"PROBLEM: {report['total']} bad index entries"
+    )

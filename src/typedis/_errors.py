@@ -1,0 +1,64 @@
+"""Exceptions raised by typedis.
+
+    TypedisError
+     ├── ConfigError          (also ValueError)  bad connection settings
+     ├── ModelError           (also TypeError)   a model class or a call on it is ill-formed
+     ├── KeyMutationError                        save() would silently move a record
+     ├── UniqueViolation                         another record holds a unique value
+     ├── QueryError           (also ValueError)  a query cannot be planned or has no single answer
+     ├── NotFound             (also LookupError) no record under the given key
+     ├── CorruptRecord                           stored bytes the codec did not write
+     └── OutcomeUnknown                          a write may or may not have been applied
+
+Pydantic's ``ValidationError`` passes through unchanged.
+"""
+
+from __future__ import annotations
+
+
+class TypedisError(Exception):
+    """Base class of every error typedis raises."""
+
+
+class ConfigError(TypedisError, ValueError):
+    """A connection URL or option is unusable or unsafe."""
+
+
+class ModelError(TypedisError, TypeError):
+    """A model class is ill-formed, or a method was called on it in a way it cannot serve."""
+
+
+class KeyMutationError(TypedisError):
+    """``save()`` was called after a key field changed, without ``migrate_key=True``."""
+
+
+class UniqueViolation(TypedisError):
+    """A unique value is already held by another record; nothing was written."""
+
+    def __init__(self, model: str, field: str, value: object) -> None:
+        self.model = model
+        self.field = field
+        self.value = value
+        super().__init__(
+            f"{model}.{field}: value {value!r} is already used by another record; "
+            "nothing was written"
+        )
+
+
+class QueryError(TypedisError, ValueError):
+    """A query names an unknown field or lookup, or ``get()`` matched several records."""
+
+
+class NotFound(TypedisError, LookupError):
+    """No live record matches."""
+
+
+class CorruptRecord(TypedisError):
+    """A stored value cannot be decoded by the codec (it was not written by typedis)."""
+
+
+class OutcomeUnknown(TypedisError):
+    """A write was sent but its reply was lost (timeout or dropped connection).
+
+    It was applied once or not at all; typedis never re-sends it. Re-read the record to find out.
+    """

@@ -1,0 +1,98 @@
+"""Every Redis key name typedis uses, and the escaping of user values inside them.
+
+Layout, for a model ``M`` (tag ``{td:M}``, or ``{td:M:<partition values>}`` for a partitioned
+model; all keys of one tag share one Redis Cluster hash slot)::
+
+    <tag>:r:<id>                  record hash (id: the escaped key values joined by ':')
+    <tag>:all                     set of record ids
+    <tag>:exp                     sorted set: id -> expiry (epoch ms)
+    <tag>:i:<field>:<text>        set of ids per value (Indexed; Key of multi-key models)
+    <tag>:c:<f1>+<f2>:<t1>:<t2>   set of ids per combination (composite index)
+    <tag>:u:<field>               hash: text -> id (Unique; ``u:<f1>+<f2>`` composite unique)
+    <tag>:z:<field>               sorted set: id -> score (Sorted, Decaying, Confidence)
+    <tag>:g:<field>               geo set of ids (Geo)
+    <tag>:l:<field>               sorted set of "<text>\\0<id>", all scores 0 (prefix search on
+                                  str Key, Indexed and Unique fields)
+    <tag>:q:<n>                   scratch sets of one query script, deleted before it returns
+
+``escape`` percent-encodes ``% : { } * ? [ ] \\`` and NUL so that a value can never end a component,
+close a hash tag or act as a SCAN pattern; a lone ``%`` (which ``escape`` never yields) stands
+for ``None`` inside index keys. The same escaping is written in Lua (``lua/_lib.lua``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+NAMESPACE = "td"
+NULL = "%"
+
+_ESCAPES = {ord(c): f"%{ord(c):02X}" for c in "%:{}*?[]\\\x00"}
+_ESCAPED = re.compile("%([0-9A-F]{2})")
+
+
+def escape(value: str) -> str:
+    """Escape one user value for use inside a key name."""
+    return value.translate(_ESCAPES)
+
+
+def unescape(text: str) -> str:
+    """The value ``escape`` turned into ``text``."""
+    return _ESCAPED.sub(lambda m: chr(int(m.group(1), 16)), text)
+
+
+def tag(model: str, partition: Iterable[str] = ()) -> str:
+    """The hash tag of a model, or of one partition of it (texts not yet escaped)."""
+    parts = [NAMESPACE, escape(model), *(escape(p) for p in partition)]
+    return "{" + ":".join(parts) + "}"
+
+
+def record_id(key_texts: Iterable[str]) -> str:
+    """A record's id within its tag: its escaped key values joined by ':'."""
+    return ":".join(escape(t) for t in key_texts)
+
+
+def record(tag: str, record_id: str) -> str:
+    return f"{tag}:r:{record_id}"
+
+
+def all_ids(tag: str) -> str:
+    return f"{tag}:all"
+
+
+def expiry(tag: str) -> str:
+    return f"{tag}:exp"
+
+
+def index_suffix(kind: str, fields: tuple[str, ...]) -> str:
+    """The part of an index key after ``<tag>:``, before any value text (see the layout)."""
+    name = "+".join(escape(f) for f in fields)
+    if kind == "set":
+        return f"{'i' if len(fields) == 1 else 'c'}:{name}:"
+    return {"uniq": "u:", "z": "z:", "geo": "g:", "lex": "l:"}[kind] + name
+
+
+def prefix_member(text: str, record_id: str) -> str:
+    """A prefix index member: the value's text, NUL, the record id (which never holds NUL)."""
+    return f"{text}\x00{record_id}"
+
+
+def set_index(tag: str, suffix: str, texts: Iterable[str | None]) -> str:
+    """The set holding ids whose values have these texts (None for a missing value)."""
+    return f"{tag}:{set_index_suffix(suffix, texts)}"
+
+
+def set_index_suffix(suffix: str, texts: Iterable[str | None]) -> str:
+    """``set_index`` without the tag."""
+    return suffix + ":".join(NULL if t is None else escape(t) for t in texts)
+
+
+def unique_field(texts: Iterable[str]) -> str:
+    """The field of a unique hash for these value texts."""
+    return ":".join(escape(t) for t in texts)
+
+
+def scan_pattern(model: str) -> str:
+    """A SCAN pattern matching every key of a model, all partitions included (maintenance)."""
+    return "{" + f"{NAMESPACE}:{escape(model)}" + "[:}]*"

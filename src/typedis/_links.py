@@ -1,0 +1,119 @@
+"""Relationships: ``Linked[Target]``, the value of a ``Link[Target]`` field.
+
+A link stores the target record's id (its escaped key values), is indexed like an ``Indexed``
+field so queries can filter by the related record, and loads the target only when asked
+(``order.customer.get()``). It dumps as the target's key value, which validates back to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, get_args
+
+from pydantic import GetCoreSchemaHandler, ValidationError
+from pydantic_core import core_schema
+
+from . import _keys, _scripts, _store
+from ._errors import ModelError, NotFound, TypedisError
+
+if TYPE_CHECKING:
+    from ._model import Model
+
+TM = TypeVar("TM", bound="Model")
+
+
+class Linked(Generic[TM]):
+    """A reference to one record of ``model``, loaded on demand."""
+
+    __slots__ = ("id", "model")
+
+    def __init__(self, model: type[TM], record_id: str) -> None:
+        self.model = model
+        self.id = record_id
+
+    @classmethod
+    def to(cls, target: TM) -> Linked[TM]:
+        """The link to a record instance."""
+        return cls(type(target), _store.locate(target.__typedis_spec__, vars(target))[1])
+
+    @property
+    def key(self) -> str | tuple[str, ...]:
+        """The linked record's key value (a tuple of them for several key fields), as text."""
+        parts = tuple(_keys.unescape(p) for p in self.id.split(":"))
+        return parts[0] if len(parts) == 1 else parts
+
+    def get(self) -> TM:
+        """Load the linked record.
+
+        Raises:
+            NotFound: it is not stored (deleted or expired).
+        """
+        return self._found(_scripts.run(self._load()))
+
+    async def aget(self) -> TM:
+        """``get()`` on the asyncio client."""
+        return self._found(await _scripts.arun(self._load()))
+
+    def _load(self) -> _scripts.Call[list[TM | None]]:
+        tag = _keys.tag(self.model.__typedis_spec__.name)
+        return _store.load_call(self.model, [(tag, self.id)])
+
+    def _found(self, found: list[TM | None]) -> TM:
+        if found[0] is None:
+            raise NotFound(f"linked {self.model.__name__} {self.id!r} is not stored")
+        return found[0]
+
+    def __eq__(self, other: object) -> bool:
+        theirs: Any = other
+        return isinstance(other, Linked) and _identity(theirs) == (self.model, self.id)
+
+    def __hash__(self) -> int:
+        return hash((self.model, self.id))
+
+    def __repr__(self) -> str:
+        return f"Linked({self.model.__name__}, {self.id!r})"
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        args = get_args(source)
+        if not args:
+            raise ModelError("Linked needs its target model: Link[Target]")
+        target: type[Model] = args[0]
+
+        def validate(value: Any) -> Linked[Any]:
+            return link_to(target, value)
+
+        return core_schema.no_info_plain_validator_function(
+            validate,
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                lambda link: link.key, when_used="always"
+            ),
+            json_schema_input_schema=core_schema.str_schema(),
+        )
+
+
+def _identity(link: Linked[Any]) -> tuple[type[Model], str]:
+    return link.model, link.id
+
+
+def link_to(target: type[Model], value: Any) -> Linked[Any]:
+    """A link to ``target`` from a record, a link, a stored id (bytes) or key values."""
+    spec = target.__typedis_spec__
+    given: Any = value  # stays Any: the isinstance checks below narrow value only
+    if isinstance(value, Linked):
+        if _identity(given)[0] is not target:
+            raise ValueError(f"{given!r} is not a link to {target.__name__}")
+        link: Linked[Any] = given
+        return link
+    if isinstance(value, target):
+        return Linked(target, _store.locate(spec, vars(value))[1])
+    if isinstance(value, bytes):  # read back from Redis: the stored id
+        return Linked(target, value.decode())
+    keys: Sequence[Any] = tuple(given) if isinstance(value, tuple | list) else (given,)
+    try:
+        located = _store.locate(spec, _store.key_values(target, keys, {}))
+    except (TypedisError, ValidationError) as error:
+        raise ValueError(f"not a key of {target.__name__}: {value!r} ({error})") from None
+    return Linked(target, located[1])

@@ -1,0 +1,254 @@
+"""Index markers and ``field()``.
+
+At runtime every marker alias is ``Annotated[T, <marker>]``: pydantic validates ``T`` and
+typedis reads the marker from ``FieldInfo.metadata`` when the class is created. Type checkers
+see generic descriptors instead (below ``TYPE_CHECKING``): read on an instance they give ``T``,
+read on the class they give a typed field reference, and their ``__set__`` gives the
+constructor its parameter type (PEP 681 descriptor-typed fields).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, NamedTuple, TypeAlias, TypeVar
+
+from pydantic import AfterValidator, Field
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Marker:
+    """Base of the index markers found in ``Annotated`` metadata."""
+
+    kind: ClassVar[str] = ""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyMarker(Marker):
+    kind: ClassVar[str] = "key"
+    auto: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class UniqueMarker(Marker):
+    kind: ClassVar[str] = "unique"
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedMarker(Marker):
+    kind: ClassVar[str] = "indexed"
+
+
+@dataclass(frozen=True, slots=True)
+class SortedMarker(Marker):
+    kind: ClassVar[str] = "sorted"
+
+
+@dataclass(frozen=True, slots=True)
+class GeoMarker(Marker):
+    kind: ClassVar[str] = "geo"
+
+
+@dataclass(frozen=True, slots=True)
+class DecayingMarker(Marker):
+    kind: ClassVar[str] = "decaying"
+
+
+@dataclass(frozen=True, slots=True)
+class ConfidenceMarker(Marker):
+    kind: ClassVar[str] = "confidence"
+
+
+@dataclass(frozen=True, slots=True)
+class LinkMarker(Marker):
+    kind: ClassVar[str] = "link"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldOptions:
+    """typedis options given to ``field()``, kept in the field's metadata."""
+
+    rate: float | None = None
+    auto_now: bool = False
+    auto_now_add: bool = False
+
+
+class GeoPoint(NamedTuple):
+    """A point on Earth in degrees (Redis accepts latitudes within ±85.05112878)."""
+
+    lat: Annotated[float, Field(ge=-85.05112878, le=85.05112878)]
+    lon: Annotated[float, Field(ge=-180.0, le=180.0)]
+
+
+_pydantic_field: Any = Field  # its overloads do not admit a pass-through of **kwargs
+
+
+def new_id() -> str:
+    """A fresh random key: 32 lowercase hex digits (uuid4)."""
+    return uuid.uuid4().hex
+
+
+def field(
+    default: Any = PydanticUndefined,
+    *,
+    default_factory: Any = None,
+    rate: float | None = None,
+    auto_now: bool = False,
+    auto_now_add: bool = False,
+    **kwargs: Any,
+) -> Any:
+    """Declare a field's default and options; other keywords go to ``pydantic.Field``.
+
+    Args:
+        default: the default value.
+        default_factory: a callable giving the default.
+        rate: decay rate of a ``Decaying`` field (> 0, default 0.1).
+        auto_now: set the field (a datetime) to the current UTC time on every save.
+        auto_now_add: set the field (a datetime) to the current UTC time when first created.
+
+    Example:
+        >>> class Note(Model):
+        ...     id: AutoKey = field(default_factory=new_id)
+        ...     score: Sorted[float] = field(default=0.0, ge=0)
+    """
+    info: FieldInfo = _pydantic_field(default, default_factory=default_factory, **kwargs)
+    options = FieldOptions(rate=rate, auto_now=auto_now, auto_now_add=auto_now_add)
+    if options != FieldOptions():
+        info.metadata.append(options)
+    return info
+
+
+def _rankable(value: Any) -> Any:
+    """Refuse NaN for ranked fields: a sorted set cannot order it."""
+    if value != value:
+        raise ValueError("NaN cannot be ranked in a sorted index")
+    return value
+
+
+_RANKABLE = AfterValidator(_rankable)
+_KEY = KeyMarker()
+_AUTO_KEY = KeyMarker(auto=True)
+_UNIQUE = UniqueMarker()
+_INDEXED = IndexedMarker()
+_SORTED = SortedMarker()
+_GEO = GeoMarker()
+_DECAYING = DecayingMarker()
+_CONFIDENCE = ConfidenceMarker()
+_LINK = LinkMarker()
+
+if TYPE_CHECKING:
+    from typing import overload
+
+    from ._links import Linked
+    from ._model import Model
+    from ._refs import (
+        ConfidenceRef,
+        DecayRef,
+        GeoRef,
+        IndexedRef,
+        KeyRef,
+        LinkRef,
+        SortedRef,
+        UniqueRef,
+    )
+
+    M = TypeVar("M", bound=Model)
+    TM = TypeVar("TM", bound=Model)
+
+    class Key(Generic[T]):
+        """Part of the record's key; equality lookups."""
+
+        @overload
+        def __get__(self, obj: None, owner: type[M]) -> KeyRef[M, T]: ...
+        @overload
+        def __get__(self, obj: object, owner: Any) -> T: ...
+        def __get__(self, obj: object, owner: Any) -> Any: ...
+        def __set__(self, obj: object, value: T) -> None: ...
+
+    class Unique(Generic[T]):
+        """At most one record per value; equality lookups."""
+
+        @overload
+        def __get__(self, obj: None, owner: type[M]) -> UniqueRef[M, T]: ...
+        @overload
+        def __get__(self, obj: object, owner: Any) -> T: ...
+        def __get__(self, obj: object, owner: Any) -> Any: ...
+        def __set__(self, obj: object, value: T) -> None: ...
+
+    class Indexed(Generic[T]):
+        """Equality lookups through a set per value."""
+
+        @overload
+        def __get__(self, obj: None, owner: type[M]) -> IndexedRef[M, T]: ...
+        @overload
+        def __get__(self, obj: object, owner: Any) -> T: ...
+        def __get__(self, obj: object, owner: Any) -> Any: ...
+        def __set__(self, obj: object, value: T) -> None: ...
+
+    class Sorted(Generic[T]):
+        """Range lookups and ordering through a sorted set (numbers, dates, datetimes)."""
+
+        @overload
+        def __get__(self, obj: None, owner: type[M]) -> SortedRef[M, T]: ...
+        @overload
+        def __get__(self, obj: object, owner: Any) -> T: ...
+        def __get__(self, obj: object, owner: Any) -> Any: ...
+        def __set__(self, obj: object, value: T) -> None: ...
+
+    class Geo(Generic[T]):
+        """Radius lookups through a geo set (``GeoPoint`` or ``GeoPoint | None``)."""
+
+        @overload
+        def __get__(self, obj: None, owner: type[M]) -> GeoRef[M, T]: ...
+        @overload
+        def __get__(self, obj: object, owner: Any) -> T: ...
+        def __get__(self, obj: object, owner: Any) -> Any: ...
+        def __set__(self, obj: object, value: T) -> None: ...
+
+    class Decaying(Generic[T]):
+        """A base score ranked by time decay since it was last written."""
+
+        @overload
+        def __get__(self, obj: None, owner: type[M]) -> DecayRef[M, T]: ...
+        @overload
+        def __get__(self, obj: object, owner: Any) -> T: ...
+        def __get__(self, obj: object, owner: Any) -> Any: ...
+        def __set__(self, obj: object, value: T) -> None: ...
+
+    class Confidence:
+        """A belief in [0, 1], ranked through a sorted set."""
+
+        @overload
+        def __get__(self, obj: None, owner: type[M]) -> ConfidenceRef[M]: ...
+        @overload
+        def __get__(self, obj: object, owner: Any) -> float: ...
+        def __get__(self, obj: object, owner: Any) -> Any: ...
+        def __set__(self, obj: object, value: float) -> None: ...
+
+    class Link(Generic[TM]):
+        """A reference to a record of another model, stored as its key and indexed."""
+
+        @overload
+        def __get__(self, obj: None, owner: type[M]) -> LinkRef[M, TM]: ...
+        @overload
+        def __get__(self, obj: object, owner: Any) -> Linked[TM]: ...
+        def __get__(self, obj: object, owner: Any) -> Any: ...
+        def __set__(self, obj: object, value: TM | Linked[TM] | str | int) -> None: ...
+
+    AutoKey: TypeAlias = Key[str]
+else:
+    from ._links import Linked
+
+    Link = Annotated[Linked[T], _LINK]
+    Key = Annotated[T, _KEY]
+    AutoKey = Annotated[str, _AUTO_KEY]
+    Unique = Annotated[T, _UNIQUE]
+    Indexed = Annotated[T, _INDEXED]
+    Sorted = Annotated[T, _RANKABLE, _SORTED]
+    Geo = Annotated[T, _GEO]
+    Decaying = Annotated[T, _RANKABLE, _DECAYING]
+    Confidence = Annotated[float, Field(ge=0.0, le=1.0), _CONFIDENCE]

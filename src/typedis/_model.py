@@ -1,0 +1,334 @@
+"""``Model``: a pydantic model whose instances persist to Redis with their indexes.
+
+Class keywords (``class Memory(Model, ttl=3600, partition="agent_id")``) are read with the
+markers into ``__typedis_spec__`` when the class is created. On the class, each indexed field
+reads as a field reference (``Restaurant.rating``); on an instance, as its value.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Self
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic._internal._model_construction import ModelMetaclass, build_lenient_weakvaluedict
+from pydantic._internal._typing_extra import parent_frame_namespace
+from pydantic.fields import FieldInfo
+from typing_extensions import dataclass_transform
+
+from . import _keys, _maintenance, _scripts, _store
+from ._errors import ModelError
+from ._markers import KeyMarker, Marker, field, new_id
+from ._query._query import QueryAccess
+from ._refs import REF_KINDS, FieldRef
+from ._schema import ModelSpec, build
+
+_OPTIONS = ("ttl", "partition", "indexes", "abstract", "order_by")
+_building = threading.local()  # class creation in progress: hide field references meanwhile
+
+
+@dataclass_transform(kw_only_default=True, field_specifiers=(field, Field))
+class ModelMeta(ModelMetaclass):
+    """Reads typedis class keywords; serves field references on the class."""
+
+    def __new__(
+        mcs,
+        name: str,
+        bases: tuple[type[Any], ...],
+        namespace: dict[str, Any],
+        **kwargs: Any,
+    ) -> type:
+        options = {k: kwargs.pop(k) for k in _OPTIONS if k in kwargs}
+        if "__pydantic_reset_parent_namespace__" not in kwargs:
+            # pydantic reads the namespace of the frame two levels up, which is this __new__;
+            # give it the frame that defines the class instead.
+            namespace["__pydantic_parent_namespace__"] = build_lenient_weakvaluedict(
+                parent_frame_namespace()
+            )
+            kwargs["__pydantic_reset_parent_namespace__"] = False
+        _building.depth = getattr(_building, "depth", 0) + 1
+        try:
+            cls = super().__new__(mcs, name, bases, namespace, **kwargs)
+        finally:
+            _building.depth -= 1
+        if namespace.get("__module__") == __name__ and name == "Model":
+            return cls
+        model: type[Model] = cls
+        if not model.__pydantic_complete__:
+            raise ModelError(
+                f"{name}: cannot resolve every field's type when the class is created; typedis "
+                "reads its index markers then (define the types the annotations name first)"
+            )
+        inherited: dict[str, Any] = dict(getattr(model, "__typedis_options__", {}))
+        inherited.pop("abstract", None)
+        options = {**inherited, **options}
+        model.__typedis_options__ = options
+        if not options.get("abstract") and not _has_key(model):
+            _add_auto_key(model)
+        model.__typedis_spec__ = build(name, model.model_fields, **options)
+        model.__typedis_refs__ = {
+            n: REF_KINDS[f.kind](model, n)
+            for n, f in model.__typedis_spec__.fields.items()
+            if f.kind
+        }
+        return model
+
+    if not TYPE_CHECKING:  # the checkers see the references through the marker descriptors;
+        # a visible __getattr__ would make every misspelt class attribute Any
+
+        def __getattr__(cls, name: str) -> Any:
+            refs = cls.__dict__.get("__typedis_refs__")
+            if refs is not None and name in refs and not getattr(_building, "depth", 0):
+                return refs[name]
+            return super().__getattr__(name)
+
+    if not TYPE_CHECKING:  # a typed __call__ would hide the constructor from the checkers
+
+        def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+            spec: ModelSpec | None = cls.__dict__.get("__typedis_spec__")
+            if spec is not None and spec.abstract:
+                raise ModelError(f"{spec.name} is abstract: instantiate one of its subclasses")
+            return super().__call__(*args, **kwargs)
+
+
+def _has_key(model: type[BaseModel]) -> bool:
+    return any(
+        isinstance(m, Marker) and m.kind == "key"
+        for info in model.model_fields.values()
+        for m in info.metadata
+    )
+
+
+def _add_auto_key(model: type[BaseModel]) -> None:
+    """Give a model that declares no key an ``id: AutoKey`` field (a uuid4 hex)."""
+    if "id" in model.model_fields:
+        raise ModelError(
+            f"{model.__name__}: no Key field, and 'id' is taken; mark a field Key[...] or AutoKey"
+        )
+    annotation: Any = Annotated[str, KeyMarker(auto=True)]
+    model.__pydantic_fields__["id"] = FieldInfo.from_annotated_attribute(
+        annotation, Field(default_factory=new_id)
+    )
+    model.__annotations__["id"] = annotation
+    model.model_rebuild(force=True)
+
+
+class Model(BaseModel, metaclass=ModelMeta):
+    """Base class of persisted models.
+
+    Example:
+        >>> class Restaurant(Model):
+        ...     name: Key[str]
+        ...     cuisine: Indexed[str]
+        ...     rating: Sorted[float] = field(default=0.0)
+        >>> Restaurant(name="Taco Town", cuisine="Mexican", rating=4.2).save()
+        Restaurant(name='Taco Town', cuisine='Mexican', rating=4.2)
+    """
+
+    model_config = ConfigDict(validate_assignment=True)
+
+    __typedis_spec__: ClassVar[ModelSpec]
+    __typedis_refs__: ClassVar[dict[str, FieldRef[Any, Any]]]
+    __typedis_options__: ClassVar[dict[str, Any]]
+
+    query: ClassVar[QueryAccess] = QueryAccess()
+    """The model's queries: ``Restaurant.query.filter(Restaurant.cuisine == "Thai").all()``."""
+
+    if not TYPE_CHECKING:
+
+        def __init_subclass__(cls, **kwargs: Any) -> None:  # class keywords are ModelMeta's
+            super().__init_subclass__()
+
+    # ---- identity -------------------------------------------------------------------------
+
+    @property
+    def redis_key(self) -> str:
+        """The Redis key of this record's hash (from its current key values)."""
+        return _keys.record(*_store.locate(self.__typedis_spec__, vars(self)))
+
+    # ---- writes ---------------------------------------------------------------------------
+
+    def save(
+        self,
+        *,
+        update_fields: Iterable[str] | None = None,
+        migrate_key: bool = False,
+        ttl: float | None = _store.KEEP,
+        expire_at: datetime | None = None,
+    ) -> Self:
+        """Write this record and its index entries in one atomic step.
+
+        Args:
+            update_fields: write only these fields (and their indexes); the record must exist.
+            migrate_key: allow a changed key field to move the record and its index entries.
+            ttl: seconds to live from now; None removes any expiry. Default: the model's ttl,
+                else the record keeps its current expiry.
+            expire_at: absolute expiry instead of ``ttl``.
+
+        Returns:
+            self, for chaining.
+
+        Raises:
+            UniqueViolation: a unique value belongs to another record (nothing written).
+            KeyMutationError: a key field changed and ``migrate_key`` is false.
+            NotFound: a partial save of a record that is not stored.
+            OutcomeUnknown: the reply was lost; the write happened once or not at all.
+        """
+        call = _store.save_call(
+            self, update_fields=update_fields, migrate_key=migrate_key, ttl=ttl, expire_at=expire_at
+        )
+        _scripts.run(call)
+        return self
+
+    async def asave(
+        self,
+        *,
+        update_fields: Iterable[str] | None = None,
+        migrate_key: bool = False,
+        ttl: float | None = _store.KEEP,
+        expire_at: datetime | None = None,
+    ) -> Self:
+        """``save()`` on the asyncio client."""
+        call = _store.save_call(
+            self, update_fields=update_fields, migrate_key=migrate_key, ttl=ttl, expire_at=expire_at
+        )
+        await _scripts.arun(call)
+        return self
+
+    @classmethod
+    def create(cls, **data: Any) -> Self:
+        """Validate, save and return a new record: ``Restaurant.create(name="Taco Town", ...)``."""
+        return cls(**data).save()
+
+    @classmethod
+    async def acreate(cls, **data: Any) -> Self:
+        """``create()`` on the asyncio client."""
+        return await cls(**data).asave()
+
+    @classmethod
+    def save_many(cls, records: Sequence[Self]) -> None:
+        """Save many records in one pipeline: each record is atomic, the batch is not."""
+        _scripts.run_many(
+            [
+                _store.save_call(
+                    r, update_fields=None, migrate_key=False, ttl=_store.KEEP, expire_at=None
+                )
+                for r in records
+            ]
+        )
+
+    def delete(self) -> bool:
+        """Delete this record and its index entries; False if it was not stored."""
+        return _scripts.run(self._delete_call()) == 1
+
+    async def adelete(self) -> bool:
+        """``delete()`` on the asyncio client."""
+        return await _scripts.arun(self._delete_call()) == 1
+
+    def _delete_call(self) -> _scripts.Call[int]:
+        spec = self.__typedis_spec__
+        located = _store.saved_at(self) or _store.locate(spec, vars(self))
+        return _store.delete_call(spec, [located])
+
+    def atomic_increment(self, field_name: str, delta: int | float) -> Any:
+        """Add ``delta`` to a numeric field on the server, keeping its indexes in step.
+
+        Returns the new value (also set on this instance). The record must be stored.
+        """
+        return _scripts.run(_store.increment_call(self, field_name, delta))
+
+    async def aatomic_increment(self, field_name: str, delta: int | float) -> Any:
+        """``atomic_increment()`` on the asyncio client."""
+        return await _scripts.arun(_store.increment_call(self, field_name, delta))
+
+    # ---- reads ----------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, *key: Any, **key_fields: Any) -> Self:
+        """The stored record with these key values, by position or by name.
+
+        Raises:
+            NotFound: no live record has that key.
+        """
+        located = cls._locate_key(key, key_fields)
+        found = _scripts.run(_store.load_call(cls, [located]))[0]
+        if found is None:
+            raise _store.not_found(cls.__typedis_spec__, located[1])
+        return found
+
+    @classmethod
+    async def aload(cls, *key: Any, **key_fields: Any) -> Self:
+        """``load()`` on the asyncio client."""
+        located = cls._locate_key(key, key_fields)
+        found = (await _scripts.arun(_store.load_call(cls, [located])))[0]
+        if found is None:
+            raise _store.not_found(cls.__typedis_spec__, located[1])
+        return found
+
+    @classmethod
+    def _locate_key(cls, key: Sequence[Any], key_fields: dict[str, Any]) -> tuple[str, str]:
+        return _store.locate(cls.__typedis_spec__, _store.key_values(cls, key, key_fields))
+
+    def refresh(self) -> Self:
+        """Reload this record's stored values in place.
+
+        Raises:
+            NotFound: the record is no longer stored.
+        """
+        located = self._located()
+        found = _scripts.run(_store.load_call(type(self), [located]))[0]
+        return self._refresh_from(found, located)
+
+    async def arefresh(self) -> Self:
+        """``refresh()`` on the asyncio client."""
+        located = self._located()
+        found = (await _scripts.arun(_store.load_call(type(self), [located])))[0]
+        return self._refresh_from(found, located)
+
+    def _located(self) -> tuple[str, str]:
+        return _store.saved_at(self) or _store.locate(self.__typedis_spec__, vars(self))
+
+    def _refresh_from(self, found: Self | None, located: tuple[str, str]) -> Self:
+        if found is None:
+            raise _store.not_found(self.__typedis_spec__, located[1])
+        vars(self).update(vars(found))  # the fields, and where it was loaded from
+        return self
+
+    def exists(self) -> bool:
+        """Whether this record (under its saved key) is stored and not expired."""
+        return _scripts.run(_store.load_call(type(self), [self._located()]))[0] is not None
+
+    async def aexists(self) -> bool:
+        """``exists()`` on the asyncio client."""
+        return (await _scripts.arun(_store.load_call(type(self), [self._located()])))[0] is not None
+
+    # ---- whole-model operations -----------------------------------------------------------
+
+    @classmethod
+    def count(cls, *partition: Any) -> int:
+        """The number of live records (of one partition: pass its values, in order)."""
+        return _maintenance.count(cls, partition)
+
+    @classmethod
+    def sweep_expired(cls, limit: int = 1000) -> int:
+        """Remove expired records with their index entries (cost: O(expired)); the count."""
+        return _maintenance.sweep_expired(cls, limit)
+
+    @classmethod
+    def check_indexes(cls) -> dict[str, int]:
+        """Read-only health check: orphaned, missing or wrong index entries per kind.
+
+        Returns counts for ``class_set``, ``records``, ``key``, ``unique``, ``indexed``,
+        ``sorted``, ``geo``, ``composite``, ``expiry`` and their ``total``.
+        """
+        return _maintenance.check_indexes(cls)
+
+    @classmethod
+    def delete_all(cls) -> int:
+        """Delete every record with its index entries; returns how many live ones there were."""
+        return _maintenance.delete_all(cls)
+
+
+__all__ = ["Model"]

@@ -1,0 +1,1 @@
+"""Queries: conditions, the pure planner, and the query builder with its executors."""

@@ -1,0 +1,370 @@
+"""``Query[M]``: the builder behind ``Model.query``, and its two executors.
+
+Builder methods return new queries. Every terminal method plans the query (pure, see
+``_planner``) into one script call and runs it with ``_scripts.run``; its ``a``-prefixed twin
+runs the same call with ``_scripts.arun``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+
+from .. import _keys, _scripts, _store
+from .._errors import NotFound, QueryError
+from .._markers import GeoPoint
+from .._refs import ConfidenceRef, DecayRef, FieldRef, GeoRef, Ordering, SortedRef
+from . import _conditions as c
+from ._planner import Plan, describe, plan
+
+if TYPE_CHECKING:
+    from .._model import Model
+
+M = TypeVar("M", bound="Model")
+T1 = TypeVar("T1")
+T2 = TypeVar("T2")
+T3 = TypeVar("T3")
+
+_LOOKUPS = ("eq", "ne", "in", "isnull", "startswith", "lt", "lte", "gt", "gte", "between")
+_EARTH_RADIUS_M = 6372797.560856  # the radius Redis uses for GEO distances
+_UNITS = {"m": 1.0, "km": 1000.0, "mi": 1609.34, "ft": 0.3048}
+
+
+@dataclass(frozen=True, slots=True)
+class Query(Generic[M]):
+    """A query over the records of one model. Build it with ``Model.query``."""
+
+    model: type[M]
+    where: c.Cond[M] | None = None
+    ordering: Ordering[M] | None = None
+    skip: int = 0
+    take: int | None = None
+
+    # ---- building -------------------------------------------------------------------------
+
+    def filter(self, *conds: c.Cond[M], **lookups: Any) -> Query[M]:
+        """Keep records matching every condition (and Popoto-style ``field__op=value``)."""
+        _check_conditions(conds)
+        parts = [*conds, *_lookups(self.model, lookups)]
+        if self.where is not None:
+            parts.insert(0, self.where)
+        if not parts:
+            return self
+        return replace(self, where=parts[0] if len(parts) == 1 else c.And(tuple(parts)))
+
+    def exclude(self, *conds: c.Cond[M], **lookups: Any) -> Query[M]:
+        """Drop records matching all the given conditions."""
+        parts = [*conds, *_lookups(self.model, lookups)]
+        if not parts:
+            return self
+        return self.filter(c.Not(parts[0] if len(parts) == 1 else c.And(tuple(parts))))
+
+    def order_by(
+        self, ordering: Ordering[M] | SortedRef[M, Any] | ConfidenceRef[M] | DecayRef[M, Any]
+    ) -> Query[M]:
+        """Order results by a Sorted field (``Model.f.desc()``; a bare reference is ascending)."""
+        if isinstance(ordering, FieldRef):
+            ordering = Ordering(ordering)
+        return replace(self, ordering=ordering)
+
+    def limit(self, n: int) -> Query[M]:
+        """At most ``n`` results."""
+        return replace(self, take=n)
+
+    def offset(self, n: int) -> Query[M]:
+        """Skip the first ``n`` results."""
+        return replace(self, skip=n)
+
+    def plan(self, mode: str = "records") -> Plan:
+        """The planned script call (pure: no Redis involved)."""
+        return plan(self.model, self.where, self.ordering, self.skip, self.take, mode)
+
+    def explain(self) -> str:
+        """The plan in words."""
+        return f"{self.model.__name__} {describe(self.plan())}"
+
+    # ---- calls (one per terminal method, shared by both executors) ---------------------------
+
+    def _records(self, p: Plan) -> _scripts.Call[list[M]]:
+        model = self.model
+
+        def decode(flat: list[Any]) -> list[M]:
+            return [
+                _store.hydrate(model, flat[i + 1], (p.tag, flat[i].decode()))
+                for i in range(0, len(flat), 2)
+            ]
+
+        return _call(p, decode)
+
+    def _all_call(self) -> _scripts.Call[list[M]]:
+        return self._records(self.plan())
+
+    def _first_call(self) -> _scripts.Call[list[M]]:
+        return self._records(replace(self, take=1).plan())
+
+    def _get_call(
+        self, conds: Sequence[c.Cond[M]], lookups: dict[str, Any]
+    ) -> tuple[Query[M], _scripts.Call[list[M]]]:
+        query = replace(self.filter(*conds, **lookups), take=2)
+        p = query.plan()
+        if p.where[0] != "ids" or p.offset:
+            return query, query._records(p)
+        # by key: read the records themselves, without the query script
+        load = _store.load_call(self.model, [(p.tag, i) for i in dict.fromkeys(p.where[1])])
+
+        def found(rows: Any) -> list[M]:
+            return [r for r in load.decode(rows) if r is not None]
+
+        return query, _scripts.Call(load.code, load.keys, load.args, found, write=False)
+
+    def _count_call(self) -> _scripts.Call[int]:
+        spec = self.model.__typedis_spec__
+        if self.where is None and not spec.partition:
+            return _store.count_call(_keys.tag(spec.name))
+        return _call(self.plan("count"), int)
+
+    def _ids_call(self) -> _scripts.Call[tuple[str, list[str]]]:
+        p = self.plan("ids")
+
+        def decode(ids: list[bytes]) -> tuple[str, list[str]]:
+            return p.tag, [i.decode() for i in ids]
+
+        return _call(p, decode)
+
+    def _get_one(self, found: list[M]) -> M:
+        """The single record of a ``get()`` (``self`` is the filtered query)."""
+        if not found:
+            raise NotFound(f"no {self.model.__name__} matches {self.where!r}")
+        if len(found) > 1:
+            raise QueryError(f"several {self.model.__name__} records match {self.where!r}")
+        return found[0]
+
+    # ---- sync -------------------------------------------------------------------------------
+
+    def all(self) -> list[M]:
+        """Every matching record, in order."""
+        return _scripts.run(self._all_call())
+
+    def first(self) -> M | None:
+        """The first matching record, or None."""
+        found = _scripts.run(self._first_call())
+        return found[0] if found else None
+
+    def get(self, *conds: c.Cond[M], **lookups: Any) -> M:
+        """The one record matching (also) these conditions.
+
+        Raises:
+            NotFound: none matches.
+            QueryError: several match.
+        """
+        query, call = self._get_call(conds, lookups)
+        return query._get_one(_scripts.run(call))
+
+    def count(self) -> int:
+        """How many records match (O(1) with no filter)."""
+        return _scripts.run(self._count_call())
+
+    def exists(self) -> bool:
+        """Whether any record matches."""
+        return bool(_scripts.run(self._first_call()))
+
+    def keys(self) -> list[str]:
+        """The matching records' Redis keys, in order."""
+        tag, ids = _scripts.run(self._ids_call())
+        return [_keys.record(tag, i) for i in ids]
+
+    def get_many(self, keys: Iterable[Any]) -> list[M | None]:
+        """Records by key values (a tuple per record for several key fields), in that order."""
+        return _scripts.run(_store.load_call(self.model, _located(self.model, keys)))
+
+    @overload
+    def values(self, a: FieldRef[M, T1], /) -> list[tuple[T1]]: ...
+    @overload
+    def values(self, a: FieldRef[M, T1], b: FieldRef[M, T2], /) -> list[tuple[T1, T2]]: ...
+    @overload
+    def values(
+        self, a: FieldRef[M, T1], b: FieldRef[M, T2], c: FieldRef[M, T3], /
+    ) -> list[tuple[T1, T2, T3]]: ...
+    @overload
+    def values(self, *refs: FieldRef[M, Any]) -> list[tuple[Any, ...]]: ...
+    def values(self, *refs: FieldRef[M, Any]) -> list[tuple[Any, ...]]:
+        """The values of these fields for each matching record, in order."""
+        return [tuple(getattr(r, ref.name) for ref in refs) for r in self.all()]
+
+    def iter(self, batch_size: int = 1000) -> Iterator[M]:
+        """Iterate over all matches, reading ``batch_size`` records per call."""
+        tag, ids = _scripts.run(self._ids_call())
+        for start in range(0, len(ids), batch_size):
+            located = [(tag, i) for i in ids[start : start + batch_size]]
+            yield from (r for r in _scripts.run(_store.load_call(self.model, located)) if r)
+
+    def with_distances(self) -> list[tuple[M, float]]:
+        """Matches of a ``within()`` condition with their distance, nearest first."""
+        return _by_distance(self.where, self.all())
+
+    # ---- async --------------------------------------------------------------------------------
+
+    async def aall(self) -> list[M]:
+        """``all()`` on the asyncio client."""
+        return await _scripts.arun(self._all_call())
+
+    async def afirst(self) -> M | None:
+        """``first()`` on the asyncio client."""
+        found = await _scripts.arun(self._first_call())
+        return found[0] if found else None
+
+    async def aget(self, *conds: c.Cond[M], **lookups: Any) -> M:
+        """``get()`` on the asyncio client."""
+        query, call = self._get_call(conds, lookups)
+        return query._get_one(await _scripts.arun(call))
+
+    async def acount(self) -> int:
+        """``count()`` on the asyncio client."""
+        return await _scripts.arun(self._count_call())
+
+    async def aexists(self) -> bool:
+        """``exists()`` on the asyncio client."""
+        found = await _scripts.arun(self._first_call())
+        return bool(found)
+
+    async def aget_many(self, keys: Iterable[Any]) -> list[M | None]:
+        """``get_many()`` on the asyncio client."""
+        return await _scripts.arun(_store.load_call(self.model, _located(self.model, keys)))
+
+    async def aiter(self, batch_size: int = 1000) -> AsyncIterator[M]:
+        """``iter()`` on the asyncio client."""
+        tag, ids = await _scripts.arun(self._ids_call())
+        for start in range(0, len(ids), batch_size):
+            located = [(tag, i) for i in ids[start : start + batch_size]]
+            batch: list[M | None] = await _scripts.arun(_store.load_call(self.model, located))
+            for r in batch:
+                if r:
+                    yield r
+
+
+def _call(p: Plan, decode: Any) -> _scripts.Call[Any]:
+    return _scripts.Call(
+        _scripts.QUERY, (_keys.all_ids(p.tag),), (p.program(),), decode, write=False
+    )
+
+
+def _located(model: type[Model], keys: Iterable[Any]) -> list[tuple[str, str]]:
+    spec = model.__typedis_spec__
+    out: list[tuple[str, str]] = []
+    for key in keys:
+        values = _key_tuple(key, multi=len(spec.keys) > 1)
+        out.append(_store.locate(spec, _store.key_values(model, values, {})))
+    return out
+
+
+def _key_tuple(key: Any, *, multi: bool) -> tuple[Any, ...]:
+    values: Any = key  # stays Any: narrowing key below must not make the result Unknown
+    return tuple(values) if multi and isinstance(key, tuple) else (key,)
+
+
+def _check_conditions(conds: Sequence[object]) -> None:
+    for cond in conds:
+        if not isinstance(cond, c.Cond):
+            raise QueryError(
+                f"filter() takes conditions such as Model.field == value, got {cond!r}"
+            )
+
+
+def _lookups(model: type[M], lookups: dict[str, Any]) -> list[c.Cond[M]]:
+    """Popoto-style keyword lookups as conditions: ``rating__gte=4``, ``location=(lat, lon)``."""
+    spec = model.__typedis_spec__
+    refs = model.__typedis_refs__
+    conds: list[c.Cond[M]] = []
+    geo_options = {k: v for k, v in lookups.items() if k.endswith(("_radius", "_radius_unit"))}
+    for key, value in lookups.items():
+        if key in geo_options and key.rsplit("_radius", 1)[0] in refs:
+            continue
+        name, _, op = key.partition("__")
+        if name not in spec.fields:
+            raise QueryError(f"{spec.name} has no field {name!r} (in filter {key}=...)")
+        ref = refs.get(name)
+        if ref is None:
+            raise QueryError(f"{spec.name}.{name} is not indexed: it cannot be filtered on")
+        op = op or "eq"
+        if op not in _LOOKUPS:
+            raise QueryError(
+                f"unknown lookup {op!r} in {key}=...; use one of {', '.join(_LOOKUPS)}"
+            )
+        conds.append(_lookup(ref, op, value, key, lookups))
+    return conds
+
+
+def _lookup(ref: FieldRef[Any, Any], op: str, value: Any, key: str, lookups: dict[str, Any]) -> Any:
+    if isinstance(ref, GeoRef):
+        if op != "eq":
+            raise QueryError(
+                f"{key}=...: a Geo field takes {ref.name}=(lat, lon) with {ref.name}_radius=..."
+            )
+        radius = lookups.get(f"{ref.name}_radius")
+        if radius is None:
+            raise QueryError(f"{key}=...: give the radius as {ref.name}_radius=...")
+        return ref.within(value, radius, lookups.get(f"{ref.name}_radius_unit", "km"))
+    r: Any = ref
+    try:
+        if op == "eq":
+            return r == value
+        if op == "ne":
+            return r != value
+        if op == "in":
+            return r.in_(value)
+        if op == "isnull":
+            return r.is_none() if value else ~r.is_none()
+        if op == "startswith":
+            return r.startswith(value)
+        if op == "between":
+            low, high = value
+            return r.between(low, high)
+        cond = {"lt": r.__lt__, "lte": r.__le__, "gt": r.__gt__, "gte": r.__ge__}[op](value)
+        if cond is NotImplemented:  # object's own comparisons: not a Sorted field
+            raise AttributeError(op)
+        return cond
+    except AttributeError:
+        raise QueryError(f"{key}=...: {ref!r} does not support {op!r}") from None
+
+
+def _by_distance(where: c.Cond[Any] | None, found: list[M]) -> list[tuple[M, float]]:
+    within = _find_within(where)
+    if within is None:
+        raise QueryError("with_distances() needs a within() condition in the query")
+    name, scale = within.ref.name, _UNITS[within.unit]
+    pairs: list[tuple[M, float]] = []
+    for record in found:
+        point: GeoPoint | None = getattr(record, name)
+        if point is not None:
+            meters = _haversine(within.lat, within.lon, point.lat, point.lon)
+            pairs.append((record, meters / scale))
+    return sorted(pairs, key=lambda pair: pair[1])
+
+
+def _find_within(cond: c.Cond[Any] | None) -> c.Within[Any] | None:
+    if isinstance(cond, c.Within):
+        return cond
+    if isinstance(cond, c.And | c.Or):
+        return next((w for p in cond.parts if (w := _find_within(p)) is not None), None)
+    return None
+
+
+def _haversine(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in meters, as Redis computes GEO distances."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    u = math.sin((p2 - p1) / 2)
+    v = math.sin(math.radians(lon2 - lon1) / 2)
+    return 2 * _EARTH_RADIUS_M * math.asin(math.sqrt(u * u + math.cos(p1) * math.cos(p2) * v * v))
+
+
+class QueryAccess:
+    """``Model.query``: a fresh ``Query`` of the model it is read from."""
+
+    @overload
+    def __get__(self, obj: None, owner: type[M]) -> Query[M]: ...
+    @overload
+    def __get__(self, obj: M, owner: type[M]) -> Query[M]: ...
+    def __get__(self, obj: Any, owner: type[M]) -> Query[M]:
+        return Query(owner)

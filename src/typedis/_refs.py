@@ -1,0 +1,202 @@
+"""Field references: what ``Model.field`` gives on the class (``Restaurant.rating``).
+
+A reference names one indexed field of one model and carries only the operators its index
+can serve, so a type checker refuses ``Restaurant.cuisine >= "a"`` (a set index has no order)
+and ``Restaurant.rating.startswith("4")``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from ._errors import QueryError
+from ._markers import GeoPoint
+from ._query._conditions import Cond, Eq, GeoUnit, In, Not, Prefix, Range, Within
+
+if TYPE_CHECKING:
+    from ._links import Linked
+    from ._model import Model
+
+M = TypeVar("M", bound="Model")
+TM = TypeVar("TM", bound="Model")
+T = TypeVar("T")
+
+
+class FieldRef(Generic[M, T]):
+    """A reference to field ``name`` of ``model``, whose values are ``T``."""
+
+    __slots__ = ("model", "name")
+
+    def __init__(self, model: type[M], name: str) -> None:
+        self.model = model
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"{self.model.__name__}.{self.name}"
+
+
+class _ValueRef(FieldRef[M, T]):
+    """Equality lookups, served by a set per value (or the key itself, or a unique hash)."""
+
+    __slots__ = ()
+
+    def __eq__(self, value: T) -> Cond[M]:  # type: ignore[override]
+        return Eq(self, value)
+
+    def __ne__(self, value: T) -> Cond[M]:  # type: ignore[override]
+        return Not(Eq(self, value))
+
+    def in_(self, values: Iterable[T]) -> Cond[M]:
+        """The field holds one of ``values``."""
+        return In(self, tuple(values))
+
+    def is_none(self) -> Cond[M]:
+        """The field holds None."""
+        return Eq(self, None)
+
+    def startswith(self: _ValueRef[M, str] | _ValueRef[M, str | None], prefix: str) -> Cond[M]:
+        """The field (a string) starts with ``prefix``; served by a lexicographic index."""
+        return Prefix(self, prefix)
+
+
+class KeyRef(_ValueRef[M, T]):
+    """A ``Key`` field."""
+
+    __slots__ = ()
+
+
+class UniqueRef(_ValueRef[M, T]):
+    """A ``Unique`` field."""
+
+    __slots__ = ()
+
+
+class IndexedRef(_ValueRef[M, T]):
+    """An ``Indexed`` field."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Ordering(Generic[M]):
+    """An order for query results: a ranked field, ascending or descending."""
+
+    ref: FieldRef[M, Any]
+    descending: bool = False
+
+    def __repr__(self) -> str:
+        return f"{self.ref!r}.{'desc' if self.descending else 'asc'}()"
+
+
+class _OrderedRef(FieldRef[M, T]):
+    """A field whose sorted set can order query results."""
+
+    __slots__ = ()
+
+    def asc(self) -> Ordering[M]:
+        """Order results by this field, smallest first."""
+        return Ordering(self)
+
+    def desc(self) -> Ordering[M]:
+        """Order results by this field, largest first."""
+        return Ordering(self, descending=True)
+
+
+class _RankedRef(_OrderedRef[M, T]):
+    """Range lookups and ordering, served by a sorted set of scores."""
+
+    __slots__ = ()
+
+    def __lt__(self, value: T) -> Cond[M]:
+        return Range(self, high=self._bound(value), high_open=True)
+
+    def __le__(self, value: T) -> Cond[M]:
+        return Range(self, high=self._bound(value))
+
+    def __gt__(self, value: T) -> Cond[M]:
+        return Range(self, low=self._bound(value), low_open=True)
+
+    def __ge__(self, value: T) -> Cond[M]:
+        return Range(self, low=self._bound(value))
+
+    def __eq__(self, value: T) -> Cond[M]:  # type: ignore[override]
+        if value is None:
+            return self.is_none()
+        return Range(self, low=value, high=value)
+
+    def __ne__(self, value: T) -> Cond[M]:  # type: ignore[override]
+        return Not(self == value)
+
+    def between(self, low: T, high: T) -> Cond[M]:
+        """``low <= field <= high``."""
+        return Range(self, low=self._bound(low), high=self._bound(high))
+
+    def is_none(self) -> Cond[M]:
+        """The field holds None (its record is not in the sorted set)."""
+        return Not(Range(self))
+
+    def _bound(self, value: T) -> T:
+        if value is None:
+            raise QueryError(f"{self!r}: a range bound cannot be None (use is_none())")
+        return value
+
+
+class SortedRef(_RankedRef[M, T]):
+    """A ``Sorted`` field."""
+
+    __slots__ = ()
+
+
+class ConfidenceRef(_RankedRef[M, float]):
+    """A ``Confidence`` field (ranked by its value)."""
+
+    __slots__ = ()
+
+
+class LinkRef(FieldRef[M, "Linked[TM]"]):
+    """A ``Link`` field: equality on the linked record (a record, a link or its key)."""
+
+    __slots__ = ()
+
+    def __eq__(self, value: TM | Linked[TM] | str | int) -> Cond[M]:  # type: ignore[override]
+        return Eq(self, value)
+
+    def __ne__(self, value: TM | Linked[TM] | str | int) -> Cond[M]:  # type: ignore[override]
+        return Not(Eq(self, value))
+
+    def in_(self, values: Iterable[TM | Linked[TM] | str | int]) -> Cond[M]:
+        """The field links to one of ``values``."""
+        return In(self, tuple(values))
+
+
+class DecayRef(_OrderedRef[M, T]):
+    """A ``Decaying`` field: orders by the time of its last change (``desc()``: newest first)."""
+
+    __slots__ = ()
+
+
+class GeoRef(FieldRef[M, T]):
+    """A ``Geo`` field (``T`` is ``GeoPoint`` or ``GeoPoint | None``)."""
+
+    __slots__ = ()
+
+    def within(
+        self, center: GeoPoint | tuple[float, float], radius: float, unit: GeoUnit = "km"
+    ) -> Cond[M]:
+        """The point lies within ``radius`` ``unit`` of ``center`` (lat, lon)."""
+        lat, lon = center
+        return Within(self, float(lat), float(lon), float(radius), unit)
+
+
+REF_KINDS: dict[str, type[FieldRef[Any, Any]]] = {
+    "key": KeyRef,
+    "unique": UniqueRef,
+    "indexed": IndexedRef,
+    "sorted": SortedRef,
+    "geo": GeoRef,
+    "decaying": DecayRef,
+    "confidence": ConfidenceRef,
+    "link": LinkRef,
+}

@@ -1,0 +1,271 @@
+"""The Lua code and the one place that runs it.
+
+A model's write scripts (``lua/save.lua``, ``delete``, ``incr``, ``sweep``, and the read by
+key, ``load``) become the functions of one Redis function library per model, with the model's
+layout (``SPEC``), ``lua/_base.lua`` and the index library ``lua/_lib.lua`` built once when the
+library loads, so a call carries only the record's data. The model-independent scripts
+(``query``, ``count``) are sent with EVALSHA, ``_base.lua`` prepended.
+
+A ``Call`` is one invocation plus the function that turns the reply into a result; ``run`` and
+``arun`` execute it on the sync and asyncio clients, ``run_many`` pipelines many. Missing code
+(NOSCRIPT, or a function library the server lacks) is loaded and the call sent again: safe,
+as nothing ran. Writes go to the connection's writer, which never retries, and a timeout or
+dropped connection during a write raises ``OutcomeUnknown`` instead of guessing.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Generic, Protocol, TypeVar, cast
+
+import redis
+from redis.exceptions import NoScriptError
+
+from ._connection import get_connection
+from ._errors import OutcomeUnknown, TypedisError
+
+R = TypeVar("R")
+Arg = str | bytes | int | float
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    """A Lua script sent with EVALSHA (EVAL when the server lacks it)."""
+
+    name: str
+    text: str
+    sha: str
+
+    @classmethod
+    def load(cls, name: str) -> Script:
+        """Script ``lua/<name>.lua`` with ``lua/_base.lua`` prepended (after any ``#!`` line)."""
+        flags, body = _shebang(_source(name))
+        text = f"#!lua flags={','.join(flags)}\n" if flags else ""
+        text += f"{_source('_base')}\n{body}"
+        return cls(name, text, hashlib.sha1(text.encode()).hexdigest())
+
+
+@dataclass(frozen=True, slots=True)
+class Function:
+    """A function of a model's Redis function library, called with FCALL.
+
+    The library holds the model's layout (``SPEC``), ``_base.lua``, ``_lib.lua`` and one
+    function per write script; loading it once spares every call the cost of building them.
+    It is loaded (FUNCTION LOAD REPLACE) the first time a server lacks it.
+    """
+
+    name: str
+    library: str
+
+
+def _shebang(source: str) -> tuple[list[str], str]:
+    """The flags of a ``#!lua flags=a,b`` first line, and the rest of the source."""
+    if not source.startswith("#!lua flags="):
+        return [], source
+    line, _, body = source.partition("\n")
+    return line.removeprefix("#!lua flags=").split(","), body
+
+
+@functools.cache
+def _source(name: str) -> str:
+    return (resources.files("typedis") / "lua" / f"{name}.lua").read_text()
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFunctions:
+    """The write (and read-by-key) functions of one model, its layout baked in."""
+
+    save: Function
+    delete: Function
+    incr: Function
+    sweep: Function
+    load: Function
+
+
+_MODEL_FUNCTIONS = ("save", "delete", "incr", "sweep", "load")
+
+
+@functools.cache
+def for_model(spec: str) -> ModelFunctions:
+    """The functions of the model whose layout is the Lua source ``spec`` (built once).
+
+    The library's name is a digest of its code, so a changed layout or a new typedis version
+    loads a library of its own instead of replacing one that older clients still call.
+    """
+    parts = [spec, _source("_base"), _source("_lib")]
+    for name in _MODEL_FUNCTIONS:
+        flags, body = _shebang(_source(name))
+        listed = ", ".join(f"'{f}'" for f in flags)
+        parts.append(
+            f"redis.register_function{{function_name = LIBRARY .. '_{name}', flags = {{{listed}}},"
+            f"\ncallback = function(KEYS, ARGV)\nNOW_MS = nil\n{body}\nend}}\n"
+        )
+    code = "\n".join(parts)
+    library = "td_" + hashlib.sha1(code.encode()).hexdigest()[:20]
+    text = f"#!lua name={library}\nlocal LIBRARY = '{library}'\n{code}"
+    return ModelFunctions(*(Function(f"{library}_{name}", text) for name in _MODEL_FUNCTIONS))
+
+
+COUNT = Script.load("count")
+QUERY = Script.load("query")
+
+
+@dataclass(slots=True)  # not frozen: built for every call, and frozen __init__ costs more
+class Call(Generic[R]):
+    """One script or function invocation and how to read its reply."""
+
+    code: Script | Function
+    keys: Sequence[str]
+    args: Sequence[Arg]
+    decode: Callable[[Any], R]
+    write: bool
+
+    def attempts(self) -> Iterator[list[tuple[Arg, ...]]]:
+        """The commands to send, then those to send if the server lacks the code.
+
+        The reply of an attempt's last command is the call's reply. Nothing ran when the
+        server reports missing code, so the second attempt is safe.
+        """
+        tail = (len(self.keys), *self.keys, *self.args)
+        code = self.code
+        if isinstance(code, Script):
+            yield [("EVALSHA", code.sha, *tail)]
+            yield [("EVAL", code.text, *tail)]
+        else:
+            yield [("FCALL", code.name, *tail)]
+            yield [("FUNCTION", "LOAD", "REPLACE", code.library), ("FCALL", code.name, *tail)]
+
+    def unknown(self, error: Exception) -> OutcomeUnknown:
+        return OutcomeUnknown(
+            f"{self.code.name} of {self.keys[0] if self.keys else '?'}: the reply was lost "
+            f"({error}); the write was applied once or not at all. Re-read to find out."
+        )
+
+
+def _missing(error: object) -> bool:
+    """Whether a server error says the script or function is not loaded (nothing ran)."""
+    return isinstance(error, NoScriptError) or (
+        isinstance(error, redis.ResponseError) and str(error).startswith("Function not found")
+    )
+
+
+_LOST = (redis.ConnectionError, redis.TimeoutError)
+
+
+class Commands(Protocol):
+    """What typedis uses of a redis-py client or pipeline (whose own typing is partial)."""
+
+    def execute_command(self, *args: Any, **options: Any) -> Any: ...
+
+
+class Pipeline(Commands, Protocol):
+    def execute(self, raise_on_error: bool = True) -> list[Any]: ...
+
+
+def command(client: Commands, *args: Arg) -> Any:
+    """Send one raw command."""
+    return client.execute_command(*args)
+
+
+def pipeline(client: redis.Redis) -> Pipeline:
+    """A non-transactional pipeline."""
+    pipe: Any = client.pipeline(transaction=False)  # pyright: ignore[reportUnknownMemberType]
+    return cast(Pipeline, pipe)
+
+
+def run(call: Call[R]) -> R:
+    """Execute a call on the default connection's sync clients."""
+    conn = get_connection()
+    client = conn.writer if call.write else conn.client
+    reply: Any = None
+    try:
+        for attempt in call.attempts():
+            try:
+                for cmd in attempt:
+                    reply = command(client, *cmd)
+                break
+            except redis.ResponseError as error:
+                if not _missing(error):
+                    raise
+    except _LOST as error:
+        if call.write:
+            raise call.unknown(error) from error
+        raise
+    return call.decode(reply)
+
+
+async def arun(call: Call[R]) -> R:
+    """Execute a call on the default connection's asyncio clients."""
+    conn = get_connection()
+    client = conn.awriter if call.write else conn.aclient
+    reply: Any = None
+    try:
+        for attempt in call.attempts():
+            try:
+                for cmd in attempt:
+                    reply = await cast(Awaitable[Any], command(client, *cmd))
+                break
+            except redis.ResponseError as error:
+                if not _missing(error):
+                    raise
+    except _LOST as error:
+        if call.write:
+            raise call.unknown(error) from error
+        raise
+    return call.decode(reply)
+
+
+def run_many(calls: Sequence[Call[R]]) -> list[R]:
+    """Pipeline many calls (each one atomic on its own; the batch is not a transaction)."""
+    if not calls:
+        return []
+    conn = get_connection()
+    client = conn.writer if any(c.write for c in calls) else conn.client
+    replies: list[Any] = [None] * len(calls)
+    pending = list(range(len(calls)))
+    try:
+        for attempt in (0, 1):  # 1: for the calls whose code the server lacked
+            pipe = pipeline(client)
+            setup: set[tuple[Arg, ...]] = set()  # a library is loaded once per pipeline
+            last: list[int] = []  # where each pending call's reply is
+            sent = 0
+            for i in pending:
+                *loads, final = list(calls[i].attempts())[attempt]
+                for cmd in (*(c for c in loads if c not in setup), final):
+                    command(pipe, *cmd)
+                    sent += 1
+                setup.update(loads)
+                last.append(sent - 1)
+            results = pipe.execute(raise_on_error=False)
+            retry: list[int] = []
+            for i, position in zip(pending, last, strict=True):
+                result = results[position]
+                if _missing(result):
+                    retry.append(i)
+                else:
+                    replies[i] = result  # a server error is kept and raised after decoding
+            pending = retry
+            if not pending:
+                break
+    except _LOST as error:
+        raise calls[pending[0] if pending else 0].unknown(error) from error
+    # Decode every reply (each sets its record's state) before raising the first failure.
+    decoded: list[Any] = []
+    first: Exception | None = None
+    for call, reply in zip(calls, replies, strict=True):
+        if isinstance(reply, Exception):
+            first = first or reply
+            decoded.append(None)
+            continue
+        try:
+            decoded.append(call.decode(reply))
+        except TypedisError as refused:
+            first = first or refused
+            decoded.append(None)
+    if first is not None:
+        raise first
+    return decoded

@@ -1,0 +1,323 @@
+"""The write path and record reads: each operation becomes one ``Call`` of one script.
+
+Nothing here talks to Redis directly: the functions build calls (keys, arguments, and the
+reply decoder) and ``_scripts`` runs them, sync or async. The write scripts read the old
+indexed values on the server, so a save never trusts a client-side snapshot.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import annotated_types
+from pydantic import TypeAdapter
+
+from . import _keys
+from ._codec import text
+from ._errors import KeyMutationError, ModelError, NotFound, UniqueViolation
+from ._scripts import COUNT, Arg, Call, for_model
+
+if TYPE_CHECKING:
+    from ._model import Model
+    from ._schema import ModelSpec
+
+M = TypeVar("M", bound="Model")
+
+KEEP: Any = ...  # "use the model's default" for save(ttl=...)
+
+# Where an instance remembers the (tag, id) it was last saved or loaded under: a key of its
+# __dict__ that no field can have (pydantic's dumps, copies and equality look at fields only),
+# cheaper than a pydantic private attribute on every load.
+_SAVED = "~typedis"
+
+
+def saved_at(obj: Model) -> tuple[str, str] | None:
+    """The (tag, id) ``obj`` was last saved or loaded under, if any."""
+    located: tuple[str, str] | None = vars(obj).get(_SAVED)
+    return located
+
+
+def _mark_saved(obj: Model, located: tuple[str, str]) -> None:
+    vars(obj)[_SAVED] = located
+
+
+def locate(spec: ModelSpec, values: Mapping[str, Any]) -> tuple[str, str]:
+    """The (tag, id) of the record whose key fields hold these values."""
+    fields = spec.fields
+    tag = spec.tag or _keys.tag(
+        spec.name, [text(fields[p].codec, values[p]) for p in spec.partition]
+    )
+    return tag, _keys.record_id(text(fields[k].codec, values[k]) for k in spec.keys)
+
+
+def key_values(
+    model: type[Model], args: Sequence[Any], kwargs: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Key field values from ``load("a", 1)`` or ``load(name="a", n=1)``, validated by pydantic."""
+    spec = model.__typedis_spec__
+    if args and kwargs:
+        raise ModelError(f"{spec.name}: give key values by position or by name, not both")
+    if args:
+        if len(args) != len(spec.keys):
+            raise ModelError(
+                f"{spec.name}: expected {len(spec.keys)} key value(s) {spec.keys}, got {len(args)}"
+            )
+        kwargs = dict(zip(spec.keys, args, strict=True))
+    unknown = set(kwargs) - set(spec.keys)
+    missing = set(spec.keys) - set(kwargs)
+    if unknown or missing:
+        raise ModelError(
+            f"{spec.name}: key fields are {spec.keys}"
+            + (f"; unknown: {sorted(unknown)}" if unknown else "")
+            + (f"; missing: {sorted(missing)}" if missing else "")
+        )
+    return {
+        name: value
+        if type(value) is spec.fields[name].annotation
+        else validator(model, name).validate_python(value)
+        for name, value in kwargs.items()
+    }
+
+
+_ADAPTERS: weakref.WeakKeyDictionary[type[Model], dict[str, TypeAdapter[Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def validator(model: type[Model], name: str) -> TypeAdapter[Any]:
+    """A validator for one field's values (key values, query values), built once."""
+    adapters = _ADAPTERS.setdefault(model, {})
+    if name not in adapters:
+        info = model.model_fields[name]
+        annotated: Any = Annotated[info.annotation, *info.metadata]
+        adapters[name] = TypeAdapter(annotated)
+    return adapters[name]
+
+
+def _expiry(spec: ModelSpec, ttl: object, expire_at: datetime | None) -> str:
+    if expire_at is not None:
+        if ttl is not KEEP:
+            raise ModelError(f"{spec.name}.save(): give ttl= or expire_at=, not both")
+        if expire_at.tzinfo is None:
+            expire_at = expire_at.replace(tzinfo=UTC)
+        return f"={int(expire_at.timestamp() * 1000)}"
+    if ttl is KEEP:
+        ttl = spec.ttl
+        if ttl is None:
+            return ""
+    if ttl is None:
+        return "-"
+    if not isinstance(ttl, int | float) or isinstance(ttl, bool) or ttl <= 0:
+        raise ModelError(f"{spec.name}.save(): ttl must be a positive number of seconds or None")
+    return f"+{int(ttl * 1000)}"
+
+
+def _timestamps(spec: ModelSpec, values: Mapping[str, Any], *, first: bool) -> dict[str, Any]:
+    """Values of auto_now fields, and of unset auto_now_add fields on a first save."""
+    if not (spec.auto_now or (first and spec.auto_now_add)):
+        return {}
+    now = datetime.now(UTC)
+    stamped = dict.fromkeys(spec.auto_now, now)
+    if first:
+        stamped.update((n, now) for n in spec.auto_now_add if values[n] is None)
+    return stamped
+
+
+def save_call(
+    obj: Model,
+    *,
+    update_fields: Iterable[str] | None,
+    migrate_key: bool,
+    ttl: float | None,
+    expire_at: datetime | None,
+) -> Call[None]:
+    """The call that saves ``obj`` (fully, or only ``update_fields``)."""
+    spec = obj.__typedis_spec__
+    if spec.abstract:
+        raise ModelError(f"{spec.name} is abstract: only its subclasses can be saved")
+    saved = saved_at(obj)
+    values = vars(obj)
+    tag, rid = locate(spec, values)
+    otag, oid = saved or (tag, rid)
+    moving = (otag, oid) != (tag, rid)
+    if moving and not migrate_key:
+        raise KeyMutationError(
+            f"save() changed key field(s) {spec.keys} of {spec.name} from {oid!r} to {rid!r}; "
+            "pass migrate_key=True to move the record"
+        )
+    names: Iterable[str] = spec.stored
+    mode = "full"
+    if update_fields is not None:
+        listed = list(dict.fromkeys(update_fields))
+        unknown = [n for n in listed if n not in spec.fields]
+        if unknown:
+            raise ModelError(f"{spec.name}.save(update_fields=...): unknown field(s) {unknown}")
+        if not moving:  # a moving record is written whole
+            names = listed + [n for n in spec.auto_now if n not in listed]
+            mode = "partial"
+    stamped = _timestamps(spec, values, first=saved is None)
+    if stamped:
+        values = {**values, **stamped}
+    full = mode == "full"
+    written = frozenset(() if full else names)
+    mask: list[str] = []
+    texts: list[Arg] = []
+    for name, encode in spec.encoders:
+        if not full and name not in written:
+            mask.append(".")
+            continue
+        value = values[name]
+        if value is None:
+            mask.append("n")
+            continue
+        mask.append("w")
+        try:
+            texts.append(encode(value))
+        except (OverflowError, TypeError, ValueError) as error:
+            raise ModelError(f"{spec.name}.{name}: cannot store {value!r}: {error}") from error
+    scores = [score(values[n]) for n, score in spec.scorers if full or n in written]
+    expiry = _expiry(spec, ttl, expire_at)
+    args: list[Arg] = [tag, rid, otag, oid, mode, expiry, "".join(mask), *texts, *scores]
+
+    def done(reply: list[bytes | int]) -> None:
+        status = reply[0]
+        if status == b"ok":
+            vars(obj).update(stamped)
+            _mark_saved(obj, (tag, rid))
+            return
+        if status == b"unique":
+            index = spec.index(int(reply[1]))
+            raise UniqueViolation(spec.name, ", ".join(index.fields), _shown(values, index.fields))
+        if status == b"exists":
+            raise KeyMutationError(
+                f"{spec.name}: cannot move {oid!r} to {rid!r}: another record has that key"
+            )
+        raise NotFound(f"{spec.name}({rid!r}) is not stored: save() it fully before a partial save")
+
+    keys = (_keys.record(tag, rid), _keys.record(otag, oid))
+    return Call(for_model(spec.lua_spec).save, keys, args, done, write=True)
+
+
+def _shown(values: Mapping[str, Any], names: tuple[str, ...]) -> Any:
+    return values[names[0]] if len(names) == 1 else tuple(values[n] for n in names)
+
+
+def delete_call(spec: ModelSpec, records: Sequence[tuple[str, str]]) -> Call[int]:
+    """The call that deletes records (by tag and id) with their index entries."""
+    keys = [_keys.record(tag, rid) for tag, rid in records]
+    args: list[Arg] = [*(t for t, _ in records), *(r for _, r in records)]
+    return Call(for_model(spec.lua_spec).delete, keys, args, int, write=True)
+
+
+def increment_call(obj: Model, name: str, delta: object) -> Call[Any]:
+    """The call that adds ``delta`` to numeric field ``name`` of a stored record."""
+    spec = obj.__typedis_spec__
+    field = spec.fields.get(name)
+    if field is None:
+        raise ModelError(f"{spec.name}.atomic_increment(): no field {name!r}")
+    kind = {int: "int", float: "float"}.get(field.annotation)
+    if kind is None:
+        raise ModelError(f"{spec.name}.{name}: atomic_increment() needs an int or float field")
+    if isinstance(delta, bool) or not isinstance(delta, int | float) or delta != delta:
+        raise ModelError(f"{spec.name}.atomic_increment(): delta must be a number, got {delta!r}")
+    if kind == "int" and not isinstance(delta, int):
+        raise ModelError(f"{spec.name}.{name} is an int field: delta must be an int, got {delta!r}")
+    if kind == "float" and any(
+        name in ix.fields for ix in spec.indexes if ix.kind in ("set", "uniq")
+    ):
+        raise ModelError(
+            f"{spec.name}.{name}: a float in a value index cannot be incremented on the server "
+            "(its text would change form); assign it and save() instead"
+        )
+    saved = saved_at(obj)
+    if saved is None:
+        raise NotFound(f"{spec.name}: atomic_increment() needs a saved record")
+    tag, rid = saved
+    low, high = _bounds(type(obj).model_fields[name].metadata)
+    clock = "now" if field.kind == "decaying" else ""
+    args: list[Arg] = [tag, rid, name, repr(delta), kind, low, high, clock]
+
+    def done(reply: list[bytes | int]) -> Any:
+        status = reply[0]
+        if status == b"ok":
+            value = field.annotation(reply[1])  # int() or float() of the stored text
+            vars(obj)[name] = value
+            return value
+        if status == b"missing":
+            raise NotFound(f"{spec.name}({rid!r}) is not stored (deleted or expired)")
+        if status == b"unique":
+            raise UniqueViolation(spec.name, name, "the incremented value")
+        if status == b"bounds":
+            raise ModelError(
+                f"{spec.name}.{name}: adding {delta!r} would break the field's bounds "
+                f"({low or '-inf'}, {high or '+inf'}); nothing was written"
+            )
+        raise ModelError(
+            f"{spec.name}.{name}: the stored value or the result of adding {delta!r} is not a "
+            "finite number in range; nothing was written"
+        )
+
+    return Call(for_model(spec.lua_spec).incr, (_keys.record(tag, rid),), args, done, write=True)
+
+
+def _bounds(metadata: Sequence[Any]) -> tuple[str, str]:
+    """A numeric field's bounds from its constraints, as incr.lua reads them."""
+    low = high = ""
+    for item in metadata:
+        if isinstance(item, annotated_types.Ge):
+            low = repr(item.ge)
+        elif isinstance(item, annotated_types.Gt):
+            low = f"({item.gt!r}"
+        elif isinstance(item, annotated_types.Le):
+            high = repr(item.le)
+        elif isinstance(item, annotated_types.Lt):
+            high = f"({item.lt!r}"
+    return low, high
+
+
+def load_call(model: type[M], records: Sequence[tuple[str, str]]) -> Call[list[M | None]]:
+    """The call that reads records (by tag and id); expired or missing ones come back None."""
+    spec = model.__typedis_spec__
+    keys = [_keys.record(tag, rid) for tag, rid in records]
+
+    def done(rows: list[list[bytes | None] | None]) -> list[M | None]:
+        return [
+            None if row is None else hydrate(model, row, located)
+            for row, located in zip(rows, records, strict=True)
+        ]
+
+    return Call(for_model(spec.lua_spec).load, keys, (), done, write=False)
+
+
+def hydrate(model: type[M], row: list[bytes | None], located: tuple[str, str]) -> M:
+    """Build an instance from stored values (in ``spec.stored`` order), validated by pydantic."""
+    spec = model.__typedis_spec__
+    data: dict[str, Any] = dict(zip(spec.stored, row, strict=True))
+    for name, decode in spec.decoders:
+        raw = data[name]
+        if raw is not None:
+            data[name] = decode(raw)
+    if None in row:
+        for name in spec.required:
+            if data[name] is None:
+                del data[name]  # written before the field existed: let its default apply
+    obj = model.model_validate(data)
+    _mark_saved(obj, located)
+    return obj
+
+
+def sweep_call(spec: ModelSpec, tag: str, limit: int) -> Call[int]:
+    """The call that removes up to ``limit`` expired records of one tag."""
+    return Call(for_model(spec.lua_spec).sweep, (_keys.expiry(tag),), (tag, limit), int, write=True)
+
+
+def count_call(tag: str) -> Call[int]:
+    """The call that counts the live records of one tag in O(log n)."""
+    return Call(COUNT, (_keys.all_ids(tag), _keys.expiry(tag)), (), int, write=False)
+
+
+def not_found(spec: ModelSpec, rid: str) -> NotFound:
+    return NotFound(f"no {spec.name} stored under key {rid!r}")

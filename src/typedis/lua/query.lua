@@ -1,0 +1,161 @@
+-- Run a planned query (typedis._query._planner) over one tag: set algebra on the server, then
+-- order, slice and read the records, in one call.
+-- KEYS[1]: <tag>:all (the tag's id set; every other key is derived from the tag, same slot)
+-- ARGV[1]: the plan (JSON):
+--   {"tag": tag, "where": node, "order": [zset suffix, desc] | null, "offset": n,
+--    "limit": n (-1: no limit), "mode": "records" | "ids" | "count", "fields": [field, ...]}
+--   node: ["all"] | ["set", key suffix] | ["ids", [id, ...]] | ["uniq", hash suffix, [text, ...]]
+--       | ["uniqnone", hash suffix] | ["range", zset suffix, min, max] | ["lex", zset suffix, prefix]
+--       | ["geo", geo suffix, lon, lat, radius, unit] | ["and", [node, ...]]
+--       | ["or", [node, ...]] | ["not", node]
+-- returns: mode "count": the number of live matches; "ids": their ids in order;
+--          "records": a flat list id1, values1, id2, values2, ... (values in "fields" order)
+-- Scratch keys <tag>:q:<n> live only inside this call (scripts run alone, so the names are
+-- safe to reuse) and are deleted before it returns.
+local plan = cjson.decode(ARGV[1])
+local tag = plan.tag
+local scratch = 0
+local function tmp()
+  scratch = scratch + 1
+  return tag .. ':q:' .. scratch
+end
+local function k(suffix) return tag .. ':' .. suffix end
+
+local eval
+local function many(nodes)
+  local keys = {}
+  for i, n in ipairs(nodes) do keys[i] = eval(n) end
+  return keys
+end
+
+eval = function(node)
+  local op = node[1]
+  if op == 'all' then return KEYS[1] end
+  if op == 'set' then return k(node[2]) end
+  local out = tmp()
+  redis.call('DEL', out)
+  if op == 'ids' then
+    for _, id in ipairs(node[2]) do
+      if redis.call('SISMEMBER', KEYS[1], id) == 1 then redis.call('ZADD', out, 0, id) end
+    end
+  elseif op == 'uniq' then
+    for _, f in ipairs(node[3]) do
+      local id = redis.call('HGET', k(node[2]), f)
+      if id then redis.call('ZADD', out, 0, id) end
+    end
+  elseif op == 'uniqnone' then
+    local held = redis.call('HVALS', k(node[2]))
+    redis.call('ZUNIONSTORE', out, 1, KEYS[1], 'WEIGHTS', 0)
+    for i = 1, #held, 1000 do
+      redis.call('ZREM', out, unpack(held, i, math.min(i + 999, #held)))
+    end
+  elseif op == 'range' then
+    redis.call('ZRANGESTORE', out, k(node[2]), node[3], node[4], 'BYSCORE')
+  elseif op == 'lex' then
+    local hits = redis.call('ZRANGE', k(node[2]), '[' .. node[3], '[' .. node[3] .. '\255', 'BYLEX')
+    for _, m in ipairs(hits) do
+      redis.call('ZADD', out, 0, string.match(m, '%z([^%z]*)$'))
+    end
+  elseif op == 'geo' then
+    redis.call('GEOSEARCHSTORE', out, k(node[2]), 'FROMLONLAT', node[3], node[4],
+      'BYRADIUS', node[5], node[6])
+  elseif op == 'and' then
+    local keys = many(node[2])
+    redis.call('ZINTERSTORE', out, #keys, unpack(keys))
+  elseif op == 'or' then
+    local keys = many(node[2])
+    redis.call('ZUNIONSTORE', out, #keys, unpack(keys))
+  elseif op == 'not' then
+    redis.call('ZDIFFSTORE', out, 2, KEYS[1], eval(node[2]))
+  else
+    error('typedis: unknown query node ' .. tostring(op))
+  end
+  return out
+end
+
+local expkey = k('exp')
+local expired = redis.call('ZCOUNT', expkey, '-inf', now_ms())
+local offset, limit = plan.offset, plan.limit
+local order = plan.order
+local where = plan.where
+
+-- A key holding the ids of the live matches (a set or a sorted set).
+local function matches()
+  local found = eval(where)
+  if expired > 0 then
+    local gone, live = tmp(), tmp()
+    redis.call('ZRANGESTORE', gone, expkey, '-inf', now_ms(), 'BYSCORE')
+    redis.call('ZDIFFSTORE', live, 2, found, gone)
+    found = live
+  end
+  return found
+end
+
+-- The ids at positions offset .. offset + limit - 1 of the matches in order.
+local function page(found)
+  local stop = limit < 0 and -1 or offset + limit - 1
+  local by_id = tmp()
+  if order == cjson.null then
+    redis.call('ZUNIONSTORE', by_id, 1, found, 'WEIGHTS', 0)
+    return redis.call('ZRANGE', by_id, offset, stop)
+  end
+  local ranked = tmp()
+  redis.call('ZINTERSTORE', ranked, 2, found, k(order[1]), 'WEIGHTS', 0, 1)
+  local n = redis.call('ZCARD', ranked)
+  local ids = {}
+  if offset < n then
+    local args = {ranked, offset, (stop >= 0 and stop < n) and stop or -1}
+    if order[2] then args[4] = 'REV' end
+    ids = redis.call('ZRANGE', unpack(args))
+  end
+  if stop >= 0 and stop < n then return ids end
+  -- records without a value for the order field come last, by id
+  redis.call('ZDIFFSTORE', by_id, 2, found, k(order[1]))
+  redis.call('ZUNIONSTORE', by_id, 1, by_id, 'WEIGHTS', 0)
+  local rest = redis.call('ZRANGE', by_id, math.max(offset - n, 0), stop < 0 and -1 or stop - n)
+  for _, id in ipairs(rest) do ids[#ids + 1] = id end
+  return ids
+end
+
+local function count(found)
+  local kind = redis.call('TYPE', found)
+  kind = kind.ok or kind
+  return kind == 'set' and redis.call('SCARD', found) or redis.call('ZCARD', found)
+end
+
+local ids
+if plan.mode ~= 'count' and limit == 0 then
+  ids = {}
+elseif plan.mode ~= 'count' and expired == 0 and where[1] == 'range'
+    and order ~= cjson.null and order[1] == where[2] then
+  -- pushed down: one range read of the index, no scratch keys
+  local lo, hi = where[3], where[4]
+  if order[2] then lo, hi = hi, lo end
+  local args = {k(where[2]), lo, hi, 'BYSCORE', 'LIMIT', offset, limit}
+  if order[2] then args[#args + 1] = 'REV' end
+  ids = redis.call('ZRANGE', unpack(args))
+else
+  -- scratch keys are deleted whether or not the set algebra fails (a wrong key type)
+  local ok, result = pcall(function()
+    local found = matches()
+    if plan.mode == 'count' then return count(found) end
+    return page(found)
+  end)
+  for i = 1, scratch do redis.call('DEL', tag .. ':q:' .. i) end
+  if not ok then error(result) end
+  if plan.mode == 'count' then return result end
+  ids = result
+end
+
+if plan.mode == 'ids' then return ids end
+local out = {}
+local fields = plan.fields
+for _, id in ipairs(ids) do
+  local values = redis.call('HMGET', tag .. ':r:' .. id, EXP, unpack(fields))
+  local exp = table.remove(values, 1)
+  if (not exp) or tonumber(exp) > now_ms() then
+    out[#out + 1] = id
+    out[#out + 1] = values
+  end
+end
+return out

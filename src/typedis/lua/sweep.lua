@@ -1,0 +1,20 @@
+#!lua flags=allow-oom
+-- Remove up to ARGV[2] expired records of one tag, with all their index entries: O(expired).
+-- KEYS[1]: the tag's expiry sorted set (<tag>:exp)
+-- ARGV[1]: tag   ARGV[2]: at most this many records
+-- returns: the number of records removed
+local spec = SPEC
+local tag = ARGV[1]
+expect_type(KEYS[1], 'zset')
+local ids = redis.call('ZRANGE', KEYS[1], '-inf', now_ms(), 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[2]))
+local doomed = {}
+for _, id in ipairs(ids) do
+  local key = tag .. ':r:' .. id
+  expect_type(key, 'hash')
+  local v = read_record(key)
+  v = v or {}
+  check_index_types(spec, tag, v)
+  doomed[#doomed + 1] = {id, key, v}
+end
+for _, d in ipairs(doomed) do purge(spec, tag, d[1], d[2], d[3]) end
+return #doomed

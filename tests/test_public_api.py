@@ -1,0 +1,65 @@
+"""The public surface: every exported name imports, the version, the py.typed marker."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.resources
+
+import pytest
+
+import typedis
+
+
+def test_all_is_sorted_and_unique() -> None:
+    assert len(set(typedis.__all__)) == len(typedis.__all__)
+    assert sorted(typedis.__all__) == typedis.__all__
+
+
+@pytest.mark.parametrize("name", typedis.__all__)
+def test_every_exported_name_imports(name: str) -> None:
+    module = importlib.import_module("typedis")
+    assert getattr(module, name) is not None
+    namespace: dict[str, object] = {}
+    exec(f"from typedis import {name}", namespace)
+    assert namespace[name] is getattr(typedis, name)
+
+
+def test_star_import_gives_exactly_all() -> None:
+    namespace: dict[str, object] = {}
+    exec("from typedis import *", namespace)
+    assert set(namespace) - {"__builtins__"} == set(typedis.__all__)
+
+
+def test_version_is_a_string() -> None:
+    assert isinstance(typedis.__version__, str)
+    assert typedis.__version__
+    assert typedis.__version__ != "0.0.0+unknown"  # the venv has the package installed
+
+
+def test_package_ships_py_typed() -> None:
+    marker = importlib.resources.files("typedis") / "py.typed"
+    assert marker.is_file()
+
+
+def test_package_ships_its_lua_scripts() -> None:
+    folder = importlib.resources.files("typedis") / "lua"
+    names = {entry.name for entry in folder.iterdir()}
+    assert {"_lib.lua", "save.lua", "delete.lua", "load.lua", "incr.lua", "sweep.lua"} <= names
+
+
+def test_errors_share_one_base() -> None:
+    errors = [
+        typedis.ConfigError,
+        typedis.CorruptRecord,
+        typedis.KeyMutationError,
+        typedis.ModelError,
+        typedis.NotFound,
+        typedis.OutcomeUnknown,
+        typedis.QueryError,
+        typedis.UniqueViolation,
+    ]
+    assert all(issubclass(e, typedis.TypedisError) for e in errors)
+    assert issubclass(typedis.NotFound, LookupError)
+    assert issubclass(typedis.ModelError, TypeError)
+    assert issubclass(typedis.QueryError, ValueError)
+    assert issubclass(typedis.ConfigError, ValueError)

@@ -1,0 +1,317 @@
+"""Queries against a plain-Python reference: random records, random condition trees.
+
+The reference orders results as the query script does:
+
+* no order: by record id (``typedis._keys.escape`` of the key), byte order;
+* ``asc()``: by score, equal scores by id (Redis orders equal scores by member);
+* ``desc()``: the exact reverse of that (``ZRANGE ... REV``), so equal scores by id descending;
+* records whose order field is None come after all valued ones, by id ascending, either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+from collections.abc import Callable
+from typing import Any
+
+import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import typedis
+from typedis import Confidence, Geo, GeoPoint, Indexed, Key, Model, Sorted, Unique, field
+from typedis._keys import escape
+from typedis._query._conditions import Cond
+
+
+class QpRec(Model):
+    key: Key[str]
+    label: Indexed[str | None] = field(default=None)
+    mail: Unique[str | None] = field(default=None)
+    n: Sorted[int] = 0
+    x: Sorted[float | None] = field(default=None)
+    loc: Geo[GeoPoint | None] = field(default=None)
+    conf: Confidence = field(default=0.5)
+
+
+R = QpRec
+
+# Geo: a few fixed points and radii far (> 3%) from every distance between two of them, so
+# that the geohash rounding of stored points never decides a match.
+CITIES = [
+    GeoPoint(lat=48.8566, lon=2.3522),  # Paris
+    GeoPoint(lat=51.5074, lon=-0.1278),  # London
+    GeoPoint(lat=52.52, lon=13.405),  # Berlin
+    GeoPoint(lat=40.4168, lon=-3.7038),  # Madrid
+    GeoPoint(lat=40.7128, lon=-74.006),  # New York
+    GeoPoint(lat=-33.8688, lon=151.2093),  # Sydney
+]
+RADII_KM = [1.0, 500.0, 1000.0, 1500.0, 3000.0, 9000.0]
+UNIT_METERS = {"m": 1.0, "km": 1000.0, "mi": 1609.34, "ft": 0.3048}
+EARTH_RADIUS_M = 6372797.560856  # the radius Redis uses for GEO distances
+
+
+def distance_m(a: GeoPoint, b: GeoPoint) -> float:
+    p1, p2 = math.radians(a.lat), math.radians(b.lat)
+    u = math.sin((p2 - p1) / 2)
+    v = math.sin(math.radians(b.lon - a.lon) / 2)
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(u * u + math.cos(p1) * math.cos(p2) * v * v))
+
+
+for _a, _b in itertools.product(CITIES, repeat=2):
+    for _r in RADII_KM:
+        assert abs(distance_m(_a, _b) - _r * 1000) > 0.03 * _r * 1000, (_a, _b, _r)
+
+KEY_ALPHABET = "ab:%Z"
+LABELS = ["a", "b", "ab", "c:", "%"]
+MAILS = ["m1", "m2", "m:3", "n1"]
+PREFIXES = ["", "a", "b", "a:", "%", "m", "m:", "Z", "c"]
+FLOATS = [-2.5, -1.0, 0.0, 0.5, 1.0, 3.25, 1e300]
+CONFS = [0.0, 0.25, 0.5, 1.0]
+
+Pred = Callable[[QpRec], bool]
+Case = tuple[Cond[QpRec], Pred]
+
+# ---- records --------------------------------------------------------------------------------
+
+
+@st.composite
+def records(draw: st.DrawFn) -> list[QpRec]:
+    keys = draw(st.lists(st.text(KEY_ALPHABET, min_size=1, max_size=3), max_size=30, unique=True))
+    out: list[QpRec] = []
+    mails_used: set[str] = set()
+    for key in keys:
+        mail = draw(st.none() | st.sampled_from(MAILS))
+        if mail in mails_used:
+            mail = None  # Unique
+        if mail is not None:
+            mails_used.add(mail)
+        out.append(
+            QpRec(
+                key=key,
+                label=draw(st.none() | st.sampled_from(LABELS)),
+                mail=mail,
+                n=draw(st.integers(-3, 3)),
+                x=draw(
+                    st.none()
+                    | st.sampled_from(FLOATS)
+                    | st.floats(-10, 10, allow_nan=False, allow_infinity=False)
+                ),
+                loc=draw(st.none() | st.sampled_from(CITIES)),
+                conf=draw(st.sampled_from(CONFS)),
+            )
+        )
+    return out
+
+
+# ---- conditions with their Python predicates -------------------------------------------------
+
+TEXT_FIELDS: dict[str, tuple[Any, st.SearchStrategy[Any]]] = {
+    "key": (R.key, st.text(KEY_ALPHABET, min_size=1, max_size=3)),
+    "label": (R.label, st.sampled_from(LABELS)),
+    "mail": (R.mail, st.sampled_from(MAILS)),
+}
+RANKED_FIELDS: dict[str, tuple[Any, st.SearchStrategy[Any]]] = {
+    "n": (R.n, st.integers(-4, 4)),
+    "x": (R.x, st.sampled_from(FLOATS) | st.floats(-10, 10, allow_nan=False)),
+    "conf": (R.conf, st.sampled_from(CONFS) | st.floats(0, 1)),
+}
+
+
+@st.composite
+def text_leaf(draw: st.DrawFn) -> Case:
+    name = draw(st.sampled_from(sorted(TEXT_FIELDS)))
+    ref, values = TEXT_FIELDS[name]
+    op = draw(st.sampled_from(["eq", "ne", "in", "none", "prefix"]))
+
+    def get(r: QpRec) -> Any:
+        return getattr(r, name)
+
+    if op == "eq":
+        v = draw(values)
+        return ref == v, lambda r: get(r) == v
+    if op == "ne":
+        v = draw(values)
+        return ref != v, lambda r: get(r) != v
+    if op == "in":
+        # in_([]) is covered by test_query.test_in_with_no_values_matches_nothing
+        vs = draw(st.lists(st.none() | values, min_size=1, max_size=3))
+        return ref.in_(vs), lambda r: get(r) in vs
+    if op == "none":
+        return ref.is_none(), lambda r: get(r) is None
+    p = draw(st.sampled_from(PREFIXES))
+    return ref.startswith(p), lambda r: get(r) is not None and get(r).startswith(p)
+
+
+@st.composite
+def ranked_leaf(draw: st.DrawFn) -> Case:
+    name = draw(st.sampled_from(sorted(RANKED_FIELDS)))
+    ref, values = RANKED_FIELDS[name]
+    op = draw(st.sampled_from(["lt", "le", "gt", "ge", "eq", "ne", "between"]))
+    v = draw(values)
+
+    def get(r: QpRec) -> Any:
+        return getattr(r, name)
+
+    if op == "lt":
+        return ref < v, lambda r: get(r) is not None and get(r) < v
+    if op == "le":
+        return ref <= v, lambda r: get(r) is not None and get(r) <= v
+    if op == "gt":
+        return ref > v, lambda r: get(r) is not None and get(r) > v
+    if op == "ge":
+        return ref >= v, lambda r: get(r) is not None and get(r) >= v
+    if op == "eq":
+        return ref == v, lambda r: get(r) is not None and get(r) == v
+    if op == "ne":
+        return ref != v, lambda r: not (get(r) is not None and get(r) == v)
+    w = draw(values)
+    return ref.between(v, w), lambda r: get(r) is not None and v <= get(r) <= w
+
+
+@st.composite
+def geo_leaf(draw: st.DrawFn) -> Case:
+    center = draw(st.sampled_from(CITIES))
+    radius_km = draw(st.sampled_from(RADII_KM))
+    unit = draw(st.sampled_from(["m", "km", "mi", "ft"]))
+    radius = radius_km * 1000 / UNIT_METERS[unit]
+    cond = R.loc.within((center.lat, center.lon), radius, unit)  # type: ignore[arg-type]
+    return cond, lambda r: r.loc is not None and distance_m(center, r.loc) <= radius_km * 1000
+
+
+def combine(children: st.SearchStrategy[Case]) -> st.SearchStrategy[Case]:
+    def and_(pair: tuple[Case, Case]) -> Case:
+        (a, pa), (b, pb) = pair
+        return a & b, lambda r: pa(r) and pb(r)
+
+    def or_(pair: tuple[Case, Case]) -> Case:
+        (a, pa), (b, pb) = pair
+        return a | b, lambda r: pa(r) or pb(r)
+
+    def not_(case: Case) -> Case:
+        a, pa = case
+        return ~a, lambda r: not pa(r)
+
+    return st.one_of(
+        st.tuples(children, children).map(and_),
+        st.tuples(children, children).map(or_),
+        children.map(not_),
+    )
+
+
+def conditions() -> st.SearchStrategy[Case]:
+    leaves = st.one_of(text_leaf(), ranked_leaf(), geo_leaf())
+    # max_leaves bounds the tree; three levels of combination at most
+    depth3 = combine(combine(combine(leaves) | leaves) | leaves) | leaves
+    return depth3
+
+
+ORDERS = st.sampled_from([None, *[(f, d) for f in ("n", "x", "conf") for d in (False, True)]])
+
+
+# ---- the reference --------------------------------------------------------------------------
+
+
+def record_id(r: QpRec) -> bytes:
+    return escape(r.key).encode()
+
+
+def reference(
+    data: list[QpRec],
+    pred: Pred | None,
+    order: tuple[str, bool] | None,
+) -> list[QpRec]:
+    found = [r for r in data if pred is None or pred(r)]
+    if order is None:
+        return sorted(found, key=record_id)
+    name, descending = order
+    valued = sorted(
+        (r for r in found if getattr(r, name) is not None),
+        key=lambda r: (float(getattr(r, name)), record_id(r)),
+        reverse=descending,
+    )
+    empty = sorted((r for r in found if getattr(r, name) is None), key=record_id)
+    return valued + empty
+
+
+def run_async(query: Any) -> tuple[list[QpRec], int]:
+    async def body() -> tuple[list[QpRec], int]:
+        try:
+            return await query.aall(), await query.acount()
+        finally:
+            await typedis._connection.get_connection().aclose()
+
+    return asyncio.run(body())
+
+
+# ---- the properties -------------------------------------------------------------------------
+
+PROPERTY_SETTINGS = settings(
+    max_examples=400,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+@PROPERTY_SETTINGS
+@given(
+    data=records(),
+    case=st.none() | conditions(),
+    order=ORDERS,
+    offset=st.integers(0, 8),
+    limit=st.none() | st.integers(1, 10),  # limit(0): test_query.test_limit_zero_returns_nothing
+)
+def test_query_matches_the_reference(
+    redis_client: redis.Redis,
+    data: list[QpRec],
+    case: Case | None,
+    order: tuple[str, bool] | None,
+    offset: int,
+    limit: int | None,
+) -> None:
+    redis_client.flushdb()
+    QpRec.save_many(data)
+    q = R.query if case is None else R.query.filter(case[0])
+    if order is not None:
+        ref = getattr(R, order[0])
+        q = q.order_by(ref.desc() if order[1] else ref.asc())
+    q = q.offset(offset)
+    if limit is not None:
+        q = q.limit(limit)
+
+    everything = reference(data, None if case is None else case[1], order)
+    expected = everything[offset : None if limit is None else offset + limit]
+    expected_keys = [r.key for r in expected]
+
+    found = q.all()
+    assert [r.key for r in found] == expected_keys, q.explain()
+    assert found == expected  # whole records round-trip
+    assert q.count() == len(everything)
+    assert q.keys() == [f"{{td:QpRec}}:r:{escape(k)}" for k in expected_keys]
+    async_found, async_count = run_async(q)
+    assert [r.key for r in async_found] == expected_keys
+    assert async_count == len(everything)
+    assert list(redis_client.scan_iter(match="*:q:*")) == []
+
+
+@PROPERTY_SETTINGS
+@given(data=records(), case=conditions(), order=ORDERS)
+def test_first_exists_and_iter_match_the_reference(
+    redis_client: redis.Redis,
+    data: list[QpRec],
+    case: Case,
+    order: tuple[str, bool] | None,
+) -> None:
+    redis_client.flushdb()
+    QpRec.save_many(data)
+    q = R.query.filter(case[0])
+    if order is not None:
+        ref = getattr(R, order[0])
+        q = q.order_by(ref.desc() if order[1] else ref.asc())
+    expected = [r.key for r in reference(data, case[1], order)]
+    first = q.first()
+    assert (first.key if first else None) == (expected[0] if expected else None)
+    assert q.exists() is bool(expected)
+    assert [r.key for r in q.iter(batch_size=3)] == expected

@@ -1,0 +1,58 @@
+"""Server-side code the server lacks is loaded on demand, once, and nothing runs twice."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import redis
+
+from typedis import Indexed, Key, Model, Sorted
+
+
+class ScrShop(Model):
+    name: Key[str]
+    cuisine: Indexed[str]
+    rating: Sorted[float]
+
+
+@pytest.fixture
+def packets(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Every packet the sync redis-py connections send."""
+    sent: list[bytes] = []
+    original = redis.connection.Connection.send_packed_command
+
+    def spy(self: redis.connection.Connection, command: Any, check_health: bool = True) -> None:
+        chunks = [command] if isinstance(command, str | bytes) else list(command)
+        sent.append(b"".join(c.encode() if isinstance(c, str) else bytes(c) for c in chunks))
+        original(self, chunks, check_health)
+
+    monkeypatch.setattr(redis.connection.Connection, "send_packed_command", spy)
+    return sent
+
+
+def test_a_missing_function_library_is_loaded_and_the_save_applied_once(
+    redis_client: redis.Redis, packets: list[bytes]
+) -> None:
+    redis_client.execute_command("FUNCTION", "FLUSH")
+    ScrShop(name="a", cuisine="Thai", rating=1.0).save().atomic_increment("rating", 1.0)
+    assert ScrShop.load("a").rating == 2.0
+    assert sum(p.count(b"\r\nLOAD\r\n") for p in packets) == 1
+    assert ScrShop.check_indexes()["total"] == 0
+
+
+def test_a_batch_loads_a_missing_library_once(
+    redis_client: redis.Redis, packets: list[bytes]
+) -> None:
+    redis_client.execute_command("FUNCTION", "FLUSH")
+    ScrShop.save_many([ScrShop(name=f"s{i}", cuisine="Lao", rating=i) for i in range(100)])
+    assert sum(p.count(b"\r\nLOAD\r\n") for p in packets) == 1
+    assert ScrShop.query.count() == 100
+    assert ScrShop.check_indexes()["total"] == 0
+
+
+def test_a_flushed_query_script_is_sent_again(redis_client: redis.Redis) -> None:
+    ScrShop(name="a", cuisine="Thai", rating=1.0).save()
+    redis_client.script_flush()
+    assert [s.name for s in ScrShop.query.filter(ScrShop.cuisine == "Thai").all()] == ["a"]
+    assert ScrShop.query.filter(ScrShop.rating > 0).count() == 1
