@@ -10,7 +10,6 @@ record at once; until ``sweep_expired()`` its index entries stay (modelled as "e
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -73,6 +72,8 @@ class StB(Model, partition="agent", indexes=[Index("topic", "level")]):
 
 MODELS: dict[str, type[Model]] = {"StA": StA, "StB": StB}
 STEPS = {"steps": 0, "runs": 0}
+MIN_STEPS = 1500
+MAX_ROUNDS = 3
 
 # Small value pools so that values, keys and unique values collide often.
 names = st.sampled_from(["a", "b", "a:b", "%", "", "{x}"])
@@ -567,14 +568,21 @@ def test_models_use_every_marker() -> None:
 
 
 def test_stateful(redis_client: redis.Redis, summary_line: Callable[[str], None]) -> None:
+    """Run rounds of 60 random programs until at least MIN_STEPS steps have been checked.
+
+    Hypothesis draws many short programs, so one round's step count varies (about
+    1,000-2,300); further rounds top it up instead of making the floor a coin toss.
+    """
     Machine.client = redis_client
     STEPS.update(steps=0, runs=0)
     started = datetime.now(UTC)
-    run_state_machine_as_test(
-        Machine, settings=settings(max_examples=60, stateful_step_count=50, deadline=None)
-    )
+    for _ in range(MAX_ROUNDS):
+        run_state_machine_as_test(
+            Machine, settings=settings(max_examples=60, stateful_step_count=50, deadline=None)
+        )
+        if STEPS["steps"] >= MIN_STEPS:
+            break
     took = (datetime.now(UTC) - started) / timedelta(seconds=1)
     line = f"test_stateful: {STEPS['steps']} steps in {STEPS['runs']} runs, {took:.1f} s"
     summary_line(line)
-    assert STEPS["steps"] >= 1000, line
-    assert math.isfinite(took)
+    assert STEPS["steps"] >= MIN_STEPS, line
