@@ -50,8 +50,6 @@ def test_a_denied_index_key_stops_the_save_before_any_write(
 def test_the_same_user_can_save_once_the_index_keys_are_writable(
     restricted: None, redis_client: redis.Redis
 ) -> None:
-    redis_client.execute_command(
-        "ACL", "SETUSER", "typedis-acl-test", f"~{TAG}:i:*", f"~{TAG}:l:*"
-    )
+    redis_client.execute_command("ACL", "SETUSER", "typedis-acl-test", f"~{TAG}:i:*", f"~{TAG}:l:*")
     AclShop(name="Chez", cuisine="fr").save()
     assert redis_client.sismember(f"{TAG}:i:cuisine:fr", "Chez")
