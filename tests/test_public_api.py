@@ -55,6 +55,7 @@ def test_errors_share_one_base() -> None:
         typedis.ModelError,
         typedis.NotFound,
         typedis.OutcomeUnknown,
+        typedis.PermissionDenied,
         typedis.QueryError,
         typedis.UniqueViolation,
     ]
@@ -63,3 +64,4 @@ def test_errors_share_one_base() -> None:
     assert issubclass(typedis.ModelError, TypeError)
     assert issubclass(typedis.QueryError, ValueError)
     assert issubclass(typedis.ConfigError, ValueError)
+    assert issubclass(typedis.PermissionDenied, PermissionError)

@@ -8,6 +8,7 @@
      ├── QueryError           (also ValueError)  a query cannot be planned or has no single answer
      ├── NotFound             (also LookupError) no record under the given key
      ├── CorruptRecord                           stored bytes the codec did not write
+     ├── PermissionDenied     (also PermissionError) the server's ACL refused a key or command
      └── OutcomeUnknown                          a write may or may not have been applied
 
 Pydantic's ``ValidationError`` passes through unchanged.
@@ -55,6 +56,14 @@ class NotFound(TypedisError, LookupError):
 
 class CorruptRecord(TypedisError):
     """A stored value cannot be decoded by the codec (it was not written by typedis)."""
+
+
+class PermissionDenied(TypedisError, PermissionError):
+    """The server's ACL refused a key or command; nothing was written.
+
+    Writes check every key they touch before their first change, so a denial never leaves a
+    half-applied write. The original redis-py error is the ``__cause__``.
+    """
 
 
 class OutcomeUnknown(TypedisError):

@@ -9,7 +9,8 @@ library loads, so a call carries only the record's data. The model-independent s
 A ``Call`` is one invocation plus the function that turns the reply into a result; ``run`` and
 ``arun`` execute it on the sync and asyncio clients, ``run_many`` pipelines many. Missing code
 (NOSCRIPT, or a function library the server lacks) is loaded and the call sent again: safe,
-as nothing ran. Writes go to the connection's writer, which never retries, and a timeout or
+as nothing ran. An ACL denial, however the server words it, raises ``PermissionDenied``.
+Writes go to the connection's writer, which never retries, and a timeout or
 dropped connection during a write raises ``OutcomeUnknown`` instead of guessing.
 """
 
@@ -17,16 +18,17 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Generic, Protocol, TypeVar, cast
 
 import redis
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoPermissionError, NoScriptError
 
 from ._connection import get_connection
-from ._errors import OutcomeUnknown, TypedisError
+from ._errors import OutcomeUnknown, PermissionDenied, TypedisError
 
 R = TypeVar("R")
 Arg = str | bytes | int | float
@@ -155,6 +157,26 @@ def _missing(error: object) -> bool:
 
 _LOST = (redis.ConnectionError, redis.TimeoutError)
 
+# How servers word an ACL denial inside a script, where it comes without the NOPERM prefix:
+# the scripts' own check of a derived key (lua/_lib.lua), Redis 7.0 and Valkey on a key a
+# script touches or declares.
+_DENIED = re.compile(
+    r"(typedis: the ACL user may not .*?nothing was written)"
+    r"|ACL failure in script|can't access at least one of the keys"
+)
+
+
+def _server_error(error: Exception) -> Exception:
+    """What to raise for an error reply: ``PermissionDenied`` for an ACL denial, else itself."""
+    text = str(error)
+    found = _DENIED.search(text) if isinstance(error, redis.ResponseError) else None
+    if not (found or isinstance(error, NoPermissionError)):
+        return error
+    detail = found[1] if found and found[1] else text
+    denied = PermissionDenied(f"the server's ACL refused: {detail}")
+    denied.__cause__ = error
+    return denied
+
 
 class Commands(Protocol):
     """What typedis uses of a redis-py client or pipeline (whose own typing is partial)."""
@@ -190,7 +212,7 @@ def run(call: Call[R]) -> R:
                 break
             except redis.ResponseError as error:
                 if not _missing(error):
-                    raise
+                    raise _server_error(error)  # noqa: B904 (the cause is set when it differs)
     except _LOST as error:
         if call.write:
             raise call.unknown(error) from error
@@ -211,7 +233,7 @@ async def arun(call: Call[R]) -> R:
                 break
             except redis.ResponseError as error:
                 if not _missing(error):
-                    raise
+                    raise _server_error(error)  # noqa: B904 (the cause is set when it differs)
     except _LOST as error:
         if call.write:
             raise call.unknown(error) from error
@@ -258,7 +280,7 @@ def run_many(calls: Sequence[Call[R]]) -> list[R]:
     first: Exception | None = None
     for call, reply in zip(calls, replies, strict=True):
         if isinstance(reply, Exception):
-            first = first or reply
+            first = first or _server_error(reply)
             decoded.append(None)
             continue
         try:
