@@ -1,4 +1,7 @@
-"""Relationships: Link[Target] stores the target's id, is indexed, and loads on demand."""
+"""Relationships: Link[Target] stores the target's id, is indexed, and loads on demand.
+
+OptionalLink[Target] is the same, and may also be None.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from typedis import (
     Model,
     ModelError,
     NotFound,
+    OptionalLink,
     Sorted,
     field,
     new_id,
@@ -31,6 +35,12 @@ class LnkOrder(Model):
     id: AutoKey = field(default_factory=new_id)
     customer: Link[LnkCustomer]
     total: Sorted[float] = field(default=0.0)
+
+
+class LnkTicket(Model):
+    id: AutoKey = field(default_factory=new_id)
+    assignee: OptionalLink[LnkCustomer] = field(default=None)
+    priority: Sorted[int] = field(default=0)
 
 
 def customers() -> tuple[LnkCustomer, LnkCustomer]:
@@ -126,3 +136,49 @@ def test_async_get() -> None:
             await typedis._connection.get_connection().aclose()
 
     assert asyncio.run(body()) == "A"
+
+
+def test_an_optional_link_may_be_none_and_round_trips() -> None:
+    a, _ = customers()
+    unassigned = LnkTicket(priority=1).save()
+    assigned = LnkTicket(assignee=a, priority=2).save()
+    assert LnkTicket.load(unassigned.id).assignee is None
+    loaded = LnkTicket.load(assigned.id).assignee
+    assert loaded is not None and loaded.get().name == "A"
+    assert LnkTicket.model_validate(unassigned.model_dump()).assignee is None
+    assert LnkTicket.model_validate_json(assigned.model_dump_json()).assignee == Linked.to(a)
+    with pytest.raises(ValidationError):
+        LnkTicket(assignee=3.5)
+
+
+def test_an_optional_link_filters_by_record_or_by_none() -> None:
+    a, b = customers()
+    for priority, assignee in enumerate([a, b, None, None, a]):
+        LnkTicket(assignee=assignee, priority=priority).save()
+
+    def priorities(*conds: typedis._query._conditions.Cond[LnkTicket]) -> list[int]:
+        return sorted(t.priority for t in LnkTicket.query.filter(*conds).all())
+
+    assert priorities(LnkTicket.assignee == a) == [0, 4]
+    assert priorities(LnkTicket.assignee.is_none()) == [2, 3]
+    assert priorities(~LnkTicket.assignee.is_none()) == [0, 1, 4]
+    assert priorities(LnkTicket.assignee.is_none() | (LnkTicket.assignee == b)) == [1, 2, 3]
+    assert LnkTicket.query.filter(assignee__isnull=True).count() == 2
+    assert LnkTicket.check_indexes()["total"] == 0
+
+
+def test_setting_an_optional_link_to_none_and_back_moves_its_index_entry() -> None:
+    a, _ = customers()
+    ticket = LnkTicket(assignee=a).save()
+    ticket.assignee = None
+    ticket.save(update_fields=["assignee"])
+    assert LnkTicket.query.filter(LnkTicket.assignee == a).count() == 0
+    assert LnkTicket.query.filter(LnkTicket.assignee.is_none()).count() == 1
+    assert LnkTicket.check_indexes()["total"] == 0
+    ticket.assignee = Linked.to(a)
+    ticket.save()
+    assert LnkTicket.query.filter(LnkTicket.assignee == a).count() == 1
+    assert LnkTicket.query.filter(LnkTicket.assignee.is_none()).count() == 0
+    assert LnkTicket.check_indexes()["total"] == 0
+    ticket.delete()
+    assert LnkTicket.check_indexes()["total"] == 0

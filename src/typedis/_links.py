@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ._model import Model
 
 TM = TypeVar("TM", bound="Model")
+Target = TypeVar("Target", bound="Model")
 
 
 class Linked(Generic[TM]):
@@ -31,10 +32,10 @@ class Linked(Generic[TM]):
         self.model = model
         self.id = record_id
 
-    @classmethod
-    def to(cls, target: TM) -> Linked[TM]:
+    @staticmethod
+    def to(target: Target) -> Linked[Target]:
         """The link to a record instance."""
-        return cls(type(target), _store.locate(target.__typedis_spec__, vars(target))[1])
+        return Linked(type(target), _store.locate(target.__typedis_spec__, vars(target))[1])
 
     @property
     def key(self) -> str | tuple[str, ...]:

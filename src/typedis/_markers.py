@@ -152,6 +152,7 @@ if TYPE_CHECKING:
         IndexedRef,
         KeyRef,
         LinkRef,
+        OptionalLinkRef,
         SortedRef,
         UniqueRef,
     )
@@ -239,11 +240,22 @@ if TYPE_CHECKING:
         def __get__(self, obj: object, owner: Any) -> Any: ...
         def __set__(self, obj: object, value: TM | Linked[TM] | str | int) -> None: ...
 
+    class OptionalLink(Generic[TM]):
+        """A ``Link`` that may be None (no related record); adds ``is_none()`` to queries."""
+
+        @overload
+        def __get__(self, obj: None, owner: type[M]) -> OptionalLinkRef[M, TM]: ...
+        @overload
+        def __get__(self, obj: object, owner: Any) -> Linked[TM] | None: ...
+        def __get__(self, obj: object, owner: Any) -> Any: ...
+        def __set__(self, obj: object, value: TM | Linked[TM] | str | int | None) -> None: ...
+
     AutoKey: TypeAlias = Key[str]
 else:
     from ._links import Linked
 
     Link = Annotated[Linked[T], _LINK]
+    OptionalLink = Annotated[Linked[T] | None, _LINK]
     Key = Annotated[T, _KEY]
     AutoKey = Annotated[str, _AUTO_KEY]
     Unique = Annotated[T, _UNIQUE]

@@ -22,7 +22,7 @@ from . import _keys, _maintenance, _scripts, _store
 from ._errors import ModelError
 from ._markers import KeyMarker, Marker, field, new_id
 from ._query._query import QueryAccess
-from ._refs import REF_KINDS, FieldRef
+from ._refs import FieldRef, ref_for
 from ._schema import ModelSpec, build
 
 _OPTIONS = ("ttl", "partition", "indexes", "abstract", "order_by")
@@ -69,7 +69,7 @@ class ModelMeta(ModelMetaclass):
             _add_auto_key(model)
         model.__typedis_spec__ = build(name, model.model_fields, **options)
         model.__typedis_refs__ = {
-            n: REF_KINDS[f.kind](model, n)
+            n: ref_for(model, n, f.kind, f.nullable)
             for n, f in model.__typedis_spec__.fields.items()
             if f.kind
         }

@@ -155,7 +155,7 @@ class ConfidenceRef(_RankedRef[M, float]):
     __slots__ = ()
 
 
-class LinkRef(FieldRef[M, "Linked[TM]"]):
+class LinkRef(FieldRef[M, "Linked[TM]"], Generic[M, TM]):
     """A ``Link`` field: equality on the linked record (a record, a link or its key)."""
 
     __slots__ = ()
@@ -169,6 +169,16 @@ class LinkRef(FieldRef[M, "Linked[TM]"]):
     def in_(self, values: Iterable[TM | Linked[TM] | str | int]) -> Cond[M]:
         """The field links to one of ``values``."""
         return In(self, tuple(values))
+
+
+class OptionalLinkRef(LinkRef[M, TM]):
+    """An ``OptionalLink`` field: a ``Link`` that can also be matched when it is None."""
+
+    __slots__ = ()
+
+    def is_none(self) -> Cond[M]:
+        """The field links to no record."""
+        return Eq(self, None)
 
 
 class DecayRef(_OrderedRef[M, T]):
@@ -190,7 +200,14 @@ class GeoRef(FieldRef[M, T]):
         return Within(self, float(lat), float(lon), float(radius), unit)
 
 
-REF_KINDS: dict[str, type[FieldRef[Any, Any]]] = {
+def ref_for(model: type[Model], name: str, kind: str, nullable: bool) -> FieldRef[Any, Any]:
+    """The class attribute ``model.name`` of a field with marker ``kind``."""
+    if kind == "link" and nullable:
+        return OptionalLinkRef[Any, Any](model, name)
+    return _REF_KINDS[kind](model, name)
+
+
+_REF_KINDS: dict[str, type[FieldRef[Any, Any]]] = {
     "key": KeyRef,
     "unique": UniqueRef,
     "indexed": IndexedRef,

@@ -142,10 +142,10 @@ def _check_field(model: str, spec: FieldSpec) -> None:
     elif kind == "link":
         target = get_args(base)[0] if get_args(base) else None
         target_spec = getattr(target, "__typedis_spec__", None)
-        if target_spec is None or spec.nullable:
-            raise ModelError(f"{where}: Link[...] takes a typedis model (and cannot be None)")
+        if target_spec is None:
+            raise ModelError(f"{where}: Link[...] and OptionalLink[...] take a typedis model")
         if target_spec.partition:
-            raise ModelError(f"{where}: Link[...] cannot point at partitioned {target_spec.name}")
+            raise ModelError(f"{where}: a link cannot point at partitioned {target_spec.name}")
     elif kind == "geo" and base is not GeoPoint:
         raise ModelError(f"{where}: Geo fields need a GeoPoint (or GeoPoint | None), got {base!r}")
     if (spec.auto_now or spec.auto_now_add) and base is not datetime:
