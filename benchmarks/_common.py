@@ -110,8 +110,10 @@ def race(n: int, rounds: int, contenders: list[Contender]) -> dict[str, float]:
     return best
 
 
-def report(label: str, typedis: float, raw: float) -> None:
+def report(label: str, raw: float, **contenders: float) -> None:
+    """Print each contender's obj/s and its ratio to the raw baseline."""
+    width = max(len(name) for name in (*contenders, "raw"))
     print(f"{label}")
-    print(f"  typedis  {typedis:>10,.0f} obj/s")
-    print(f"  raw      {raw:>10,.0f} obj/s")
-    print(f"  ratio typedis/raw = {typedis / raw:.2f}\n")
+    for name, speed in contenders.items():
+        print(f"  {name:<{width}}  {speed:>10,.0f} obj/s   ratio {name}/raw = {speed / raw:.2f}")
+    print(f"  {'raw':<{width}}  {raw:>10,.0f} obj/s\n")

@@ -23,6 +23,7 @@ from typedis import (
     Model,
     ModelError,
     NotFound,
+    QueryError,
     Sorted,
     Unique,
     field,
@@ -626,3 +627,39 @@ def test_models_stay_ordinary_pydantic_models() -> None:
     schema = SchSingle.model_json_schema()
     assert schema["required"] == ["name", "email"]
     assert SchSingle.model_validate({"name": "a", "email": "b"}).email == "b"
+
+
+class NoPrefix(Model):
+    name: Key[str] = field(prefix_index=False)
+    email: Unique[str] = field(prefix_index=False)
+    cuisine: Indexed[str]
+
+
+def test_prefix_index_false_drops_the_lexicographic_index() -> None:
+    kinds = {(ix.kind, ix.fields) for ix in NoPrefix.__typedis_spec__.indexes}
+    assert ("lex", ("cuisine",)) in kinds
+    assert not {("lex", ("name",)), ("lex", ("email",))} & kinds
+
+
+def test_prefix_index_false_is_refused_where_there_is_no_prefix_index() -> None:
+    for annotation in (Indexed[int], Sorted[float], str):
+        with pytest.raises(ModelError, match=r"Bad\.x: prefix_index= applies to str Key"):
+            type(
+                "Bad",
+                (Model,),
+                {"__annotations__": {"x": annotation}, "x": field(default=0, prefix_index=False)},
+            )
+
+
+def test_a_field_without_a_prefix_index_writes_none_and_refuses_startswith(
+    redis_client: redis.Redis,
+) -> None:
+    NoPrefix(name="Taco", email="t@x.io", cuisine="mex").save()
+    lex_keys = {k.decode() for k in redis_client.scan_iter(match="{td:NoPrefix}:l:*")}
+    assert lex_keys == {"{td:NoPrefix}:l:cuisine"}
+    assert NoPrefix.query.filter(NoPrefix.cuisine.startswith("me")).count() == 1
+    with pytest.raises(QueryError, match=r"NoPrefix\.name: startswith\(\) needs .*prefix_index"):
+        NoPrefix.query.filter(NoPrefix.name.startswith("Ta")).all()
+    with pytest.raises(QueryError, match="prefix_index"):
+        NoPrefix.query.filter(email__startswith="t").count()
+    assert NoPrefix.check_indexes()["total"] == 0

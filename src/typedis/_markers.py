@@ -75,6 +75,7 @@ class FieldOptions:
     rate: float | None = None
     auto_now: bool = False
     auto_now_add: bool = False
+    prefix_index: bool = True
 
 
 class GeoPoint(NamedTuple):
@@ -99,6 +100,7 @@ def field(
     rate: float | None = None,
     auto_now: bool = False,
     auto_now_add: bool = False,
+    prefix_index: bool = True,
     **kwargs: Any,
 ) -> Any:
     """Declare a field's default and options; other keywords go to ``pydantic.Field``.
@@ -109,6 +111,9 @@ def field(
         rate: decay rate of a ``Decaying`` field (> 0, default 0.1).
         auto_now: set the field (a datetime) to the current UTC time on every save.
         auto_now_add: set the field (a datetime) to the current UTC time when first created.
+        prefix_index: keep the lexicographic index that serves ``startswith()`` on a str
+            ``Key``, ``Indexed`` or ``Unique`` field (default True; False saves its memory and
+            two sorted-set writes per save).
 
     Example:
         >>> class Note(Model):
@@ -116,7 +121,7 @@ def field(
         ...     score: Sorted[float] = field(default=0.0, ge=0)
     """
     info: FieldInfo = _pydantic_field(default, default_factory=default_factory, **kwargs)
-    options = FieldOptions(rate=rate, auto_now=auto_now, auto_now_add=auto_now_add)
+    options = FieldOptions(rate, auto_now, auto_now_add, prefix_index)
     if options != FieldOptions():
         info.metadata.append(options)
     return info

@@ -57,6 +57,7 @@ class FieldSpec:
     rate: float = 0.1
     auto_now: bool = False
     auto_now_add: bool = False
+    prefix_index: bool = False  # a lexicographic index serves startswith()
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +105,9 @@ def split_optional(annotation: Any) -> tuple[Any, bool]:
         if len(rest) < len(args):
             return (rest[0] if len(rest) == 1 else Union[rest]), True  # noqa: UP007
     return annotation, False
+
+
+_SEARCHABLE = ("key", "indexed", "unique")  # marker kinds whose str fields get a prefix index
 
 
 def _marker(model: str, name: str, info: FieldInfo) -> tuple[Marker | None, FieldOptions]:
@@ -174,6 +178,10 @@ def read_fields(model: str, model_fields: Mapping[str, FieldInfo]) -> dict[str, 
             raise ModelError(f"{model}.{name}: rate= applies to Decaying fields only")
         base, nullable = split_optional(info.annotation)
         kind = marker.kind if marker else None
+        if not options.prefix_index and not (kind in _SEARCHABLE and base is str):
+            raise ModelError(
+                f"{model}.{name}: prefix_index= applies to str Key, Indexed and Unique fields only"
+            )
         spec = FieldSpec(
             name=name,
             kind=kind,
@@ -184,6 +192,7 @@ def read_fields(model: str, model_fields: Mapping[str, FieldInfo]) -> dict[str, 
             rate=0.1 if options.rate is None else options.rate,
             auto_now=options.auto_now,
             auto_now_add=options.auto_now_add,
+            prefix_index=options.prefix_index and kind in _SEARCHABLE and base is str,
         )
         _check_field(model, spec)
         specs[name] = spec
@@ -240,8 +249,7 @@ def _indexes(
         elif spec.kind == "geo":
             add("geo", "geo", (name,))
     for name, spec in fields.items():
-        searchable = spec.kind in ("key", "indexed", "unique") and spec.annotation is str
-        if searchable and name not in partition:
+        if spec.prefix_index and name not in partition:
             add("lex", "prefix", (name,))
     for index in composite:
         if not isinstance(index, Index):

@@ -231,7 +231,10 @@ class _Compiler:
         name = self._field(cond.ref)
         index = _index(self.spec, name, "lex")
         if index is None:
-            raise QueryError(f"{cond.ref!r}: startswith() needs a str Key, Indexed or Unique field")
+            raise QueryError(
+                f"{cond.ref!r}: startswith() needs a str Key, Indexed or Unique field with its "
+                "prefix index (not field(prefix_index=False))"
+            )
         if not _is_text(cond.prefix):
             raise QueryError(f"{cond.ref!r}.startswith() takes a str, got {cond.prefix!r}")
         return ["lex", index.suffix, cond.prefix]
