@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 import redis
 
+import typedis
 from typedis import Indexed, Key, Model, Sorted
 
 
@@ -56,3 +57,38 @@ def test_a_flushed_query_script_is_sent_again(redis_client: redis.Redis) -> None
     redis_client.script_flush()
     assert [s.name for s in ScrShop.query.filter(ScrShop.cuisine == "Thai").all()] == ["a"]
     assert ScrShop.query.filter(ScrShop.rating > 0).count() == 1
+
+
+class ScrOther(Model):
+    name: Key[str]
+
+
+def _libraries(client: redis.Redis) -> set[str]:
+    listed: list[dict[bytes, Any]] = client.execute_command("FUNCTION", "LIST")
+    return {entry[b"library_name"].decode() for entry in listed}
+
+
+def test_prune_functions_keeps_the_given_models_and_other_libraries(
+    redis_client: redis.Redis,
+) -> None:
+    ScrShop(name="a", cuisine="Thai", rating=1.0).save()
+    ScrOther(name="b").save()
+    stale = "td_00000000000000000000"
+    for library in (stale, "not_typedis"):
+        code = f"redis.register_function('{library}_f', function() return 1 end)"
+        redis_client.execute_command("FUNCTION", "LOAD", "REPLACE", f"#!lua name={library}\n{code}")
+    shop = typedis._scripts.for_model(ScrShop.__typedis_spec__.lua_spec).save.library
+    other = typedis._scripts.for_model(ScrOther.__typedis_spec__.lua_spec).save.library
+    try:
+        pruned = typedis.prune_functions(ScrShop)
+        assert stale in pruned and other in pruned and shop not in pruned
+        left = _libraries(redis_client)
+        assert shop in left and "not_typedis" in left
+        assert not {stale, other} & left
+        assert typedis.prune_functions(ScrShop) == []
+        # a client whose library was pruned loads it again on its next call
+        ScrOther(name="c").save()
+        assert ScrOther.load("b").name == "b" and ScrOther.query.count() == 2
+        assert other in _libraries(redis_client)
+    finally:
+        redis_client.execute_command("FUNCTION", "DELETE", "not_typedis")

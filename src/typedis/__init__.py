@@ -2,6 +2,10 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+# Absolute, unlike its neighbours: the relative form makes pyright treat `_maintenance` as a
+# private name of this package, which `from . import _maintenance` in _model then trips on.
+from typedis._maintenance import prune_functions
+
 from ._connection import Connection, check_connection, connect
 from ._errors import (
     ConfigError,
@@ -69,4 +73,5 @@ __all__ = [
     "connect",
     "field",
     "new_id",
+    "prune_functions",
 ]

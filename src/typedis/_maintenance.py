@@ -1,4 +1,6 @@
-"""Index health checks and whole-model cleanup. The only module that uses SCAN.
+"""Index health checks, whole-model cleanup and pruning of old function libraries.
+
+The only module that uses SCAN.
 
 ``check_indexes`` recomputes, in Python and independently of the Lua scripts, every index
 entry the stored records imply, and compares it with what the server holds.
@@ -11,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+import redis
 from pydantic import TypeAdapter
 
 from . import _keys, _scripts, _store
@@ -20,8 +23,6 @@ from ._errors import QueryError
 from ._schema import IndexSpec, ModelSpec
 
 if TYPE_CHECKING:
-    import redis
-
     from ._model import Model
 
 KINDS: tuple[str, ...] = (
@@ -271,3 +272,27 @@ def sweep_expired(model: type[Model], limit: int = 1000) -> int:
 def count(model: type[Model], partition: Sequence[Any]) -> int:
     """Live records of the model (of one partition, for a partitioned model)."""
     return _scripts.run(_store.count_call(tag_for(model.__typedis_spec__, partition)))
+
+
+def prune_functions(*models: type[Model]) -> list[str]:
+    """Delete typedis' Redis function libraries except those of ``models``; return their names.
+
+    Each model's write functions live in a library named by a digest of its code, so a changed
+    model or a new typedis version loads a new library and the old one stays on the server.
+    Pruning is safe while clients run: a client whose library is gone loads it again on its
+    next call (nothing runs against a missing function).
+    """
+    keep = {_scripts.for_model(m.__typedis_spec__.lua_spec).save.library for m in models}
+    pattern = _scripts.LIBRARY_PREFIX + "*"
+    listed: list[dict[bytes, Any]] = _scripts.command(
+        _client(), "FUNCTION", "LIST", "LIBRARYNAME", pattern
+    )
+    names = [entry[b"library_name"].decode() for entry in listed]
+    pruned = sorted(n for n in names if n.startswith(_scripts.LIBRARY_PREFIX) and n not in keep)
+    for name in pruned:
+        try:
+            _scripts.command(get_connection().writer, "FUNCTION", "DELETE", name)
+        except redis.ResponseError as error:  # deleted meanwhile by another pruner
+            if "not found" not in str(error).lower():
+                raise
+    return pruned

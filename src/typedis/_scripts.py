@@ -61,7 +61,11 @@ class Function:
     """
 
     name: str
-    library: str
+    library: str  # the library's name
+    source: str  # the library's code
+
+
+LIBRARY_PREFIX = "td_"  # every typedis function library's name starts with it
 
 
 def _shebang(source: str) -> tuple[list[str], str]:
@@ -107,9 +111,11 @@ def for_model(spec: str) -> ModelFunctions:
             f"\ncallback = function(KEYS, ARGV)\nNOW_MS = nil\n{body}\nend}}\n"
         )
     code = "\n".join(parts)
-    library = "td_" + hashlib.sha1(code.encode()).hexdigest()[:20]
+    library = LIBRARY_PREFIX + hashlib.sha1(code.encode()).hexdigest()[:20]
     text = f"#!lua name={library}\nlocal LIBRARY = '{library}'\n{code}"
-    return ModelFunctions(*(Function(f"{library}_{name}", text) for name in _MODEL_FUNCTIONS))
+    return ModelFunctions(
+        *(Function(f"{library}_{name}", library, text) for name in _MODEL_FUNCTIONS)
+    )
 
 
 COUNT = Script.load("count")
@@ -139,7 +145,7 @@ class Call(Generic[R]):
             yield [("EVAL", code.text, *tail)]
         else:
             yield [("FCALL", code.name, *tail)]
-            yield [("FUNCTION", "LOAD", "REPLACE", code.library), ("FCALL", code.name, *tail)]
+            yield [("FUNCTION", "LOAD", "REPLACE", code.source), ("FCALL", code.name, *tail)]
 
     def unknown(self, error: Exception) -> OutcomeUnknown:
         return OutcomeUnknown(
