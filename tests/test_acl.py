@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -20,14 +21,13 @@ class AclShop(Model):
     cuisine: Indexed[str]
 
 
-@pytest.fixture
-def restricted(conn: typedis.Connection, redis_client: redis.Redis) -> Iterator[None]:
-    """typedis as a user who may write AclShop's records, but only read its value indexes."""
-    user, password = "typedis-acl-test", "s3cret-acl"
-    redis_client.execute_command(
-        "ACL", "SETUSER", user, "reset", "on", f">{password}", "+@all",
-        f"~{TAG}:r:*", f"~{TAG}:all", f"~{TAG}:exp", f"%R~{TAG}:i:*", f"%R~{TAG}:l:*",
-    )  # fmt: skip
+@contextmanager
+def connected_as(
+    conn: typedis.Connection, admin: redis.Redis, user: str, *rules: str
+) -> Iterator[None]:
+    """typedis connected as a fresh ACL user with these rules, for the block's duration."""
+    password = f"{user}-s3cret"
+    admin.execute_command("ACL", "SETUSER", user, "reset", "on", f">{password}", "+@all", *rules)
     parts = urlsplit(conn.url)
     netloc = f"{user}:{password}@{parts.hostname}:{parts.port}"
     typedis.connect(urlunsplit((parts.scheme, netloc, parts.path, "", "")))
@@ -35,7 +35,22 @@ def restricted(conn: typedis.Connection, redis_client: redis.Redis) -> Iterator[
         yield
     finally:
         _connection.get_connection().close()
-        redis_client.execute_command("ACL", "DELUSER", user)
+        admin.execute_command("ACL", "DELUSER", user)
+
+
+@pytest.fixture
+def restricted(conn: typedis.Connection, redis_client: redis.Redis) -> Iterator[None]:
+    """typedis as a user who may write AclShop's records, but only read its value indexes."""
+    rules = (f"~{TAG}:r:*", f"~{TAG}:all", f"~{TAG}:exp", f"%R~{TAG}:i:*", f"%R~{TAG}:l:*")
+    with connected_as(conn, redis_client, "typedis-acl-test", *rules):
+        yield
+
+
+@pytest.fixture
+def read_only(conn: typedis.Connection, redis_client: redis.Redis) -> Iterator[None]:
+    """typedis as a user who may only read AclShop's keys."""
+    with connected_as(conn, redis_client, "typedis-acl-ro", f"%R~{TAG}*"):
+        yield
 
 
 def test_a_denied_index_key_stops_the_save_before_any_write(
@@ -57,23 +72,6 @@ def test_the_same_user_can_save_once_the_index_keys_are_writable(
     redis_client.execute_command("ACL", "SETUSER", "typedis-acl-test", f"~{TAG}:i:*", f"~{TAG}:l:*")
     AclShop(name="Chez", cuisine="fr").save()
     assert redis_client.sismember(f"{TAG}:i:cuisine:fr", "Chez")
-
-
-@pytest.fixture
-def read_only(conn: typedis.Connection, redis_client: redis.Redis) -> Iterator[None]:
-    """typedis as a user who may only read AclShop's keys."""
-    user, password = "typedis-acl-ro", "s3cret-ro"
-    redis_client.execute_command(
-        "ACL", "SETUSER", user, "reset", "on", f">{password}", "+@all", f"%R~{TAG}*"
-    )
-    parts = urlsplit(conn.url)
-    netloc = f"{user}:{password}@{parts.hostname}:{parts.port}"
-    typedis.connect(urlunsplit((parts.scheme, netloc, parts.path, "", "")))
-    try:
-        yield
-    finally:
-        _connection.get_connection().close()
-        redis_client.execute_command("ACL", "DELUSER", user)
 
 
 def test_a_read_only_user_gets_permission_denied_and_nothing_is_written(
