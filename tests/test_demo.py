@@ -18,6 +18,8 @@ def test_demo_runs_and_reports_healthy_indexes(
     assert "caught UniqueViolation" in out and "caught KeyMutationError" in out
     prefixed = "names starting with 'Ta' (prefix index) -> "
     assert f"{prefixed}['Taco Palace', 'Tamale Tent', 'Tapas Tower']" in out
+    assert "reviews of Taco Palace (one set read) -> 2" in out
+    assert "reviews without a critic (OptionalLink.is_none()) -> 2" in out
     assert "record(s) removed, index entries too" in out
 
 

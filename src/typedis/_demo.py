@@ -1,8 +1,8 @@
 """The demo run by ``python -m typedis demo`` (and ``make demo``): restaurants, step by step.
 
-It works only in its own namespace (the model ``DemoRestaurant``, keys under
-``{td:DemoRestaurant}``), which it empties at the start and at the end, so it leaves any other
-data on the server alone.
+It works only in its own namespace (the models ``DemoRestaurant``, ``DemoCritic`` and
+``DemoReview``, keys under ``{td:Demo...}``), which it empties at the start and at the end, so
+it leaves any other data on the server alone.
 """
 
 from __future__ import annotations
@@ -11,17 +11,21 @@ from datetime import UTC, datetime, timedelta
 
 import typedis
 from typedis import (
+    AutoKey,
     Geo,
     GeoPoint,
     Indexed,
     Key,
     KeyMutationError,
+    Link,
     Model,
     NotFound,
+    OptionalLink,
     Sorted,
     Unique,
     UniqueViolation,
     field,
+    new_id,
 )
 
 
@@ -36,6 +40,22 @@ class DemoRestaurant(Model):
     visits: int = 0
 
 
+class DemoCritic(Model):
+    """A food critic, found by handle."""
+
+    handle: Key[str]
+
+
+class DemoReview(Model):
+    """A review of one restaurant, maybe by a known critic."""
+
+    id: AutoKey = field(default_factory=new_id)
+    restaurant: Link[DemoRestaurant]
+    critic: OptionalLink[DemoCritic] = field(default=None)
+    stars: Sorted[int]
+
+
+MODELS: tuple[type[Model], ...] = (DemoRestaurant, DemoCritic, DemoReview)
 TAG = "{td:DemoRestaurant}"
 
 
@@ -52,15 +72,15 @@ def run() -> None:
     conn = typedis.connect()
     where = "the embedded Valkey server" if conn.embedded else "REDIS_URL"
     print(f"typedis {typedis.__version__} demo, connected to {conn.redacted_url} ({where})")
-    print(f"the demo uses only keys under {TAG} and empties them at the start and the end")
-    removed = DemoRestaurant.delete_all()
-    print(f"DemoRestaurant.delete_all() -> {removed} record(s) left by an earlier run removed")
+    print("the demo uses only keys under {td:Demo...} and empties them at the start and the end")
+    removed = sum(model.delete_all() for model in MODELS)
+    print(f"delete_all() of each demo model -> {removed} record(s) left by an earlier run removed")
     try:
         _tour(conn)
     finally:
-        removed = DemoRestaurant.delete_all()
+        removed = sum(model.delete_all() for model in MODELS)
         _step("clean up")
-        print(f"DemoRestaurant.delete_all() -> {removed} record(s) removed, index entries too")
+        print(f"delete_all() of each demo model -> {removed} record(s) removed, index entries too")
         conn.close()
 
 
@@ -176,11 +196,32 @@ def _tour(conn: typedis.Connection) -> None:
     print(f"the same with keyword lookups: count -> {by_keywords.count()}")
     print(f"DemoRestaurant.query.count() -> {DemoRestaurant.query.count()} (O(1): no filter)")
 
-    _step("9. check the indexes against the records (read-only, SCAN-based)")
+    _step("9. relationships: a Link stores the target's key, is indexed, loads on demand")
+    taco = DemoRestaurant.load("Taco Palace")
+    ana = DemoCritic(handle="ana").save()
+    DemoReview.save_many(
+        [
+            DemoReview(restaurant=taco, critic=ana, stars=5),
+            DemoReview(restaurant=taco, stars=4),
+            DemoReview(restaurant="Tapas Tower", stars=3),
+        ]
+    )
+    of_taco = DemoReview.query.filter(DemoReview.restaurant == taco)
+    print(f"reviews of Taco Palace (one set read) -> {of_taco.count()}")
+    anonymous = DemoReview.query.filter(DemoReview.critic.is_none())
+    print(f"reviews without a critic (OptionalLink.is_none()) -> {anonymous.count()}")
+    top = DemoReview.query.order_by(DemoReview.stars.desc()).first()
+    if top is not None:
+        place = top.restaurant.get()
+        print(f"best review: {top.stars} stars of {top.restaurant!r}, loaded on demand:")
+        print(f"  {place.name}, rated {place.rating}")
+
+    _step("10. check the indexes against the records (read-only, SCAN-based)")
     report = DemoRestaurant.check_indexes()
     print(f"DemoRestaurant.check_indexes() -> {report}")
+    total = sum(model.check_indexes()["total"] for model in MODELS)
     print(
-        "total 0: no orphaned, missing or wrong index entry"
-        if report["total"] == 0
-        else f"PROBLEM: {report['total']} bad index entries"
+        "total 0: no orphaned, missing or wrong index entry (DemoCritic and DemoReview too)"
+        if total == 0
+        else f"PROBLEM: {total} bad index entries"
     )
