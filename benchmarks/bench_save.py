@@ -13,23 +13,20 @@ Run: `make bench`, or `.venv/bin/python benchmarks/bench_save.py [--n 20000] [--
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import redis
 from _common import BenchPlace, Contender, arguments, race, report, rows, setup
 
-from typedis import Indexed, Key, Model, Sorted, field
+from typedis import Indexed, Key, field
 
 
-class BenchLean(Model):
+class BenchLean(BenchPlace):
     """BenchPlace without prefix indexes: the writes of the raw baseline, no more."""
 
     name: Key[str] = field(prefix_index=False)
     cuisine: Indexed[str] = field(prefix_index=False)
-    rating: Sorted[float] = field(default=0.0)
-    city: str = ""
-    visits: int = 0
-    note: str = ""
 
 
 RAW_SAVE = """
@@ -63,27 +60,24 @@ def main() -> None:
     data = rows(n)
     print(f"N = {n:,} objects per phase, best of {args.rounds} rounds\n")
 
-    def fresh_models() -> list[BenchPlace]:
-        raw.flushdb()
-        return [BenchPlace(**row) for row in data]
+    def fresh(model: type[BenchPlace]) -> Callable[[], list[BenchPlace]]:
+        def build() -> list[BenchPlace]:
+            raw.flushdb()
+            return [model(**row) for row in data]
 
-    def fresh_lean() -> list[BenchLean]:
-        raw.flushdb()
-        return [BenchLean(**row) for row in data]
+        return build
 
-    def lean_single(models: list[BenchLean]) -> None:
-        for m in models:
-            m.save()
-        check(raw, "{td:BenchLean}:all", n)
+    def save_each(model: type[BenchPlace]) -> Callable[[list[BenchPlace]], None]:
+        def run(models: list[BenchPlace]) -> None:
+            for m in models:
+                m.save()
+            check(raw, f"{{td:{model.__name__}}}:all", n)
+
+        return run
 
     def fresh_rows() -> list[dict[str, Any]]:
         raw.flushdb()
         return data
-
-    def typedis_single(models: list[BenchPlace]) -> None:
-        for m in models:
-            m.save()
-        check(raw, "{td:BenchPlace}:all", n)
 
     def raw_single(batch: list[dict[str, Any]]) -> None:
         evalsha = raw.evalsha
@@ -108,8 +102,8 @@ def main() -> None:
         n,
         args.rounds,
         [
-            Contender("typedis", fresh_models, typedis_single),
-            Contender("lean", fresh_lean, lean_single),
+            Contender("typedis", fresh(BenchPlace), save_each(BenchPlace)),
+            Contender("lean", fresh(BenchLean), save_each(BenchLean)),
             Contender("raw", fresh_rows, raw_single),
         ],
     )
@@ -118,7 +112,7 @@ def main() -> None:
         n,
         args.rounds,
         [
-            Contender("typedis", fresh_models, typedis_pipelined),
+            Contender("typedis", fresh(BenchPlace), typedis_pipelined),
             Contender("raw", fresh_rows, raw_pipelined),
         ],
     )

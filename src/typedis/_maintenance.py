@@ -288,6 +288,7 @@ def prune_functions(*models: type[Model]) -> list[str]:
         _client(), "FUNCTION", "LIST", "LIBRARYNAME", pattern
     )
     names = [entry[b"library_name"].decode() for entry in listed]
+    # The server matches LIBRARYNAME without regard to case; typedis' prefix is lowercase.
     pruned = sorted(n for n in names if n.startswith(_scripts.LIBRARY_PREFIX) and n not in keep)
     for name in pruned:
         try:

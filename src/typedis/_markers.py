@@ -121,7 +121,9 @@ def field(
         ...     score: Sorted[float] = field(default=0.0, ge=0)
     """
     info: FieldInfo = _pydantic_field(default, default_factory=default_factory, **kwargs)
-    options = FieldOptions(rate, auto_now, auto_now_add, prefix_index)
+    options = FieldOptions(
+        rate=rate, auto_now=auto_now, auto_now_add=auto_now_add, prefix_index=prefix_index
+    )
     if options != FieldOptions():
         info.metadata.append(options)
     return info

@@ -178,7 +178,8 @@ def read_fields(model: str, model_fields: Mapping[str, FieldInfo]) -> dict[str, 
             raise ModelError(f"{model}.{name}: rate= applies to Decaying fields only")
         base, nullable = split_optional(info.annotation)
         kind = marker.kind if marker else None
-        if not options.prefix_index and not (kind in _SEARCHABLE and base is str):
+        searchable = kind in _SEARCHABLE and base is str
+        if not (options.prefix_index or searchable):
             raise ModelError(
                 f"{model}.{name}: prefix_index= applies to str Key, Indexed and Unique fields only"
             )
@@ -192,7 +193,7 @@ def read_fields(model: str, model_fields: Mapping[str, FieldInfo]) -> dict[str, 
             rate=0.1 if options.rate is None else options.rate,
             auto_now=options.auto_now,
             auto_now_add=options.auto_now_add,
-            prefix_index=options.prefix_index and kind in _SEARCHABLE and base is str,
+            prefix_index=options.prefix_index and searchable,
         )
         _check_field(model, spec)
         specs[name] = spec
