@@ -6,7 +6,7 @@ from typing import assert_type
 
 from typedis import AutoKey, Key, Link, Linked, Model, OptionalLink, Sorted, field, new_id
 from typedis._query._conditions import Cond
-from typedis._refs import LinkRef, OptionalLinkRef
+from typedis._query._refs import LinkRef, OptionalLinkRef
 
 
 class Customer(Model):

@@ -20,7 +20,7 @@ from typedis import (
     field,
     new_id,
 )
-from typedis._refs import (
+from typedis._query._refs import (
     ConfidenceRef,
     DecayRef,
     GeoRef,

@@ -23,7 +23,7 @@ from typedis import (
 )
 from typedis._query._conditions import Cond
 from typedis._query._query import Query
-from typedis._refs import (
+from typedis._query._refs import (
     ConfidenceRef,
     DecayRef,
     GeoRef,

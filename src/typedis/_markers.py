@@ -152,7 +152,7 @@ if TYPE_CHECKING:
 
     from ._links import Linked
     from ._model import Model
-    from ._refs import (
+    from ._query._refs import (
         ConfidenceRef,
         DecayRef,
         GeoRef,

@@ -22,7 +22,7 @@ from . import _keys, _maintenance, _scripts, _store
 from ._errors import ModelError
 from ._markers import KeyMarker, Marker, field, new_id
 from ._query._query import QueryAccess
-from ._refs import FieldRef, ref_for
+from ._query._refs import FieldRef, ref_for
 from ._schema import ModelSpec, build
 
 _OPTIONS = ("ttl", "partition", "indexes", "abstract", "order_by")

@@ -15,7 +15,7 @@ from .._errors import QueryError
 
 if TYPE_CHECKING:
     from .._model import Model
-    from .._refs import FieldRef
+    from ._refs import FieldRef
 
 M = TypeVar("M", bound="Model")
 

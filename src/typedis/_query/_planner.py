@@ -25,7 +25,7 @@ from . import _conditions as c
 
 if TYPE_CHECKING:
     from .._model import Model
-    from .._refs import FieldRef, Ordering
+    from ._refs import FieldRef, Ordering
 
 Node = list[Any]
 

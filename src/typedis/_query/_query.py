@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 from .. import _keys, _scripts, _store
 from .._errors import NotFound, QueryError
 from .._markers import GeoPoint
-from .._refs import ConfidenceRef, DecayRef, FieldRef, GeoRef, Ordering, SortedRef
+from ._refs import ConfidenceRef, DecayRef, FieldRef, GeoRef, Ordering, SortedRef
 from . import _conditions as c
 from ._planner import Plan, describe, plan
 

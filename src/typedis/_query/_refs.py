@@ -11,13 +11,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from ._errors import QueryError
-from ._markers import GeoPoint
-from ._query._conditions import Cond, Eq, GeoUnit, In, Not, Prefix, Range, Within
+from .._errors import QueryError
+from .._markers import GeoPoint
+from ._conditions import Cond, Eq, GeoUnit, In, Not, Prefix, Range, Within
 
 if TYPE_CHECKING:
-    from ._links import Linked
-    from ._model import Model
+    from .._links import Linked
+    from .._model import Model
 
 M = TypeVar("M", bound="Model")
 TM = TypeVar("TM", bound="Model")
