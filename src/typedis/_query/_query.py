@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 from .. import _keys, _scripts, _store
 from .._errors import NotFound, QueryError
 from .._markers import GeoPoint
-from ._refs import ConfidenceRef, DecayRef, FieldRef, GeoRef, Ordering, SortedRef
 from . import _conditions as c
 from ._planner import Plan, describe, plan
+from ._refs import ConfidenceRef, DecayRef, FieldRef, GeoRef, Ordering, SortedRef
 
 if TYPE_CHECKING:
     from .._model import Model
