@@ -70,7 +70,7 @@ class PlOther(Model):
 
 R = PlRestaurant
 TAG = "{td:PlRestaurant}"
-BY_RATING_DESC = ("z:rating", True)
+BY_RATING_DESC = ((("z:rating", 1.0),), True)
 
 
 def where(query: Query[Any]) -> list[Any]:
@@ -105,7 +105,7 @@ def test_no_filter_reads_the_id_set_in_the_default_order() -> None:
     assert json.loads(p.program()) == {
         "tag": TAG,
         "where": ["all"],
-        "order": ["z:rating", True],
+        "order": {"by": [["z:rating", 1.0]], "desc": True},
         "offset": 0,
         "limit": -1,
         "mode": "records",
@@ -294,17 +294,20 @@ def test_exclude_is_not_of_the_conjunction() -> None:
 
 
 def test_default_order_comes_from_the_model_option() -> None:
-    assert R.query.plan().order == ("z:rating", True)
+    assert R.query.plan().order == ((("z:rating", 1.0),), True)
     assert PlPlain.query.plan().order is None
 
 
 def test_explicit_order() -> None:
-    assert R.query.order_by(R.rating.asc()).plan().order == ("z:rating", False)
-    assert R.query.order_by(R.rating).plan().order == ("z:rating", False)
-    assert R.query.order_by(R.opened.desc()).plan().order == ("z:opened", True)
-    assert PlPlain.query.order_by(PlPlain.certainty.desc()).plan().order == ("z:certainty", True)
+    assert R.query.order_by(R.rating.asc()).plan().order == ((("z:rating", 1.0),), False)
+    assert R.query.order_by(R.rating).plan().order == ((("z:rating", 1.0),), False)
+    assert R.query.order_by(R.opened.desc()).plan().order == ((("z:opened", 1.0),), True)
+    assert PlPlain.query.order_by(PlPlain.certainty.desc()).plan().order == (
+        (("z:certainty", 1.0),),
+        True,
+    )
     # a Decaying field has no asc()/desc(), but a bare reference orders ascending
-    assert PlPlain.query.order_by(PlPlain.heat).plan().order == ("z:heat", False)
+    assert PlPlain.query.order_by(PlPlain.heat).plan().order == ((("z:heat", 1.0),), False)
 
 
 def test_order_by_a_field_without_a_sorted_set_is_refused() -> None:

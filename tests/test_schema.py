@@ -26,9 +26,11 @@ from typedis import (
     QueryError,
     Sorted,
     Unique,
+    _lua,
     field,
     new_id,
 )
+from typedis._index import DECAY, GEO, PREFIX, SET, SORTED, UNIQUE
 from typedis._query._refs import (
     ConfidenceRef,
     DecayRef,
@@ -38,7 +40,7 @@ from typedis._query._refs import (
     SortedRef,
     UniqueRef,
 )
-from typedis._schema import IndexSpec
+from typedis._spec import IndexSpec
 
 # -- refused declarations --------------------------------------------------------------------
 #
@@ -472,40 +474,40 @@ class SchSingle(Model):
 
 def test_sample_index_list() -> None:
     assert SchSample.__typedis_spec__.indexes == (
-        IndexSpec("set", "key", ("name",), "i:name:"),
-        IndexSpec("set", "key", ("branch",), "i:branch:"),
-        IndexSpec("set", "indexed", ("cuisine",), "i:cuisine:"),
-        IndexSpec("uniq", "unique", ("email",), "u:email"),
-        IndexSpec("z", "sorted", ("rating",), "z:rating"),
-        IndexSpec("geo", "geo", ("spot",), "g:spot"),
-        IndexSpec("z", "decaying", ("fresh",), "z:fresh"),
-        IndexSpec("z", "confidence", ("trust",), "z:trust"),
-        IndexSpec("lex", "prefix", ("name",), "l:name"),
-        IndexSpec("lex", "prefix", ("cuisine",), "l:cuisine"),
-        IndexSpec("lex", "prefix", ("email",), "l:email"),
-        IndexSpec("uniq", "composite", ("city", "cuisine"), "u:city+cuisine"),
-        IndexSpec("set", "composite", ("city", "tier"), "c:city+tier:"),
+        IndexSpec(SET, "key", ("name",), "i:name:"),
+        IndexSpec(SET, "key", ("branch",), "i:branch:"),
+        IndexSpec(SET, "indexed", ("cuisine",), "i:cuisine:"),
+        IndexSpec(UNIQUE, "unique", ("email",), "u:email"),
+        IndexSpec(SORTED, "sorted", ("rating",), "z:rating"),
+        IndexSpec(SORTED, "confidence", ("trust",), "z:trust"),
+        IndexSpec(DECAY, "decaying", ("fresh",), "z:fresh", {"rate": 0.5}),
+        IndexSpec(GEO, "geo", ("spot",), "g:spot"),
+        IndexSpec(PREFIX, "prefix", ("name",), "l:name"),
+        IndexSpec(PREFIX, "prefix", ("cuisine",), "l:cuisine"),
+        IndexSpec(PREFIX, "prefix", ("email",), "l:email"),
+        IndexSpec(UNIQUE, "composite", ("city", "cuisine"), "u:city+cuisine"),
+        IndexSpec(SET, "composite", ("city", "tier"), "c:city+tier:"),
     )
 
 
 def test_sample_lua_spec() -> None:
     spec = SchSample.__typedis_spec__
-    assert spec.lua_spec == (
+    assert _lua.spec_source(spec.stored, spec.indexes) == (
         "local SPEC = {fields = {'region', 'name', 'branch', 'city', 'cuisine', 'tier', 'email', "
         "'rating', 'spot', 'fresh', 'trust', 'notes'}, idx = {"
-        "{'set', 'i:name:', {'name'}}, "
-        "{'set', 'i:branch:', {'branch'}}, "
-        "{'set', 'i:cuisine:', {'cuisine'}}, "
-        "{'uniq', 'u:email', {'email'}}, "
-        "{'z', 'z:rating', {'rating'}}, "
-        "{'geo', 'g:spot', {'spot'}}, "
-        "{'z', 'z:fresh', {'fresh'}}, "
-        "{'z', 'z:trust', {'trust'}}, "
-        "{'lex', 'l:name', {'name'}}, "
-        "{'lex', 'l:cuisine', {'cuisine'}}, "
-        "{'lex', 'l:email', {'email'}}, "
-        "{'uniq', 'u:city+cuisine', {'city', 'cuisine'}}, "
-        "{'set', 'c:city+tier:', {'city', 'tier'}}}}\n"
+        "{kind = 'set', suffix = 'i:name:', fields = {'name'}, opts = {}}, "
+        "{kind = 'set', suffix = 'i:branch:', fields = {'branch'}, opts = {}}, "
+        "{kind = 'set', suffix = 'i:cuisine:', fields = {'cuisine'}, opts = {}}, "
+        "{kind = 'unique', suffix = 'u:email', fields = {'email'}, opts = {}}, "
+        "{kind = 'sorted', suffix = 'z:rating', fields = {'rating'}, opts = {}}, "
+        "{kind = 'sorted', suffix = 'z:trust', fields = {'trust'}, opts = {}}, "
+        "{kind = 'decay', suffix = 'z:fresh', fields = {'fresh'}, opts = {['rate'] = 0.5}}, "
+        "{kind = 'geo', suffix = 'g:spot', fields = {'spot'}, opts = {}}, "
+        "{kind = 'prefix', suffix = 'l:name', fields = {'name'}, opts = {}}, "
+        "{kind = 'prefix', suffix = 'l:cuisine', fields = {'cuisine'}, opts = {}}, "
+        "{kind = 'prefix', suffix = 'l:email', fields = {'email'}, opts = {}}, "
+        "{kind = 'unique', suffix = 'u:city+cuisine', fields = {'city', 'cuisine'}, opts = {}}, "
+        "{kind = 'set', suffix = 'c:city+tier:', fields = {'city', 'tier'}, opts = {}}}}\n"
     )
 
 
@@ -538,15 +540,15 @@ def test_sample_spec_fields() -> None:
         "trust": ("confidence", "float", False),
         "notes": (None, "msgpack", False),
     }
-    assert spec.fields["fresh"].rate == 0.5
+    assert spec.fields["fresh"].options.rate == 0.5
 
 
 def test_single_key_model_has_no_key_set_index() -> None:
     spec = SchSingle.__typedis_spec__
     assert spec.indexes == (
-        IndexSpec("uniq", "unique", ("email",), "u:email"),
-        IndexSpec("lex", "prefix", ("name",), "l:name"),
-        IndexSpec("lex", "prefix", ("email",), "l:email"),
+        IndexSpec(UNIQUE, "unique", ("email",), "u:email"),
+        IndexSpec(PREFIX, "prefix", ("name",), "l:name"),
+        IndexSpec(PREFIX, "prefix", ("email",), "l:email"),
     )
     assert spec.partition == ()
     assert spec.ttl is None
@@ -636,9 +638,9 @@ class NoPrefix(Model):
 
 
 def test_prefix_index_false_drops_the_lexicographic_index() -> None:
-    kinds = {(ix.kind, ix.fields) for ix in NoPrefix.__typedis_spec__.indexes}
-    assert ("lex", ("cuisine",)) in kinds
-    assert not {("lex", ("name",)), ("lex", ("email",))} & kinds
+    kinds = {(ix.kind.name, ix.fields) for ix in NoPrefix.__typedis_spec__.indexes}
+    assert ("prefix", ("cuisine",)) in kinds
+    assert not {("prefix", ("name",)), ("prefix", ("email",))} & kinds
 
 
 def test_prefix_index_false_is_refused_where_there_is_no_prefix_index() -> None:

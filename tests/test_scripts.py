@@ -8,7 +8,7 @@ import pytest
 import redis
 
 import typedis
-from typedis import Indexed, Key, Model, Sorted
+from typedis import Indexed, Key, Model, Sorted, _lua
 
 
 class ScrShop(Model):
@@ -77,8 +77,8 @@ def test_prune_functions_keeps_the_given_models_and_other_libraries(
     for library in (stale, "not_typedis"):
         code = f"redis.register_function('{library}_f', function() return 1 end)"
         redis_client.execute_command("FUNCTION", "LOAD", "REPLACE", f"#!lua name={library}\n{code}")
-    shop = typedis._scripts.for_model(ScrShop.__typedis_spec__.lua_spec).save.library
-    other = typedis._scripts.for_model(ScrOther.__typedis_spec__.lua_spec).save.library
+    shop = _lua.library(ScrShop.__typedis_spec__).name
+    other = _lua.library(ScrOther.__typedis_spec__).name
     try:
         pruned = typedis.prune_functions(ScrShop)
         assert stale in pruned and other in pruned and shop not in pruned

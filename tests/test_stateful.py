@@ -40,6 +40,7 @@ from typedis import (
     Unique,
     UniqueViolation,
     _codec,
+    _index,
     _keys,
     field,
     new_id,
@@ -470,9 +471,9 @@ class Machine(RuleBasedStateMachine):
                     None if v is None else _codec.text(spec.fields[f].codec, v)
                     for f, v in zip(ix.fields, vals, strict=True)
                 ]
-                if ix.kind == "set":
+                if ix.kind.name == "set":
                     add_set(_keys.set_index(tag, ix.suffix, texts), rid)
-                elif ix.kind == "uniq":
+                elif ix.kind.name == "unique":
                     if None in texts:
                         continue
                     hkey = tag + ":" + ix.suffix
@@ -481,14 +482,14 @@ class Machine(RuleBasedStateMachine):
                         loose_unique.setdefault(hkey, {}).setdefault(ufield, set()).add(rid)
                     else:
                         expected.setdefault(hkey, ("hash", {}))[1][ufield.encode()] = rid.encode()
-                elif ix.kind == "lex":
+                elif ix.kind.name == "prefix":
                     if texts[0] is not None:
                         add_z(tag + ":" + ix.suffix, texts[0] + "\0" + rid, 0.0)
                 elif vals[0] is not None:
                     name = ix.fields[0]
                     if ix.source == "decaying":
                         score: Any = rec.clock
-                    elif ix.kind == "geo":
+                    elif ix.kind.name == "geo":
                         score = ("geo", vals[0])
                     elif name == "when":
                         score = _codec._score_datetime(vals[0])
@@ -563,8 +564,11 @@ def test_models_use_every_marker() -> None:
         "composite",
     }
     assert any(f.auto for f in StB.__typedis_spec__.fields.values())
-    assert {ix.kind for ix in StA.__typedis_spec__.indexes if ix.source == "composite"} == {"uniq"}
-    assert {ix.kind for ix in StB.__typedis_spec__.indexes if ix.source == "composite"} == {"set"}
+    composite = {m: {ix.kind.name for ix in m.__typedis_spec__.indexes if ix.source == "composite"}
+                 for m in (StA, StB)}  # fmt: skip
+    assert composite == {StA: {"unique"}, StB: {"set"}}
+    used = {ix.kind for m in MODELS.values() for ix in m.__typedis_spec__.indexes}
+    assert used == set(_index.kinds())  # every registered index kind
 
 
 def test_stateful(redis_client: redis.Redis, summary_line: Callable[[str], None]) -> None:

@@ -3,6 +3,9 @@
 A link stores the target record's id (its escaped key values), is indexed like an ``Indexed``
 field so queries can filter by the related record, and loads the target only when asked
 (``order.customer.get()``). It dumps as the target's key value, which validates back to it.
+
+A plain value: it holds the target model and id, and loads through the model's own query,
+so importing it (as the markers do) loads nothing that talks to Redis.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, get_args
 from pydantic import GetCoreSchemaHandler, ValidationError
 from pydantic_core import core_schema
 
-from . import _keys, _scripts, _store
+from . import _keys
 from ._errors import ModelError, NotFound, TypedisError
 
 if TYPE_CHECKING:
@@ -35,7 +38,7 @@ class Linked(Generic[TM]):
     @staticmethod
     def to(target: Target) -> Linked[Target]:
         """The link to a record instance."""
-        return Linked(type(target), _store.locate(target.__typedis_spec__, vars(target))[1])
+        return Linked(type(target), target.__typedis_spec__.locate(vars(target))[1])
 
     @property
     def key(self) -> str | tuple[str, ...]:
@@ -49,20 +52,16 @@ class Linked(Generic[TM]):
         Raises:
             NotFound: it is not stored (deleted or expired).
         """
-        return self._found(_scripts.run(self._load()))
+        return self._found(self.model.query.get_many([self.key])[0])
 
     async def aget(self) -> TM:
         """``get()`` on the asyncio client."""
-        return self._found(await _scripts.arun(self._load()))
+        return self._found((await self.model.query.aget_many([self.key]))[0])
 
-    def _load(self) -> _scripts.Call[list[TM | None]]:
-        tag = _keys.tag(self.model.__typedis_spec__.name)
-        return _store.load_call(self.model, [(tag, self.id)])
-
-    def _found(self, found: list[TM | None]) -> TM:
-        if found[0] is None:
+    def _found(self, found: TM | None) -> TM:
+        if found is None:
             raise NotFound(f"linked {self.model.__name__} {self.id!r} is not stored")
-        return found[0]
+        return found
 
     def __eq__(self, other: object) -> bool:
         theirs: Any = other
@@ -109,12 +108,12 @@ def link_to(target: type[Model], value: Any) -> Linked[Any]:
         link: Linked[Any] = given
         return link
     if isinstance(value, target):
-        return Linked(target, _store.locate(spec, vars(value))[1])
+        return Linked(target, spec.locate(vars(value))[1])
     if isinstance(value, bytes):  # read back from Redis: the stored id
         return Linked(target, value.decode())
     keys: Sequence[Any] = tuple(given) if isinstance(value, tuple | list) else (given,)
     try:
-        located = _store.locate(spec, _store.key_values(target, keys, {}))
+        located = spec.locate(spec.key_values(keys, {}))
     except (TypedisError, ValidationError) as error:
         raise ValueError(f"not a key of {target.__name__}: {value!r} ({error})") from None
     return Linked(target, located[1])

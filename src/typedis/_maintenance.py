@@ -8,35 +8,21 @@ entry the stored records imply, and compares it with what the server holds.
 
 from __future__ import annotations
 
-import functools
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import redis
-from pydantic import TypeAdapter
 
-from . import _keys, _scripts, _store
+from . import _index, _keys, _lua, _scripts, _store
 from ._codec import text
 from ._connection import get_connection
 from ._errors import QueryError
-from ._schema import IndexSpec, ModelSpec
+from ._spec import ModelSpec
 
 if TYPE_CHECKING:
     from ._model import Model
 
-KINDS: tuple[str, ...] = (
-    "class_set",
-    "records",
-    "key",
-    "unique",
-    "indexed",
-    "sorted",
-    "geo",
-    "composite",
-    "prefix",
-    "expiry",
-)
 _BATCH = 500
 
 
@@ -95,34 +81,15 @@ def _chunks(items: Sequence[Any], size: int = _BATCH) -> Iterator[Sequence[Any]]
 
 
 def _read_all(keys: Sequence[bytes], command: str) -> list[Any]:
+    """One reply of ``command`` per key, pipelined (a ZRANGE reads a whole sorted set)."""
+    extra: tuple[Any, ...] = (0, -1, "WITHSCORES") if command == "ZRANGE" else ()
     out: list[Any] = []
     for chunk in _chunks(keys):
         pipe = _scripts.pipeline(_client())
         for key in chunk:
-            _scripts.command(pipe, command, key)
+            _scripts.command(pipe, command, key, *extra)
         out += pipe.execute()
     return out
-
-
-def _zset(client: redis.Redis, key: str) -> dict[str, float]:
-    """All members of a sorted set with their scores."""
-    flat: list[bytes] = _scripts.command(client, "ZRANGE", key, 0, -1)
-    scores: list[bytes | None] = _scripts.command(client, "ZMSCORE", key, *flat) if flat else []
-    return {
-        m.decode(): float("nan") if s is None else float(s)
-        for m, s in zip(flat, scores, strict=True)
-    }
-
-
-@functools.cache
-def _parser(annotation: Any) -> TypeAdapter[Any]:
-    return TypeAdapter(annotation)
-
-
-def _score_of(spec: ModelSpec, name: str, raw: bytes) -> float:
-    field = spec.fields[name]
-    assert field.codec.score is not None
-    return field.codec.score(_parser(field.annotation).validate_python(raw.decode()))
 
 
 def _server_ms(client: redis.Redis) -> float:
@@ -130,21 +97,19 @@ def _server_ms(client: redis.Redis) -> float:
     return int(seconds) * 1000 + int(micros) / 1000
 
 
-def _live(values: dict[str, str], now_ms: float) -> bool:
-    return "~exp" not in values or float(values["~exp"]) > now_ms
-
-
-def _diff(expected: Counter[Any], actual: Counter[Any]) -> int:
-    return sum(((expected - actual) + (actual - expected)).values())
+def report_entries() -> tuple[str, ...]:
+    """The entries of a ``check_indexes()`` report: the record-level ones and each kind's."""
+    by_kinds = (name for kind in _index.kinds() for name in kind.reports)
+    return ("class_set", "records", *dict.fromkeys(by_kinds), "expiry")
 
 
 def check_indexes(model: type[Model]) -> dict[str, int]:
     """Count orphaned, missing or wrong index entries of each kind, without writing anything."""
     spec = model.__typedis_spec__
-    report: dict[str, int] = dict.fromkeys(KINDS, 0)
+    report: dict[str, int] = dict.fromkeys(report_entries(), 0)
     for tag in tags(spec):
         _check_tag(spec, tag, report)
-    report["total"] = sum(report[k] for k in KINDS)
+    report["total"] = sum(report.values())
     return report
 
 
@@ -173,68 +138,36 @@ def _check_tag(spec: ModelSpec, tag: str, report: dict[str, int]) -> None:
     members = {m.decode() for m in _scripts.command(client, "SMEMBERS", _keys.all_ids(tag))}
     report["class_set"] += len(members ^ set(records))
 
-    expiry = _zset(client, _keys.expiry(tag))
-    wanted = {rid: float(v["~exp"]) for rid, v in records.items() if "~exp" in v}
-    report["expiry"] += _diff(Counter(wanted.items()), Counter(expiry.items()))
+    expiry = _read_held([_keys.expiry(tag)], "zset")
+    wanted = Counter(
+        (_keys.expiry(tag), rid, float(v["~exp"])) for rid, v in records.items() if "~exp" in v
+    )
+    held = Counter((k, m, score) for k, zset in expiry.items() for m, score in zset.items())
+    report["expiry"] += sum(((wanted - held) + (held - wanted)).values())
 
+    names = [k.decode() for k in keys]
+    now = _server_ms(client)
     for index in spec.indexes:
-        report[_report_kind(index)] += _check_index(spec, tag, index, records, keys)
+        kind = index.kind
+        contents = _read_held(kind.stored_keys(tag, index, names), kind.redis_type)
+        report[index.report] += kind.check(spec, tag, index, records, contents, now)
 
 
-def _report_kind(index: IndexSpec) -> str:
-    if index.source in ("decaying", "confidence"):
-        return "sorted"
-    if index.source == "link":
-        return "indexed"
-    return index.source
-
-
-def _check_index(
-    spec: ModelSpec,
-    tag: str,
-    index: IndexSpec,
-    records: dict[str, dict[str, str]],
-    keys: list[bytes],
-) -> int:
-    client = _client()
-    if index.kind == "set":
-        expected = Counter(
-            (_keys.set_index(tag, index.suffix, [v.get(f) for f in index.fields]), rid)
-            for rid, v in records.items()
-        )
-        prefix = f"{tag}:{index.suffix}".encode()
-        set_keys = [k for k in keys if k.startswith(prefix)]
-        actual: Counter[Any] = Counter()
-        for key, ids in zip(set_keys, _read_all(set_keys, "SMEMBERS"), strict=True):
-            actual.update((key.decode(), m.decode()) for m in ids)
-        return _diff(expected, actual)
-    hash_or_zset = f"{tag}:{index.suffix}"
-    if index.kind == "uniq":
-        # An expired record not yet swept may keep its entry, or may have lost it to a new
-        # holder of the value: its entry is allowed, not required.
-        now = _server_ms(client)
-        wanted = {
-            (_keys.unique_field([v[f] for f in index.fields]), rid): _live(v, now)
-            for rid, v in records.items()
-            if all(f in v for f in index.fields)
-        }
-        raw: dict[bytes, bytes] = _scripts.command(client, "HGETALL", hash_or_zset)
-        held = {(f.decode(), r.decode()) for f, r in raw.items()}
-        required = {entry for entry, live in wanted.items() if live}
-        return len(required - held) + len(held - wanted.keys())
-    name = index.fields[0]
-    entries = _zset(client, hash_or_zset)
-    if index.kind == "lex":
-        members = {_keys.prefix_member(v[name], rid) for rid, v in records.items() if name in v}
-        return len(set(entries) ^ members)
-    if index.source in ("sorted", "confidence"):
-        want = Counter(
-            (rid, _score_of(spec, name, v[name].encode()))
-            for rid, v in records.items()
-            if name in v
-        )
-        return _diff(want, Counter(entries.items()))
-    return len(set(entries) ^ {rid for rid, v in records.items() if name in v})
+def _read_held(keys: Sequence[str], redis_type: str) -> dict[str, Any]:
+    """The contents of index keys of one Redis type: member sets, hashes or zset scores."""
+    command = {"set": "SMEMBERS", "hash": "HGETALL", "zset": "ZRANGE"}[redis_type]
+    replies = _read_all([k.encode() for k in keys], command)
+    held: dict[str, Any] = {}
+    for key, reply in zip(keys, replies, strict=True):
+        if redis_type == "set":
+            held[key] = {m.decode() for m in reply}
+        elif redis_type == "hash":
+            held[key] = {f.decode(): v.decode() for f, v in reply.items()}
+        else:  # RESP3 replies [member, score] pairs, RESP2 a flat list
+            flat = reply and not isinstance(reply[0], list)
+            pairs = zip(reply[::2], reply[1::2], strict=True) if flat else reply
+            held[key] = {m.decode(): float(score) for m, score in pairs}
+    return held
 
 
 def delete_all(model: type[Model]) -> int:
@@ -282,14 +215,14 @@ def prune_functions(*models: type[Model]) -> list[str]:
     Pruning is safe while clients run: a client whose library is gone loads it again on its
     next call (nothing runs against a missing function).
     """
-    keep = {_scripts.for_model(m.__typedis_spec__.lua_spec).save.library for m in models}
-    pattern = _scripts.LIBRARY_PREFIX + "*"
+    keep = {_lua.library(m.__typedis_spec__).name for m in models}
+    pattern = _lua.LIBRARY_PREFIX + "*"
     listed: list[dict[bytes, Any]] = _scripts.command(
         _client(), "FUNCTION", "LIST", "LIBRARYNAME", pattern
     )
     names = [entry[b"library_name"].decode() for entry in listed]
     # The server matches LIBRARYNAME without regard to case; typedis' prefix is lowercase.
-    pruned = sorted(n for n in names if n.startswith(_scripts.LIBRARY_PREFIX) and n not in keep)
+    pruned = sorted(n for n in names if n.startswith(_lua.LIBRARY_PREFIX) and n not in keep)
     for name in pruned:
         try:
             _scripts.command(get_connection().writer, "FUNCTION", "DELETE", name)

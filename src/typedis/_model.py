@@ -22,8 +22,9 @@ from . import _keys, _maintenance, _scripts, _store
 from ._errors import ModelError
 from ._markers import KeyMarker, Marker, field, new_id
 from ._query._query import QueryAccess
-from ._query._refs import FieldRef, ref_for
-from ._schema import ModelSpec, build
+from ._query._refs import FieldRef
+from ._schema import build, references
+from ._spec import ModelSpec
 
 _OPTIONS = ("ttl", "partition", "indexes", "abstract", "order_by")
 _building = threading.local()  # class creation in progress: hide field references meanwhile
@@ -68,11 +69,7 @@ class ModelMeta(ModelMetaclass):
         if not options.get("abstract") and not _has_key(model):
             _add_auto_key(model)
         model.__typedis_spec__ = build(name, model.model_fields, **options)
-        model.__typedis_refs__ = {
-            n: ref_for(model, n, f.kind, f.nullable)
-            for n, f in model.__typedis_spec__.fields.items()
-            if f.kind
-        }
+        model.__typedis_refs__ = references(model)
         return model
 
     if not TYPE_CHECKING:  # the checkers see the references through the marker descriptors;
@@ -146,7 +143,7 @@ class Model(BaseModel, metaclass=ModelMeta):
     @property
     def redis_key(self) -> str:
         """The Redis key of this record's hash (from its current key values)."""
-        return _keys.record(*_store.locate(self.__typedis_spec__, vars(self)))
+        return _keys.record(*self.__typedis_spec__.locate(vars(self)))
 
     # ---- writes ---------------------------------------------------------------------------
 
@@ -229,7 +226,7 @@ class Model(BaseModel, metaclass=ModelMeta):
 
     def _delete_call(self) -> _scripts.Call[int]:
         spec = self.__typedis_spec__
-        located = _store.saved_at(self) or _store.locate(spec, vars(self))
+        located = _store.saved_at(self) or spec.locate(vars(self))
         return _store.delete_call(spec, [located])
 
     def atomic_increment(self, field_name: str, delta: int | float) -> Any:
@@ -269,7 +266,8 @@ class Model(BaseModel, metaclass=ModelMeta):
 
     @classmethod
     def _locate_key(cls, key: Sequence[Any], key_fields: dict[str, Any]) -> tuple[str, str]:
-        return _store.locate(cls.__typedis_spec__, _store.key_values(cls, key, key_fields))
+        spec = cls.__typedis_spec__
+        return spec.locate(spec.key_values(key, key_fields))
 
     def refresh(self) -> Self:
         """Reload this record's stored values in place.
@@ -288,7 +286,7 @@ class Model(BaseModel, metaclass=ModelMeta):
         return self._refresh_from(found, located)
 
     def _located(self) -> tuple[str, str]:
-        return _store.saved_at(self) or _store.locate(self.__typedis_spec__, vars(self))
+        return _store.saved_at(self) or self.__typedis_spec__.locate(vars(self))
 
     def _refresh_from(self, found: Self | None, located: tuple[str, str]) -> Self:
         if found is None:

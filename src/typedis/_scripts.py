@@ -1,10 +1,4 @@
-"""The Lua code and the one place that runs it.
-
-A model's write scripts (``lua/save.lua``, ``delete``, ``incr``, ``sweep``, and the read by
-key, ``load``) become the functions of one Redis function library per model, with the model's
-layout (``SPEC``), ``lua/_base.lua`` and the index library ``lua/_lib.lua`` built once when the
-library loads, so a call carries only the record's data. The model-independent scripts
-(``query``, ``count``) are sent with EVALSHA, ``_base.lua`` prepended.
+"""The one place that runs server-side code (assembled by ``_lua``).
 
 A ``Call`` is one invocation plus the function that turns the reply into a result; ``run`` and
 ``arun`` execute it on the sync and asyncio clients, ``run_many`` pipelines many. Missing code
@@ -16,12 +10,9 @@ dropped connection during a write raises ``OutcomeUnknown`` instead of guessing.
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import re
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any, Generic, Protocol, TypeVar, cast
 
 import redis
@@ -29,97 +20,10 @@ from redis.exceptions import NoPermissionError, NoScriptError
 
 from ._connection import get_connection
 from ._errors import OutcomeUnknown, PermissionDenied, TypedisError
+from ._lua import Function, Script
 
 R = TypeVar("R")
 Arg = str | bytes | int | float
-
-
-@dataclass(frozen=True, slots=True)
-class Script:
-    """A Lua script sent with EVALSHA (EVAL when the server lacks it)."""
-
-    name: str
-    text: str
-    sha: str
-
-    @classmethod
-    def load(cls, name: str) -> Script:
-        """Script ``lua/<name>.lua`` with ``lua/_base.lua`` prepended (after any ``#!`` line)."""
-        flags, body = _shebang(_source(name))
-        text = f"#!lua flags={','.join(flags)}\n" if flags else ""
-        text += f"{_source('_base')}\n{body}"
-        return cls(name, text, hashlib.sha1(text.encode()).hexdigest())
-
-
-@dataclass(frozen=True, slots=True)
-class Function:
-    """A function of a model's Redis function library, called with FCALL.
-
-    The library holds the model's layout (``SPEC``), ``_base.lua``, ``_lib.lua`` and one
-    function per write script; loading it once spares every call the cost of building them.
-    It is loaded (FUNCTION LOAD REPLACE) the first time a server lacks it.
-    """
-
-    name: str
-    library: str  # the library's name
-    source: str  # the library's code
-
-
-LIBRARY_PREFIX = "td_"  # every typedis function library's name starts with it
-
-
-def _shebang(source: str) -> tuple[list[str], str]:
-    """The flags of a ``#!lua flags=a,b`` first line, and the rest of the source."""
-    if not source.startswith("#!lua flags="):
-        return [], source
-    line, _, body = source.partition("\n")
-    return line.removeprefix("#!lua flags=").split(","), body
-
-
-@functools.cache
-def _source(name: str) -> str:
-    return (resources.files("typedis") / "lua" / f"{name}.lua").read_text()
-
-
-@dataclass(frozen=True, slots=True)
-class ModelFunctions:
-    """The write (and read-by-key) functions of one model, its layout baked in."""
-
-    save: Function
-    delete: Function
-    incr: Function
-    sweep: Function
-    load: Function
-
-
-_MODEL_FUNCTIONS = ("save", "delete", "incr", "sweep", "load")
-
-
-@functools.cache
-def for_model(spec: str) -> ModelFunctions:
-    """The functions of the model whose layout is the Lua source ``spec`` (built once).
-
-    The library's name is a digest of its code, so a changed layout or a new typedis version
-    loads a library of its own instead of replacing one that older clients still call.
-    """
-    parts = [spec, _source("_base"), _source("_lib")]
-    for name in _MODEL_FUNCTIONS:
-        flags, body = _shebang(_source(name))
-        listed = ", ".join(f"'{f}'" for f in flags)
-        parts.append(
-            f"redis.register_function{{function_name = LIBRARY .. '_{name}', flags = {{{listed}}},"
-            f"\ncallback = function(KEYS, ARGV)\nNOW_MS = nil\n{body}\nend}}\n"
-        )
-    code = "\n".join(parts)
-    library = LIBRARY_PREFIX + hashlib.sha1(code.encode()).hexdigest()[:20]
-    text = f"#!lua name={library}\nlocal LIBRARY = '{library}'\n{code}"
-    return ModelFunctions(
-        *(Function(f"{library}_{name}", library, text) for name in _MODEL_FUNCTIONS)
-    )
-
-
-COUNT = Script.load("count")
-QUERY = Script.load("query")
 
 
 @dataclass(slots=True)  # not frozen: built for every call, and frozen __init__ costs more

@@ -7,22 +7,19 @@ indexed values on the server, so a save never trusts a client-side snapshot.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import annotated_types
-from pydantic import TypeAdapter
 
-from . import _keys
-from ._codec import text
+from . import _keys, _lua
 from ._errors import KeyMutationError, ModelError, NotFound, UniqueViolation
-from ._scripts import COUNT, Arg, Call, for_model
+from ._scripts import Arg, Call
 
 if TYPE_CHECKING:
     from ._model import Model
-    from ._schema import ModelSpec
+    from ._spec import ModelSpec
 
 M = TypeVar("M", bound="Model")
 
@@ -42,59 +39,6 @@ def saved_at(obj: Model) -> tuple[str, str] | None:
 
 def _mark_saved(obj: Model, located: tuple[str, str]) -> None:
     vars(obj)[_SAVED] = located
-
-
-def locate(spec: ModelSpec, values: Mapping[str, Any]) -> tuple[str, str]:
-    """The (tag, id) of the record whose key fields hold these values."""
-    fields = spec.fields
-    tag = spec.tag or _keys.tag(
-        spec.name, [text(fields[p].codec, values[p]) for p in spec.partition]
-    )
-    return tag, _keys.record_id(text(fields[k].codec, values[k]) for k in spec.keys)
-
-
-def key_values(
-    model: type[Model], args: Sequence[Any], kwargs: Mapping[str, Any]
-) -> dict[str, Any]:
-    """Key field values from ``load("a", 1)`` or ``load(name="a", n=1)``, validated by pydantic."""
-    spec = model.__typedis_spec__
-    if args and kwargs:
-        raise ModelError(f"{spec.name}: give key values by position or by name, not both")
-    if args:
-        if len(args) != len(spec.keys):
-            raise ModelError(
-                f"{spec.name}: expected {len(spec.keys)} key value(s) {spec.keys}, got {len(args)}"
-            )
-        kwargs = dict(zip(spec.keys, args, strict=True))
-    unknown = set(kwargs) - set(spec.keys)
-    missing = set(spec.keys) - set(kwargs)
-    if unknown or missing:
-        raise ModelError(
-            f"{spec.name}: key fields are {spec.keys}"
-            + (f"; unknown: {sorted(unknown)}" if unknown else "")
-            + (f"; missing: {sorted(missing)}" if missing else "")
-        )
-    return {
-        name: value
-        if type(value) is spec.fields[name].annotation
-        else validator(model, name).validate_python(value)
-        for name, value in kwargs.items()
-    }
-
-
-_ADAPTERS: weakref.WeakKeyDictionary[type[Model], dict[str, TypeAdapter[Any]]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def validator(model: type[Model], name: str) -> TypeAdapter[Any]:
-    """A validator for one field's values (key values, query values), built once."""
-    adapters = _ADAPTERS.setdefault(model, {})
-    if name not in adapters:
-        info = model.model_fields[name]
-        annotated: Any = Annotated[info.annotation, *info.metadata]
-        adapters[name] = TypeAdapter(annotated)
-    return adapters[name]
 
 
 def _expiry(spec: ModelSpec, ttl: object, expire_at: datetime | None) -> str:
@@ -140,7 +84,7 @@ def save_call(
         raise ModelError(f"{spec.name} is abstract: only its subclasses can be saved")
     saved = saved_at(obj)
     values = vars(obj)
-    tag, rid = locate(spec, values)
+    tag, rid = spec.locate(values)
     otag, oid = saved or (tag, rid)
     moving = (otag, oid) != (tag, rid)
     if moving and not migrate_key:
@@ -178,9 +122,9 @@ def save_call(
             texts.append(encode(value))
         except (OverflowError, TypeError, ValueError) as error:
             raise ModelError(f"{spec.name}.{name}: cannot store {value!r}: {error}") from error
-    scores = [score(values[n]) for n, score in spec.scorers if full or n in written]
+    extra = [encode(values[n]) for n, encode in spec.arguments if full or n in written]
     expiry = _expiry(spec, ttl, expire_at)
-    args: list[Arg] = [tag, rid, otag, oid, mode, expiry, "".join(mask), *texts, *scores]
+    args: list[Arg] = [tag, rid, otag, oid, mode, expiry, "".join(mask), *texts, *extra]
 
     def done(reply: list[bytes | int]) -> None:
         status = reply[0]
@@ -189,7 +133,7 @@ def save_call(
             _mark_saved(obj, (tag, rid))
             return
         if status == b"unique":
-            index = spec.index(int(reply[1]))
+            index = spec.index(int(reply[1]))  # the only kind with a constraint so far: unique
             raise UniqueViolation(spec.name, ", ".join(index.fields), _shown(values, index.fields))
         if status == b"exists":
             raise KeyMutationError(
@@ -198,7 +142,7 @@ def save_call(
         raise NotFound(f"{spec.name}({rid!r}) is not stored: save() it fully before a partial save")
 
     keys = (_keys.record(tag, rid), _keys.record(otag, oid))
-    return Call(for_model(spec.lua_spec).save, keys, args, done, write=True)
+    return Call(_lua.library(spec).function("save"), keys, args, done, write=True)
 
 
 def _shown(values: Mapping[str, Any], names: tuple[str, ...]) -> Any:
@@ -209,7 +153,7 @@ def delete_call(spec: ModelSpec, records: Sequence[tuple[str, str]]) -> Call[int
     """The call that deletes records (by tag and id) with their index entries."""
     keys = [_keys.record(tag, rid) for tag, rid in records]
     args: list[Arg] = [*(t for t, _ in records), *(r for _, r in records)]
-    return Call(for_model(spec.lua_spec).delete, keys, args, int, write=True)
+    return Call(_lua.library(spec).function("delete"), keys, args, int, write=True)
 
 
 def increment_call(obj: Model, name: str, delta: object) -> Call[Any]:
@@ -225,9 +169,7 @@ def increment_call(obj: Model, name: str, delta: object) -> Call[Any]:
         raise ModelError(f"{spec.name}.atomic_increment(): delta must be a number, got {delta!r}")
     if kind == "int" and not isinstance(delta, int):
         raise ModelError(f"{spec.name}.{name} is an int field: delta must be an int, got {delta!r}")
-    if kind == "float" and any(
-        name in ix.fields for ix in spec.indexes if ix.kind in ("set", "uniq")
-    ):
+    if kind == "float" and any(name in ix.fields for ix in spec.indexes if ix.kind.by_text):
         raise ModelError(
             f"{spec.name}.{name}: a float in a value index cannot be incremented on the server "
             "(its text would change form); assign it and save() instead"
@@ -237,8 +179,7 @@ def increment_call(obj: Model, name: str, delta: object) -> Call[Any]:
         raise NotFound(f"{spec.name}: atomic_increment() needs a saved record")
     tag, rid = saved
     low, high = _bounds(type(obj).model_fields[name].metadata)
-    clock = "now" if field.kind == "decaying" else ""
-    args: list[Arg] = [tag, rid, name, repr(delta), kind, low, high, clock]
+    args: list[Arg] = [tag, rid, name, repr(delta), kind, low, high]
 
     def done(reply: list[bytes | int]) -> Any:
         status = reply[0]
@@ -260,7 +201,8 @@ def increment_call(obj: Model, name: str, delta: object) -> Call[Any]:
             "finite number in range; nothing was written"
         )
 
-    return Call(for_model(spec.lua_spec).incr, (_keys.record(tag, rid),), args, done, write=True)
+    incr = _lua.library(spec).function("incr")
+    return Call(incr, (_keys.record(tag, rid),), args, done, write=True)
 
 
 def _bounds(metadata: Sequence[Any]) -> tuple[str, str]:
@@ -289,7 +231,7 @@ def load_call(model: type[M], records: Sequence[tuple[str, str]]) -> Call[list[M
             for row, located in zip(rows, records, strict=True)
         ]
 
-    return Call(for_model(spec.lua_spec).load, keys, (), done, write=False)
+    return Call(_lua.library(spec).function("load"), keys, (), done, write=False)
 
 
 def hydrate(model: type[M], row: list[bytes | None], located: tuple[str, str]) -> M:
@@ -311,12 +253,16 @@ def hydrate(model: type[M], row: list[bytes | None], located: tuple[str, str]) -
 
 def sweep_call(spec: ModelSpec, tag: str, limit: int) -> Call[int]:
     """The call that removes up to ``limit`` expired records of one tag."""
-    return Call(for_model(spec.lua_spec).sweep, (_keys.expiry(tag),), (tag, limit), int, write=True)
+    sweep = _lua.library(spec).function("sweep")
+    return Call(sweep, (_keys.expiry(tag),), (tag, limit), int, write=True)
+
+
+_COUNT = _lua.script("count")
 
 
 def count_call(tag: str) -> Call[int]:
     """The call that counts the live records of one tag in O(log n)."""
-    return Call(COUNT, (_keys.all_ids(tag), _keys.expiry(tag)), (), int, write=False)
+    return Call(_COUNT, (_keys.all_ids(tag), _keys.expiry(tag)), (), int, write=False)
 
 
 def not_found(spec: ModelSpec, rid: str) -> NotFound:

@@ -12,12 +12,12 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
-from .. import _keys, _scripts, _store
+from .. import _keys, _lua, _scripts, _store
 from .._errors import NotFound, QueryError
 from .._markers import GeoPoint
 from . import _conditions as c
 from ._planner import Plan, describe, plan
-from ._refs import ConfidenceRef, DecayRef, FieldRef, GeoRef, Ordering, SortedRef
+from ._refs import ConfidenceRef, DecayRef, FieldRef, GeoRef, Ordering, Rank, SortedRef
 
 if TYPE_CHECKING:
     from .._model import Model
@@ -62,11 +62,19 @@ class Query(Generic[M]):
         return self.filter(c.Not(parts[0] if len(parts) == 1 else c.And(tuple(parts))))
 
     def order_by(
-        self, ordering: Ordering[M] | SortedRef[M, Any] | ConfidenceRef[M] | DecayRef[M, Any]
+        self,
+        ordering: Ordering[M] | SortedRef[M, Any] | ConfidenceRef[M] | DecayRef[M, Any] | Rank[M],
     ) -> Query[M]:
-        """Order results by a Sorted field (``Model.f.desc()``; a bare reference is ascending)."""
-        if isinstance(ordering, FieldRef):
+        """Order results by a Sorted field or a ``Rank`` of them, computed on the server.
+
+        ``order_by(Shop.rating.desc())``; ``order_by((Shop.rating * 0.7 + Shop.visits * 0.3)
+        .desc())``; a bare reference or rank is ascending.
+        """
+        given: object = ordering  # typed, but given by users at run time
+        if isinstance(ordering, FieldRef | Rank):
             ordering = Ordering(ordering)
+        elif not isinstance(given, Ordering):
+            raise QueryError(f"order_by() takes Model.field, .asc() or .desc(), got {ordering!r}")
         return replace(self, ordering=ordering)
 
     def limit(self, n: int) -> Query[M]:
@@ -246,7 +254,7 @@ class Query(Generic[M]):
 
 def _call(p: Plan, decode: Any) -> _scripts.Call[Any]:
     return _scripts.Call(
-        _scripts.QUERY, (_keys.all_ids(p.tag),), (p.program(),), decode, write=False
+        _lua.query_script(), (_keys.all_ids(p.tag),), (p.program(),), decode, write=False
     )
 
 
@@ -255,7 +263,7 @@ def _located(model: type[Model], keys: Iterable[Any]) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for key in keys:
         values = _key_tuple(key, multi=len(spec.keys) > 1)
-        out.append(_store.locate(spec, _store.key_values(model, values, {})))
+        out.append(spec.locate(spec.key_values(values, {})))
     return out
 
 

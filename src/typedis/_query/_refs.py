@@ -7,6 +7,7 @@ and ``Restaurant.rating.startswith("4")``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -81,17 +82,49 @@ class IndexedRef(_ValueRef[M, T]):
 
 @dataclass(frozen=True, slots=True)
 class Ordering(Generic[M]):
-    """An order for query results: a ranked field, ascending or descending."""
+    """An order for query results: a ranked field or a ``Rank``, ascending or descending."""
 
-    ref: FieldRef[M, Any]
+    source: _OrderedRef[M, Any] | Rank[M]
     descending: bool = False
 
     def __repr__(self) -> str:
-        return f"{self.ref!r}.{'desc' if self.descending else 'asc'}()"
+        return f"{self.source!r}.{'desc' if self.descending else 'asc'}()"
+
+
+@dataclass(frozen=True, slots=True)
+class Rank(Generic[M]):
+    """A weighted sum of ranked fields, computed on the server to order results.
+
+    ``(Shop.rating * 0.7 + Shop.visits * 0.3).desc()``; a record without a value for a field
+    gets no part from it, and one with no value for any comes last.
+    """
+
+    terms: tuple[tuple[_OrderedRef[M, Any], float], ...]
+
+    def __add__(self, other: Rank[M] | _OrderedRef[M, Any]) -> Rank[M]:
+        return Rank(self.terms + _terms(other))
+
+    def __radd__(self, other: _OrderedRef[M, Any]) -> Rank[M]:
+        return Rank(_terms(other) + self.terms)
+
+    def asc(self) -> Ordering[M]:
+        """Order results by this rank, smallest first."""
+        return Ordering(self)
+
+    def desc(self) -> Ordering[M]:
+        """Order results by this rank, largest first."""
+        return Ordering(self, descending=True)
+
+    def __repr__(self) -> str:
+        return "(" + " + ".join(f"{ref!r} * {weight!r}" for ref, weight in self.terms) + ")"
+
+
+def _terms(part: Rank[M] | _OrderedRef[M, Any]) -> tuple[tuple[_OrderedRef[M, Any], float], ...]:
+    return part.terms if isinstance(part, Rank) else ((part, 1.0),)
 
 
 class _OrderedRef(FieldRef[M, T]):
-    """A field whose sorted set can order query results."""
+    """A field whose sorted set can order query results, alone or weighted in a ``Rank``."""
 
     __slots__ = ()
 
@@ -102,6 +135,21 @@ class _OrderedRef(FieldRef[M, T]):
     def desc(self) -> Ordering[M]:
         """Order results by this field, largest first."""
         return Ordering(self, descending=True)
+
+    def __mul__(self, weight: float) -> Rank[M]:
+        return Rank(((self, _weight(weight)),))
+
+    def __rmul__(self, weight: float) -> Rank[M]:
+        return self * weight
+
+    def __add__(self, other: Rank[M] | _OrderedRef[M, Any]) -> Rank[M]:
+        return Rank(((self, 1.0), *_terms(other)))
+
+
+def _weight(weight: object) -> float:
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight):
+        raise QueryError(f"a rank weight must be a finite number, got {weight!r}")
+    return float(weight)
 
 
 class _RankedRef(_OrderedRef[M, T]):
@@ -198,22 +246,3 @@ class GeoRef(FieldRef[M, T]):
         """The point lies within ``radius`` ``unit`` of ``center`` (lat, lon)."""
         lat, lon = center
         return Within(self, float(lat), float(lon), float(radius), unit)
-
-
-def ref_for(model: type[Model], name: str, kind: str, nullable: bool) -> FieldRef[Any, Any]:
-    """The class attribute ``model.name`` of a field with marker ``kind``."""
-    if kind == "link" and nullable:
-        return OptionalLinkRef[Any, Any](model, name)
-    return _REF_KINDS[kind](model, name)
-
-
-_REF_KINDS: dict[str, type[FieldRef[Any, Any]]] = {
-    "key": KeyRef,
-    "unique": UniqueRef,
-    "indexed": IndexedRef,
-    "sorted": SortedRef,
-    "geo": GeoRef,
-    "decaying": DecayRef,
-    "confidence": ConfidenceRef,
-    "link": LinkRef,
-}

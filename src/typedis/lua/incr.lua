@@ -3,13 +3,11 @@
 -- ARGV[1]: tag   ARGV[2]: id   ARGV[3]: field   ARGV[4]: delta
 -- ARGV[5]: "int" (exact within ±2^53) or "float"
 -- ARGV[6], ARGV[7]: the field's lower and upper bounds: "" none, "<n>" inclusive, "(<n>" exclusive
--- ARGV[8]: the sorted index score to write: "" the new value, "now" (a Decaying field's clock)
 -- returns: {"ok", <new value text>} | {"missing"} | {"nan"} (the stored value or the result is
 --          not a finite number in range) | {"bounds"} (the result breaks the field's bounds) |
---          {"unique", <position of the unique index in the spec>}
+--          {"unique", <position of the index whose constraint it breaks>}
 local spec = SPEC
 local tag, id, field, delta, kind = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local score = ARGV[8]
 local key = KEYS[1]
 expect_type(key, 'hash')
 local old, live = read_record(key)
@@ -36,7 +34,7 @@ if kind == 'int' then
   new[field] = string.format('%d', result)
 end
 -- float results are formatted by HINCRBYFLOAT; schema rules keep floats out of text indexes.
-local clash = unique_conflict(spec, tag, old, new, {[id] = true})
+local clash = conflict(spec, tag, old, new, {[id] = true})
 if clash then return {'unique', clash} end
 expect_types(index_keys(spec, tag, new, index_keys(spec, tag, old, {})))
 
@@ -45,5 +43,5 @@ if kind == 'int' then
 else
   new[field] = redis.call('HINCRBYFLOAT', key, field, delta)
 end
-reindex(spec, tag, id, old, new, {[field] = score ~= '' and score or new[field]})
+reindex(spec, tag, id, old, new, {}, {[field] = true})
 return {'ok', new[field]}

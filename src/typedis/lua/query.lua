@@ -1,13 +1,14 @@
 -- Run a planned query (typedis._query._planner) over one tag: set algebra on the server, then
--- order, slice and read the records, in one call.
+-- order, slice and read the records, in one call. Sent with _base.lua, _lib.lua and the Lua of
+-- every registered index kind before it (typedis._lua.query_script).
 -- KEYS[1]: <tag>:all (the tag's id set; every other key is derived from the tag, same slot)
 -- ARGV[1]: the plan (JSON):
---   {"tag": tag, "where": node, "order": [zset suffix, desc] | null, "offset": n,
---    "limit": n (-1: no limit), "mode": "records" | "ids" | "count", "fields": [field, ...]}
---   node: ["all"] | ["set", key suffix] | ["ids", [id, ...]] | ["uniq", hash suffix, [text, ...]]
---       | ["uniqnone", hash suffix] | ["range", zset suffix, min, max] | ["lex", zset suffix, prefix]
---       | ["geo", geo suffix, lon, lat, radius, unit] | ["and", [node, ...]]
---       | ["or", [node, ...]] | ["not", node]
+--   {"tag": tag, "where": node, "order": order | null, "offset": n, "limit": n (-1: no limit),
+--    "mode": "records" | "ids" | "count", "fields": [field, ...]}
+--   node: ["all"] | ["ids", [id, ...]] | ["and", [node, ...]] | ["or", [node, ...]]
+--       | ["not", node] | a node of an index kind (NODES in lua/index/*.lua)
+--   order: {"by": [[zset suffix, weight], ...], "desc": bool}: by the weighted sum of the
+--          sorted sets' scores (the rank stage: one source of weight 1 is that sorted set)
 -- returns: mode "count": the number of live matches; "ids": their ids in order;
 --          "records": a flat list id1, values1, id2, values2, ... (values in "fields" order)
 -- Scratch keys <tag>:q:<n> live only inside this call (scripts run alone, so the names are
@@ -17,7 +18,9 @@ local tag = plan.tag
 local scratch = 0
 local function tmp()
   scratch = scratch + 1
-  return tag .. ':q:' .. scratch
+  local out = tag .. ':q:' .. scratch
+  redis.call('DEL', out)
+  return out
 end
 local function k(suffix) return tag .. ':' .. suffix end
 
@@ -31,42 +34,25 @@ end
 eval = function(node)
   local op = node[1]
   if op == 'all' then return KEYS[1] end
-  if op == 'set' then return k(node[2]) end
-  local out = tmp()
-  redis.call('DEL', out)
+  if NODES[op] then return NODES[op](node, k, tmp) end
+  local out
   if op == 'ids' then
+    out = tmp()
     for _, id in ipairs(node[2]) do
       if redis.call('SISMEMBER', KEYS[1], id) == 1 then redis.call('ZADD', out, 0, id) end
     end
-  elseif op == 'uniq' then
-    for _, f in ipairs(node[3]) do
-      local id = redis.call('HGET', k(node[2]), f)
-      if id then redis.call('ZADD', out, 0, id) end
-    end
-  elseif op == 'uniqnone' then
-    local held = redis.call('HVALS', k(node[2]))
-    redis.call('ZUNIONSTORE', out, 1, KEYS[1], 'WEIGHTS', 0)
-    for i = 1, #held, 1000 do
-      redis.call('ZREM', out, unpack(held, i, math.min(i + 999, #held)))
-    end
-  elseif op == 'range' then
-    redis.call('ZRANGESTORE', out, k(node[2]), node[3], node[4], 'BYSCORE')
-  elseif op == 'lex' then
-    local hits = redis.call('ZRANGE', k(node[2]), '[' .. node[3], '[' .. node[3] .. '\255', 'BYLEX')
-    for _, m in ipairs(hits) do
-      redis.call('ZADD', out, 0, string.match(m, '%z([^%z]*)$'))
-    end
-  elseif op == 'geo' then
-    redis.call('GEOSEARCHSTORE', out, k(node[2]), 'FROMLONLAT', node[3], node[4],
-      'BYRADIUS', node[5], node[6])
   elseif op == 'and' then
     local keys = many(node[2])
+    out = tmp()
     redis.call('ZINTERSTORE', out, #keys, unpack(keys))
   elseif op == 'or' then
     local keys = many(node[2])
+    out = tmp()
     redis.call('ZUNIONSTORE', out, #keys, unpack(keys))
   elseif op == 'not' then
-    redis.call('ZDIFFSTORE', out, 2, KEYS[1], eval(node[2]))
+    local inner = eval(node[2])
+    out = tmp()
+    redis.call('ZDIFFSTORE', out, 2, KEYS[1], inner)
   else
     error('typedis: unknown query node ' .. tostring(op))
   end
@@ -91,6 +77,28 @@ local function matches()
   return found
 end
 
+-- The single sorted set of an order of one source of weight 1, else nil.
+local function plain_order()
+  if order == cjson.null then return nil end
+  local by = order.by
+  if #by == 1 and by[1][2] == 1 then return k(by[1][1]) end
+  return nil
+end
+
+-- A sorted set holding the order's scores: the source itself, or the rank stage's weighted
+-- sum of its sources (a record missing from a source gets no part of it).
+local function scores()
+  local plain = plain_order()
+  if plain then return plain end
+  local out, by = tmp(), order.by
+  local args = {'ZUNIONSTORE', out, #by}
+  for _, source in ipairs(by) do args[#args + 1] = k(source[1]) end
+  args[#args + 1] = 'WEIGHTS'
+  for _, source in ipairs(by) do args[#args + 1] = source[2] end
+  redis.call(unpack(args))
+  return out
+end
+
 -- The ids at positions offset .. offset + limit - 1 of the matches in order.
 local function page(found)
   local stop = limit < 0 and -1 or offset + limit - 1
@@ -99,18 +107,19 @@ local function page(found)
     redis.call('ZUNIONSTORE', by_id, 1, found, 'WEIGHTS', 0)
     return redis.call('ZRANGE', by_id, offset, stop)
   end
+  local ordered = scores()
   local ranked = tmp()
-  redis.call('ZINTERSTORE', ranked, 2, found, k(order[1]), 'WEIGHTS', 0, 1)
+  redis.call('ZINTERSTORE', ranked, 2, found, ordered, 'WEIGHTS', 0, 1)
   local n = redis.call('ZCARD', ranked)
   local ids = {}
   if offset < n then
     local args = {ranked, offset, (stop >= 0 and stop < n) and stop or -1}
-    if order[2] then args[4] = 'REV' end
+    if order.desc then args[4] = 'REV' end
     ids = redis.call('ZRANGE', unpack(args))
   end
   if stop >= 0 and stop < n then return ids end
-  -- records without a value for the order field come last, by id
-  redis.call('ZDIFFSTORE', by_id, 2, found, k(order[1]))
+  -- records without a score come last, by id
+  redis.call('ZDIFFSTORE', by_id, 2, found, ordered)
   redis.call('ZUNIONSTORE', by_id, 1, by_id, 'WEIGHTS', 0)
   local rest = redis.call('ZRANGE', by_id, math.max(offset - n, 0), stop < 0 and -1 or stop - n)
   for _, id in ipairs(rest) do ids[#ids + 1] = id end
@@ -127,12 +136,12 @@ local ids
 if plan.mode ~= 'count' and limit == 0 then
   ids = {}
 elseif plan.mode ~= 'count' and expired == 0 and where[1] == 'range'
-    and order ~= cjson.null and order[1] == where[2] then
+    and plain_order() == k(where[2]) then
   -- pushed down: one range read of the index, no scratch keys
   local lo, hi = where[3], where[4]
-  if order[2] then lo, hi = hi, lo end
+  if order.desc then lo, hi = hi, lo end
   local args = {k(where[2]), lo, hi, 'BYSCORE', 'LIMIT', offset, limit}
-  if order[2] then args[#args + 1] = 'REV' end
+  if order.desc then args[#args + 1] = 'REV' end
   ids = redis.call('ZRANGE', unpack(args))
 else
   -- scratch keys are deleted whether or not the set algebra fails (a wrong key type)

@@ -5,10 +5,9 @@
 -- ARGV[6]: expiry: "" keep, "-" none, "+<ms>" from now, "=<epoch ms>"
 -- ARGV[7]: one letter per field of SPEC.fields: "w" written (its text follows), "n" written
 --          as None (the hash field is removed), "." not written (partial save)
--- ARGV[8..]: the texts of the "w" fields, in order; then, for each sorted/geo index (SPEC.idx
---          order) whose field is written, its score: a number, "now" (server time in
---          seconds), "<lon>,<lat>" for geo, or "" to leave the index (None).
--- returns: {"ok"} | {"unique", <position of the unique index in the spec>} |
+-- ARGV[8..]: the texts of the "w" fields, in order; then the save-time argument of each index
+--          whose kind takes one (SPEC.idx order; see lua/_lib.lua) and whose field is written
+-- returns: {"ok"} | {"unique", <position of the index whose constraint it breaks>} |
 --          {"exists"} (the new key holds another live record) | {"missing"} (partial save of
 --          a record that is not live)
 -- Everything that can fail is checked before the first write.
@@ -33,11 +32,10 @@ for p, f in ipairs(spec.fields) do
     written[f] = true
   end
 end
-local scores = {}
-for _, ix in ipairs(spec.idx) do
-  local f = ix[3][1]
-  if (ix[1] == 'z' or ix[1] == 'geo') and written[f] then
-    scores[f] = ARGV[i]
+local args = {} -- by index position
+for pos, ix in ipairs(spec.idx) do
+  if KINDS[ix.kind].arg and written[ix.fields[1]] then
+    args[pos] = ARGV[i]
     i = i + 1
   end
 end
@@ -67,22 +65,19 @@ elseif expiry ~= '' then
   new[EXP] = tostring(n)
 end
 
--- Sorted and geo scores of fields not written (and decay clocks of unchanged values) travel
--- with a moving record.
+-- What the client did not send (scores of fields not written, clocks of unchanged values)
+-- travels with a moving record.
 if moving and old_live then
-  for _, ix in ipairs(spec.idx) do
-    local f = ix[3][1]
-    local s = scores[f]
-    if (ix[1] == 'z' or ix[1] == 'geo') and (s == nil or (s == 'now' and old[f] == new[f])) then
-      scores[f] = redis.call('ZSCORE', otag .. ':' .. ix[2], oid) or ''
-    end
+  for pos, ix in ipairs(spec.idx) do
+    local carry = KINDS[ix.kind].carry
+    if carry and args[pos] == nil then args[pos] = carry(otag, ix, oid, old, new) end
   end
 end
 
 -- Uniqueness.
 local self_ids = {[nid] = true}
 if otag == ntag then self_ids[oid] = true end
-local clash = unique_conflict(spec, ntag, (not fresh) and old or nil, new, self_ids)
+local clash = conflict(spec, ntag, (not fresh) and old or nil, new, self_ids)
 if clash then return {'unique', clash} end
 
 -- Key types of everything written or cleaned below.
@@ -108,10 +103,9 @@ if fresh then
     flat[#flat + 1] = t
   end
   redis.call('HSET', nkey, unpack(flat))
-  index_all(spec, ntag, nid, new, scores)
+  index_all(spec, ntag, nid, new, args)
 else
-  reindex(spec, ntag, nid, old, new, scores)
-  if mode == 'full' then index_values(spec, ntag, nid, new) end
+  reindex(spec, ntag, nid, old, new, args, mode == 'partial' and written or nil)
   if #set_flat > 0 then redis.call('HSET', nkey, unpack(set_flat)) end
   if #dels > 0 then redis.call('HDEL', nkey, unpack(dels)) end
   if new[EXP] ~= old[EXP] then

@@ -9,7 +9,7 @@ expect_type(KEYS[1], 'zset')
 local ids = redis.call('ZRANGE', KEYS[1], '-inf', now_ms(), 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[2]))
 local doomed = {}
 for _, id in ipairs(ids) do
-  local key = tag .. ':r:' .. id
+  local key = record_key(tag, id)
   expect_type(key, 'hash')
   local v = read_record(key)
   v = v or {}

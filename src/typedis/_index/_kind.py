@@ -1,0 +1,158 @@
+"""``IndexKind``: everything about one kind of secondary index, declared in one place.
+
+A kind says which markers it indexes and which field types it accepts, how its Redis key is
+named and what Redis type it holds, the options it carries to the server, what the client sends
+for it at save time, the field reference a marker of it gives on the class, the query nodes it
+compiles and how ``check_indexes()`` verifies it. Its server side is ``lua/index/<name>.lua``
+(see the contract at the top of ``lua/_lib.lua``); the write scripts are loops over kinds.
+
+Every method is pure: the store, the planner and the maintenance code do the I/O.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+
+from .. import _keys
+from .._errors import QueryError
+from .._markers import Marker
+
+if TYPE_CHECKING:
+    from .._query._conditions import Cond
+    from .._query._planner import Compiler, Node
+    from .._query._refs import FieldRef
+    from .._spec import FieldSpec, IndexSpec, ModelSpec
+
+Arg = str | bytes | int | float
+Records = Mapping[str, Mapping[str, str]]  # record id -> stored texts by field
+Held = Mapping[str, Any]  # index key -> its contents: set of members, hash dict or zset scores
+
+
+class Shape(NamedTuple):
+    """What a kind may need to know of the model when it decides which fields to index."""
+
+    keys: tuple[str, ...]
+    partition: tuple[str, ...]
+
+    @property
+    def free_keys(self) -> tuple[str, ...]:
+        """The key fields outside the partition (they make up a record id)."""
+        return tuple(k for k in self.keys if k not in self.partition)
+
+
+class IndexKind(ABC):
+    """Base of index kinds; subclasses set the class attributes and override what differs."""
+
+    name: ClassVar[str]  # its name in the scripts' SPEC, and its Lua file lua/index/<name>.lua
+    letter: ClassVar[str]  # key letter: <tag>:<letter>:<field>
+    redis_type: ClassVar[str]  # "set", "hash" or "zset"
+    markers: ClassVar[tuple[type[Marker], ...]] = ()  # the markers whose fields it indexes
+    composite: ClassVar[bool] = False  # serves Index(...) over several fields
+    by_text: ClassVar[bool] = False  # entries are named by the value's text
+    orders: ClassVar[bool] = False  # its sorted set (member: id) can order query results
+    conditions: ClassVar[tuple[type[Cond[Any]], ...]] = ()  # the conditions it serves
+    needs: ClassVar[str] = ""  # what those conditions need, said when a field cannot serve them
+    nodes: ClassVar[tuple[str, ...]] = ()  # the query node operators its Lua evaluates
+    reports: ClassVar[tuple[str, ...]] = ()  # the check_indexes() entries it counts under
+    option_names: ClassVar[Mapping[str, str]] = {}  # field() options it reads -> who takes them
+    derived: ClassVar[bool] = False  # indexes fields of other kinds' markers (e.g. prefix)
+    checks_scores: ClassVar[bool] = False  # check_indexes() compares a sorted set's scores
+
+    def __repr__(self) -> str:
+        return f"<index kind {self.name}>"
+
+    # ---- declaration ------------------------------------------------------------------------
+
+    def accepts(self, field: FieldSpec) -> bool:
+        """Whether the kind can index this field (its marker is one of the kind's)."""
+        return isinstance(field.marker, self.markers)
+
+    def applies(self, field: FieldSpec, shape: Shape) -> bool:
+        """Whether a field of this model gets an index of this kind."""
+        return self.accepts(field)
+
+    @abstractmethod
+    def check_field(self, where: str, field: FieldSpec) -> None:
+        """Refuse a field of the kind's markers whose type it cannot index (``ModelError``)."""
+
+    def suffix(self, fields: tuple[str, ...]) -> str:
+        """The index key's part after ``<tag>:`` (see ``_keys``)."""
+        return f"{self.letter}:{'+'.join(_keys.escape(f) for f in fields)}"
+
+    def options(self, field: FieldSpec) -> Mapping[str, str | float]:
+        """The options the server side reads (the index's ``opts`` in the scripts' SPEC)."""
+        return {}
+
+    def argument(self, field: FieldSpec) -> Callable[[Any], Arg] | None:
+        """How a value becomes the argument the save script reads for this index, if any.
+
+        A kind that returns one declares ``arg = true`` in its Lua table.
+        """
+        return None
+
+    def ref(self, field: FieldSpec) -> type[FieldRef[Any, Any]] | None:
+        """The reference class of a field whose marker is one of the kind's."""
+        return None
+
+    def report(self, index: IndexSpec) -> str:
+        """The ``check_indexes()`` entry that counts this index's faults."""
+        return self.reports[0]
+
+    @cache  # noqa: B019 (kinds are module-level singletons)
+    def lua(self) -> str:
+        """The kind's Lua (``lua/index/<name>.lua``), to override for a kind shipped elsewhere."""
+        return (resources.files("typedis") / "lua" / "index" / f"{self.name}.lua").read_text()
+
+    # ---- queries ------------------------------------------------------------------------------
+
+    def compile(self, ctx: Compiler, cond: Cond[Any], field: FieldSpec) -> Node:
+        """The query node for a condition of ``conditions`` on ``field``."""
+        raise QueryError(f"{cond!r}: not served by a {self.name} index")
+
+    def describe(self, node: Node) -> str:
+        """One of the kind's query nodes in words, for ``Query.explain()``."""
+        return f"{self.name} index {node[1:]}"
+
+    # ---- health ---------------------------------------------------------------------------------
+
+    def stored_keys(self, tag: str, index: IndexSpec, keys: Iterable[str]) -> list[str]:
+        """Which of a tag's keys (all of them, from SCAN) hold this index."""
+        own = f"{tag}:{index.suffix}"
+        return [own] if own in keys else []
+
+    @abstractmethod
+    def entries(
+        self, spec: ModelSpec, tag: str, index: IndexSpec, records: Records, now_ms: float
+    ) -> Counter[Any]:
+        """The entries the records imply, in the form ``held`` gives."""
+
+    def held(self, held: Held) -> Counter[Any]:
+        """The entries the server holds, in the form ``entries`` gives."""
+        out: Counter[Any] = Counter()
+        for key, contents in held.items():
+            if self.redis_type == "hash" or self.checks_scores:
+                out.update((key, *pair) for pair in contents.items())
+            else:  # a set, or a sorted set whose scores are not derivable from the records
+                out.update((key, member) for member in contents)
+        return out
+
+    def check(
+        self,
+        spec: ModelSpec,
+        tag: str,
+        index: IndexSpec,
+        records: Records,
+        held: Held,
+        now_ms: float,
+    ) -> int:
+        """How many entries are orphaned, missing or wrong (0 when the index is right)."""
+        return _difference(self.entries(spec, tag, index, records, now_ms), self.held(held))
+
+
+def _difference(expected: Counter[Any], actual: Counter[Any]) -> int:
+    return sum(((expected - actual) + (actual - expected)).values())

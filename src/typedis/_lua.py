@@ -1,0 +1,203 @@
+"""The server-side code: Lua sources assembled into scripts and per-model function libraries.
+
+A model's write operations (``lua/save.lua``, ``delete``, ``incr``, ``sweep``, the read by key
+``load``, and any operation a feature registers with ``operation()``) become the functions of
+one Redis function library per model. The library is assembled from the model's layout
+(``SPEC``), ``lua/_base.lua``, the index library ``lua/_lib.lua`` and the Lua of each index kind
+the model uses (``lua/index/<kind>.lua``), so a call carries only the record's data. The
+model-independent scripts (``query``, ``count``) are sent with EVALSHA.
+
+Pure: nothing here talks to Redis (``_scripts`` runs the code).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import resources
+
+from . import _index
+from ._errors import ModelError
+from ._spec import IndexSpec, ModelSpec
+
+LIBRARY_PREFIX = "td_"  # every typedis function library's name starts with it
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    """A Lua script sent with EVALSHA (EVAL when the server lacks it)."""
+
+    name: str
+    text: str
+    sha: str
+
+    @classmethod
+    def of(cls, name: str, text: str) -> Script:
+        return cls(name, text, hashlib.sha1(text.encode()).hexdigest())
+
+
+@dataclass(frozen=True, slots=True)
+class Function:
+    """A function of a model's Redis function library, called with FCALL.
+
+    The library is loaded (FUNCTION LOAD REPLACE) the first time a server lacks it.
+    """
+
+    name: str
+    library: str  # the library's name
+    source: str  # the library's code
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """A server-side model operation: one atomic Lua script, a function of every model library.
+
+    The script sees the model's ``SPEC``, ``_base.lua``, ``_lib.lua`` and its index kinds, and
+    must check everything that can fail before its first write (Redis does not roll back).
+    """
+
+    name: str
+    source: str  # the body; a first line "#!lua flags=..." sets the function's flags
+
+
+_OPERATIONS: dict[str, Operation] = {}
+
+
+def operation(name: str, source: str | None = None) -> Operation:
+    """Register a model operation; ``source`` defaults to the package's ``lua/<name>.lua``.
+
+    Every model library built afterwards holds it as function ``<library>_<name>``; run it with
+    ``typedis._scripts.run(Call(library(spec).function(name), keys, args, decode, write=True))``,
+    which sends a write once and raises ``OutcomeUnknown`` when its reply is lost.
+
+    Raises:
+        ModelError: ``name`` is not a plain identifier or is taken by another operation.
+    """
+    if not name.isidentifier():
+        raise ModelError(f"operation name {name!r} must be an identifier")
+    op = Operation(name, _source(name) if source is None else source)
+    if _OPERATIONS.get(name, op) != op:
+        raise ModelError(f"another model operation is registered as {name!r}")
+    _OPERATIONS[name] = op
+    return op
+
+
+@dataclass(frozen=True, slots=True)
+class Library:
+    """One model's function library: its name, its code and its functions by operation."""
+
+    name: str
+    source: str
+    functions: dict[str, Function]
+
+    def function(self, operation: str) -> Function:
+        """The function of a registered operation."""
+        return self.functions[operation]
+
+
+def library(spec: ModelSpec) -> Library:
+    """The function library of a model (built once per model and set of operations)."""
+    return _library(spec, tuple(_OPERATIONS.values()))
+
+
+@functools.cache
+def _library(spec: ModelSpec, operations: tuple[Operation, ...]) -> Library:
+    # The library's name is a digest of its code, so a changed layout, kind or typedis version
+    # loads a library of its own instead of replacing one that older clients still call.
+    kinds = dict.fromkeys(ix.kind for ix in spec.indexes)
+    parts = [spec_source(spec.stored, spec.indexes), _source("_base"), _source("_lib")]
+    parts += (_block(kind.lua()) for kind in kinds)
+    for op in operations:
+        flags, body = _shebang(op.source)
+        listed = ", ".join(f"'{f}'" for f in flags)
+        parts.append(
+            f"redis.register_function{{function_name = LIBRARY .. '_{op.name}', "
+            f"flags = {{{listed}}},\ncallback = function(KEYS, ARGV)\nNOW_MS = nil\n{body}\nend}}\n"
+        )
+    code = "\n".join(parts)
+    name = LIBRARY_PREFIX + hashlib.sha1(code.encode()).hexdigest()[:20]
+    text = f"#!lua name={name}\nlocal LIBRARY = '{name}'\n{code}"
+    functions = {op.name: Function(f"{name}_{op.name}", name, text) for op in operations}
+    return Library(name, text, functions)
+
+
+def query_script() -> Script:
+    """The query script, with every registered index kind's query nodes."""
+    return _query_script(_index.version())
+
+
+@functools.cache
+def _query_script(kinds_version: int) -> Script:
+    kinds = "\n".join(_block(kind.lua()) for kind in _index.kinds())
+    body = _source("query")
+    return Script.of("query", f"{_source('_base')}\n{_source('_lib')}\n{kinds}\n{body}")
+
+
+def script(name: str) -> Script:
+    """Script ``lua/<name>.lua`` with ``lua/_base.lua`` before it."""
+    flags, body = _shebang(_source(name))
+    head = f"#!lua flags={','.join(flags)}\n" if flags else ""
+    return Script.of(name, f"{head}{_source('_base')}\n{body}")
+
+
+def spec_source(fields: Iterable[str], indexes: Iterable[IndexSpec]) -> str:
+    """A model's layout as Lua source: ``local SPEC = {fields = {...}, idx = {...}}``."""
+    names = ", ".join(map(_lua_str, fields))
+    idx = ", ".join(
+        f"{{kind = {_lua_str(ix.kind.name)}, suffix = {_lua_str(ix.suffix)}, "
+        f"fields = {{{', '.join(map(_lua_str, ix.fields))}}}, opts = {_lua_table(ix)}}}"
+        for ix in indexes
+    )
+    return f"local SPEC = {{fields = {{{names}}}, idx = {{{idx}}}}}\n"
+
+
+def _lua_table(index: IndexSpec) -> str:
+    items = (f"[{_lua_str(k)}] = {_lua_value(v)}" for k, v in index.options.items())
+    return "{" + ", ".join(items) + "}"
+
+
+def _lua_value(value: str | float) -> str:
+    if isinstance(value, str):
+        return _lua_str(value)
+    if math.isinf(value):
+        return "math.huge" if value > 0 else "-math.huge"
+    return repr(float(value))
+
+
+def _lua_str(value: str) -> str:
+    """A Lua string literal (every byte outside printable ASCII written as a decimal escape)."""
+    return (
+        "'"
+        + "".join(
+            c
+            if c.isascii() and c.isprintable() and c not in "'\\"
+            else "".join(f"\\{b:03d}" for b in c.encode())
+            for c in value
+        )
+        + "'"
+    )
+
+
+def _block(source: str) -> str:
+    """A kind's Lua in a block of its own, so its locals stay its own."""
+    return f"do\n{source}\nend\n"
+
+
+def _shebang(source: str) -> tuple[list[str], str]:
+    """The flags of a ``#!lua flags=a,b`` first line, and the rest of the source."""
+    if not source.startswith("#!lua flags="):
+        return [], source
+    line, _, body = source.partition("\n")
+    return line.removeprefix("#!lua flags=").split(","), body
+
+
+@functools.cache
+def _source(name: str) -> str:
+    return (resources.files("typedis") / "lua" / f"{name}.lua").read_text()
+
+
+for _name in ("save", "delete", "incr", "sweep", "load"):
+    operation(_name)
