@@ -6,6 +6,10 @@ The reference orders results as the query script does:
 * ``asc()``: by score, equal scores by id (Redis orders equal scores by member);
 * ``desc()``: the exact reverse of that (``ZRANGE ... REV``), so equal scores by id descending;
 * records whose order field is None come after all valued ones, by id ascending, either way.
+
+A rank order (``(R.n * 2 + R.x * -1).desc()``) scores each record by the weighted sum of its
+valued fields, added in the order the terms are written, as ``ZUNIONSTORE ... WEIGHTS`` does;
+records with no valued field come last.
 """
 
 from __future__ import annotations
@@ -208,7 +212,29 @@ def conditions() -> st.SearchStrategy[Case]:
     return depth3
 
 
-ORDERS = st.sampled_from([None, *[(f, d) for f in ("n", "x", "conf") for d in (False, True)]])
+Order = tuple[tuple[tuple[str, float], ...], bool]  # ((field, weight), ...), descending
+SINGLE_ORDERS = [(((f, 1.0),), d) for f in ("n", "x", "conf") for d in (False, True)]
+RANK_TERMS = st.lists(
+    st.tuples(st.sampled_from(["n", "x", "conf"]), st.sampled_from([0.5, 1.0, 2.0, -1.0, 3.0])),
+    min_size=1,
+    max_size=3,
+    unique_by=lambda term: term[0],
+).map(tuple)
+ORDERS = st.none() | st.sampled_from(SINGLE_ORDERS) | st.tuples(RANK_TERMS, st.booleans())
+
+
+def ordered(q: Any, order: Order | None) -> Any:
+    """``q`` ordered by one field (``asc()``/``desc()``) or by a ``Rank`` of several."""
+    if order is None:
+        return q
+    terms, descending = order
+    if len(terms) == 1 and terms[0][1] == 1.0:
+        source = getattr(R, terms[0][0])
+    else:
+        source = sum(
+            (getattr(R, f) * w for f, w in terms[1:]), getattr(R, terms[0][0]) * terms[0][1]
+        )
+    return q.order_by(source.desc() if descending else source.asc())
 
 
 # ---- the reference --------------------------------------------------------------------------
@@ -218,22 +244,30 @@ def record_id(r: QpRec) -> bytes:
     return escape(r.key).encode()
 
 
-def reference(
-    data: list[QpRec],
-    pred: Pred | None,
-    order: tuple[str, bool] | None,
-) -> list[QpRec]:
+def rank_score(r: QpRec, terms: tuple[tuple[str, float], ...]) -> float | None:
+    """The weighted sum of a record's valued fields, None when none is valued."""
+    parts = [w * float(getattr(r, f)) for f, w in terms if getattr(r, f) is not None]
+    if not parts:
+        return None
+    total = parts[0]
+    for part in parts[1:]:
+        total += part
+    return total
+
+
+def reference(data: list[QpRec], pred: Pred | None, order: Order | None) -> list[QpRec]:
     found = [r for r in data if pred is None or pred(r)]
     if order is None:
         return sorted(found, key=record_id)
-    name, descending = order
+    terms, descending = order
+    scored = [(rank_score(r, terms), r) for r in found]
     valued = sorted(
-        (r for r in found if getattr(r, name) is not None),
-        key=lambda r: (float(getattr(r, name)), record_id(r)),
+        ((score, r) for score, r in scored if score is not None),
+        key=lambda pair: (pair[0], record_id(pair[1])),
         reverse=descending,
     )
-    empty = sorted((r for r in found if getattr(r, name) is None), key=record_id)
-    return valued + empty
+    empty = sorted((r for score, r in scored if score is None), key=record_id)
+    return [r for _, r in valued] + empty
 
 
 def run_async(query: Any) -> tuple[list[QpRec], int]:
@@ -267,17 +301,13 @@ def test_query_matches_the_reference(
     redis_client: redis.Redis,
     data: list[QpRec],
     case: Case | None,
-    order: tuple[str, bool] | None,
+    order: Order | None,
     offset: int,
     limit: int | None,
 ) -> None:
     redis_client.flushdb()
     QpRec.save_many(data)
-    q = R.query if case is None else R.query.filter(case[0])
-    if order is not None:
-        ref = getattr(R, order[0])
-        q = q.order_by(ref.desc() if order[1] else ref.asc())
-    q = q.offset(offset)
+    q = ordered(R.query if case is None else R.query.filter(case[0]), order).offset(offset)
     if limit is not None:
         q = q.limit(limit)
 
@@ -302,14 +332,11 @@ def test_first_exists_and_iter_match_the_reference(
     redis_client: redis.Redis,
     data: list[QpRec],
     case: Case,
-    order: tuple[str, bool] | None,
+    order: Order | None,
 ) -> None:
     redis_client.flushdb()
     QpRec.save_many(data)
-    q = R.query.filter(case[0])
-    if order is not None:
-        ref = getattr(R, order[0])
-        q = q.order_by(ref.desc() if order[1] else ref.asc())
+    q = ordered(R.query.filter(case[0]), order)
     expected = [r.key for r in reference(data, case[1], order)]
     first = q.first()
     assert (first.key if first else None) == (expected[0] if expected else None)
