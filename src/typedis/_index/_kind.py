@@ -125,11 +125,15 @@ class IndexKind(ABC):
         own = f"{tag}:{index.suffix}"
         return [own] if own in keys else []
 
-    @abstractmethod
     def entries(
         self, spec: ModelSpec, tag: str, index: IndexSpec, records: Records, now_ms: float
     ) -> Counter[Any]:
-        """The entries the records imply, in the form ``held`` gives."""
+        """The entries the records imply, in the form ``held`` gives.
+
+        By default: the ids of the records holding a value, in the index's one key.
+        """
+        key, name = f"{tag}:{index.suffix}", index.fields[0]
+        return Counter((key, rid) for rid, v in records.items() if name in v)
 
     def held(self, held: Held) -> Counter[Any]:
         """The entries the server holds, in the form ``entries`` gives."""

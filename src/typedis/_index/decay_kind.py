@@ -8,17 +8,16 @@ field's decay rate is the index's ``rate`` option. Orders query results (newest 
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._errors import ModelError
 from .._markers import DecayingMarker
 from .._query._refs import DecayRef, FieldRef
-from ._kind import IndexKind, Records
+from ._kind import IndexKind
 
 if TYPE_CHECKING:
-    from .._spec import FieldSpec, IndexSpec, ModelSpec
+    from .._spec import FieldSpec
 
 DEFAULT_RATE = 0.1
 
@@ -44,12 +43,6 @@ class DecayKind(IndexKind):
 
     def ref(self, field: FieldSpec) -> type[FieldRef[Any, Any]]:
         return DecayRef
-
-    def entries(
-        self, spec: ModelSpec, tag: str, index: IndexSpec, records: Records, now_ms: float
-    ) -> Counter[Any]:
-        key, name = f"{tag}:{index.suffix}", index.fields[0]
-        return Counter((key, rid) for rid, v in records.items() if name in v)
 
 
 def rate_of(field: FieldSpec) -> float:

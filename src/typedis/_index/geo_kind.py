@@ -6,7 +6,6 @@ which leaves the index). Serves ``within()``.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -14,11 +13,11 @@ from .._errors import ModelError, QueryError
 from .._markers import GeoMarker, GeoPoint
 from .._query import _conditions as c
 from .._query._refs import FieldRef, GeoRef
-from ._kind import Arg, IndexKind, Records
+from ._kind import Arg, IndexKind
 
 if TYPE_CHECKING:
     from .._query._planner import Compiler, Node
-    from .._spec import FieldSpec, IndexSpec, ModelSpec
+    from .._spec import FieldSpec
 
 UNITS = ("m", "km", "mi", "ft")
 
@@ -59,12 +58,6 @@ class GeoKind(IndexKind):
 
     def describe(self, node: Node) -> str:
         return f"geo set {node[1]} within {node[4]} {node[5]} of lon {node[2]}, lat {node[3]}"
-
-    def entries(
-        self, spec: ModelSpec, tag: str, index: IndexSpec, records: Records, now_ms: float
-    ) -> Counter[Any]:
-        key, name = f"{tag}:{index.suffix}", index.fields[0]
-        return Counter((key, rid) for rid, v in records.items() if name in v)
 
 
 def _point(value: GeoPoint | None) -> str:
