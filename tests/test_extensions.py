@@ -1,8 +1,8 @@
 """The extension points, used from outside the package: a new index kind and a model operation.
 
 The kind ``length`` (a sorted set of ids scored by the byte length of a str field, computed on
-the server) brings its own marker, reference class, query condition and node, Lua and health
-check; no typedis module changes for it. The operation ``rename`` sets one field of a stored
+the server) brings its own marker (with an option, ``scale``, read by its Lua), reference class,
+query condition and node, Lua and health check; no typedis module changes for it. The operation ``rename`` sets one field of a stored
 record in one atomic script, checking first, and keeps every index in step through the kinds'
 loops of ``lua/_lib.lua``.
 """
@@ -10,6 +10,7 @@ loops of ``lua/_lib.lua``.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar
 
@@ -32,6 +33,7 @@ M = TypeVar("M", bound=Model)
 @dataclass(frozen=True, slots=True)
 class LengthMarker(Marker):
     kind: ClassVar[str] = "length"
+    scale: float = 1.0  # an option of the kind, carried to the server
 
 
 Length = Annotated[str, LengthMarker()]
@@ -54,7 +56,7 @@ LENGTH_LUA = """
 -- Index kind "length": a sorted set of ids scored by the byte length of the value.
 local function put(tag, ix, id, v)
   local t = v[ix.fields[1]]
-  if t then redis.call('ZADD', index_key(tag, ix), #t, id) end
+  if t then redis.call('ZADD', index_key(tag, ix), #t * ix.opts.scale, id) end
 end
 KINDS.length = {
   keys = one_key('zset'),
@@ -90,6 +92,10 @@ class LengthKind(IndexKind):
     def ref(self, field: FieldSpec) -> type[FieldRef[Any, Any]]:
         return LengthRef
 
+    def options(self, field: FieldSpec) -> Mapping[str, str | float]:
+        assert isinstance(field.marker, LengthMarker)
+        return {"scale": field.marker.scale}
+
     def compile(self, ctx: Compiler, cond: Cond[Any], field: FieldSpec) -> Node:
         assert isinstance(cond, Longer)
         return ["longer", ctx.index(self, field).suffix, str(int(cond.than))]
@@ -101,8 +107,9 @@ class LengthKind(IndexKind):
         self, spec: ModelSpec, tag: str, index: IndexSpec, records: Records, now_ms: float
     ) -> Counter[Any]:
         key, name = f"{tag}:{index.suffix}", index.fields[0]
+        scale = float(index.options["scale"])
         return Counter(
-            (key, rid, float(len(v[name].encode()))) for rid, v in records.items() if name in v
+            (key, rid, len(v[name].encode()) * scale) for rid, v in records.items() if name in v
         )
 
     def lua(self) -> str:
@@ -153,6 +160,11 @@ class ExtNote(Model):
     topic: Indexed[str] = "general"
 
 
+class ExtScaled(Model):
+    name: Key[str]
+    title: Annotated[str, LengthMarker(scale=0.5)]
+
+
 def test_a_registered_kind_is_part_of_the_model() -> None:
     spec = ExtNote.__typedis_spec__
     assert [(ix.kind, ix.fields) for ix in spec.indexes if ix.kind is LENGTH] == [
@@ -187,6 +199,12 @@ def test_a_registered_kind_is_written_queried_and_checked(redis_client: redis.Re
     assert ExtNote.check_indexes()["total"] == 0
     redis_client.zadd(key, {"a": 99})
     assert ExtNote.check_indexes()["length"] == 2  # a wrong score: one missing, one extra entry
+
+
+def test_a_kind_option_reaches_the_server(redis_client: redis.Redis) -> None:
+    ExtScaled(name="a", title="four").save()
+    assert redis_client.zscore("{td:ExtScaled}:n:title", "a") == 2.0
+    assert ExtScaled.check_indexes()["total"] == 0
 
 
 def test_a_registered_operation_runs_atomically_through_the_kinds(
