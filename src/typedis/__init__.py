@@ -6,6 +6,7 @@ from importlib.metadata import PackageNotFoundError, version
 # private name of this package, which `from . import _maintenance` in _model then trips on.
 from typedis._maintenance import prune_functions
 
+from . import memory as memory  # the agent-memory primitives register their kinds and operations
 from ._connection import Connection, check_connection, connect
 from ._errors import (
     ConfigError,
