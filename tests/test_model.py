@@ -37,6 +37,7 @@ from typedis import (
     field,
     new_id,
 )
+from typedis._index.decay_kind import rank_score
 
 # -- models (names unique to this file: the class name is the key namespace) ----------------
 
@@ -624,25 +625,25 @@ def test_geo_point_range_is_validated() -> None:
         shop(location=GeoPoint(91.0, 0.0))
 
 
-def test_decaying_score_is_server_time_of_the_last_change(redis_client: redis.Redis) -> None:
+def test_decaying_touch_time_is_server_time_of_the_last_change(redis_client: redis.Redis) -> None:
     key = "{td:MdlMemory}:z:relevance"
     before = server_now(redis_client)
     memory = MdlMemory(topic="t", relevance=2.0).save()
     after = server_now(redis_client)
-    first = redis_client.zscore(key, memory.id)
-    assert first is not None
-    assert before - 0.002 <= first <= after + 0.002
+    record = f"{{td:MdlMemory}}:r:{memory.id}"
+    first = int(redis_client.hget(record, "~t:relevance") or 0)
+    assert before * 1000 - 2 <= first <= after * 1000 + 2
+    assert redis_client.zscore(key, memory.id) == rank_score(2.0, first, 0.1)
     time.sleep(0.05)
     memory.topic = "other"
     memory.save()  # relevance unchanged: the clock stays
-    assert redis_client.zscore(key, memory.id) == first
+    assert int(redis_client.hget(record, "~t:relevance") or 0) == first
     time.sleep(0.05)
     memory.relevance = 3.0
     memory.save()
-    second = redis_client.zscore(key, memory.id)
-    assert second is not None
-    assert second >= first + 0.04
-    assert second <= server_now(redis_client) + 0.002
+    second = int(redis_client.hget(record, "~t:relevance") or 0)
+    assert first + 40 <= second <= server_now(redis_client) * 1000 + 2
+    assert redis_client.zscore(key, memory.id) == rank_score(3.0, second, 0.1)
     assert MdlMemory.load(memory.id).relevance == 3.0
 
 

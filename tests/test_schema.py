@@ -3,6 +3,7 @@ spec typedis reads from a model (index layout, key layout, Lua spec)."""
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date, datetime
 from decimal import Decimal
@@ -208,9 +209,9 @@ def test_rate_equal_to_the_default_on_a_non_decaying_field_is_refused() -> None:
             score: Sorted[float] = field(default=0.0, rate=0.1)
 
 
-@pytest.mark.parametrize("rate", [0, 0.0, -1, -0.5])
+@pytest.mark.parametrize("rate", [0, 0.0, -1, -0.5, math.inf, math.nan])
 def test_rate_must_be_positive(rate: float) -> None:
-    with _refused(r"^Bad\.fresh: the decay rate must be > 0"):
+    with _refused(r"^Bad\.fresh: the decay rate must be a finite number > 0"):
 
         class Bad(Model):
             k: Key[str]
@@ -480,7 +481,7 @@ def test_sample_index_list() -> None:
         IndexSpec(UNIQUE, "unique", ("email",), "u:email"),
         IndexSpec(SORTED, "sorted", ("rating",), "z:rating"),
         IndexSpec(SORTED, "confidence", ("trust",), "z:trust"),
-        IndexSpec(DECAY, "decaying", ("fresh",), "z:fresh", {"rate": 0.5}),
+        IndexSpec(DECAY, "decaying", ("fresh",), "z:fresh", {"rate": 0.5, "curve": "exponential"}),
         IndexSpec(GEO, "geo", ("spot",), "g:spot"),
         IndexSpec(PREFIX, "prefix", ("name",), "l:name"),
         IndexSpec(PREFIX, "prefix", ("cuisine",), "l:cuisine"),
@@ -492,7 +493,7 @@ def test_sample_index_list() -> None:
 
 def test_sample_lua_spec() -> None:
     spec = SchSample.__typedis_spec__
-    assert _lua.spec_source(spec.stored, spec.indexes) == (
+    assert _lua.spec_source(spec.stored, spec.indexes, spec.hidden) == (
         "local SPEC = {fields = {'region', 'name', 'branch', 'city', 'cuisine', 'tier', 'email', "
         "'rating', 'spot', 'fresh', 'trust', 'notes'}, idx = {"
         "{kind = 'set', suffix = 'i:name:', fields = {'name'}, opts = {}}, "
@@ -501,13 +502,16 @@ def test_sample_lua_spec() -> None:
         "{kind = 'unique', suffix = 'u:email', fields = {'email'}, opts = {}}, "
         "{kind = 'sorted', suffix = 'z:rating', fields = {'rating'}, opts = {}}, "
         "{kind = 'sorted', suffix = 'z:trust', fields = {'trust'}, opts = {}}, "
-        "{kind = 'decay', suffix = 'z:fresh', fields = {'fresh'}, opts = {['rate'] = 0.5}}, "
+        "{kind = 'decay', suffix = 'z:fresh', fields = {'fresh'}, "
+        "opts = {['rate'] = 0.5, ['curve'] = 'exponential'}}, "
         "{kind = 'geo', suffix = 'g:spot', fields = {'spot'}, opts = {}}, "
         "{kind = 'prefix', suffix = 'l:name', fields = {'name'}, opts = {}}, "
         "{kind = 'prefix', suffix = 'l:cuisine', fields = {'cuisine'}, opts = {}}, "
         "{kind = 'prefix', suffix = 'l:email', fields = {'email'}, opts = {}}, "
         "{kind = 'unique', suffix = 'u:city+cuisine', fields = {'city', 'cuisine'}, opts = {}}, "
-        "{kind = 'set', suffix = 'c:city+tier:', fields = {'city', 'tier'}, opts = {}}}}\n"
+        "{kind = 'set', suffix = 'c:city+tier:', fields = {'city', 'tier'}, opts = {}}}, "
+        "hidden = {'~t:fresh'}, read = {'region', 'name', 'branch', 'city', 'cuisine', 'tier', "
+        "'email', 'rating', 'spot', 'fresh', 'trust', 'notes', '~t:fresh'}}\n"
     )
 
 

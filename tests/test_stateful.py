@@ -45,6 +45,7 @@ from typedis import (
     field,
     new_id,
 )
+from typedis._index.decay_kind import rank_score
 
 TTL = 3600
 
@@ -487,8 +488,11 @@ class Machine(RuleBasedStateMachine):
                         add_z(tag + ":" + ix.suffix, texts[0] + "\0" + rid, 0.0)
                 elif vals[0] is not None:
                     name = ix.fields[0]
-                    if ix.source == "decaying":
-                        score: Any = rec.clock
+                    if ix.source == "decaying":  # exponential: ln(base) + rate * touch days
+                        assert rec.clock is not None
+                        score: Any = tuple(
+                            rank_score(float(vals[0]), round(s * 1000), 0.1) for s in rec.clock
+                        )
                     elif ix.kind.name == "geo":
                         score = ("geo", vals[0])
                     elif name == "when":

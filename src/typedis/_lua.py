@@ -108,7 +108,7 @@ def _library(spec: ModelSpec, operations: tuple[Operation, ...]) -> Library:
     # The library's name is a digest of its code, so a changed layout, kind or typedis version
     # loads a library of its own instead of replacing one that older clients still call.
     kinds = dict.fromkeys(ix.kind for ix in spec.indexes)
-    parts = [spec_source(spec.stored, spec.indexes), _source("_base"), _source("_lib")]
+    parts = [spec_source(spec.stored, spec.indexes, spec.hidden), _source("_base"), _source("_lib")]
     parts += (_block(kind.lua()) for kind in kinds)
     for op in operations:
         flags, body = _shebang(op.source)
@@ -143,15 +143,26 @@ def script(name: str) -> Script:
     return Script.of(name, f"{head}{_source('_base')}\n{body}")
 
 
-def spec_source(fields: Iterable[str], indexes: Iterable[IndexSpec]) -> str:
-    """A model's layout as Lua source: ``local SPEC = {fields = {...}, idx = {...}}``."""
+def spec_source(
+    fields: Iterable[str], indexes: Iterable[IndexSpec], hidden: Iterable[str] = ()
+) -> str:
+    """A model's layout as Lua source: ``local SPEC = {fields = {...}, idx = {...}, ...}``.
+
+    ``hidden`` lists the kinds' hidden hash fields; ``read`` (fields, then hidden) is what
+    reads return.
+    """
     names = ", ".join(map(_lua_str, fields))
+    secret = ", ".join(map(_lua_str, hidden))
+    read = ", ".join(filter(None, (names, secret)))
     idx = ", ".join(
         f"{{kind = {_lua_str(ix.kind.name)}, suffix = {_lua_str(ix.suffix)}, "
         f"fields = {{{', '.join(map(_lua_str, ix.fields))}}}, opts = {_lua_table(ix)}}}"
         for ix in indexes
     )
-    return f"local SPEC = {{fields = {{{names}}}, idx = {{{idx}}}}}\n"
+    return (
+        f"local SPEC = {{fields = {{{names}}}, idx = {{{idx}}}, "
+        f"hidden = {{{secret}}}, read = {{{read}}}}}\n"
+    )
 
 
 def _lua_table(index: IndexSpec) -> str:
@@ -199,5 +210,5 @@ def _source(name: str) -> str:
     return (resources.files("typedis") / "lua" / f"{name}.lua").read_text()
 
 
-for _name in ("save", "delete", "incr", "sweep", "load"):
+for _name in ("save", "delete", "incr", "sweep", "load", "touch"):
     operation(_name)

@@ -11,13 +11,24 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, NamedTuple, TypeAlias, TypeVar
+from typing import (
+    TYPE_CHECKING,
+    Annotated,
+    Any,
+    ClassVar,
+    Generic,
+    Literal,
+    NamedTuple,
+    TypeAlias,
+    TypeVar,
+)
 
 from pydantic import AfterValidator, Field
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 T = TypeVar("T")
+DecayCurve = Literal["exponential", "power"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +84,7 @@ class FieldOptions:
     """typedis options given to ``field()``, kept in the field's metadata."""
 
     rate: float | None = None
+    curve: DecayCurve | None = None
     auto_now: bool = False
     auto_now_add: bool = False
     prefix_index: bool = True
@@ -98,6 +110,7 @@ def field(
     *,
     default_factory: Any = None,
     rate: float | None = None,
+    curve: DecayCurve | None = None,
     auto_now: bool = False,
     auto_now_add: bool = False,
     prefix_index: bool = True,
@@ -108,7 +121,9 @@ def field(
     Args:
         default: the default value.
         default_factory: a callable giving the default.
-        rate: decay rate of a ``Decaying`` field (> 0, default 0.1).
+        rate: decay rate of a ``Decaying`` field, per day (> 0, default 0.1).
+        curve: how a ``Decaying`` field decays: ``"exponential"`` (the default: value *
+            e^(-rate*days); top-N in O(log N + n)) or ``"power"`` (value * (1 + days)^-rate).
         auto_now: set the field (a datetime) to the current UTC time on every save.
         auto_now_add: set the field (a datetime) to the current UTC time when first created.
         prefix_index: keep the lexicographic index that serves ``startswith()`` on a str
@@ -122,7 +137,11 @@ def field(
     """
     info: FieldInfo = _pydantic_field(default, default_factory=default_factory, **kwargs)
     options = FieldOptions(
-        rate=rate, auto_now=auto_now, auto_now_add=auto_now_add, prefix_index=prefix_index
+        rate=rate,
+        curve=curve,
+        auto_now=auto_now,
+        auto_now_add=auto_now_add,
+        prefix_index=prefix_index,
     )
     if options != FieldOptions():
         info.metadata.append(options)
@@ -137,6 +156,7 @@ def _rankable(value: Any) -> Any:
 
 
 _RANKABLE = AfterValidator(_rankable)
+_DECAY_BASE = Field(ge=0)  # decay shrinks a value toward 0: the base is >= 0 (NaN is refused)
 _KEY = KeyMarker()
 _AUTO_KEY = KeyMarker(auto=True)
 _UNIQUE = UniqueMarker()
@@ -269,5 +289,5 @@ else:
     Indexed = Annotated[T, _INDEXED]
     Sorted = Annotated[T, _RANKABLE, _SORTED]
     Geo = Annotated[T, _GEO]
-    Decaying = Annotated[T, _RANKABLE, _DECAYING]
+    Decaying = Annotated[T, _DECAY_BASE, _DECAYING]
     Confidence = Annotated[float, Field(ge=0.0, le=1.0), _CONFIDENCE]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Self, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic._internal._model_construction import ModelMetaclass, build_lenient_weakvaluedict
@@ -22,7 +22,7 @@ from . import _keys, _maintenance, _scripts, _store
 from ._errors import ModelError
 from ._markers import KeyMarker, Marker, field, new_id
 from ._query._query import QueryAccess
-from ._query._refs import FieldRef
+from ._query._refs import DecayRef, FieldRef
 from ._schema import build, references
 from ._spec import ModelSpec
 
@@ -88,6 +88,12 @@ class ModelMeta(ModelMetaclass):
             if spec is not None and spec.abstract:
                 raise ModelError(f"{spec.name} is abstract: instantiate one of its subclasses")
             return super().__call__(*args, **kwargs)
+
+
+def _field_name(field: FieldRef[Any, Any]) -> str:
+    if not isinstance(cast(object, field), FieldRef):  # typed, but given by users at run time
+        raise ModelError(f"expected a field reference such as Model.field, got {field!r}")
+    return field.name
 
 
 def _has_key(model: type[BaseModel]) -> bool:
@@ -239,6 +245,28 @@ class Model(BaseModel, metaclass=ModelMeta):
     async def aatomic_increment(self, field_name: str, delta: int | float) -> Any:
         """``atomic_increment()`` on the asyncio client."""
         return await _scripts.arun(_store.increment_call(self, field_name, delta))
+
+    def touch(self, field: DecayRef[Self, Any], at: datetime | None = None) -> datetime:
+        """Restart the decay of a Decaying field, in one atomic step; returns the touch time.
+
+        The value keeps its base; ``top_by_decay()`` and ``decayed()`` count from ``at``
+        (default: the server's now; give it to import when a record was last used).
+
+        Raises:
+            NotFound: the record is not stored. ModelError: the field holds None.
+        """
+        return _scripts.run(_store.touch_call(self, _field_name(field), at))
+
+    async def atouch(self, field: DecayRef[Self, Any], at: datetime | None = None) -> datetime:
+        """``touch()`` on the asyncio client."""
+        return await _scripts.arun(_store.touch_call(self, _field_name(field), at))
+
+    def decayed(self, field: DecayRef[Self, Any], at: datetime | None = None) -> float:
+        """A Decaying field's value as decayed at ``at`` (default: now, by this machine's clock).
+
+        Known for records saved, loaded, queried or touched (their touch time comes with them).
+        """
+        return _store.decayed_value(self, _field_name(field), at)
 
     # ---- reads ----------------------------------------------------------------------------
 

@@ -87,7 +87,11 @@ def _check_field(model: str, spec: FieldSpec) -> None:
 
 def _given_options(options: FieldOptions) -> list[str]:
     """The index options ``field()`` was given (away from their defaults)."""
-    given = {"rate": options.rate is not None, "prefix_index": not options.prefix_index}
+    given = {
+        "rate": options.rate is not None,
+        "curve": options.curve is not None,
+        "prefix_index": not options.prefix_index,
+    }
     return [name for name, is_given in given.items() if is_given]
 
 
@@ -225,6 +229,7 @@ def build(
         order_by=_order_by(model, fields, order_by),
         abstract=abstract,
         stored=tuple(fields),
+        hidden=tuple(name for ix in index_specs for name in ix.kind.hidden(ix)),
         decoders=tuple((n, f.codec.decode) for n, f in fields.items() if f.codec.decode),
         required=frozenset(n for n, f in fields.items() if not f.nullable),
         auto_now=tuple(n for n, f in fields.items() if f.options.auto_now),

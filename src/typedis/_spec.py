@@ -78,6 +78,7 @@ class ModelSpec:
     order_by: tuple[str, bool] | None  # (field, descending)
     abstract: bool
     stored: tuple[str, ...]  # field names in stored order (HMGET order)
+    hidden: tuple[str, ...]  # the kinds' hidden hash fields, read after the stored ones
     decoders: tuple[tuple[str, Any], ...]  # (field, decode) for values pydantic cannot parse
     required: frozenset[str]  # fields that cannot be None (a missing value falls to the default)
     auto_now: tuple[str, ...]  # set to the current time by every save
@@ -89,6 +90,11 @@ class ModelSpec:
     _validators: dict[str, TypeAdapter[Any]] = field(
         default_factory=dict[str, "TypeAdapter[Any]"], repr=False
     )
+
+    @property
+    def read(self) -> tuple[str, ...]:
+        """The hash fields a read returns: the stored fields, then the hidden ones."""
+        return self.stored + self.hidden
 
     def index(self, position: int) -> IndexSpec:
         """The index at a 1-based position in the scripts' spec."""

@@ -15,11 +15,12 @@ import annotated_types
 
 from . import _keys, _lua
 from ._errors import KeyMutationError, ModelError, NotFound, UniqueViolation
+from ._index import DECAY
 from ._scripts import Arg, Call
 
 if TYPE_CHECKING:
     from ._model import Model
-    from ._spec import ModelSpec
+    from ._spec import IndexSpec, ModelSpec
 
 M = TypeVar("M", bound="Model")
 
@@ -45,9 +46,7 @@ def _expiry(spec: ModelSpec, ttl: object, expire_at: datetime | None) -> str:
     if expire_at is not None:
         if ttl is not KEEP:
             raise ModelError(f"{spec.name}.save(): give ttl= or expire_at=, not both")
-        if expire_at.tzinfo is None:
-            expire_at = expire_at.replace(tzinfo=UTC)
-        return f"={int(expire_at.timestamp() * 1000)}"
+        return f"={int(_aware(expire_at).timestamp() * 1000)}"
     if ttl is KEEP:
         ttl = spec.ttl
         if ttl is None:
@@ -126,11 +125,13 @@ def save_call(
     expiry = _expiry(spec, ttl, expire_at)
     args: list[Arg] = [tag, rid, otag, oid, mode, expiry, "".join(mask), *texts, *extra]
 
-    def done(reply: list[bytes | int]) -> None:
+    def done(reply: list[Any]) -> None:
         status = reply[0]
         if status == b"ok":
             vars(obj).update(stamped)
             _mark_saved(obj, (tag, rid))
+            if spec.hidden:
+                remember_hidden(obj, spec.hidden, reply[1])
             return
         if status == b"unique":
             index = spec.index(int(reply[1]))  # the only kind with a constraint so far: unique
@@ -181,11 +182,13 @@ def increment_call(obj: Model, name: str, delta: object) -> Call[Any]:
     low, high = _bounds(type(obj).model_fields[name].metadata)
     args: list[Arg] = [tag, rid, name, repr(delta), kind, low, high]
 
-    def done(reply: list[bytes | int]) -> Any:
+    def done(reply: list[Any]) -> Any:
         status = reply[0]
         if status == b"ok":
             value = field.annotation(reply[1])  # int() or float() of the stored text
             vars(obj)[name] = value
+            if spec.hidden:
+                remember_hidden(obj, spec.hidden, reply[2])
             return value
         if status == b"missing":
             raise NotFound(f"{spec.name}({rid!r}) is not stored (deleted or expired)")
@@ -203,6 +206,66 @@ def increment_call(obj: Model, name: str, delta: object) -> Call[Any]:
 
     incr = _lua.library(spec).function("incr")
     return Call(incr, (_keys.record(tag, rid),), args, done, write=True)
+
+
+def _touchable(spec: ModelSpec, name: str, method: str) -> tuple[int, IndexSpec]:
+    """The 1-based position and spec of field ``name``'s index that ``touch()`` refreshes."""
+    for position, index in enumerate(spec.indexes, 1):
+        if index.fields == (name,) and index.kind.touchable:
+            return position, index
+    raise ModelError(f"{spec.name}.{method}(): {name!r} is not a Decaying field")
+
+
+def _decay_index(spec: ModelSpec, name: str, method: str) -> IndexSpec:
+    _, index = _touchable(spec, name, method)
+    if index.kind is not DECAY:
+        raise ModelError(f"{spec.name}.{method}(): {name!r} is not a Decaying field")
+    return index
+
+
+def touch_call(obj: Model, name: str, at: datetime | None) -> Call[datetime]:
+    """The call that restarts the decay of Decaying field ``name`` of a stored record."""
+    spec = obj.__typedis_spec__
+    position, index = _touchable(spec, name, "touch")
+    saved = saved_at(obj)
+    if saved is None:
+        raise NotFound(f"{spec.name}: touch() needs a saved record")
+    tag, rid = saved
+    stamp = index.kind.hidden(index)[0]
+
+    def done(reply: list[Any]) -> datetime:
+        if reply[0] == b"missing":
+            raise NotFound(f"{spec.name}({rid!r}) is not stored (deleted or expired)")
+        if reply[0] == b"none":
+            raise ModelError(f"{spec.name}.{name} holds None: there is nothing to touch")
+        vars(obj)[stamp] = str(reply[1])
+        return datetime.fromtimestamp(int(reply[1]) / 1000, UTC)
+
+    when = "" if at is None else round(_aware(at).timestamp() * 1000)
+    touch = _lua.library(spec).function("touch")
+    return Call(touch, (_keys.record(tag, rid),), (tag, rid, position, when), done, write=True)
+
+
+def _aware(moment: datetime) -> datetime:
+    """A datetime with a zone (naive ones are taken as UTC)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def decayed_value(obj: Model, name: str, at: datetime | None) -> float:
+    """Decaying field ``name`` of ``obj`` as decayed at ``at`` (default: now, by this clock)."""
+    spec = obj.__typedis_spec__
+    index = _decay_index(spec, name, "decayed")
+    base = vars(obj)[name]
+    stamp = hidden_value(obj, index.kind.hidden(index)[0])
+    if base is None:
+        raise ModelError(f"{spec.name}.{name} holds None: it has no decayed value")
+    if stamp is None:
+        raise ModelError(
+            f"{spec.name}.{name}: the touch time is known once the record is saved, loaded or "
+            "touched"
+        )
+    when = datetime.now(UTC) if at is None else _aware(at)
+    return DECAY.value(index, float(base), int(stamp), when.timestamp() * 1000)
 
 
 def _bounds(metadata: Sequence[Any]) -> tuple[str, str]:
@@ -235,8 +298,10 @@ def load_call(model: type[M], records: Sequence[tuple[str, str]]) -> Call[list[M
 
 
 def hydrate(model: type[M], row: list[bytes | None], located: tuple[str, str]) -> M:
-    """Build an instance from stored values (in ``spec.stored`` order), validated by pydantic."""
+    """Build an instance from stored values (``spec.read`` order), validated by pydantic."""
     spec = model.__typedis_spec__
+    hidden = row[len(spec.stored) :]
+    row = row[: len(spec.stored)]
     data: dict[str, Any] = dict(zip(spec.stored, row, strict=True))
     for name, decode in spec.decoders:
         raw = data[name]
@@ -248,7 +313,28 @@ def hydrate(model: type[M], row: list[bytes | None], located: tuple[str, str]) -
                 del data[name]  # written before the field existed: let its default apply
     obj = model.model_validate(data)
     _mark_saved(obj, located)
+    if hidden:
+        remember_hidden(obj, spec.hidden, hidden)
     return obj
+
+
+def remember_hidden(obj: Model, names: Sequence[str], values: Sequence[bytes | None]) -> None:
+    """Keep the kinds' hidden values read with a record (its decay clocks...) on the instance.
+
+    They live in its ``__dict__`` under their ``~`` names, which no field can have.
+    """
+    state = vars(obj)
+    for name, value in zip(names, values, strict=True):
+        if value is None:
+            state.pop(name, None)
+        else:
+            state[name] = value.decode()
+
+
+def hidden_value(obj: Model, name: str) -> str | None:
+    """A hidden value last read or written with ``obj``, if known."""
+    value: str | None = vars(obj).get(name)
+    return value
 
 
 def sweep_call(spec: ModelSpec, tag: str, limit: int) -> Call[int]:

@@ -53,6 +53,11 @@ def for_marker(marker: Marker | None) -> IndexKind | None:
     return next((k for k in _KINDS.values() if isinstance(marker, k.markers)), None)
 
 
+def named(name: str) -> IndexKind:
+    """The registered kind called ``name``."""
+    return _KINDS[name]
+
+
 def serving_node(op: str) -> IndexKind | None:
     """The kind whose Lua evaluates query node ``op``."""
     return next((k for k in _KINDS.values() if op in k.nodes), None)
@@ -75,6 +80,7 @@ __all__ = [
     "Shape",
     "for_marker",
     "kinds",
+    "named",
     "register",
     "serving_node",
     "version",

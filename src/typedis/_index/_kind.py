@@ -62,6 +62,7 @@ class IndexKind(ABC):
     option_names: ClassVar[Mapping[str, str]] = {}  # field() options it reads -> who takes them
     derived: ClassVar[bool] = False  # indexes fields of other kinds' markers (e.g. prefix)
     checks_scores: ClassVar[bool] = False  # check_indexes() compares a sorted set's scores
+    touchable: ClassVar[bool] = False  # its Lua has touch() (lua/touch.lua)
 
     def __repr__(self) -> str:
         return f"<index kind {self.name}>"
@@ -95,9 +96,22 @@ class IndexKind(ABC):
         """
         return None
 
+    def hidden(self, index: IndexSpec) -> tuple[str, ...]:
+        """Hidden hash fields (``~...``) the kind keeps in the record, read with its fields."""
+        return ()
+
     def ref(self, field: FieldSpec) -> type[FieldRef[Any, Any]] | None:
         """The reference class of a field whose marker is one of the kind's."""
         return None
+
+    def order(self, index: IndexSpec, at_ms: int | None) -> dict[str, Any] | None:
+        """An order the kind's Lua computes (``ORDERS``), for ``ref.decayed()``-style orders;
+        None when its sorted set's own scores give the order."""
+        return None
+
+    def describe_order(self, order: dict[str, Any]) -> str:
+        """One of the kind's orders in words, for ``Query.explain()``."""
+        return f"ordered by the {self.name} index {order['suffix']}"
 
     def report(self, index: IndexSpec) -> str:
         """The ``check_indexes()`` entry that counts this index's faults."""

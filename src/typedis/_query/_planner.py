@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -21,7 +22,7 @@ from .. import _index, _keys
 from .._codec import text
 from .._errors import QueryError
 from . import _conditions as c
-from ._refs import FieldRef, Ordering, Rank
+from ._refs import Decayed, FieldRef, Ordering, Rank
 
 if TYPE_CHECKING:
     from .._index import IndexKind
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 Node = list[Any]
 Order = tuple[tuple[tuple[str, float], ...], bool]  # ((zset suffix, weight), ...), descending
+KindOrder = dict[str, Any]  # an order an index kind computes: {"kind": name, ...}
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +40,7 @@ class Plan:
 
     tag: str
     where: Node
-    order: Order | None
+    order: Order | KindOrder | None
     offset: int
     limit: int  # -1: no limit
     mode: str  # records, ids or count
@@ -46,8 +48,10 @@ class Plan:
 
     def program(self) -> str:
         """The JSON the query script reads (its ARGV[1])."""
-        order = None
-        if self.order:
+        order: KindOrder | None = None
+        if isinstance(self.order, dict):
+            order = self.order
+        elif self.order:
             by, descending = self.order
             order = {"by": [list(source) for source in by], "desc": descending}
         return json.dumps(
@@ -87,7 +91,7 @@ def plan(
         offset=offset,
         limit=-1 if limit is None else limit,
         mode=mode,
-        fields=spec.stored,
+        fields=spec.read,
     )
 
 
@@ -121,7 +125,7 @@ def _take_partition(spec: ModelSpec, conds: list[c.Cond[Any]]) -> dict[str, str]
     return found
 
 
-def _order(model: type[Model], order: Ordering[Any] | None) -> Order | None:
+def _order(model: type[Model], order: Ordering[Any] | None) -> Order | KindOrder | None:
     spec = model.__typedis_spec__
     if order is None:
         if spec.order_by is None:
@@ -129,11 +133,26 @@ def _order(model: type[Model], order: Ordering[Any] | None) -> Order | None:
         name, descending = spec.order_by
         return ((_ordering_suffix(spec, name), 1.0),), descending
     source = order.source
+    if isinstance(source, Decayed):
+        return _decayed(model, source)
     terms = source.terms if isinstance(source, Rank) else ((source, 1.0),)
     for ref, _ in terms:
         if ref.model is not model:
             raise QueryError(f"cannot order {spec.name} by {ref!r}, a field of another model")
     return tuple((_ordering_suffix(spec, ref.name), w) for ref, w in terms), order.descending
+
+
+def _decayed(model: type[Model], decayed: Decayed[Any]) -> Order | KindOrder:
+    """The order of ``ref.decayed(at)``: its kind's own order, or its sorted set, descending."""
+    spec, ref = model.__typedis_spec__, decayed.ref
+    index = next((i for i in spec.indexes if i.fields == (ref.name,) and i.kind.touchable), None)
+    if ref.model is not model or index is None:
+        raise QueryError(f"{spec.name} cannot be ordered by {decayed!r}: not its Decaying field")
+    at = decayed.at
+    if at is not None and at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    kind_order = index.kind.order(index, None if at is None else round(at.timestamp() * 1000))
+    return kind_order if kind_order is not None else (((index.suffix, 1.0),), True)
 
 
 def _ordering_suffix(spec: ModelSpec, name: str) -> str:
@@ -236,7 +255,9 @@ def describe(p: Plan) -> str:
     """A plan in words."""
     where = _describe(p.where)
     order = "ordered by id"
-    if p.order:
+    if isinstance(p.order, dict):
+        order = _index.named(p.order["kind"]).describe_order(p.order)
+    elif p.order:
         by, descending = p.order
         way = "descending" if descending else "ascending"
         if len(by) == 1 and by[0][1] == 1:

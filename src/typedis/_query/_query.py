@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from .. import _keys, _lua, _scripts, _store
@@ -76,6 +77,18 @@ class Query(Generic[M]):
         elif not isinstance(given, Ordering):
             raise QueryError(f"order_by() takes Model.field, .asc() or .desc(), got {ordering!r}")
         return replace(self, ordering=ordering)
+
+    def _decaying(self, ref: DecayRef[M, Any] | None, n: int, at: datetime | None) -> Query[M]:
+        """This query ordered by ``ref``'s decayed value at ``at``, limited to ``n``."""
+        if ref is None:
+            refs = [r for r in self.model.__typedis_refs__.values() if isinstance(r, DecayRef)]
+            if len(refs) != 1:
+                raise QueryError(
+                    f"{self.model.__name__} has {len(refs)} Decaying fields: name the one to "
+                    "rank by, top_by_decay(Model.field, n)"
+                )
+            ref = refs[0]
+        return self.order_by(ref.decayed(at)).limit(n)
 
     def limit(self, n: int) -> Query[M]:
         """At most ``n`` results."""
@@ -208,6 +221,17 @@ class Query(Generic[M]):
             located = [(tag, i) for i in ids[start : start + batch_size]]
             yield from (r for r in _scripts.run(_store.load_call(self.model, located)) if r)
 
+    def top_by_decay(
+        self, ref: DecayRef[M, Any] | None = None, n: int = 10, at: datetime | None = None
+    ) -> list[M]:
+        """The ``n`` matches whose Decaying field ``ref`` is largest once decayed to ``at``.
+
+        ``ref`` may be left out when the model has one Decaying field; ``at`` defaults to the
+        server's now. Exponential curves cost O(log N + n) without filters; power curves visit
+        touch days best bound first (see docs/memory.md).
+        """
+        return self._decaying(ref, n, at).all()
+
     def with_distances(self) -> list[tuple[M, float]]:
         """Matches of a ``within()`` condition with their distance, nearest first."""
         return _by_distance(self.where, self.all())
@@ -236,6 +260,12 @@ class Query(Generic[M]):
         """``exists()`` on the asyncio client."""
         found = await _scripts.arun(self._first_call())
         return bool(found)
+
+    async def atop_by_decay(
+        self, ref: DecayRef[M, Any] | None = None, n: int = 10, at: datetime | None = None
+    ) -> list[M]:
+        """``top_by_decay()`` on the asyncio client."""
+        return await self._decaying(ref, n, at).aall()
 
     async def aget_many(self, keys: Iterable[Any]) -> list[M | None]:
         """``get_many()`` on the asyncio client."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .._errors import QueryError
@@ -84,11 +85,24 @@ class IndexedRef(_ValueRef[M, T]):
 class Ordering(Generic[M]):
     """An order for query results: a ranked field or a ``Rank``, ascending or descending."""
 
-    source: _OrderedRef[M, Any] | Rank[M]
+    source: _OrderedRef[M, Any] | Rank[M] | Decayed[M]
     descending: bool = False
 
     def __repr__(self) -> str:
+        if isinstance(self.source, Decayed):
+            return repr(self.source)
         return f"{self.source!r}.{'desc' if self.descending else 'asc'}()"
+
+
+@dataclass(frozen=True, slots=True)
+class Decayed(Generic[M]):
+    """A ``Decaying`` field's value as decayed at a time (None: the server's now)."""
+
+    ref: DecayRef[M, Any]
+    at: datetime | None = None
+
+    def __repr__(self) -> str:
+        return f"{self.ref!r}.decayed({'' if self.at is None else repr(self.at)})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,9 +244,18 @@ class OptionalLinkRef(LinkRef[M, TM]):
 
 
 class DecayRef(_OrderedRef[M, T]):
-    """A ``Decaying`` field: orders by the time of its last change (``desc()``: newest first)."""
+    """A ``Decaying`` field: a base value that decays with the time since its last touch.
+
+    ``asc()``/``desc()`` order by its index's scores: for the exponential curve, the decayed
+    value's order; for the power curve, the touch time. ``decayed()`` orders by the decayed
+    value itself, on either curve.
+    """
 
     __slots__ = ()
+
+    def decayed(self, at: datetime | None = None) -> Ordering[M]:
+        """Order results by the decayed value at ``at`` (default: now), largest first."""
+        return Ordering(Decayed(self, at), descending=True)
 
 
 class GeoRef(FieldRef[M, T]):

@@ -20,13 +20,15 @@
 --   carry(tag, ix, id, old, new)      the argument that re-creates the entry of a record that
 --                                     moves to another key, or nil
 --   conflict(tag, ix, old, new, self_ids)  whether values new break the index's constraint
+--   touch(tag, ix, id, v, t)          refresh the entry of record id at time t (lua/touch.lua)
 -- Kinds may also evaluate query nodes (lua/query.lua): NODES[op] = function(node, key, scratch)
 -- returning the key of a set or sorted set of ids; key(suffix) names a key of the query's tag,
--- scratch() a new empty scratch key.
+-- scratch() a new empty scratch key. And orders: ORDERS[name] = function(order, found,
+-- offset, limit, key, scratch) returning the ids of the page, for a plan order {"kind": name}.
 -- Every record id is in the set <tag>:all; a record with an expiry (hidden hash field "~exp")
 -- is in the sorted set <tag>:exp. Texts are escaped exactly as typedis._keys.escape does.
 
-local KINDS, NODES = {}, {}
+local KINDS, NODES, ORDERS = {}, {}, {}
 
 local ESCAPED = '[%%:{}%*%?%[%]\\%z]'
 local function esc(s)
@@ -67,6 +69,12 @@ local function expect_type(key, allowed)
     error('typedis: key ' .. key .. ' holds a ' .. t .. ', expected a ' .. allowed)
   end
   return t
+end
+
+-- A record's hidden values (SPEC.hidden order), for the reply of a write.
+local function hidden_values(key)
+  if #SPEC.hidden == 0 then return {} end
+  return redis.call('HMGET', key, unpack(SPEC.hidden))
 end
 
 -- Add to wanted (key -> type) the index keys a record with values v uses at tag.

@@ -3,7 +3,7 @@
 -- ARGV[1]: tag   ARGV[2]: id   ARGV[3]: field   ARGV[4]: delta
 -- ARGV[5]: "int" (exact within ±2^53) or "float"
 -- ARGV[6], ARGV[7]: the field's lower and upper bounds: "" none, "<n>" inclusive, "(<n>" exclusive
--- returns: {"ok", <new value text>} | {"missing"} | {"nan"} (the stored value or the result is
+-- returns: {"ok", <new value text>, <the record's SPEC.hidden values>} | {"missing"} | {"nan"} (the stored value or the result is
 --          not a finite number in range) | {"bounds"} (the result breaks the field's bounds) |
 --          {"unique", <position of the index whose constraint it breaks>}
 local spec = SPEC
@@ -44,4 +44,4 @@ else
   new[field] = redis.call('HINCRBYFLOAT', key, field, delta)
 end
 reindex(spec, tag, id, old, new, {}, {[field] = true})
-return {'ok', new[field]}
+return {'ok', new[field], hidden_values(key)}

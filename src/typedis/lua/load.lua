@@ -1,12 +1,12 @@
 #!lua flags=no-writes
 -- Read records by key, hiding expired ones.
 -- KEYS[1..n]: record hashes
--- returns: for each key, the values of the model's fields (in SPEC.fields order), or false if
---          the record is not live
+-- returns: for each key, the values of the model's fields and then its hidden fields (in
+--          SPEC.read order), or false if the record is not live
 -- (a stored record always holds its key fields, so all-missing means no record)
 local out = {}
 for k, key in ipairs(KEYS) do
-  local values = redis.call('HMGET', key, EXP, unpack(SPEC.fields))
+  local values = redis.call('HMGET', key, EXP, unpack(SPEC.read))
   local exp = values[1]
   local live
   if exp then

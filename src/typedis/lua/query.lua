@@ -8,7 +8,8 @@
 --   node: ["all"] | ["ids", [id, ...]] | ["and", [node, ...]] | ["or", [node, ...]]
 --       | ["not", node] | a node of an index kind (NODES in lua/index/*.lua)
 --   order: {"by": [[zset suffix, weight], ...], "desc": bool}: by the weighted sum of the
---          sorted sets' scores (the rank stage: one source of weight 1 is that sorted set)
+--          sorted sets' scores (the rank stage: one source of weight 1 is that sorted set);
+--          or {"kind": name, ...}: an order an index kind computes (ORDERS in lua/index/*.lua)
 -- returns: mode "count": the number of live matches; "ids": their ids in order;
 --          "records": a flat list id1, values1, id2, values2, ... (values in "fields" order)
 -- Scratch keys <tag>:q:<n> live only inside this call (scripts run alone, so the names are
@@ -79,7 +80,7 @@ end
 
 -- The single sorted set of an order of one source of weight 1, else nil.
 local function plain_order()
-  if order == cjson.null then return nil end
+  if order == cjson.null or order.kind then return nil end
   local by = order.by
   if #by == 1 and by[1][2] == 1 then return k(by[1][1]) end
   return nil
@@ -107,6 +108,7 @@ local function page(found)
     redis.call('ZUNIONSTORE', by_id, 1, found, 'WEIGHTS', 0)
     return redis.call('ZRANGE', by_id, offset, stop)
   end
+  if order.kind then return ORDERS[order.kind](order, found, offset, limit, k, tmp) end
   local ordered = scores()
   local ranked = tmp()
   redis.call('ZINTERSTORE', ranked, 2, found, ordered, 'WEIGHTS', 0, 1)

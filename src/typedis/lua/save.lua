@@ -7,7 +7,8 @@
 --          as None (the hash field is removed), "." not written (partial save)
 -- ARGV[8..]: the texts of the "w" fields, in order; then the save-time argument of each index
 --          whose kind takes one (SPEC.idx order; see lua/_lib.lua) and whose field is written
--- returns: {"ok"} | {"unique", <position of the index whose constraint it breaks>} |
+-- returns: {"ok", <the record's SPEC.hidden values>} |
+--          {"unique", <position of the index whose constraint it breaks>} |
 --          {"exists"} (the new key holds another live record) | {"missing"} (partial save of
 --          a record that is not live)
 -- Everything that can fail is checked before the first write.
@@ -122,4 +123,4 @@ if fresh then
   redis.call('SADD', ntag .. ':all', nid)
   if new[EXP] then redis.call('ZADD', ntag .. ':exp', new[EXP], nid) end
 end
-return {'ok'}
+return {'ok', hidden_values(nkey)}

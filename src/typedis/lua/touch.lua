@@ -1,0 +1,16 @@
+-- Refresh the index entry of one field of a live record (a Decaying field: its decay restarts
+-- now), through its index kind's touch().
+-- KEYS[1]: record hash
+-- ARGV[1]: tag   ARGV[2]: id   ARGV[3]: the index's position in SPEC.idx
+-- ARGV[4]: the touch time (epoch ms), or "" for the server's now
+-- returns: {"ok", <the kind's reply: a Decaying field's new touch time, epoch ms>} |
+--          {"missing"} (no live record) | {"none"} (the field holds None)
+local spec = SPEC
+local tag, id = ARGV[1], ARGV[2]
+local ix = spec.idx[tonumber(ARGV[3])]
+expect_type(KEYS[1], 'hash')
+local v, live = read_record(KEYS[1])
+if not live then return {'missing'} end
+if not v[ix.fields[1]] then return {'none'} end
+expect_types(index_keys(spec, tag, v, {}))
+return {'ok', KINDS[ix.kind].touch(tag, ix, id, v, tonumber(ARGV[4]) or now_ms())}
