@@ -10,6 +10,8 @@ model; all keys of one tag share one Redis Cluster hash slot)::
     <tag>:c:<f1>+<f2>:<t1>:<t2>   set of ids per combination (composite index)
     <tag>:u:<field>               hash: text -> id (Unique; ``u:<f1>+<f2>`` composite unique)
     <tag>:z:<field>               sorted set: id -> score (Sorted, Decaying, Confidence)
+    <tag>:z:<field>:<day>         sorted set: id -> base, per touch day (Decaying, power curve)
+    <tag>:z:<field>:days          sorted set of those days (Decaying, power curve)
     <tag>:g:<field>               geo set of ids (Geo)
     <tag>:l:<field>               sorted set of "<text>\\0<id>", all scores 0 (prefix search on
                                   str Key, Indexed and Unique fields)
