@@ -110,8 +110,11 @@ local function page(found)
   end
   if order.kind then return ORDERS[order.kind](order, found, offset, limit, k, tmp) end
   local ordered = scores()
-  local ranked = tmp()
-  redis.call('ZINTERSTORE', ranked, 2, found, ordered, 'WEIGHTS', 0, 1)
+  local ranked = ordered -- every live record matches: the scores are the page's order
+  if found ~= KEYS[1] then
+    ranked = tmp()
+    redis.call('ZINTERSTORE', ranked, 2, found, ordered, 'WEIGHTS', 0, 1)
+  end
   local n = redis.call('ZCARD', ranked)
   local ids = {}
   if offset < n then
