@@ -7,4 +7,23 @@ kind with ``typedis._index.register``, a server-side model operation with
 
 from __future__ import annotations
 
+from ._confidence import (
+    ConfidenceData,
+    aget_confidence,
+    aget_confidence_data,
+    aupdate_confidence,
+    get_confidence,
+    get_confidence_data,
+    update_confidence,
+)
+
 __all__: list[str] = []
+__all__ += [
+    "ConfidenceData",
+    "aget_confidence",
+    "aget_confidence_data",
+    "aupdate_confidence",
+    "get_confidence",
+    "get_confidence_data",
+    "update_confidence",
+]
