@@ -121,6 +121,8 @@ def _library(spec: ModelSpec, operations: tuple[Operation, ...]) -> Library:
     name = LIBRARY_PREFIX + hashlib.sha1(code.encode()).hexdigest()[:20]
     text = f"#!lua name={name}\nlocal LIBRARY = '{name}'\n{code}"
     functions = {op.name: Function(f"{name}_{op.name}", name, text) for op in operations}
+    if any(kind.on_read for kind in kinds):  # its reads run the kinds' read hooks (and write)
+        functions["load"] = functions["load_reads"]
     return Library(name, text, functions)
 
 
@@ -199,5 +201,5 @@ def _source(name: str) -> str:
     return (resources.files("typedis") / "lua" / f"{name}.lua").read_text()
 
 
-for _name in ("save", "delete", "incr", "sweep", "load"):
+for _name in ("save", "delete", "incr", "sweep", "load", "load_reads"):
     operation(_name)

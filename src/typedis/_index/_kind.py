@@ -62,6 +62,8 @@ class IndexKind(ABC):
     option_names: ClassVar[Mapping[str, str]] = {}  # field() options it reads -> who takes them
     derived: ClassVar[bool] = False  # indexes fields of other kinds' markers (e.g. prefix)
     checks_scores: ClassVar[bool] = False  # check_indexes() compares a sorted set's scores
+    on_read: ClassVar[bool] = False  # its Lua has read(tag, ix, id, key), run on every record a
+    # query or load returns (the access kind stages a read); such reads write to the record
 
     def __repr__(self) -> str:
         return f"<index kind {self.name}>"

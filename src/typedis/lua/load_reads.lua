@@ -1,0 +1,35 @@
+-- Read records by key, hiding expired ones, and run the read hook of each index kind that has
+-- one on each live record (the access kind stages a read): the "load" of a model with such a
+-- kind (see typedis._lua.library), so that only those models' reads write.
+-- KEYS[1..n]: record hashes (<tag>:r:<id>; a tag ends at its first "}", escaping keeps any
+--            other out)
+-- returns: for each key, the values of the model's fields (in SPEC.fields order), or false if
+--          the record is not live
+local hooks = {}
+for _, ix in ipairs(SPEC.idx) do
+  if KINDS[ix.kind].read then hooks[#hooks + 1] = ix end
+end
+local out = {}
+for k, key in ipairs(KEYS) do
+  local values = redis.call('HMGET', key, EXP, unpack(SPEC.fields))
+  local exp = values[1]
+  local live
+  if exp then
+    live = tonumber(exp) > now_ms()
+  else
+    live = false
+    for j = 2, #values do
+      if values[j] then live = true break end
+    end
+  end
+  if live then
+    table.remove(values, 1)
+    out[k] = values
+    local close = string.find(key, '}', 1, true)
+    local tag, id = string.sub(key, 1, close), string.sub(key, close + 4)
+    for _, ix in ipairs(hooks) do KINDS[ix.kind].read(tag, ix, id, key) end
+  else
+    out[k] = false
+  end
+end
+return out
