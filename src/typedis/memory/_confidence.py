@@ -18,7 +18,7 @@ from pydantic import Field, TypeAdapter
 from .. import _keys, _lua, _scripts
 from .._errors import ModelError
 from .._markers import ConfidenceMarker
-from . import _hidden
+from ._hidden import arun, field_of, located, not_live, read_call, run
 
 if TYPE_CHECKING:
     from .._model import Model
@@ -62,7 +62,7 @@ def bayesian_update(prior: float, signal: float, evidence_count: int) -> float:
 
 
 def _field(record: Model, ref: ConfidenceRef[Any], caller: str) -> str:
-    return _hidden.field_of(record, ref, ConfidenceMarker, "Confidence", caller)
+    return field_of(record, ref, ConfidenceMarker, "Confidence", caller)
 
 
 def _default(record: Model, name: str) -> float:
@@ -80,7 +80,7 @@ def _update_call(record: Model, ref: ConfidenceRef[Any], signal: float) -> _scri
             "the server (its text would change form); assign it and save() instead"
         )
     value = _SIGNAL.validate_python(signal)
-    tag, rid = _hidden.located(record)
+    tag, rid = located(record)
     args: list[_scripts.Arg] = [tag, rid, name, repr(value), repr(_default(record, name))]
 
     def done(reply: list[bytes]) -> float:
@@ -90,7 +90,7 @@ def _update_call(record: Model, ref: ConfidenceRef[Any], signal: float) -> _scri
             vars(record)[name] = belief
             return belief
         if status == b"missing":
-            raise _hidden.not_live(record, "update_confidence")
+            raise not_live(record, "update_confidence")
         raise ModelError(
             f"{spec.name}({rid!r}).{name}: the stored value is not a number in [0, 1]; "
             "nothing was written (save() a valid value first)"
@@ -124,12 +124,12 @@ def update_confidence(record: M, field: ConfidenceRef[M], signal: float) -> floa
         >>> update_confidence(memory, Memory.certainty, 0.9)
         0.9
     """
-    return _hidden.run(_update_call(record, field, signal))
+    return run(_update_call(record, field, signal))
 
 
 async def aupdate_confidence(record: M, field: ConfidenceRef[M], signal: float) -> float:
     """``update_confidence()`` on the asyncio client."""
-    return await _hidden.arun(_update_call(record, field, signal))
+    return await arun(_update_call(record, field, signal))
 
 
 def _data_call(
@@ -145,7 +145,7 @@ def _data_call(
         return ConfidenceData(belief, ups + downs, ups, downs)
 
     names = (name, f"~conf+:{name}", f"~conf-:{name}")
-    return _hidden.read_call(record, names, decode, caller)
+    return read_call(record, names, decode, caller)
 
 
 def get_confidence(record: M, field: ConfidenceRef[M]) -> float:
@@ -155,12 +155,12 @@ def get_confidence(record: M, field: ConfidenceRef[M]) -> float:
         NotFound: the record is not stored (or expired).
         ModelError: ``field`` is not a Confidence field of the record's model.
     """
-    return _hidden.run(_data_call(record, field, "get_confidence")).confidence
+    return run(_data_call(record, field, "get_confidence")).confidence
 
 
 async def aget_confidence(record: M, field: ConfidenceRef[M]) -> float:
     """``get_confidence()`` on the asyncio client."""
-    return (await _hidden.arun(_data_call(record, field, "get_confidence"))).confidence
+    return (await arun(_data_call(record, field, "get_confidence"))).confidence
 
 
 def get_confidence_data(record: M, field: ConfidenceRef[M]) -> ConfidenceData:
@@ -174,9 +174,9 @@ def get_confidence_data(record: M, field: ConfidenceRef[M]) -> ConfidenceData:
         >>> get_confidence_data(memory, Memory.certainty)
         ConfidenceData(confidence=0.9, evidence_count=1, corroborations=1, contradictions=0)
     """
-    return _hidden.run(_data_call(record, field, "get_confidence_data"))
+    return run(_data_call(record, field, "get_confidence_data"))
 
 
 async def aget_confidence_data(record: M, field: ConfidenceRef[M]) -> ConfidenceData:
     """``get_confidence_data()`` on the asyncio client."""
-    return await _hidden.arun(_data_call(record, field, "get_confidence_data"))
+    return await arun(_data_call(record, field, "get_confidence_data"))
