@@ -1,7 +1,8 @@
 """The server-side code: Lua sources assembled into scripts and per-model function libraries.
 
 A model's write operations (``lua/save.lua``, ``delete``, ``incr``, ``sweep``, the read by key
-``load``, and any operation a feature registers with ``operation()``) become the functions of
+``load`` (``load_reads`` for a model with a kind that hooks reads), and any operation a feature
+registers with ``operation()``) become the functions of
 one Redis function library per model. The library is assembled from the model's layout
 (``SPEC``), ``lua/_base.lua``, the index library ``lua/_lib.lua`` and the Lua of each index kind
 the model uses (``lua/index/<kind>.lua``), so a call carries only the record's data. The
