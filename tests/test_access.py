@@ -274,6 +274,33 @@ def test_async_twins(conn: Connection, redis_client: redis.Redis) -> None:
     asyncio.run(scenario())
 
 
+def test_concurrent_reads_and_confirms_lose_nothing(conn: Connection) -> None:
+    x = Note(agent="a", name="x").save()
+
+    async def scenario() -> list[int]:
+        reads = [Note.aload("a", "x") for _ in range(40)]
+        confirms = [aconfirm_access(x) for _ in range(10)]
+        done = await asyncio.gather(*reads, *confirms)
+        await conn.aclose()
+        return [n for n in done if isinstance(n, int)]
+
+    promoted = asyncio.run(scenario())
+    assert sum(promoted) + discard_staged_access(x) == 40
+    assert access_count(x) == sum(promoted)
+    assert Note.check_indexes()["total"] == 0
+
+
+def test_the_public_names_import_and_say_what_they_do() -> None:
+    import inspect
+
+    import typedis.memory as memory
+
+    for name in memory.__all__:
+        public = getattr(memory, name)
+        if inspect.isfunction(public) or inspect.isclass(public):
+            assert public.__doc__ and public.__module__.startswith("typedis.memory."), name
+
+
 # ---- a state machine: reads, confirm, discard, saves, deletes, migration, expiry, sweep -----
 
 AGENTS = ["a", "b:c"]

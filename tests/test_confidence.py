@@ -110,6 +110,19 @@ def test_async_twins(conn: Connection) -> None:
     asyncio.run(scenario())
 
 
+def test_concurrent_updates_each_apply_once(conn: Connection) -> None:
+    b = Belief(agent="a", name="x").save()
+
+    async def scenario() -> None:
+        await asyncio.gather(*(aupdate_confidence(b, Belief.certainty, 0.75) for _ in range(60)))
+        await conn.aclose()
+
+    asyncio.run(scenario())
+    assert get_confidence_data(b, Belief.certainty) == ConfidenceData(
+        reference(0.5, [0.75] * 60), 60, 60, 0
+    )
+
+
 @pytest.mark.parametrize(
     "signal", [-0.0001, 1.0001, math.nan, math.inf, -math.inf, "0.5", True, None]
 )
