@@ -65,6 +65,7 @@ class Operation:
 
 
 _OPERATIONS: dict[str, Operation] = {}
+_registered = 0  # bumped by each new operation: the libraries' cache keys on it
 
 
 def operation(name: str, source: str | None = None) -> Operation:
@@ -80,9 +81,12 @@ def operation(name: str, source: str | None = None) -> Operation:
     if not name.isidentifier():
         raise ModelError(f"operation name {name!r} must be an identifier")
     op = Operation(name, _source(name) if source is None else source)
+    global _registered
     if _OPERATIONS.get(name, op) != op:
         raise ModelError(f"another model operation is registered as {name!r}")
-    _OPERATIONS[name] = op
+    if name not in _OPERATIONS:
+        _OPERATIONS[name] = op
+        _registered += 1
     return op
 
 
@@ -101,13 +105,14 @@ class Library:
 
 def library(spec: ModelSpec) -> Library:
     """The function library of a model (built once per model and set of operations)."""
-    return _library(spec, tuple(_OPERATIONS.values()))
+    return _library(spec, _registered)  # O(1) whatever the number of operations
 
 
 @functools.cache
-def _library(spec: ModelSpec, operations: tuple[Operation, ...]) -> Library:
+def _library(spec: ModelSpec, registered: int) -> Library:
     # The library's name is a digest of its code, so a changed layout, kind or typedis version
     # loads a library of its own instead of replacing one that older clients still call.
+    operations = tuple(_OPERATIONS.values())
     kinds = dict.fromkeys(ix.kind for ix in spec.indexes)
     parts = [spec_source(spec.stored, spec.indexes), _source("_base"), _source("_lib")]
     parts += (_block(kind.lua()) for kind in kinds)
