@@ -51,7 +51,9 @@ def main() -> None:
         for member in members:
             pipe.zadd(zkey, {member: now - YEAR + rng.random() * YEAR})
         pipe.execute()
-        print(f"N = {n:,}: filled in {time.perf_counter() - began:.0f} s ({len(members):,} in {zkey})")
+        print(
+            f"N = {n:,}: filled in {time.perf_counter() - began:.0f} s ({len(members):,} in {zkey})"
+        )
         times = []
         for _ in range(args.queries):
             start = time.perf_counter()

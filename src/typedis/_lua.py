@@ -1,8 +1,9 @@
 """The server-side code: Lua sources assembled into scripts and per-model function libraries.
 
-A model's write operations (``lua/save.lua``, ``delete``, ``incr``, ``sweep``, the read by key
-``load``, and any operation a feature registers with ``operation()``) become the functions of
-one Redis function library per model. The library is assembled from the model's layout
+A model's write operations (``lua/save.lua``, ``delete``, ``incr``, ``sweep``, ``touch``, the
+read by key ``load`` (the same code without ``no-writes``, ``load_reads``, for a model with a
+kind that hooks reads), and any operation a feature registers with ``operation()``) become the
+functions of one Redis function library per model. The library is assembled from the model's layout
 (``SPEC``), ``lua/_base.lua``, the index library ``lua/_lib.lua`` and the Lua of each index kind
 the model uses (``lua/index/<kind>.lua``), so a call carries only the record's data. The
 model-independent scripts (``query``, ``count``) are sent with EVALSHA.
@@ -64,6 +65,7 @@ class Operation:
 
 
 _OPERATIONS: dict[str, Operation] = {}
+_registered = 0  # bumped by each new operation: the libraries' cache keys on it
 
 
 def operation(name: str, source: str | None = None) -> Operation:
@@ -79,9 +81,12 @@ def operation(name: str, source: str | None = None) -> Operation:
     if not name.isidentifier():
         raise ModelError(f"operation name {name!r} must be an identifier")
     op = Operation(name, _source(name) if source is None else source)
+    global _registered
     if _OPERATIONS.get(name, op) != op:
         raise ModelError(f"another model operation is registered as {name!r}")
-    _OPERATIONS[name] = op
+    if name not in _OPERATIONS:
+        _OPERATIONS[name] = op
+        _registered += 1
     return op
 
 
@@ -100,13 +105,14 @@ class Library:
 
 def library(spec: ModelSpec) -> Library:
     """The function library of a model (built once per model and set of operations)."""
-    return _library(spec, tuple(_OPERATIONS.values()))
+    return _library(spec, _registered)  # O(1) whatever the number of operations
 
 
 @functools.cache
-def _library(spec: ModelSpec, operations: tuple[Operation, ...]) -> Library:
+def _library(spec: ModelSpec, registered: int) -> Library:
     # The library's name is a digest of its code, so a changed layout, kind or typedis version
     # loads a library of its own instead of replacing one that older clients still call.
+    operations = tuple(_OPERATIONS.values())
     kinds = dict.fromkeys(ix.kind for ix in spec.indexes)
     parts = [spec_source(spec.stored, spec.indexes, spec.hidden), _source("_base"), _source("_lib")]
     parts += (_block(kind.lua()) for kind in kinds)
@@ -121,6 +127,8 @@ def _library(spec: ModelSpec, operations: tuple[Operation, ...]) -> Library:
     name = LIBRARY_PREFIX + hashlib.sha1(code.encode()).hexdigest()[:20]
     text = f"#!lua name={name}\nlocal LIBRARY = '{name}'\n{code}"
     functions = {op.name: Function(f"{name}_{op.name}", name, text) for op in operations}
+    if any(kind.on_read for kind in kinds):  # its reads run the kinds' read hooks (and write)
+        functions["load"] = functions["load_reads"]
     return Library(name, text, functions)
 
 
@@ -212,3 +220,4 @@ def _source(name: str) -> str:
 
 for _name in ("save", "delete", "incr", "sweep", "load", "touch"):
     operation(_name)
+operation("load_reads", _shebang(_source("load"))[1])  # load, allowed to write (read hooks)

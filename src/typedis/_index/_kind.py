@@ -63,6 +63,8 @@ class IndexKind(ABC):
     derived: ClassVar[bool] = False  # indexes fields of other kinds' markers (e.g. prefix)
     checks_scores: ClassVar[bool] = False  # check_indexes() compares a sorted set's scores
     touchable: ClassVar[bool] = False  # its Lua has touch() (lua/touch.lua)
+    on_read: ClassVar[bool] = False  # its Lua has read(tag, ix, id, key), run on every record a
+    # query or load returns (the access kind stages a read); such reads write to the record
 
     def __repr__(self) -> str:
         return f"<index kind {self.name}>"

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._errors import ModelError, QueryError
-from .._markers import ConfidenceMarker, SortedMarker
+from .._markers import ConfidenceMarker, Marker, SortedMarker
 from .._query import _conditions as c
 from .._query._refs import ConfidenceRef, FieldRef, SortedRef
 from ._kind import Arg, IndexKind, Records
@@ -30,7 +30,7 @@ class SortedKind(IndexKind):
     name = "sorted"
     letter = "z"
     redis_type = "zset"
-    markers = (SortedMarker, ConfidenceMarker)
+    markers: ClassVar[tuple[type[Marker], ...]] = (SortedMarker, ConfidenceMarker)
     orders = True
     checks_scores = True
     conditions: ClassVar[tuple[type[c.Cond[Any]], ...]] = (c.Range,)

@@ -45,6 +45,7 @@ class Plan:
     limit: int  # -1: no limit
     mode: str  # records, ids or count
     fields: tuple[str, ...]
+    reads: tuple[IndexSpec, ...] = ()  # indexes whose kind runs a read hook on each record
 
     def program(self) -> str:
         """The JSON the query script reads (its ARGV[1])."""
@@ -54,18 +55,26 @@ class Plan:
         elif self.order:
             by, descending = self.order
             order = {"by": [list(source) for source in by], "desc": descending}
-        return json.dumps(
-            {
-                "tag": self.tag,
-                "where": self.where,
-                "order": order,
-                "offset": self.offset,
-                "limit": self.limit,
-                "mode": self.mode,
-                "fields": list(self.fields),
-            },
-            separators=(",", ":"),
-        )
+        program: dict[str, Any] = {
+            "tag": self.tag,
+            "where": self.where,
+            "order": order,
+            "offset": self.offset,
+            "limit": self.limit,
+            "mode": self.mode,
+            "fields": list(self.fields),
+        }
+        if self.reads:
+            program["reads"] = [
+                {
+                    "kind": ix.kind.name,
+                    "suffix": ix.suffix,
+                    "fields": ix.fields,
+                    "opts": dict(ix.options),
+                }
+                for ix in self.reads
+            ]
+        return json.dumps(program, separators=(",", ":"))
 
 
 def plan(
@@ -92,6 +101,7 @@ def plan(
         limit=-1 if limit is None else limit,
         mode=mode,
         fields=spec.read,
+        reads=tuple(ix for ix in spec.indexes if ix.kind.on_read) if mode == "records" else (),
     )
 
 

@@ -1,9 +1,17 @@
 #!lua flags=no-writes
--- Read records by key, hiding expired ones.
--- KEYS[1..n]: record hashes
+-- Read records by key, hiding expired ones, and run the read hook of each index kind that has
+-- one on each live record (the access kind stages a read). A model with such a kind gets this
+-- code without the no-writes flag, as its "load_reads" (see typedis._lua.library), so that only
+-- those models' reads write.
+-- KEYS[1..n]: record hashes (<tag>:r:<id>; a tag ends at its first "}", escaping keeps any
+--            other out)
 -- returns: for each key, the values of the model's fields and then its hidden fields (in
 --          SPEC.read order), or false if the record is not live
 -- (a stored record always holds its key fields, so all-missing means no record)
+local hooks = {}
+for _, ix in ipairs(SPEC.idx) do
+  if KINDS[ix.kind].read then hooks[#hooks + 1] = ix end
+end
 local out = {}
 for k, key in ipairs(KEYS) do
   local values = redis.call('HMGET', key, EXP, unpack(SPEC.read))
@@ -20,6 +28,11 @@ for k, key in ipairs(KEYS) do
   if live then
     table.remove(values, 1)
     out[k] = values
+    if #hooks > 0 then
+      local close = string.find(key, '}', 1, true)
+      local tag, id = string.sub(key, 1, close), string.sub(key, close + 4)
+      for _, ix in ipairs(hooks) do KINDS[ix.kind].read(tag, ix, id, key) end
+    end
   else
     out[k] = false
   end

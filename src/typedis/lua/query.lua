@@ -4,12 +4,14 @@
 -- KEYS[1]: <tag>:all (the tag's id set; every other key is derived from the tag, same slot)
 -- ARGV[1]: the plan (JSON):
 --   {"tag": tag, "where": node, "order": order | null, "offset": n, "limit": n (-1: no limit),
---    "mode": "records" | "ids" | "count", "fields": [field, ...]}
+--    "mode": "records" | "ids" | "count", "fields": [field, ...], "reads": [index, ...]?}
 --   node: ["all"] | ["ids", [id, ...]] | ["and", [node, ...]] | ["or", [node, ...]]
 --       | ["not", node] | a node of an index kind (NODES in lua/index/*.lua)
 --   order: {"by": [[zset suffix, weight], ...], "desc": bool}: by the weighted sum of the
 --          sorted sets' scores (the rank stage: one source of weight 1 is that sorted set);
 --          or {"kind": name, ...}: an order an index kind computes (ORDERS in lua/index/*.lua)
+--   reads: the SPEC entries of the indexes whose kind's read(tag, ix, id, key) runs on each
+--          record returned (mode "records"; e.g. the access kind stages a read)
 -- returns: mode "count": the number of live matches; "ids": their ids in order;
 --          "records": a flat list id1, values1, id2, values2, ... (values in "fields" order)
 -- Scratch keys <tag>:q:<n> live only inside this call (scripts run alone, so the names are
@@ -163,13 +165,15 @@ end
 
 if plan.mode == 'ids' then return ids end
 local out = {}
-local fields = plan.fields
+local fields, reads = plan.fields, plan.reads or {}
 for _, id in ipairs(ids) do
-  local values = redis.call('HMGET', tag .. ':r:' .. id, EXP, unpack(fields))
+  local key = tag .. ':r:' .. id
+  local values = redis.call('HMGET', key, EXP, unpack(fields))
   local exp = table.remove(values, 1)
   if (not exp) or tonumber(exp) > now_ms() then
     out[#out + 1] = id
     out[#out + 1] = values
+    for _, ix in ipairs(reads) do KINDS[ix.kind].read(tag, ix, id, key) end
   end
 end
 return out
