@@ -7,90 +7,84 @@ reads as a field reference (``Restaurant.rating``); on an instance, as its value
 
 from __future__ import annotations
 
-import threading
+import inspect
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self, Unpack
 
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic._internal._model_construction import ModelMetaclass, build_lenient_weakvaluedict
-from pydantic._internal._typing_extra import parent_frame_namespace
 from pydantic.fields import FieldInfo
 from typing_extensions import dataclass_transform
 
 from . import _keys, _maintenance, _scripts, _store
 from ._errors import ModelError
-from ._markers import KeyMarker, Marker, field, new_id
+from ._markers import AutoKey, Marker, field, new_id
 from ._query._query import QueryAccess
 from ._query._refs import FieldRef, ref_for
-from ._schema import ModelSpec, build
+from ._schema import Index, ModelSpec, build
+
+if TYPE_CHECKING:
+    # The checkers need pydantic's metaclass by name (a model's metaclass must derive from it);
+    # at run time it is type(BaseModel), so no private pydantic module is imported.
+    from pydantic._internal._model_construction import ModelMetaclass as _PydanticMeta
+else:
+    _PydanticMeta = type(BaseModel)
 
 _OPTIONS = ("ttl", "partition", "indexes", "abstract", "order_by")
-_building = threading.local()  # class creation in progress: hide field references meanwhile
 
 
 @dataclass_transform(kw_only_default=True, field_specifiers=(field, Field))
-class ModelMeta(ModelMetaclass):
-    """Reads typedis class keywords; serves field references on the class."""
+class ModelMeta(_PydanticMeta):
+    """Serves field references on the class; refuses to instantiate an abstract model."""
 
-    def __new__(
-        mcs,
-        name: str,
-        bases: tuple[type[Any], ...],
-        namespace: dict[str, Any],
-        **kwargs: Any,
-    ) -> type:
-        options = {k: kwargs.pop(k) for k in _OPTIONS if k in kwargs}
-        if "__pydantic_reset_parent_namespace__" not in kwargs:
-            # pydantic reads the namespace of the frame two levels up, which is this __new__;
-            # give it the frame that defines the class instead.
-            namespace["__pydantic_parent_namespace__"] = build_lenient_weakvaluedict(
-                parent_frame_namespace()
-            )
-            kwargs["__pydantic_reset_parent_namespace__"] = False
-        _building.depth = getattr(_building, "depth", 0) + 1
-        try:
-            cls = super().__new__(mcs, name, bases, namespace, **kwargs)
-        finally:
-            _building.depth -= 1
-        if namespace.get("__module__") == __name__ and name == "Model":
-            return cls
-        model: type[Model] = cls
-        if not model.__pydantic_complete__:
-            raise ModelError(
-                f"{name}: cannot resolve every field's type when the class is created; typedis "
-                "reads its index markers then (define the types the annotations name first)"
-            )
-        inherited: dict[str, Any] = dict(getattr(model, "__typedis_options__", {}))
-        inherited.pop("abstract", None)
-        options = {**inherited, **options}
-        model.__typedis_options__ = options
-        if not options.get("abstract") and not _has_key(model):
-            _add_auto_key(model)
-        model.__typedis_spec__ = build(name, model.model_fields, **options)
-        model.__typedis_refs__ = {
-            n: ref_for(model, n, f.kind, f.nullable)
-            for n, f in model.__typedis_spec__.fields.items()
-            if f.kind
-        }
-        return model
+    if TYPE_CHECKING:
+        # pyright checks class keywords against the metaclass's __new__ (mypy checks none on a
+        # class with a custom metaclass). At run time Model.__init_subclass__ takes them.
+        def __new__(
+            mcs,
+            name: str,
+            bases: tuple[type[Any], ...],
+            namespace: dict[str, Any],
+            *,
+            ttl: float | None = None,
+            partition: str | Sequence[str] | None = None,
+            indexes: Sequence[Index] = (),
+            abstract: bool = False,
+            order_by: str | None = None,
+            **config: Unpack[ConfigDict],
+        ) -> ModelMeta: ...
 
-    if not TYPE_CHECKING:  # the checkers see the references through the marker descriptors;
-        # a visible __getattr__ would make every misspelt class attribute Any
+        # Declared so that pyright does not take this metaclass for a dataclass (it derives
+        # from pydantic's dataclass_transform metaclass) and replace the __new__ above.
+        def __init__(cls, *args: Any, **kwargs: Any) -> None: ...
+
+    else:  # the checkers see the references through the marker descriptors; a visible
+        # __getattr__ would make every misspelt class attribute Any, a typed __call__ would
+        # hide the constructor
 
         def __getattr__(cls, name: str) -> Any:
             refs = cls.__dict__.get("__typedis_refs__")
-            if refs is not None and name in refs and not getattr(_building, "depth", 0):
+            if refs is not None and name in refs and not _asked_by_pydantic():
                 return refs[name]
             return super().__getattr__(name)
-
-    if not TYPE_CHECKING:  # a typed __call__ would hide the constructor from the checkers
 
         def __call__(cls, *args: Any, **kwargs: Any) -> Any:
             spec: ModelSpec | None = cls.__dict__.get("__typedis_spec__")
             if spec is not None and spec.abstract:
                 raise ModelError(f"{spec.name} is abstract: instantiate one of its subclasses")
             return super().__call__(*args, **kwargs)
+
+
+def _asked_by_pydantic() -> bool:
+    """Whether pydantic's own code is looking up the class attribute in progress.
+
+    Building a subclass, pydantic looks its field names up on the bases to warn about fields
+    that shadow a parent's attribute; a field reference is not such an attribute.
+    """
+    frame = inspect.currentframe()  # this function's; back from it: __getattr__, its caller
+    caller = frame.f_back.f_back if frame and frame.f_back else None
+    module: str = caller.f_globals.get("__name__", "") if caller else ""
+    return module.partition(".")[0] == "pydantic"
 
 
 def _has_key(model: type[BaseModel]) -> bool:
@@ -107,7 +101,7 @@ def _add_auto_key(model: type[BaseModel]) -> None:
         raise ModelError(
             f"{model.__name__}: no Key field, and 'id' is taken; mark a field Key[...] or AutoKey"
         )
-    annotation: Any = Annotated[str, KeyMarker(auto=True)]
+    annotation: Any = AutoKey
     model.__pydantic_fields__["id"] = FieldInfo.from_annotated_attribute(
         annotation, Field(default_factory=new_id)
     )
@@ -136,10 +130,60 @@ class Model(BaseModel, metaclass=ModelMeta):
     query: ClassVar[QueryAccess] = QueryAccess()
     """The model's queries: ``Restaurant.query.filter(Restaurant.cuisine == "Thai").all()``."""
 
-    if not TYPE_CHECKING:
+    def __init_subclass__(
+        cls,
+        *,
+        ttl: float | None = None,
+        partition: str | Sequence[str] | None = None,
+        indexes: Sequence[Index] = (),
+        abstract: bool = False,
+        order_by: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Take typedis's class keywords; pydantic has taken its config keys already.
 
-        def __init_subclass__(cls, **kwargs: Any) -> None:  # class keywords are ModelMeta's
-            super().__init_subclass__()
+        Args:
+            ttl: default time to live of every saved record, in seconds (> 0).
+            partition: a Key field name (or several) whose values partition the records.
+            indexes: composite indexes: ``[Index("city", "cuisine", unique=True)]``.
+            abstract: a base class that is not stored; its subclasses inherit its fields.
+            order_by: default query order: a Sorted, Decaying or Confidence field name,
+                ``"-rating"`` for descending.
+
+        A keyword left out is inherited from the parent model (``abstract`` is not).
+
+        Raises:
+            TypeError: an unknown keyword (``class Shop(Model, tll=60)``).
+        """
+        if kwargs and not any("__init_subclass__" in vars(b) for b in _after_model(cls)):
+            raise TypeError(
+                f"{cls.__name__}: unknown class keyword(s) {', '.join(map(repr, sorted(kwargs)))}; "
+                f"typedis takes {', '.join(_OPTIONS)}, pydantic the keys of ConfigDict"
+            )
+        super().__init_subclass__(**kwargs)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        """Build ``__typedis_spec__`` once pydantic has built the class (its fields known)."""
+        super().__pydantic_init_subclass__(**kwargs)
+        if not cls.__pydantic_complete__:
+            raise ModelError(
+                f"{cls.__name__}: cannot resolve every field's type when the class is created; "
+                "typedis reads its index markers then (define the types the annotations name "
+                "first)"
+            )
+        inherited: dict[str, Any] = dict(getattr(cls, "__typedis_options__", {}))
+        inherited.pop("abstract", None)
+        options = {**inherited, **{k: kwargs[k] for k in _OPTIONS if k in kwargs}}
+        cls.__typedis_options__ = options
+        if not options.get("abstract") and not _has_key(cls):
+            _add_auto_key(cls)
+        cls.__typedis_spec__ = build(cls.__name__, cls.model_fields, **options)
+        cls.__typedis_refs__ = {
+            n: ref_for(cls, n, f.kind, f.nullable)
+            for n, f in cls.__typedis_spec__.fields.items()
+            if f.kind
+        }
 
     # ---- identity -------------------------------------------------------------------------
 
@@ -329,6 +373,12 @@ class Model(BaseModel, metaclass=ModelMeta):
     def delete_all(cls) -> int:
         """Delete every record with its index entries; returns how many live ones there were."""
         return _maintenance.delete_all(cls)
+
+
+def _after_model(cls: type[Model]) -> tuple[type, ...]:
+    """The classes after ``Model`` in ``cls``'s method resolution order, ``object`` excluded."""
+    mro = cls.__mro__
+    return mro[mro.index(Model) + 1 : -1]
 
 
 __all__ = ["Model"]

@@ -1,0 +1,60 @@
+"""The run-time side of the typed surface: class keywords, field references as arguments,
+the auto key's default.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from typedis import Key, Model, Sorted, field
+
+# -- models (names unique to this file: the class name is the key namespace) ----------------
+
+
+class TsRanked(Model, abstract=True):
+    score: Sorted[int] = field(default=0)
+
+
+# -- class keywords ----------------------------------------------------------------------------
+
+
+def test_an_unknown_class_keyword_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match=r"TsTypo: unknown class keyword\(s\) 'tll'; typedis takes"):
+
+        class TsTypo(Model, tll=60):  # pyright: ignore[reportArgumentType]
+            name: Key[str]
+
+
+def test_pydantic_config_keywords_still_reach_pydantic() -> None:
+    class TsFrozen(Model, frozen=True, ttl=30):
+        name: Key[str]
+
+    assert TsFrozen.model_config.get("frozen") is True
+    assert TsFrozen.__typedis_spec__.ttl == 30
+
+
+def test_a_keyword_for_a_cooperative_base_passes_through() -> None:
+    seen: list[int] = []
+
+    class Counted:
+        def __init_subclass__(cls, count: int = 0, **kwargs: object) -> None:
+            seen.append(count)
+            super().__init_subclass__(**kwargs)
+
+    class TsCounted(Model, Counted, count=3):  # pyright: ignore[reportArgumentType]
+        name: Key[str]
+
+    assert seen == [3]
+    assert TsCounted.__typedis_spec__.keys == ("name",)
+
+
+def test_a_redeclared_field_does_not_warn_that_it_shadows_the_reference() -> None:
+    # pydantic looks a subclass's field names up on its bases; the parent's field references
+    # must not show there (warnings are errors in this test run).
+    class TsRedeclared(TsRanked):
+        name: Key[str]
+        score: Sorted[int] = field(default=5)
+
+    assert TsRedeclared(name="a").score == 5
+    assert repr(TsRanked.score) == "TsRanked.score"
+    assert repr(TsRedeclared.score) == "TsRedeclared.score"
