@@ -4,9 +4,23 @@ range bounds, increments, partial saves, the auto key, multi-key links, public q
 
 from __future__ import annotations
 
-from typing import assert_type
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Literal, assert_type
 
-from typedis import Index, Key, Model, Sorted, field
+from typedis import (
+    Decaying,
+    Geo,
+    GeoPoint,
+    Index,
+    Indexed,
+    Key,
+    Model,
+    Sorted,
+    Unique,
+    field,
+)
 
 # ---- class keywords ------------------------------------------------------------------------
 
@@ -51,3 +65,46 @@ class BadIndexes(Model, indexes=["shop"]):  # E[pyright]: mypy checks no class k
 
 class BadFrozen(Model, frozen=1):  # E: frozen is a bool (dataclass_transform: mypy checks it)
     name: Key[str]
+
+
+# ---- each marker takes the value types typedis can index -----------------------------------
+
+
+class Color(StrEnum):
+    RED = "red"
+
+
+class Kinds(Model):
+    day: Key[date]
+    at: Key[datetime]
+    seq: Key[int]
+    flag: Indexed[bool] = field(default=False)
+    amount: Indexed[Decimal | None] = field(default=None)
+    code: Unique[int | None] = field(default=None)
+    price: Sorted[Decimal] = field(default=Decimal(0))
+    seen: Sorted[datetime | None] = field(default=None)
+    heat: Decaying[int | None] = field(default=None)
+    spot: Geo[GeoPoint] = field(default=GeoPoint(0.0, 0.0))
+
+
+kinds = Kinds(day=date(2024, 1, 1), at=datetime(2024, 1, 1), seq=1)
+assert_type(kinds.day, date)
+assert_type(kinds.flag, bool)
+assert_type(kinds.amount, Decimal | None)
+assert_type(kinds.code, int | None)
+assert_type(kinds.seen, datetime | None)
+assert_type(kinds.heat, int | None)
+assert_type(kinds.spot, GeoPoint)
+
+
+class WrongKinds(Model):
+    name: Key[float]  # E: a Key is a str, int, date or datetime
+    maybe: Key[str | None]  # E: a Key is never None
+    blob: Indexed[bytes]  # E: no bytes in a value index
+    tags: Unique[list[str]]  # E: a value index takes plain scalars
+    label: Sorted[str]  # E: a Sorted field is a number, a date or a datetime
+    spot: Geo[int]  # E: a Geo field is a GeoPoint
+    heat: Decaying[Decimal]  # E: a Decaying base score is an int or a float
+    on: Sorted[bool]  # E[mypy]: pyright takes bool for the int constraint
+    color: Indexed[Color]  # E[mypy]: pyright takes an enum for the str constraint
+    size: Indexed[Literal["s", "m"]]  # E[mypy]: pyright takes a Literal for the str constraint
