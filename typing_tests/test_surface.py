@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Literal, assert_type
 
 from typedis import (
+    Confidence,
     Decaying,
     Geo,
     GeoPoint,
@@ -21,6 +22,7 @@ from typedis import (
     Unique,
     field,
 )
+from typedis._query._conditions import Cond
 
 # ---- class keywords ------------------------------------------------------------------------
 
@@ -108,3 +110,42 @@ class WrongKinds(Model):
     on: Sorted[bool]  # E[mypy]: pyright takes bool for the int constraint
     color: Indexed[Color]  # E[mypy]: pyright takes an enum for the str constraint
     size: Indexed[Literal["s", "m"]]  # E[mypy]: pyright takes a Literal for the str constraint
+
+
+# ---- a range bound is never None ------------------------------------------------------------
+
+
+class Shop(Model):
+    name: Key[str]
+    score: Sorted[int] = field(default=0)
+    rating: Sorted[float] = field(default=0.0)
+    opened: Sorted[date | None] = field(default=None)
+    cost: Sorted[Decimal | None] = field(default=None)
+    trust: Confidence = field(default=0.5)
+
+
+assert_type(Shop.opened < date(2020, 1, 1), Cond[Shop])
+assert_type(Shop.opened <= date(2020, 1, 1), Cond[Shop])
+assert_type(Shop.opened > date(2020, 1, 1), Cond[Shop])
+assert_type(Shop.opened >= date(2020, 1, 1), Cond[Shop])
+assert_type(Shop.opened.between(date(2020, 1, 1), date(2021, 1, 1)), Cond[Shop])
+assert_type(Shop.opened == None, Cond[Shop])  # noqa: E711 (is_none())
+assert_type(Shop.rating < 4, Cond[Shop])
+assert_type(Shop.score.between(1, 5), Cond[Shop])
+assert_type(date(2020, 1, 1) <= Shop.opened, Cond[Shop])  # reflected >=
+assert_type(Shop.cost > Decimal("1.5"), Cond[Shop])
+assert_type(Shop.trust >= 0.5, Cond[Shop])
+assert_type(kinds.seen, datetime | None)
+assert_type(Kinds.seen < datetime(2024, 1, 1), Cond[Kinds])
+_ = Shop.opened < None  # E: a range bound cannot be None
+_ = Shop.opened <= None  # E: a range bound cannot be None
+_ = Shop.opened > None  # E: a range bound cannot be None
+_ = Shop.opened >= None  # E: a range bound cannot be None
+Shop.opened.between(None, date(2021, 1, 1))  # E: a range bound cannot be None
+Shop.opened.between(date(2020, 1, 1), None)  # E: a range bound cannot be None
+_ = Shop.rating < None  # E: rating holds floats
+_ = Shop.opened < 3  # E: opened holds dates
+_ = None < Shop.opened  # E: a range bound cannot be None (reflected)  # noqa: SIM300
+_ = Shop.cost >= None  # E: a range bound cannot be None
+_ = Shop.trust > None  # E: a range bound cannot be None
+_ = Kinds.seen < date(2024, 1, 1)  # E: seen holds datetimes (a date is not one)
