@@ -4,14 +4,28 @@ the auto key's default.
 
 from __future__ import annotations
 
-import pytest
+import asyncio
 
-from typedis import Key, Model, Sorted, field
+import pytest
+import redis
+
+from typedis import Key, Model, ModelError, Sorted, _connection, field
 
 # -- models (names unique to this file: the class name is the key namespace) ----------------
 
 
 class TsRanked(Model, abstract=True):
+    score: Sorted[int] = field(default=0)
+
+
+class TsShop(TsRanked):
+    name: Key[str]
+    rating: Sorted[float] = field(default=0.0)
+    visits: int = 0
+
+
+class TsOther(Model):
+    name: Key[str]
     score: Sorted[int] = field(default=0)
 
 
@@ -58,3 +72,44 @@ def test_a_redeclared_field_does_not_warn_that_it_shadows_the_reference() -> Non
     assert TsRedeclared(name="a").score == 5
     assert repr(TsRanked.score) == "TsRanked.score"
     assert repr(TsRedeclared.score) == "TsRedeclared.score"
+
+
+# -- atomic_increment(reference, delta) ----------------------------------------------------------
+
+SHOP = "{td:TsShop}"
+
+
+def test_atomic_increment_takes_a_reference(redis_client: redis.Redis) -> None:
+    shop = TsShop(name="a").save()
+    assert shop.atomic_increment(TsShop.score, 3) == 3
+    assert shop.atomic_increment(TsShop.rating, 1) == 1.0
+    assert isinstance(shop.rating, float)
+    assert redis_client.zscore(f"{SHOP}:z:score", "a") == 3.0
+    assert shop.atomic_increment("visits", 2) == 2  # a field without an index, by name
+    assert TsShop.load("a").score == 3
+
+
+def test_atomic_increment_takes_the_abstract_parents_reference() -> None:
+    shop = TsShop(name="a").save()
+    assert shop.atomic_increment(TsRanked.score, 2) == 2
+
+
+def test_atomic_increment_refuses_another_models_reference() -> None:
+    shop = TsShop(name="a").save()
+    with pytest.raises(ModelError, match=r"TsOther.score is a field of TsOther; name a field of"):
+        shop.atomic_increment(TsOther.score, 1)
+    with pytest.raises(ModelError, match="a field is its name or a reference"):
+        shop.atomic_increment(3, 1)  # type: ignore[call-overload]
+    assert TsShop.load("a").score == 0
+
+
+def test_aatomic_increment_takes_a_reference() -> None:
+    async def body() -> int:
+        try:
+            shop = await TsShop(name="a").asave()
+            return await shop.aatomic_increment(TsShop.score, 4)
+        finally:
+            await _connection.get_connection().aclose()
+
+    assert asyncio.run(body()) == 4
+    assert TsShop.load("a").score == 4

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Literal, assert_type
+from typing import Any, Literal, assert_type
 
 from typedis import (
     Confidence,
@@ -149,3 +149,43 @@ _ = None < Shop.opened  # E: a range bound cannot be None (reflected)  # noqa: S
 _ = Shop.cost >= None  # E: a range bound cannot be None
 _ = Shop.trust > None  # E: a range bound cannot be None
 _ = Kinds.seen < date(2024, 1, 1)  # E: seen holds datetimes (a date is not one)
+
+
+# ---- atomic_increment gives the field's type ------------------------------------------------
+
+
+class Counter(Model):
+    name: Key[str]
+    hits: Sorted[int] = field(default=0)
+    maybe: Sorted[int | None] = field(default=None)
+    ratio: Sorted[float] = field(default=0.0)
+    heat: Decaying[float] = field(default=1.0)
+    trust: Confidence = field(default=0.5)
+    rank: Indexed[int] = field(default=0)
+    day: Sorted[date | None] = field(default=None)
+    visits: int = 0
+
+
+counter = Counter(name="c")
+other = Shop(name="s")
+assert_type(counter.atomic_increment(Counter.hits, 1), int)
+assert_type(counter.atomic_increment(Counter.maybe, 1), int)
+assert_type(counter.atomic_increment(Counter.ratio, 1), float)
+assert_type(counter.atomic_increment(Counter.ratio, 0.5), float)
+assert_type(counter.atomic_increment(Counter.heat, 0.5), float)
+assert_type(counter.atomic_increment(Counter.trust, 0.1), float)
+assert_type(counter.atomic_increment(Counter.rank, 2), int)
+assert_type(counter.atomic_increment("visits", 1), Any)
+counter.atomic_increment(Counter.hits, 0.5)  # E: an int field takes an int delta
+counter.atomic_increment(Counter.day, 1)  # E: a date is not a number
+counter.atomic_increment(Counter.name, 1)  # E: a str is not a number
+counter.atomic_increment(Shop.score, 1)  # E: a field of another model
+counter.atomic_increment("visits", "1")  # E: delta is a number
+
+
+async def increments() -> None:
+    assert_type(await counter.aatomic_increment(Counter.hits, 1), int)
+    assert_type(await counter.aatomic_increment(Counter.ratio, 1), float)
+    assert_type(await counter.aatomic_increment("visits", 1), Any)
+    await counter.aatomic_increment(Counter.day, 1)  # E: a date is not a number
+    await other.aatomic_increment(Counter.hits, 1)  # E: a field of another model

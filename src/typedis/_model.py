@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Self, Unpack
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeAlias, TypeVar, Unpack, overload
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.fields import FieldInfo
@@ -31,6 +31,12 @@ else:
     _PydanticMeta = type(BaseModel)
 
 _OPTIONS = ("ttl", "partition", "indexes", "abstract", "order_by")
+
+if TYPE_CHECKING:
+    _M = TypeVar("_M", bound="Model")
+    _N = TypeVar("_N")
+    _Numeric: TypeAlias = FieldRef[_M, _N] | FieldRef[_M, _N | None]
+    """A reference to a field of ``_N`` or ``_N | None``, of model ``_M``."""
 
 
 @dataclass_transform(kw_only_default=True, field_specifiers=(field, Field))
@@ -276,16 +282,40 @@ class Model(BaseModel, metaclass=ModelMeta):
         located = _store.saved_at(self) or _store.locate(spec, vars(self))
         return _store.delete_call(spec, [located])
 
-    def atomic_increment(self, field_name: str, delta: int | float) -> Any:
+    # A reference gives the field's type: one overload per numeric type, as the checkers
+    # would otherwise infer the type from the delta too (an int delta on a float field).
+    @overload
+    def atomic_increment(self, field: _Numeric[Self, int], delta: int) -> int: ...
+    @overload
+    def atomic_increment(self, field: _Numeric[Self, float], delta: float) -> float: ...
+    @overload
+    def atomic_increment(self, field: str, delta: float) -> Any: ...
+    def atomic_increment(self, field: FieldRef[Self, Any] | str, delta: float) -> Any:
         """Add ``delta`` to a numeric field on the server, keeping its indexes in step.
 
-        Returns the new value (also set on this instance). The record must be stored.
-        """
-        return _scripts.run(_store.increment_call(self, field_name, delta))
+        Args:
+            field: the field, as a reference (``Shop.score``) or by name (``"visits"``, for a
+                field without an index; the checkers then type the result as Any).
+            delta: the amount to add (an int for an int field).
 
-    async def aatomic_increment(self, field_name: str, delta: int | float) -> Any:
+        Returns:
+            The new value, also set on this instance. The record must be stored.
+
+        Example:
+            >>> shop.atomic_increment(Shop.score, 1)
+            4
+        """
+        return _scripts.run(_store.increment_call(self, field, delta))
+
+    @overload
+    async def aatomic_increment(self, field: _Numeric[Self, int], delta: int) -> int: ...
+    @overload
+    async def aatomic_increment(self, field: _Numeric[Self, float], delta: float) -> float: ...
+    @overload
+    async def aatomic_increment(self, field: str, delta: float) -> Any: ...
+    async def aatomic_increment(self, field: FieldRef[Self, Any] | str, delta: float) -> Any:
         """``atomic_increment()`` on the asyncio client."""
-        return await _scripts.arun(_store.increment_call(self, field_name, delta))
+        return await _scripts.arun(_store.increment_call(self, field, delta))
 
     # ---- reads ----------------------------------------------------------------------------
 

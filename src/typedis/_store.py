@@ -10,7 +10,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 
 import annotated_types
 from pydantic import TypeAdapter
@@ -18,6 +18,7 @@ from pydantic import TypeAdapter
 from . import _keys
 from ._codec import text
 from ._errors import KeyMutationError, ModelError, NotFound, UniqueViolation
+from ._query._refs import FieldRef
 from ._scripts import COUNT, Arg, Call, for_model
 
 if TYPE_CHECKING:
@@ -212,9 +213,27 @@ def delete_call(spec: ModelSpec, records: Sequence[tuple[str, str]]) -> Call[int
     return Call(for_model(spec.lua_spec).delete, keys, args, int, write=True)
 
 
-def increment_call(obj: Model, name: str, delta: object) -> Call[Any]:
-    """The call that adds ``delta`` to numeric field ``name`` of a stored record."""
+def _field_name(obj: Model, field: object, where: str) -> str:
+    """The name of a field of ``obj`` given as its name or as a reference (``Shop.score``)."""
+    if isinstance(field, str):
+        return field
+    if not isinstance(field, FieldRef):
+        raise ModelError(
+            f"{where}: a field is its name or a reference (Model.field), got {field!r}"
+        )
+    ref: FieldRef[Any, Any] = cast(Any, field)  # isinstance() leaves its parameters unknown
+    if not isinstance(obj, ref.model):
+        raise ModelError(
+            f"{where}: {ref!r} is a field of {ref.model.__name__}; name a field of "
+            f"{type(obj).__name__}"
+        )
+    return ref.name
+
+
+def increment_call(obj: Model, field_ref: str | FieldRef[Any, Any], delta: object) -> Call[Any]:
+    """The call that adds ``delta`` to a numeric field (by name or reference) of a stored record."""
     spec = obj.__typedis_spec__
+    name = _field_name(obj, field_ref, f"{spec.name}.atomic_increment()")
     field = spec.fields.get(name)
     if field is None:
         raise ModelError(f"{spec.name}.atomic_increment(): no field {name!r}")
