@@ -35,7 +35,7 @@ class TsOther(Model):
 def test_an_unknown_class_keyword_is_a_type_error() -> None:
     with pytest.raises(TypeError, match=r"TsTypo: unknown class keyword\(s\) 'tll'; typedis takes"):
 
-        class TsTypo(Model, tll=60):  # pyright: ignore[reportArgumentType]
+        class TsTypo(Model, tll=60):
             name: Key[str]
 
 
@@ -55,7 +55,7 @@ def test_a_keyword_for_a_cooperative_base_passes_through() -> None:
             seen.append(count)
             super().__init_subclass__(**kwargs)
 
-    class TsCounted(Model, Counted, count=3):  # pyright: ignore[reportArgumentType]
+    class TsCounted(Model, Counted, count=3):
         name: Key[str]
 
     assert seen == [3]
@@ -99,7 +99,7 @@ def test_atomic_increment_refuses_another_models_reference() -> None:
     with pytest.raises(ModelError, match=r"TsOther.score is a field of TsOther; name a field of"):
         shop.atomic_increment(TsOther.score, 1)
     with pytest.raises(ModelError, match="a field is its name or a reference"):
-        shop.atomic_increment(3, 1)  # type: ignore[call-overload]
+        shop.atomic_increment(3, 1)
     assert TsShop.load("a").score == 0
 
 
@@ -113,3 +113,47 @@ def test_aatomic_increment_takes_a_reference() -> None:
 
     assert asyncio.run(body()) == 4
     assert TsShop.load("a").score == 4
+
+
+# -- save(update_fields=[references and names]) -------------------------------------------------
+
+
+def test_update_fields_takes_references_and_names(redis_client: redis.Redis) -> None:
+    shop = TsShop(name="a").save()
+    shop.score, shop.rating, shop.visits = 5, 2.5, 7
+    shop.save(update_fields=[TsShop.score, "visits"])
+    assert redis_client.hget(f"{SHOP}:r:a", "rating") == b"0.0"  # not listed: not written
+    assert redis_client.zscore(f"{SHOP}:z:score", "a") == 5.0
+    loaded = TsShop.load("a")
+    assert (loaded.score, loaded.rating, loaded.visits) == (5, 0.0, 7)
+    assert TsShop.check_indexes()["total"] == 0
+
+
+def test_update_fields_given_one_string_is_refused(redis_client: redis.Redis) -> None:
+    shop = TsShop(name="a").save()
+    shop.score = 5
+    refused = r"TsShop\.save\(update_fields=\.\.\.\): got the string 'score'; pass a list of"
+    with pytest.raises(ModelError, match=refused):
+        shop.save(update_fields="score")
+    assert redis_client.zscore(f"{SHOP}:z:score", "a") == 0.0
+
+
+def test_update_fields_refuses_another_models_reference() -> None:
+    shop = TsShop(name="a").save()
+    with pytest.raises(ModelError, match=r"TsOther\.score is a field of TsOther"):
+        shop.save(update_fields=[TsOther.score])
+
+
+def test_asave_update_fields_takes_references_and_refuses_a_string() -> None:
+    async def body() -> None:
+        try:
+            shop = await TsShop(name="a").asave()
+            shop.score = 9
+            await shop.asave(update_fields=[TsShop.score])
+            with pytest.raises(ModelError, match=r"update_fields=\.\.\.\): got the string"):
+                await shop.asave(update_fields="score")
+        finally:
+            await _connection.get_connection().aclose()
+
+    asyncio.run(body())
+    assert TsShop.load("a").score == 9

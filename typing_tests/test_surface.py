@@ -189,3 +189,18 @@ async def increments() -> None:
     assert_type(await counter.aatomic_increment("visits", 1), Any)
     await counter.aatomic_increment(Counter.day, 1)  # E: a date is not a number
     await other.aatomic_increment(Counter.hits, 1)  # E: a field of another model
+
+
+# ---- save(update_fields=...) takes references and names ----------------------------------------
+
+assert_type(counter.save(update_fields=[Counter.hits]), Counter)
+assert_type(counter.save(update_fields=[Counter.hits, Counter.day, "visits"]), Counter)
+assert_type(counter.save(update_fields=("visits",)), Counter)
+assert_type(counter.save(update_fields=(f for f in [Counter.hits])), Counter)
+counter.save(update_fields=[Shop.score])  # E: a field of another model
+counter.save(update_fields=[1])  # E: a field is a reference or a name
+
+
+async def partial_saves() -> None:
+    assert_type(await counter.asave(update_fields=[Counter.ratio, "visits"]), Counter)
+    await counter.asave(update_fields=[Shop.score])  # E: a field of another model

@@ -203,7 +203,7 @@ class Model(BaseModel, metaclass=ModelMeta):
     def save(
         self,
         *,
-        update_fields: Iterable[str] | None = None,
+        update_fields: Iterable[str | FieldRef[Self, Any]] | None = None,
         migrate_key: bool = False,
         ttl: float | None = _store.KEEP,
         expire_at: datetime | None = None,
@@ -211,7 +211,8 @@ class Model(BaseModel, metaclass=ModelMeta):
         """Write this record and its index entries in one atomic step.
 
         Args:
-            update_fields: write only these fields (and their indexes); the record must exist.
+            update_fields: write only these fields (and their indexes), given as references
+                (``[Shop.score]``) or names (``["note"]``); the record must exist.
             migrate_key: allow a changed key field to move the record and its index entries.
             ttl: seconds to live from now; None removes any expiry. Default: the model's ttl,
                 else the record keeps its current expiry.
@@ -235,7 +236,7 @@ class Model(BaseModel, metaclass=ModelMeta):
     async def asave(
         self,
         *,
-        update_fields: Iterable[str] | None = None,
+        update_fields: Iterable[str | FieldRef[Self, Any]] | None = None,
         migrate_key: bool = False,
         ttl: float | None = _store.KEEP,
         expire_at: datetime | None = None,

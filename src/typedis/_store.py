@@ -127,10 +127,27 @@ def _timestamps(spec: ModelSpec, values: Mapping[str, Any], *, first: bool) -> d
     return stamped
 
 
+def _field_name(obj: Model, field: object, where: str) -> str:
+    """The name of a field of ``obj`` given as its name or as a reference (``Shop.score``)."""
+    if isinstance(field, str):
+        return field
+    if not isinstance(field, FieldRef):
+        raise ModelError(
+            f"{where}: a field is its name or a reference (Model.field), got {field!r}"
+        )
+    ref: FieldRef[Any, Any] = cast(Any, field)  # isinstance() leaves its parameters unknown
+    if not isinstance(obj, ref.model):
+        raise ModelError(
+            f"{where}: {ref!r} is a field of {ref.model.__name__}; name a field of "
+            f"{type(obj).__name__}"
+        )
+    return ref.name
+
+
 def save_call(
     obj: Model,
     *,
-    update_fields: Iterable[str] | None,
+    update_fields: Iterable[str | FieldRef[Any, Any]] | None,
     migrate_key: bool,
     ttl: float | None,
     expire_at: datetime | None,
@@ -152,10 +169,16 @@ def save_call(
     names: Iterable[str] = spec.stored
     mode = "full"
     if update_fields is not None:
-        listed = list(dict.fromkeys(update_fields))
+        where = f"{spec.name}.save(update_fields=...)"
+        if isinstance(update_fields, str):  # would be read as its characters
+            raise ModelError(
+                f"{where}: got the string {update_fields!r}; pass a list of fields, "
+                f"update_fields=[{update_fields!r}]"
+            )
+        listed = list(dict.fromkeys(_field_name(obj, f, where) for f in update_fields))
         unknown = [n for n in listed if n not in spec.fields]
         if unknown:
-            raise ModelError(f"{spec.name}.save(update_fields=...): unknown field(s) {unknown}")
+            raise ModelError(f"{where}: unknown field(s) {unknown}")
         if not moving:  # a moving record is written whole
             names = listed + [n for n in spec.auto_now if n not in listed]
             mode = "partial"
@@ -211,23 +234,6 @@ def delete_call(spec: ModelSpec, records: Sequence[tuple[str, str]]) -> Call[int
     keys = [_keys.record(tag, rid) for tag, rid in records]
     args: list[Arg] = [*(t for t, _ in records), *(r for _, r in records)]
     return Call(for_model(spec.lua_spec).delete, keys, args, int, write=True)
-
-
-def _field_name(obj: Model, field: object, where: str) -> str:
-    """The name of a field of ``obj`` given as its name or as a reference (``Shop.score``)."""
-    if isinstance(field, str):
-        return field
-    if not isinstance(field, FieldRef):
-        raise ModelError(
-            f"{where}: a field is its name or a reference (Model.field), got {field!r}"
-        )
-    ref: FieldRef[Any, Any] = cast(Any, field)  # isinstance() leaves its parameters unknown
-    if not isinstance(obj, ref.model):
-        raise ModelError(
-            f"{where}: {ref!r} is a field of {ref.model.__name__}; name a field of "
-            f"{type(obj).__name__}"
-        )
-    return ref.name
 
 
 def increment_call(obj: Model, field_ref: str | FieldRef[Any, Any], delta: object) -> Call[Any]:
