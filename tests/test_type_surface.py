@@ -9,7 +9,7 @@ import asyncio
 import pytest
 import redis
 
-from typedis import Key, Model, ModelError, Sorted, _connection, field
+from typedis import AutoKey, Indexed, Key, Model, ModelError, Sorted, _connection, field
 
 # -- models (names unique to this file: the class name is the key namespace) ----------------
 
@@ -22,6 +22,11 @@ class TsShop(TsRanked):
     name: Key[str]
     rating: Sorted[float] = field(default=0.0)
     visits: int = 0
+
+
+class TsTagged(Model):
+    id: AutoKey  # no default written: the marker supplies new_id()
+    tag: Indexed[str]
 
 
 class TsOther(Model):
@@ -157,3 +162,18 @@ def test_asave_update_fields_takes_references_and_refuses_a_string() -> None:
 
     asyncio.run(body())
     assert TsShop.load("a").score == 9
+
+
+# -- AutoKey without a default ---------------------------------------------------------------------
+
+
+def test_an_auto_key_declared_without_a_default_gets_a_new_id(redis_client: redis.Redis) -> None:
+    first, second = TsTagged(tag="x").save(), TsTagged(tag="x").save()
+    assert len(first.id) == 32
+    assert int(first.id, 16) >= 0
+    assert first.id != second.id
+    assert TsTagged.__typedis_spec__.keys == ("id",)
+    assert TsTagged.__typedis_spec__.fields["id"].auto
+    assert TsTagged.load(first.id) == first
+    assert redis_client.smembers("{td:TsTagged}:i:tag:x") == {first.id.encode(), second.id.encode()}
+    assert TsTagged(tag="y", id="given").id == "given"

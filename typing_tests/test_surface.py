@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Any, Literal, assert_type
 
 from typedis import (
+    AutoKey,
     Confidence,
     Decaying,
     Geo,
@@ -21,8 +22,10 @@ from typedis import (
     Sorted,
     Unique,
     field,
+    new_id,
 )
 from typedis._query._conditions import Cond
+from typedis._query._refs import KeyRef
 
 # ---- class keywords ------------------------------------------------------------------------
 
@@ -204,3 +207,24 @@ counter.save(update_fields=[1])  # E: a field is a reference or a name
 async def partial_saves() -> None:
     assert_type(await counter.asave(update_fields=[Counter.ratio, "visits"]), Counter)
     await counter.asave(update_fields=[Shop.score])  # E: a field of another model
+
+
+# ---- the auto key ------------------------------------------------------------------------------
+
+
+class Tagged(Model):
+    id: AutoKey  # at run time AutoKey supplies the default (new_id())
+    tag: Indexed[str]
+
+
+class TaggedForCheckers(Model):
+    id: AutoKey = field(default_factory=new_id)  # the form the checkers see as optional
+    tag: Indexed[str]
+
+
+assert_type(TaggedForCheckers(tag="x").id, str)
+assert_type(Tagged(tag="x", id=new_id()).id, str)
+assert_type(Tagged.id, KeyRef[Tagged, str])
+assert_type(Tagged.id == "abc", Cond[Tagged])
+Tagged(tag="x")  # E: dataclass_transform takes a default from the class body only
+Tagged(tag="x", id=3)  # E: the key is a str

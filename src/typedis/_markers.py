@@ -303,7 +303,7 @@ else:
     Link = Annotated[Linked[T], _LINK]
     OptionalLink = Annotated[Linked[T] | None, _LINK]
     Key = Annotated[T, _KEY]
-    AutoKey = Annotated[str, _AUTO_KEY]
+    AutoKey = Annotated[str, Field(default_factory=new_id), _AUTO_KEY]
     Unique = Annotated[T, _UNIQUE]
     Indexed = Annotated[T, _INDEXED]
     Sorted = Annotated[T, _RANKABLE, _SORTED]

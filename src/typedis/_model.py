@@ -18,7 +18,7 @@ from typing_extensions import dataclass_transform
 
 from . import _keys, _maintenance, _scripts, _store
 from ._errors import ModelError
-from ._markers import AutoKey, Marker, field, new_id
+from ._markers import AutoKey, Marker, field
 from ._query._query import QueryAccess
 from ._query._refs import FieldRef, ref_for
 from ._schema import Index, ModelSpec, build
@@ -107,10 +107,8 @@ def _add_auto_key(model: type[BaseModel]) -> None:
         raise ModelError(
             f"{model.__name__}: no Key field, and 'id' is taken; mark a field Key[...] or AutoKey"
         )
-    annotation: Any = AutoKey
-    model.__pydantic_fields__["id"] = FieldInfo.from_annotated_attribute(
-        annotation, Field(default_factory=new_id)
-    )
+    annotation: Any = AutoKey  # carries its default: a new_id() per record
+    model.__pydantic_fields__["id"] = FieldInfo.from_annotation(annotation)
     model.__annotations__["id"] = annotation
     model.model_rebuild(force=True)
 
