@@ -9,7 +9,19 @@ import asyncio
 import pytest
 import redis
 
-from typedis import AutoKey, Indexed, Key, Model, ModelError, Sorted, _connection, field
+from typedis import (
+    AutoKey,
+    Indexed,
+    Key,
+    Link,
+    Linked,
+    Model,
+    ModelError,
+    OptionalLink,
+    Sorted,
+    _connection,
+    field,
+)
 
 # -- models (names unique to this file: the class name is the key namespace) ----------------
 
@@ -27,6 +39,17 @@ class TsShop(TsRanked):
 class TsTagged(Model):
     id: AutoKey  # no default written: the marker supplies new_id()
     tag: Indexed[str]
+
+
+class TsBranch(Model):
+    city: Key[str]
+    number: Key[int]
+
+
+class TsVisit(Model):
+    id: AutoKey
+    branch: Link[TsBranch]
+    previous: OptionalLink[TsBranch] = field(default=None)
 
 
 class TsOther(Model):
@@ -177,3 +200,16 @@ def test_an_auto_key_declared_without_a_default_gets_a_new_id(redis_client: redi
     assert TsTagged.load(first.id) == first
     assert redis_client.smembers("{td:TsTagged}:i:tag:x") == {first.id.encode(), second.id.encode()}
     assert TsTagged(tag="y", id="given").id == "given"
+
+
+# -- a multi-key link given as the target's key tuple -----------------------------------------
+
+
+def test_a_link_takes_the_targets_key_tuple() -> None:
+    paris = TsBranch(city="Paris", number=3).save()
+    visit = TsVisit(branch=("Paris", 3), previous=("Lyon", 1)).save()
+    assert visit.branch == Linked.to(paris)
+    assert visit.branch.key == ("Paris", "3")
+    visit.previous = ("Paris", 3)
+    assert visit.previous == Linked.to(paris)
+    assert TsVisit.load(visit.id).branch.get() == paris

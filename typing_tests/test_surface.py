@@ -18,7 +18,10 @@ from typedis import (
     Index,
     Indexed,
     Key,
+    Link,
+    Linked,
     Model,
+    OptionalLink,
     Sorted,
     Unique,
     field,
@@ -228,3 +231,28 @@ assert_type(Tagged.id, KeyRef[Tagged, str])
 assert_type(Tagged.id == "abc", Cond[Tagged])
 Tagged(tag="x")  # E: dataclass_transform takes a default from the class body only
 Tagged(tag="x", id=3)  # E: the key is a str
+
+
+# ---- a link takes the target's key, one value or a tuple of them ------------------------------
+
+
+class Branch(Model):
+    city: Key[str]
+    number: Key[int]
+    opened: Key[date] = field(default=date(2020, 1, 1))
+
+
+class Visit(Model):
+    id: AutoKey = field(default_factory=new_id)
+    branch: Link[Branch]
+    previous: OptionalLink[Branch] = field(default=None)
+    first: Link[Tagged] = field(default="t1")
+
+
+visit = Visit(branch=("Paris", 3, date(2020, 1, 1)), previous=("Lyon", 1, date(2021, 1, 1)))
+visit.branch = ("Paris", 4, date(2020, 1, 1))
+visit.previous = None
+visit.first = "t2"
+assert_type(visit.branch, Linked[Branch])
+Visit(branch=("Paris", 3.5))  # E: a key value is a str, int, date or datetime
+visit.branch = None  # E: a Link is never None

@@ -205,6 +205,9 @@ if TYPE_CHECKING:
     )
     PointT = TypeVar("PointT", GeoPoint, GeoPoint | None)
     ScoreT = TypeVar("ScoreT", int, float, int | None, float | None)
+    _KeyValue: TypeAlias = str | int | date | datetime
+    _KeyValues: TypeAlias = _KeyValue | tuple[_KeyValue, ...]
+    """A link's target given by its key: one value, or a tuple of them for several Key fields."""
 
     class Key(Generic[KeyT]):
         """Part of the record's key; equality lookups."""
@@ -284,7 +287,7 @@ if TYPE_CHECKING:
         @overload
         def __get__(self, obj: object, owner: Any) -> Linked[TM]: ...
         def __get__(self, obj: object, owner: Any) -> Any: ...
-        def __set__(self, obj: object, value: TM | Linked[TM] | str | int) -> None: ...
+        def __set__(self, obj: object, value: TM | Linked[TM] | _KeyValues) -> None: ...
 
     class OptionalLink(Generic[TM]):
         """A ``Link`` that may be None (no related record); adds ``is_none()`` to queries."""
@@ -294,7 +297,7 @@ if TYPE_CHECKING:
         @overload
         def __get__(self, obj: object, owner: Any) -> Linked[TM] | None: ...
         def __get__(self, obj: object, owner: Any) -> Any: ...
-        def __set__(self, obj: object, value: TM | Linked[TM] | str | int | None) -> None: ...
+        def __set__(self, obj: object, value: TM | Linked[TM] | _KeyValues | None) -> None: ...
 
     AutoKey: TypeAlias = Key[str]
 else:
