@@ -21,15 +21,15 @@ from typedis import (
     field,
     new_id,
 )
-from typedis._query._conditions import Cond
-from typedis._query._query import Query
-from typedis._query._refs import (
+from typedis.query import (
+    Cond,
     ConfidenceRef,
     DecayRef,
     GeoRef,
     IndexedRef,
     KeyRef,
     Ordering,
+    Query,
     SortedRef,
     UniqueRef,
 )

@@ -9,6 +9,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal, assert_type
 
+import typedis
 from typedis import (
     AutoKey,
     Confidence,
@@ -27,8 +28,7 @@ from typedis import (
     field,
     new_id,
 )
-from typedis._query._conditions import Cond
-from typedis._query._refs import KeyRef
+from typedis.query import Cond, KeyRef, LinkRef, Ordering, Query, SortedRef
 
 # ---- class keywords ------------------------------------------------------------------------
 
@@ -256,3 +256,19 @@ visit.first = "t2"
 assert_type(visit.branch, Linked[Branch])
 Visit(branch=("Paris", 3.5))  # E: a key value is a str, int, date or datetime
 visit.branch = None  # E: a Link is never None
+
+
+# ---- public query types for annotations ----------------------------------------------------------
+
+
+def well_rated(query: typedis.Query[Shop], floor: float) -> typedis.Query[Shop]:
+    condition: typedis.Cond[Shop] = Shop.rating >= floor
+    return query.filter(condition)
+
+
+assert_type(well_rated(Shop.query, 4), Query[Shop])
+assert_type(Shop.query, typedis.Query[Shop])
+assert_type(Shop.rating.desc(), Ordering[Shop])
+assert_type(Shop.rating, SortedRef[Shop, float])
+assert_type(Visit.branch, LinkRef[Visit, Branch])
+well_rated(Counter.query, 4)  # E: a query of another model
