@@ -114,7 +114,8 @@ def test_atomic_increment_takes_a_reference(redis_client: redis.Redis) -> None:
     assert isinstance(shop.rating, float)
     assert redis_client.zscore(f"{SHOP}:z:score", "a") == 3.0
     assert shop.atomic_increment("visits", 2) == 2  # a field without an index, by name
-    assert TsShop.load("a").score == 3
+    assert shop.atomic_increment(field_name=TsShop.score, delta=1) == 4
+    assert TsShop.load("a").score == 4
 
 
 def test_atomic_increment_takes_the_abstract_parents_reference() -> None:

@@ -281,20 +281,20 @@ class Model(BaseModel, metaclass=ModelMeta):
         located = _store.saved_at(self) or _store.locate(spec, vars(self))
         return _store.delete_call(spec, [located])
 
-    # A reference gives the field's type: one overload per numeric type, as the checkers
-    # would otherwise infer the type from the delta too (an int delta on a float field).
+    # A reference gives the field's type. One overload per numeric type: with one type
+    # variable for the reference and the delta, pyright takes a float delta for an int field.
     @overload
-    def atomic_increment(self, field: _Numeric[Self, int], delta: int) -> int: ...
+    def atomic_increment(self, field_name: _Numeric[Self, int], delta: int) -> int: ...
     @overload
-    def atomic_increment(self, field: _Numeric[Self, float], delta: float) -> float: ...
+    def atomic_increment(self, field_name: _Numeric[Self, float], delta: float) -> float: ...
     @overload
-    def atomic_increment(self, field: str, delta: float) -> Any: ...
-    def atomic_increment(self, field: FieldRef[Self, Any] | str, delta: float) -> Any:
+    def atomic_increment(self, field_name: str, delta: float) -> Any: ...
+    def atomic_increment(self, field_name: FieldRef[Self, Any] | str, delta: float) -> Any:
         """Add ``delta`` to a numeric field on the server, keeping its indexes in step.
 
         Args:
-            field: the field, as a reference (``Shop.score``) or by name (``"visits"``, for a
-                field without an index; the checkers then type the result as Any).
+            field_name: the field, as a reference (``Shop.score``) or by name (``"visits"``,
+                for a field without an index; the checkers then type the result as Any).
             delta: the amount to add (an int for an int field).
 
         Returns:
@@ -304,17 +304,17 @@ class Model(BaseModel, metaclass=ModelMeta):
             >>> shop.atomic_increment(Shop.score, 1)
             4
         """
-        return _scripts.run(_store.increment_call(self, field, delta))
+        return _scripts.run(_store.increment_call(self, field_name, delta))
 
     @overload
-    async def aatomic_increment(self, field: _Numeric[Self, int], delta: int) -> int: ...
+    async def aatomic_increment(self, field_name: _Numeric[Self, int], delta: int) -> int: ...
     @overload
-    async def aatomic_increment(self, field: _Numeric[Self, float], delta: float) -> float: ...
+    async def aatomic_increment(self, field_name: _Numeric[Self, float], delta: float) -> float: ...
     @overload
-    async def aatomic_increment(self, field: str, delta: float) -> Any: ...
-    async def aatomic_increment(self, field: FieldRef[Self, Any] | str, delta: float) -> Any:
+    async def aatomic_increment(self, field_name: str, delta: float) -> Any: ...
+    async def aatomic_increment(self, field_name: FieldRef[Self, Any] | str, delta: float) -> Any:
         """``atomic_increment()`` on the asyncio client."""
-        return await _scripts.arun(_store.increment_call(self, field, delta))
+        return await _scripts.arun(_store.increment_call(self, field_name, delta))
 
     # ---- reads ----------------------------------------------------------------------------
 
