@@ -7,7 +7,7 @@ reads as a field reference (``Restaurant.rating``); on an instance, as its value
 
 from __future__ import annotations
 
-import inspect
+import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeAlias, TypeVar, Unpack, overload
@@ -70,8 +70,12 @@ class ModelMeta(_PydanticMeta):
 
         def __getattr__(cls, name: str) -> Any:
             refs = cls.__dict__.get("__typedis_refs__")
-            if refs is not None and name in refs and not _asked_by_pydantic():
-                return refs[name]
+            if refs is not None and name in refs:
+                # Building a subclass, pydantic looks its field names up on the bases to warn
+                # about fields that shadow a parent's attribute: a reference is not one.
+                caller = sys._getframe(1).f_globals.get("__name__", "")
+                if caller.partition(".")[0] != "pydantic":
+                    return refs[name]
             return super().__getattr__(name)
 
         def __call__(cls, *args: Any, **kwargs: Any) -> Any:
@@ -79,18 +83,6 @@ class ModelMeta(_PydanticMeta):
             if spec is not None and spec.abstract:
                 raise ModelError(f"{spec.name} is abstract: instantiate one of its subclasses")
             return super().__call__(*args, **kwargs)
-
-
-def _asked_by_pydantic() -> bool:
-    """Whether pydantic's own code is looking up the class attribute in progress.
-
-    Building a subclass, pydantic looks its field names up on the bases to warn about fields
-    that shadow a parent's attribute; a field reference is not such an attribute.
-    """
-    frame = inspect.currentframe()  # this function's; back from it: __getattr__, its caller
-    caller = frame.f_back.f_back if frame and frame.f_back else None
-    module: str = caller.f_globals.get("__name__", "") if caller else ""
-    return module.partition(".")[0] == "pydantic"
 
 
 def _has_key(model: type[BaseModel]) -> bool:
