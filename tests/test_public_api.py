@@ -8,26 +8,42 @@ import importlib.resources
 import pytest
 
 import typedis
+import typedis.query
+
+PUBLIC_MODULES = ["typedis", "typedis.query"]
 
 
-def test_all_is_sorted_and_unique() -> None:
-    assert len(set(typedis.__all__)) == len(typedis.__all__)
-    assert sorted(typedis.__all__) == typedis.__all__
+@pytest.mark.parametrize("module_name", PUBLIC_MODULES)
+def test_all_is_sorted_and_unique(module_name: str) -> None:
+    exported: list[str] = importlib.import_module(module_name).__all__
+    assert len(set(exported)) == len(exported)
+    assert sorted(exported) == exported
 
 
-@pytest.mark.parametrize("name", typedis.__all__)
-def test_every_exported_name_imports(name: str) -> None:
-    module = importlib.import_module("typedis")
+@pytest.mark.parametrize(
+    ("module_name", "name"),
+    [(m, n) for m in PUBLIC_MODULES for n in importlib.import_module(m).__all__],
+)
+def test_every_exported_name_imports(module_name: str, name: str) -> None:
+    module = importlib.import_module(module_name)
     assert getattr(module, name) is not None
     namespace: dict[str, object] = {}
-    exec(f"from typedis import {name}", namespace)
-    assert namespace[name] is getattr(typedis, name)
+    exec(f"from {module_name} import {name}", namespace)
+    assert namespace[name] is getattr(module, name)
 
 
-def test_star_import_gives_exactly_all() -> None:
+@pytest.mark.parametrize("module_name", PUBLIC_MODULES)
+def test_star_import_gives_exactly_all(module_name: str) -> None:
     namespace: dict[str, object] = {}
-    exec("from typedis import *", namespace)
-    assert set(namespace) - {"__builtins__"} == set(typedis.__all__)
+    exec(f"from {module_name} import *", namespace)
+    assert set(namespace) - {"__builtins__"} == set(importlib.import_module(module_name).__all__)
+
+
+def test_query_module_only_re_exports() -> None:
+    for name in typedis.query.__all__:
+        assert getattr(typedis.query, name).__module__.startswith("typedis._query.")
+    assert typedis.Query is typedis.query.Query
+    assert typedis.Cond is typedis.query.Cond
 
 
 def test_version_is_a_string() -> None:

@@ -2,10 +2,12 @@
 
 Every `typing_tests/*.py` file except this one is a case file. A line that must fail to type
 check ends with a comment `# E: <why>`; every other line must pass (`assert_type(...)` lines
-state what must be inferred). For each checker, the set of (file, line) pairs with an error
-must equal the set of marked lines: an unexpected error or a marked line without an error
-fails the run. For a statement over several lines only the line the checker reports counts,
-so put the marker on the line of the offending expression.
+state what must be inferred). A line that only one checker can refuse is marked
+`# E[mypy]: <why>` or `# E[pyright]: <why>`, the why saying what the other one lacks. For each
+checker, the set of (file, line) pairs with an error must equal the set of lines marked for
+it: an unexpected error or a marked line without an error fails the run. For a statement over
+several lines only the line the checker reports counts, so put the marker on the line of the
+offending expression.
 
 Usage: python typing_tests/run.py [case files...]   (exit status 0 when both checkers agree)
 """
@@ -25,7 +27,8 @@ from typing import Any, cast
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-MARKER = re.compile(r"#\s*E:")
+MARKER = re.compile(r"#\s*E(?:\[(?P<only>mypy|pyright)\])?:")
+CHECKERS = ("mypy", "pyright")
 MYPY_LINE = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+):(?:\d+:)? error: (?P<message>.*)$")
 
 
@@ -49,14 +52,17 @@ def relative(path: str | Path) -> str:
         return resolved.as_posix()
 
 
-def expected_errors(files: Iterable[Path]) -> set[Location]:
-    """Lines whose comment starts with `E:` (found with tokenize, so strings don't count)."""
-    marked: set[Location] = set()
+def expected_errors(files: Iterable[Path]) -> dict[str, set[Location]]:
+    """Per checker, the lines whose comment starts with `E:` or `E[<checker>]:` (found with
+    tokenize, so strings don't count)."""
+    marked: dict[str, set[Location]] = {checker: set() for checker in CHECKERS}
     for path in files:
         source = path.read_text(encoding="utf-8")
         for token in tokenize.generate_tokens(io.StringIO(source).readline):
-            if token.type == tokenize.COMMENT and MARKER.match(token.string):
-                marked.add(Location(relative(path), token.start[0]))
+            match = MARKER.match(token.string) if token.type == tokenize.COMMENT else None
+            if match:
+                for checker in (match["only"],) if match["only"] else CHECKERS:
+                    marked[checker].add(Location(relative(path), token.start[0]))
     return marked
 
 
@@ -123,7 +129,7 @@ def compare(checker: str, expected: set[Location], found: dict[Location, list[st
         for message in found[loc]:
             print(f"{loc.file}:{loc.line}: {checker}: unexpected error: {message}")
     for loc in missing:
-        print(f"{loc.file}:{loc.line}: {checker}: expected an error (marked `# E:`), got none")
+        print(f"{loc.file}:{loc.line}: {checker}: expected an error (marked `# E`), got none")
     return len(unexpected) + len(missing)
 
 
@@ -134,14 +140,16 @@ def main(argv: Sequence[str]) -> int:
         return 1
     expected = expected_errors(files)
     pass_lines = sum(p.read_text(encoding="utf-8").count("assert_type(") for p in files)
-    failures = compare("mypy", expected, mypy_errors(files))
-    failures += compare("pyright", expected, pyright_errors(files))
+    failures = compare("mypy", expected["mypy"], mypy_errors(files))
+    failures += compare("pyright", expected["pyright"], pyright_errors(files))
     if failures:
-        print(f"typing_tests: {failures} mismatch(es) between the checkers and the `# E:` marks")
+        print(f"typing_tests: {failures} mismatch(es) between the checkers and the `# E` marks")
         return 1
+    both = expected["mypy"] & expected["pyright"]
     print(
-        f"typing_tests: {pass_lines} pass-lines checked, {len(expected)} expected errors "
-        f"matched (mypy + pyright) in {len(files)} file(s)"
+        f"typing_tests: {pass_lines} pass-lines checked, {len(both)} expected errors matched "
+        f"(mypy + pyright), {len(expected['mypy'] - both)} mypy only, "
+        f"{len(expected['pyright'] - both)} pyright only, in {len(files)} file(s)"
     )
     return 0
 

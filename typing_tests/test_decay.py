@@ -6,8 +6,7 @@ from datetime import UTC, datetime
 from typing import assert_type
 
 from typedis import Decaying, Indexed, Key, Model, Sorted, field
-from typedis._query._query import Query
-from typedis._query._refs import Ordering
+from typedis.query import Ordering, Query
 
 
 class Memory(Model):

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import assert_type
 
 from typedis import AutoKey, Key, Link, Linked, Model, OptionalLink, Sorted, field, new_id
-from typedis._query._conditions import Cond
-from typedis._query._refs import LinkRef, OptionalLinkRef
+from typedis.query import Cond, LinkRef, OptionalLinkRef
 
 
 class Customer(Model):

@@ -6,8 +6,6 @@ from datetime import datetime
 from typing import assert_type
 
 from typedis import Key, Model, Sorted, field
-from typedis._query._query import Query
-from typedis._query._refs import Ordering, Rank, SortedRef
 from typedis.memory import (
     AccessCount,
     aaccess_count,
@@ -18,6 +16,7 @@ from typedis.memory import (
     discard_staged_access,
     last_accessed,
 )
+from typedis.query import Ordering, Query, Rank, SortedRef
 
 
 class Note(Model):

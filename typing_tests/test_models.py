@@ -20,15 +20,7 @@ from typedis import (
     field,
     new_id,
 )
-from typedis._query._refs import (
-    ConfidenceRef,
-    DecayRef,
-    GeoRef,
-    IndexedRef,
-    KeyRef,
-    SortedRef,
-    UniqueRef,
-)
+from typedis.query import ConfidenceRef, DecayRef, GeoRef, IndexedRef, KeyRef, SortedRef, UniqueRef
 
 
 class Restaurant(Model):

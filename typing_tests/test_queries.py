@@ -21,15 +21,15 @@ from typedis import (
     field,
     new_id,
 )
-from typedis._query._conditions import Cond
-from typedis._query._query import Query
-from typedis._query._refs import (
+from typedis.query import (
+    Cond,
     ConfidenceRef,
     DecayRef,
     GeoRef,
     IndexedRef,
     KeyRef,
     Ordering,
+    Query,
     SortedRef,
     UniqueRef,
 )
@@ -81,11 +81,11 @@ assert_type(Dish.kind, IndexedRef[Dish, str])
 assert_type(r.rating, float)
 assert_type(r.location, GeoPoint | None)
 r.nope  # E: no such field on an instance
-# Known holes, reported; make them expected-error lines once src is fixed:
-#   Restaurant.nope -> Any (ModelMeta.__getattr__ is visible to the checkers), so
-#       Restaurant.query.filter(Restaurant.nope == 1) passes;
-#   Restaurant.query.order_by(Restaurant.name) passes (order_by takes any FieldRef);
-#   Restaurant.opened == None, Restaurant.opened < None pass (None is in the value type).
+Restaurant.nope  # E: no such field on the class
+Restaurant.query.filter(Restaurant.nope == 1)  # E: no such field on the class
+_ = Restaurant.opened < None  # E: a range bound is never None (== None is is_none())
+# Known hole, reported; make it an expected-error line once src is fixed:
+#   Restaurant.query.order_by(Restaurant.name) passes (order_by takes any FieldRef).
 instance_ref: SortedRef[Restaurant, float] = r.rating  # E: an instance attribute is the value
 class_value: float = Restaurant.rating  # E: a class attribute is a reference, not a float
 dish_ref: SortedRef[Restaurant, float] = Dish.price  # E: a reference belongs to its model

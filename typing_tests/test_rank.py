@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import assert_type
 
 from typedis import Confidence, Decaying, Indexed, Key, Model, Sorted, field
-from typedis._query._query import Query
-from typedis._query._refs import Ordering, Rank
+from typedis.query import Ordering, Query, Rank
 
 
 class Shop(Model):

@@ -37,6 +37,8 @@ from ._markers import (
     new_id,
 )
 from ._model import Model
+from ._query._conditions import Cond
+from ._query._query import Query
 from ._schema import Index
 
 try:
@@ -46,6 +48,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 __all__ = [
     "AutoKey",
+    "Cond",
     "Confidence",
     "ConfigError",
     "Connection",
@@ -65,6 +68,7 @@ __all__ = [
     "OptionalLink",
     "OutcomeUnknown",
     "PermissionDenied",
+    "Query",
     "QueryError",
     "Sorted",
     "TypedisError",

@@ -7,93 +7,83 @@ reads as a field reference (``Restaurant.rating``); on an instance, as its value
 
 from __future__ import annotations
 
-import threading
+import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Self, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeAlias, TypeVar, Unpack, overload
 
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic._internal._model_construction import ModelMetaclass, build_lenient_weakvaluedict
-from pydantic._internal._typing_extra import parent_frame_namespace
 from pydantic.fields import FieldInfo
 from typing_extensions import dataclass_transform
 
 from . import _keys, _maintenance, _scripts, _store
 from ._errors import ModelError
-from ._markers import KeyMarker, Marker, field, new_id
+from ._markers import AutoKey, Marker, field
 from ._query._query import QueryAccess
 from ._query._refs import DecayRef, FieldRef
-from ._schema import build, references
+from ._schema import Index, build, references
 from ._spec import ModelSpec
 
+if TYPE_CHECKING:
+    # The checkers need pydantic's metaclass by name (a model's metaclass must derive from it);
+    # at run time it is type(BaseModel), so no private pydantic module is imported.
+    from pydantic._internal._model_construction import ModelMetaclass as _PydanticMeta
+else:
+    _PydanticMeta = type(BaseModel)
+
 _OPTIONS = ("ttl", "partition", "indexes", "abstract", "order_by")
-_building = threading.local()  # class creation in progress: hide field references meanwhile
+
+if TYPE_CHECKING:
+    _M = TypeVar("_M", bound="Model")
+    _N = TypeVar("_N")
+    _Numeric: TypeAlias = FieldRef[_M, _N] | FieldRef[_M, _N | None]
+    """A reference to a field of ``_N`` or ``_N | None``, of model ``_M``."""
 
 
 @dataclass_transform(kw_only_default=True, field_specifiers=(field, Field))
-class ModelMeta(ModelMetaclass):
-    """Reads typedis class keywords; serves field references on the class."""
+class ModelMeta(_PydanticMeta):
+    """Serves field references on the class; refuses to instantiate an abstract model."""
 
-    def __new__(
-        mcs,
-        name: str,
-        bases: tuple[type[Any], ...],
-        namespace: dict[str, Any],
-        **kwargs: Any,
-    ) -> type:
-        options = {k: kwargs.pop(k) for k in _OPTIONS if k in kwargs}
-        if "__pydantic_reset_parent_namespace__" not in kwargs:
-            # pydantic reads the namespace of the frame two levels up, which is this __new__;
-            # give it the frame that defines the class instead.
-            namespace["__pydantic_parent_namespace__"] = build_lenient_weakvaluedict(
-                parent_frame_namespace()
-            )
-            kwargs["__pydantic_reset_parent_namespace__"] = False
-        _building.depth = getattr(_building, "depth", 0) + 1
-        try:
-            cls = super().__new__(mcs, name, bases, namespace, **kwargs)
-        finally:
-            _building.depth -= 1
-        if namespace.get("__module__") == __name__ and name == "Model":
-            return cls
-        model: type[Model] = cls
-        if not model.__pydantic_complete__:
-            raise ModelError(
-                f"{name}: cannot resolve every field's type when the class is created; typedis "
-                "reads its index markers then (define the types the annotations name first)"
-            )
-        inherited: dict[str, Any] = dict(getattr(model, "__typedis_options__", {}))
-        inherited.pop("abstract", None)
-        options = {**inherited, **options}
-        model.__typedis_options__ = options
-        if not options.get("abstract") and not _has_key(model):
-            _add_auto_key(model)
-        model.__typedis_spec__ = build(name, model.model_fields, **options)
-        model.__typedis_refs__ = references(model)
-        return model
+    if TYPE_CHECKING:
+        # pyright checks class keywords against the metaclass's __new__ (mypy checks none on a
+        # class with a custom metaclass). At run time Model.__init_subclass__ takes them.
+        def __new__(
+            mcs,
+            name: str,
+            bases: tuple[type[Any], ...],
+            namespace: dict[str, Any],
+            *,
+            ttl: float | None = None,
+            partition: str | Sequence[str] | None = None,
+            indexes: Sequence[Index] = (),
+            abstract: bool = False,
+            order_by: str | None = None,
+            **config: Unpack[ConfigDict],
+        ) -> ModelMeta: ...
 
-    if not TYPE_CHECKING:  # the checkers see the references through the marker descriptors;
-        # a visible __getattr__ would make every misspelt class attribute Any
+        # Declared so that pyright does not take this metaclass for a dataclass (it derives
+        # from pydantic's dataclass_transform metaclass) and replace the __new__ above.
+        def __init__(cls, *args: Any, **kwargs: Any) -> None: ...
+
+    else:  # the checkers see the references through the marker descriptors; a visible
+        # __getattr__ would make every misspelt class attribute Any, a typed __call__ would
+        # hide the constructor
 
         def __getattr__(cls, name: str) -> Any:
             refs = cls.__dict__.get("__typedis_refs__")
-            if refs is not None and name in refs and not getattr(_building, "depth", 0):
-                return refs[name]
+            if refs is not None and name in refs:
+                # Building a subclass, pydantic looks its field names up on the bases to warn
+                # about fields that shadow a parent's attribute: a reference is not one.
+                caller = sys._getframe(1).f_globals.get("__name__", "")
+                if caller.partition(".")[0] != "pydantic":
+                    return refs[name]
             return super().__getattr__(name)
-
-    if not TYPE_CHECKING:  # a typed __call__ would hide the constructor from the checkers
 
         def __call__(cls, *args: Any, **kwargs: Any) -> Any:
             spec: ModelSpec | None = cls.__dict__.get("__typedis_spec__")
             if spec is not None and spec.abstract:
                 raise ModelError(f"{spec.name} is abstract: instantiate one of its subclasses")
             return super().__call__(*args, **kwargs)
-
-
-def _field_name(field: FieldRef[Any, Any]) -> str:
-    if not isinstance(cast(object, field), FieldRef):  # typed, but given by users at run time
-        raise ModelError(f"expected a field reference such as Model.field, got {field!r}")
-    return field.name
 
 
 def _has_key(model: type[BaseModel]) -> bool:
@@ -110,10 +100,8 @@ def _add_auto_key(model: type[BaseModel]) -> None:
         raise ModelError(
             f"{model.__name__}: no Key field, and 'id' is taken; mark a field Key[...] or AutoKey"
         )
-    annotation: Any = Annotated[str, KeyMarker(auto=True)]
-    model.__pydantic_fields__["id"] = FieldInfo.from_annotated_attribute(
-        annotation, Field(default_factory=new_id)
-    )
+    annotation: Any = AutoKey  # carries its default: a new_id() per record
+    model.__pydantic_fields__["id"] = FieldInfo.from_annotation(annotation)
     model.__annotations__["id"] = annotation
     model.model_rebuild(force=True)
 
@@ -139,10 +127,56 @@ class Model(BaseModel, metaclass=ModelMeta):
     query: ClassVar[QueryAccess] = QueryAccess()
     """The model's queries: ``Restaurant.query.filter(Restaurant.cuisine == "Thai").all()``."""
 
-    if not TYPE_CHECKING:
+    def __init_subclass__(
+        cls,
+        *,
+        ttl: float | None = None,
+        partition: str | Sequence[str] | None = None,
+        indexes: Sequence[Index] = (),
+        abstract: bool = False,
+        order_by: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Take typedis's class keywords; pydantic has taken its config keys already.
 
-        def __init_subclass__(cls, **kwargs: Any) -> None:  # class keywords are ModelMeta's
-            super().__init_subclass__()
+        Args:
+            ttl: default time to live of every saved record, in seconds (> 0).
+            partition: a Key field name (or several) whose values partition the records.
+            indexes: composite indexes: ``[Index("city", "cuisine", unique=True)]``.
+            abstract: a base class that is not stored; its subclasses inherit its fields.
+            order_by: default query order: a Sorted, Decaying or Confidence field name,
+                ``"-rating"`` for descending.
+
+        A keyword left out is inherited from the parent model (``abstract`` is not).
+
+        Raises:
+            TypeError: an unknown keyword (``class Shop(Model, tll=60)``).
+        """
+        if kwargs and not any("__init_subclass__" in vars(b) for b in _after_model(cls)):
+            raise TypeError(
+                f"{cls.__name__}: unknown class keyword(s) {', '.join(map(repr, sorted(kwargs)))}; "
+                f"typedis takes {', '.join(_OPTIONS)}, pydantic the keys of ConfigDict"
+            )
+        super().__init_subclass__(**kwargs)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        """Build ``__typedis_spec__`` once pydantic has built the class (its fields known)."""
+        super().__pydantic_init_subclass__(**kwargs)
+        if not cls.__pydantic_complete__:
+            raise ModelError(
+                f"{cls.__name__}: cannot resolve every field's type when the class is created; "
+                "typedis reads its index markers then (define the types the annotations name "
+                "first)"
+            )
+        inherited: dict[str, Any] = dict(getattr(cls, "__typedis_options__", {}))
+        inherited.pop("abstract", None)
+        options = {**inherited, **{k: kwargs[k] for k in _OPTIONS if k in kwargs}}
+        cls.__typedis_options__ = options
+        if not options.get("abstract") and not _has_key(cls):
+            _add_auto_key(cls)
+        cls.__typedis_spec__ = build(cls.__name__, cls.model_fields, **options)
+        cls.__typedis_refs__ = references(cls)
 
     # ---- identity -------------------------------------------------------------------------
 
@@ -156,7 +190,7 @@ class Model(BaseModel, metaclass=ModelMeta):
     def save(
         self,
         *,
-        update_fields: Iterable[str] | None = None,
+        update_fields: Iterable[str | FieldRef[Self, Any]] | None = None,
         migrate_key: bool = False,
         ttl: float | None = _store.KEEP,
         expire_at: datetime | None = None,
@@ -164,7 +198,8 @@ class Model(BaseModel, metaclass=ModelMeta):
         """Write this record and its index entries in one atomic step.
 
         Args:
-            update_fields: write only these fields (and their indexes); the record must exist.
+            update_fields: write only these fields (and their indexes), given as references
+                (``[Shop.score]``) or names (``["note"]``); the record must exist.
             migrate_key: allow a changed key field to move the record and its index entries.
             ttl: seconds to live from now; None removes any expiry. Default: the model's ttl,
                 else the record keeps its current expiry.
@@ -188,7 +223,7 @@ class Model(BaseModel, metaclass=ModelMeta):
     async def asave(
         self,
         *,
-        update_fields: Iterable[str] | None = None,
+        update_fields: Iterable[str | FieldRef[Self, Any]] | None = None,
         migrate_key: bool = False,
         ttl: float | None = _store.KEEP,
         expire_at: datetime | None = None,
@@ -235,14 +270,38 @@ class Model(BaseModel, metaclass=ModelMeta):
         located = _store.saved_at(self) or spec.locate(vars(self))
         return _store.delete_call(spec, [located])
 
-    def atomic_increment(self, field_name: str, delta: int | float) -> Any:
+    # A reference gives the field's type. One overload per numeric type: with one type
+    # variable for the reference and the delta, pyright takes a float delta for an int field.
+    @overload
+    def atomic_increment(self, field_name: _Numeric[Self, int], delta: int) -> int: ...
+    @overload
+    def atomic_increment(self, field_name: _Numeric[Self, float], delta: float) -> float: ...
+    @overload
+    def atomic_increment(self, field_name: str, delta: float) -> Any: ...
+    def atomic_increment(self, field_name: FieldRef[Self, Any] | str, delta: float) -> Any:
         """Add ``delta`` to a numeric field on the server, keeping its indexes in step.
 
-        Returns the new value (also set on this instance). The record must be stored.
+        Args:
+            field_name: the field, as a reference (``Shop.score``) or by name (``"visits"``,
+                for a field without an index; the checkers then type the result as Any).
+            delta: the amount to add (an int for an int field).
+
+        Returns:
+            The new value, also set on this instance. The record must be stored.
+
+        Example:
+            >>> shop.atomic_increment(Shop.score, 1)
+            4
         """
         return _scripts.run(_store.increment_call(self, field_name, delta))
 
-    async def aatomic_increment(self, field_name: str, delta: int | float) -> Any:
+    @overload
+    async def aatomic_increment(self, field_name: _Numeric[Self, int], delta: int) -> int: ...
+    @overload
+    async def aatomic_increment(self, field_name: _Numeric[Self, float], delta: float) -> float: ...
+    @overload
+    async def aatomic_increment(self, field_name: str, delta: float) -> Any: ...
+    async def aatomic_increment(self, field_name: FieldRef[Self, Any] | str, delta: float) -> Any:
         """``atomic_increment()`` on the asyncio client."""
         return await _scripts.arun(_store.increment_call(self, field_name, delta))
 
@@ -255,18 +314,18 @@ class Model(BaseModel, metaclass=ModelMeta):
         Raises:
             NotFound: the record is not stored. ModelError: the field holds None.
         """
-        return _scripts.run(_store.touch_call(self, _field_name(field), at))
+        return _scripts.run(_store.touch_call(self, field, at))
 
     async def atouch(self, field: DecayRef[Self, Any], at: datetime | None = None) -> datetime:
         """``touch()`` on the asyncio client."""
-        return await _scripts.arun(_store.touch_call(self, _field_name(field), at))
+        return await _scripts.arun(_store.touch_call(self, field, at))
 
     def decayed(self, field: DecayRef[Self, Any], at: datetime | None = None) -> float:
         """A Decaying field's value as decayed at ``at`` (default: now, by this machine's clock).
 
         Known for records saved, loaded, queried or touched (their touch time comes with them).
         """
-        return _store.decayed_value(self, _field_name(field), at)
+        return _store.decayed_value(self, field, at)
 
     # ---- reads ----------------------------------------------------------------------------
 
@@ -355,6 +414,12 @@ class Model(BaseModel, metaclass=ModelMeta):
     def delete_all(cls) -> int:
         """Delete every record with its index entries; returns how many live ones there were."""
         return _maintenance.delete_all(cls)
+
+
+def _after_model(cls: type[Model]) -> tuple[type, ...]:
+    """The classes after ``Model`` in ``cls``'s method resolution order, ``object`` excluded."""
+    mro = cls.__mro__
+    return mro[mro.index(Model) + 1 : -1]
 
 
 __all__ = ["Model"]

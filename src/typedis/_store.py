@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import annotated_types
 
 from . import _keys, _lua
 from ._errors import KeyMutationError, ModelError, NotFound, UniqueViolation
 from ._index import DECAY
+from ._query._refs import FieldRef
 from ._scripts import Arg, Call
 
 if TYPE_CHECKING:
@@ -69,10 +70,27 @@ def _timestamps(spec: ModelSpec, values: Mapping[str, Any], *, first: bool) -> d
     return stamped
 
 
+def _field_name(obj: Model, field: object, where: str) -> str:
+    """The name of a field of ``obj`` given as its name or as a reference (``Shop.score``)."""
+    if isinstance(field, str):
+        return field
+    if not isinstance(field, FieldRef):
+        raise ModelError(
+            f"{where}: a field is its name or a reference (Model.field), got {field!r}"
+        )
+    ref: FieldRef[Any, Any] = cast(Any, field)  # isinstance() leaves its parameters unknown
+    if not isinstance(obj, ref.model):
+        raise ModelError(
+            f"{where}: {ref!r} is a field of {ref.model.__name__}; name a field of "
+            f"{type(obj).__name__}"
+        )
+    return ref.name
+
+
 def save_call(
     obj: Model,
     *,
-    update_fields: Iterable[str] | None,
+    update_fields: Iterable[str | FieldRef[Any, Any]] | None,
     migrate_key: bool,
     ttl: float | None,
     expire_at: datetime | None,
@@ -94,10 +112,16 @@ def save_call(
     names: Iterable[str] = spec.stored
     mode = "full"
     if update_fields is not None:
-        listed = list(dict.fromkeys(update_fields))
+        where = f"{spec.name}.save(update_fields=...)"
+        if isinstance(update_fields, str):  # would be read as its characters
+            raise ModelError(
+                f"{where}: got the string {update_fields!r}; pass a list of fields, "
+                f"update_fields=[{update_fields!r}]"
+            )
+        listed = list(dict.fromkeys(_field_name(obj, f, where) for f in update_fields))
         unknown = [n for n in listed if n not in spec.fields]
         if unknown:
-            raise ModelError(f"{spec.name}.save(update_fields=...): unknown field(s) {unknown}")
+            raise ModelError(f"{where}: unknown field(s) {unknown}")
         if not moving:  # a moving record is written whole
             names = listed + [n for n in spec.auto_now if n not in listed]
             mode = "partial"
@@ -157,9 +181,10 @@ def delete_call(spec: ModelSpec, records: Sequence[tuple[str, str]]) -> Call[int
     return Call(_lua.library(spec).function("delete"), keys, args, int, write=True)
 
 
-def increment_call(obj: Model, name: str, delta: object) -> Call[Any]:
-    """The call that adds ``delta`` to numeric field ``name`` of a stored record."""
+def increment_call(obj: Model, field_ref: str | FieldRef[Any, Any], delta: object) -> Call[Any]:
+    """The call that adds ``delta`` to a numeric field (by name or reference) of a stored record."""
     spec = obj.__typedis_spec__
+    name = _field_name(obj, field_ref, f"{spec.name}.atomic_increment()")
     field = spec.fields.get(name)
     if field is None:
         raise ModelError(f"{spec.name}.atomic_increment(): no field {name!r}")
@@ -223,9 +248,10 @@ def _decay_index(spec: ModelSpec, name: str, method: str) -> IndexSpec:
     return index
 
 
-def touch_call(obj: Model, name: str, at: datetime | None) -> Call[datetime]:
-    """The call that restarts the decay of Decaying field ``name`` of a stored record."""
+def touch_call(obj: Model, field: FieldRef[Any, Any], at: datetime | None) -> Call[datetime]:
+    """The call that restarts the decay of a Decaying field of a stored record."""
     spec = obj.__typedis_spec__
+    name = _field_name(obj, field, f"{spec.name}.touch()")
     position, index = _touchable(spec, name, "touch")
     saved = saved_at(obj)
     if saved is None:
@@ -251,9 +277,10 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def decayed_value(obj: Model, name: str, at: datetime | None) -> float:
-    """Decaying field ``name`` of ``obj`` as decayed at ``at`` (default: now, by this clock)."""
+def decayed_value(obj: Model, field: FieldRef[Any, Any], at: datetime | None) -> float:
+    """A Decaying field of ``obj`` as decayed at ``at`` (default: now, by this clock)."""
     spec = obj.__typedis_spec__
+    name = _field_name(obj, field, f"{spec.name}.decayed()")
     index = _decay_index(spec, name, "decayed")
     base = vars(obj)[name]
     stamp = hidden_value(obj, index.kind.hidden(index)[0])

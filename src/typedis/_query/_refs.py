@@ -11,13 +11,16 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar, overload
 
 from .._errors import QueryError
 from .._markers import GeoPoint
 from ._conditions import Cond, Eq, GeoUnit, In, Not, Prefix, Range, Within
 
 if TYPE_CHECKING:
+    from datetime import date, datetime
+    from decimal import Decimal
+
     from .._links import Linked
     from .._model import Model
 
@@ -171,16 +174,59 @@ class _RankedRef(_OrderedRef[M, T]):
 
     __slots__ = ()
 
-    def __lt__(self, value: T) -> Cond[M]:
+    # A bound is of the field's type without None, so `Restaurant.opened < None` fails to
+    # type check. One overload per rankable type: for a generic `self: _RankedRef[M, V] |
+    # _RankedRef[M, V | None]`, mypy infers V loosely and lets `None` (or an int for a date) by.
+    @overload
+    def __lt__(self: _Bound[M, int], value: int) -> Cond[M]: ...
+    @overload
+    def __lt__(self: _Bound[M, float], value: float) -> Cond[M]: ...
+    @overload
+    def __lt__(self: _Bound[M, Decimal], value: Decimal) -> Cond[M]: ...
+    @overload
+    def __lt__(self: _Bound[M, date], value: date) -> Cond[M]: ...
+    @overload
+    def __lt__(self: _Bound[M, datetime], value: datetime) -> Cond[M]: ...
+    def __lt__(self, value: Any) -> Cond[M]:
         return Range(self, high=self._bound(value), high_open=True)
 
-    def __le__(self, value: T) -> Cond[M]:
+    @overload
+    def __le__(self: _Bound[M, int], value: int) -> Cond[M]: ...
+    @overload
+    def __le__(self: _Bound[M, float], value: float) -> Cond[M]: ...
+    @overload
+    def __le__(self: _Bound[M, Decimal], value: Decimal) -> Cond[M]: ...
+    @overload
+    def __le__(self: _Bound[M, date], value: date) -> Cond[M]: ...
+    @overload
+    def __le__(self: _Bound[M, datetime], value: datetime) -> Cond[M]: ...
+    def __le__(self, value: Any) -> Cond[M]:
         return Range(self, high=self._bound(value))
 
-    def __gt__(self, value: T) -> Cond[M]:
+    @overload
+    def __gt__(self: _Bound[M, int], value: int) -> Cond[M]: ...
+    @overload
+    def __gt__(self: _Bound[M, float], value: float) -> Cond[M]: ...
+    @overload
+    def __gt__(self: _Bound[M, Decimal], value: Decimal) -> Cond[M]: ...
+    @overload
+    def __gt__(self: _Bound[M, date], value: date) -> Cond[M]: ...
+    @overload
+    def __gt__(self: _Bound[M, datetime], value: datetime) -> Cond[M]: ...
+    def __gt__(self, value: Any) -> Cond[M]:
         return Range(self, low=self._bound(value), low_open=True)
 
-    def __ge__(self, value: T) -> Cond[M]:
+    @overload
+    def __ge__(self: _Bound[M, int], value: int) -> Cond[M]: ...
+    @overload
+    def __ge__(self: _Bound[M, float], value: float) -> Cond[M]: ...
+    @overload
+    def __ge__(self: _Bound[M, Decimal], value: Decimal) -> Cond[M]: ...
+    @overload
+    def __ge__(self: _Bound[M, date], value: date) -> Cond[M]: ...
+    @overload
+    def __ge__(self: _Bound[M, datetime], value: datetime) -> Cond[M]: ...
+    def __ge__(self, value: Any) -> Cond[M]:
         return Range(self, low=self._bound(value))
 
     def __eq__(self, value: T) -> Cond[M]:  # type: ignore[override]
@@ -191,7 +237,17 @@ class _RankedRef(_OrderedRef[M, T]):
     def __ne__(self, value: T) -> Cond[M]:  # type: ignore[override]
         return Not(self == value)
 
-    def between(self, low: T, high: T) -> Cond[M]:
+    @overload
+    def between(self: _Bound[M, int], low: int, high: int) -> Cond[M]: ...
+    @overload
+    def between(self: _Bound[M, float], low: float, high: float) -> Cond[M]: ...
+    @overload
+    def between(self: _Bound[M, Decimal], low: Decimal, high: Decimal) -> Cond[M]: ...
+    @overload
+    def between(self: _Bound[M, date], low: date, high: date) -> Cond[M]: ...
+    @overload
+    def between(self: _Bound[M, datetime], low: datetime, high: datetime) -> Cond[M]: ...
+    def between(self, low: Any, high: Any) -> Cond[M]:
         """``low <= field <= high``."""
         return Range(self, low=self._bound(low), high=self._bound(high))
 
@@ -203,6 +259,12 @@ class _RankedRef(_OrderedRef[M, T]):
         if value is None:
             raise QueryError(f"{self!r}: a range bound cannot be None (use is_none())")
         return value
+
+
+if TYPE_CHECKING:
+    V = TypeVar("V")
+    _Bound: TypeAlias = _RankedRef[M, V] | _RankedRef[M, V | None]
+    """A ranked reference whose bounds are ``V`` values: a field of ``V`` or ``V | None``."""
 
 
 class SortedRef(_RankedRef[M, T]):
