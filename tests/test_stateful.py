@@ -391,6 +391,24 @@ class Machine(RuleBasedStateMachine):
         assert obj.atomic_increment("score", delta) == rec.values["score"] + delta
         rec.values["score"] += delta
 
+    @rule(data=st.data(), days_ago=st.none() | st.sampled_from([0.0, 1.5, 400.0]))
+    def touch(self, data: st.DataObject, days_ago: float | None) -> None:
+        live = self.live("StB")
+        if not live:
+            return
+        STEPS["steps"] += 1
+        rec = data.draw(st.sampled_from(live))
+        obj = load(rec.ident)
+        before = now_ms(self.client)
+        at = None if days_ago is None else datetime.now(UTC) - timedelta(days=days_ago)
+        when = obj.touch(StB.relevance, at=at)
+        after = now_ms(self.client)
+        stamp = when.timestamp()
+        if at is None:
+            assert before / 1000 - 0.002 <= stamp <= after / 1000 + 0.002
+        rec.clock = (stamp, stamp)
+        assert load(rec.ident).decayed(StB.relevance, when) == rec.values["relevance"]
+
     @rule(data=st.data(), name=st.sampled_from(["hits"]), delta=st.sampled_from([0.25, -0.5, 1.0]))
     def increment_b(self, data: st.DataObject, name: str, delta: float) -> None:
         live = self.live("StB")
