@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 from typing import TYPE_CHECKING, ClassVar
 
 from .._errors import ModelError
 from .._markers import Marker
-from .sorted_kind import SortedKind
+from .sorted_kind import SORTED, SortedKind
 
 if TYPE_CHECKING:
     from .._spec import FieldSpec
@@ -40,6 +42,12 @@ class AccessKind(SortedKind):
 
     def options(self, field: FieldSpec) -> Mapping[str, str | float]:
         return {"log": LOG_SIZE}
+
+    @cache  # noqa: B019 (kinds are module-level singletons)
+    def lua(self) -> str:
+        """The sorted kind's Lua, then ``lua/index/access.lua``, which reuses its functions."""
+        own = (resources.files("typedis") / "lua" / "index" / "access.lua").read_text()
+        return f"{SORTED.lua()}\n{own}"
 
 
 ACCESS = AccessKind()

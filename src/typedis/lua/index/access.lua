@@ -7,14 +7,6 @@
 --   "~acc:n:<field>" the number of staged reads, "~acc:s:<field>" their times (epoch ms,
 --   comma-separated, the latest opts.log); lua/access_confirm.lua moves them to the log
 --   "~acc:log:<field>".
-local function put(tag, ix, id, score)
-  if score == '' then
-    redis.call('ZREM', index_key(tag, ix), id)
-  else
-    redis.call('ZADD', index_key(tag, ix), score, id)
-  end
-end
-
 -- The comma-separated lists a and b (either may be nil) joined, keeping the last cap items.
 local function join(a, b, cap)
   local items = {}
@@ -24,20 +16,16 @@ local function join(a, b, cap)
   return table.concat(items, ',', math.max(1, #items - cap + 1), #items)
 end
 
+-- The sorted kind's functions (its Lua comes first: see AccessKind.lua()), plus the read hook.
+local sorted = KINDS.sorted
 KINDS.access = {
-  arg = true,
-  keys = one_key('zset'),
-  add = function(tag, ix, id, v, arg) if arg and arg ~= '' then put(tag, ix, id, arg) end end,
-  remove = function(tag, ix, id) redis.call('ZREM', index_key(tag, ix), id) end,
-  move = function(tag, ix, id, old, new, arg)
-    local f = ix.fields[1]
-    if arg == nil then
-      if old[f] == new[f] then return end
-      arg = new[f] or ''
-    end
-    put(tag, ix, id, arg)
-  end,
-  carry = function(tag, ix, id) return redis.call('ZSCORE', index_key(tag, ix), id) or '' end,
+  arg = sorted.arg,
+  keys = sorted.keys,
+  add = sorted.add,
+  remove = sorted.remove,
+  move = sorted.move,
+  carry = sorted.carry,
+  join = join,
   read = function(tag, ix, id, key)
     local f = ix.fields[1]
     local times = '~acc:s:' .. f
@@ -45,5 +33,4 @@ KINDS.access = {
     redis.call('HSET', key, times,
       join(redis.call('HGET', key, times), string.format('%d', now_ms()), ix.opts.log))
   end,
-  join = join,
 }
