@@ -32,6 +32,7 @@ DECLARATIONS = {
     "typedis._index.decay_kind",
     "typedis._index.geo_kind",
     "typedis._index.prefix_kind",
+    "typedis._index.bloom_kind",
     "typedis._query",
     "typedis._query._conditions",
     "typedis._query._refs",

@@ -2,9 +2,9 @@
 
 The kind ``length`` (a sorted set of ids scored by the byte length of a str field, computed on
 the server) brings its own marker (with an option, ``scale``, read by its Lua), reference class,
-query condition and node, Lua and health check; no typedis module changes for it. The operation ``rename`` sets one field of a stored
-record in one atomic script, checking first, and keeps every index in step through the kinds'
-loops of ``lua/_lib.lua``.
+query condition and node, Lua and health check; no typedis module changes for it. The operation
+``rename`` sets one field of a stored record in one atomic script, checking first, and keeps
+every index in step through the kinds' loops of ``lua/_lib.lua``.
 """
 
 from __future__ import annotations

@@ -7,4 +7,35 @@ kind with ``typedis._index.register``, a server-side model operation with
 
 from __future__ import annotations
 
+from .._index.bloom_kind import Fingerprint, FingerprintRef, words
+from ._bloom import (
+    Fingerprinted,
+    adefinitely_missing,
+    afill_ratio,
+    amight_exist,
+    amight_exist_batch,
+    amight_exist_count,
+    definitely_missing,
+    fill_ratio,
+    might_exist,
+    might_exist_batch,
+    might_exist_count,
+)
+
 __all__: list[str] = []
+__all__ += [
+    "Fingerprint",
+    "FingerprintRef",
+    "Fingerprinted",
+    "adefinitely_missing",
+    "afill_ratio",
+    "amight_exist",
+    "amight_exist_batch",
+    "amight_exist_count",
+    "definitely_missing",
+    "fill_ratio",
+    "might_exist",
+    "might_exist_batch",
+    "might_exist_count",
+    "words",
+]
