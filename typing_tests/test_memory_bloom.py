@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, assert_type
+from typing import Annotated, assert_type, cast
 
 from typedis import AutoKey, Indexed, Key, Model, field, new_id
 from typedis.memory import (
@@ -38,6 +38,8 @@ assert_type(definitely_missing(Note.topic, "postgres", partition="a1"), bool)
 assert_type(might_exist_batch(Note.topic, ["a", "b"], partition="a1"), dict[str, bool])
 assert_type(might_exist_count(Note.topic, ("a", "b"), partition="a1"), int)
 assert_type(fill_ratio(Note.topic, partition="a1"), float)
+sized = cast(FingerprintRef[Note], Note.sized)  # custom options: Annotated reads as a str
+assert_type(might_exist(sized, "x", partition="a1"), bool)
 
 
 async def lookups() -> None:
