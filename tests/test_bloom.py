@@ -223,7 +223,7 @@ def test_bad_arguments_are_refused_naming_them() -> None:
         might_exist_count(BfNote.topic, "kubernetes")
     with pytest.raises(ModelError, match="fingerprints must be str, got nan"):
         might_exist_batch(BfNote.topic, ["a", math.nan])  # type: ignore[list-item]
-    with pytest.raises(ModelError, match="fingerprints must be str, got 3"):
+    with pytest.raises(ModelError, match=r"might_exist\(\): fingerprint must be a str, got 3"):
         might_exist(BfNote.topic, 3)  # type: ignore[arg-type]
     with pytest.raises(ModelError, match="must be a Fingerprint field reference"):
         might_exist(BfMemory.level, "x")  # type: ignore[arg-type]

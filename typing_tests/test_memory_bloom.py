@@ -7,8 +7,8 @@ from typing import Annotated, assert_type, cast
 from typedis import AutoKey, Indexed, Key, Model, field, new_id
 from typedis.memory import (
     Fingerprint,
-    FingerprintRef,
     Fingerprinted,
+    FingerprintRef,
     adefinitely_missing,
     afill_ratio,
     amight_exist,

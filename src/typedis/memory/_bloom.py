@@ -127,6 +127,17 @@ def _probe(
     return _scripts.Call(_PROBE, (key,), args, done, write=False)
 
 
+def _probe_one(
+    what: str, ref: object, fingerprint: object, partition: object
+) -> _scripts.Call[bool]:
+    """``_probe`` of one fingerprint, answering whether it may exist."""
+    if not isinstance(fingerprint, str):
+        raise ModelError(f"{what}(): fingerprint must be a str, got {fingerprint!r}")
+    call = _probe(what, ref, [fingerprint], partition)
+    batch = call.decode
+    return _scripts.Call(call.code, call.keys, call.args, lambda r: batch(r)[fingerprint], False)
+
+
 def _fill(ref: object, partition: object) -> _scripts.Call[float]:
     key, where, sizing = _filter("fill_ratio", ref, partition)
 
@@ -174,13 +185,14 @@ def might_exist(ref: FingerprintRef[M], fingerprint: str, *, partition: object =
         ModelError: ``ref`` is not a Fingerprint field or ``fingerprint`` not a str.
         QueryError: ``partition`` does not fit the model.
         CorruptRecord: the filter's key holds something other than a bitmap.
+        TypedisError: the server could not be reached.
     """
-    return _run(_probe("might_exist", ref, [fingerprint], partition))[fingerprint]
+    return _run(_probe_one("might_exist", ref, fingerprint, partition))
 
 
 def definitely_missing(ref: FingerprintRef[M], fingerprint: str, *, partition: object = ()) -> bool:
     """``not might_exist(...)``: True when no saved text had any token of ``fingerprint``."""
-    return not _run(_probe("definitely_missing", ref, [fingerprint], partition))[fingerprint]
+    return not _run(_probe_one("definitely_missing", ref, fingerprint, partition))
 
 
 def might_exist_batch(
@@ -212,16 +224,14 @@ def fill_ratio(ref: FingerprintRef[M], *, partition: object = ()) -> float:
 
 async def amight_exist(ref: FingerprintRef[M], fingerprint: str, *, partition: object = ()) -> bool:
     """Async ``might_exist``."""
-    return (await _arun(_probe("might_exist", ref, [fingerprint], partition)))[fingerprint]
+    return await _arun(_probe_one("might_exist", ref, fingerprint, partition))
 
 
 async def adefinitely_missing(
     ref: FingerprintRef[M], fingerprint: str, *, partition: object = ()
 ) -> bool:
     """Async ``definitely_missing``."""
-    return not (await _arun(_probe("definitely_missing", ref, [fingerprint], partition)))[
-        fingerprint
-    ]
+    return not await _arun(_probe_one("definitely_missing", ref, fingerprint, partition))
 
 
 async def amight_exist_batch(
