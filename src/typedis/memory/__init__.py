@@ -8,6 +8,7 @@ kind with ``typedis._index.register``, a server-side model operation with
 from __future__ import annotations
 
 from .._index.bloom_kind import Fingerprint, FingerprintRef, words
+from .._index.cooccurrence_kind import CoOccurrence, CoOccurrenceRef
 from ._bloom import (
     Fingerprinted,
     adefinitely_missing,
@@ -20,6 +21,15 @@ from ._bloom import (
     might_exist,
     might_exist_batch,
     might_exist_count,
+)
+from ._cooccurrence import (
+    Associations,
+    alink,
+    aneighbors,
+    apropagate,
+    link,
+    neighbors,
+    propagate,
 )
 
 __all__: list[str] = []
@@ -38,4 +48,15 @@ __all__ += [
     "might_exist_batch",
     "might_exist_count",
     "words",
+]
+__all__ += [
+    "Associations",
+    "CoOccurrence",
+    "CoOccurrenceRef",
+    "alink",
+    "aneighbors",
+    "apropagate",
+    "link",
+    "neighbors",
+    "propagate",
 ]
