@@ -17,7 +17,13 @@ import pytest
 import redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
 from pydantic import ValidationError
 
 import typedis
@@ -381,6 +387,16 @@ class BloomMachine(RuleBasedStateMachine):
 
     def _live(self) -> list[tuple[str, str]]:
         return sorted(k for k, (_, expired) in self.recs.items() if not expired)
+
+    @initialize()
+    def some_records(self) -> None:
+        for agent, rid, topic in (
+            ("a1", "m1", "kubernetes"),
+            ("a:2", "m2", ""),
+            ("a1", "\x00", None),
+        ):
+            BfMemory(agent=agent, id=rid, topic=topic).save()
+            self._saved(agent, rid, topic, False)
 
     @rule(agent=agents, rid=ids, topic=topics, expire=st.booleans())
     def save(self, agent: str, rid: str, topic: str | None, expire: bool) -> None:

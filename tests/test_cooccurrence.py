@@ -17,7 +17,13 @@ import pytest
 import redis
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
 
 from typedis import Key, Model, ModelError, NotFound, QueryError, _connection, field
 from typedis.memory import (
@@ -256,6 +262,7 @@ def test_async_twins() -> None:
 agents = st.sampled_from(["x", "y:{z}"])
 names = st.sampled_from(["a", "b", "", "\x00", "日本"])
 weights = st.sampled_from([1.0, 0.5, 3.25])
+LINKED = {"edges": 0}  # successful links over a run
 
 
 class EdgeMachine(RuleBasedStateMachine):
@@ -277,6 +284,12 @@ class EdgeMachine(RuleBasedStateMachine):
     def _live(self) -> list[tuple[str, str]]:
         return sorted(k for k, e in self.expired.items() if not e)
 
+    @initialize()
+    def some_records(self) -> None:
+        for agent, name in (("x", "a"), ("x", "b"), ("x", "\x00"), ("y:{z}", "a")):
+            CoMemory(agent=agent, id=name).save()
+            self.expired[(agent, name)] = False
+
     @rule(agent=agents, name=names, expire=st.booleans())
     def save(self, agent: str, name: str, expire: bool) -> None:
         rec = CoMemory(agent=agent, id=name)
@@ -288,17 +301,16 @@ class EdgeMachine(RuleBasedStateMachine):
             rec.save()
         self.expired[(agent, name)] = expire
 
-    @rule(data=st.data(), weight=weights)
-    def link(self, data: st.DataObject, weight: float) -> None:
+    @rule(data=st.data(), weight=weights, same_agent=st.booleans())
+    def link(self, data: st.DataObject, weight: float, same_agent: bool) -> None:
         stored = sorted(self.expired)
         if len(stored) < 2:
             return
         a = data.draw(st.sampled_from(stored))
-        b = data.draw(st.sampled_from(stored))
-        ra, rb = (
-            CoMemory.model_construct(agent=a[0], id=a[1]),
-            CoMemory.model_construct(agent=b[0], id=b[1]),
-        )
+        pool = [k for k in stored if k[0] == a[0]] if same_agent else stored
+        b = data.draw(st.sampled_from(pool))
+        ra = CoMemory.model_construct(agent=a[0], id=a[1])
+        rb = CoMemory.model_construct(agent=b[0], id=b[1])
         if a == b or a[0] != b[0]:
             with pytest.raises(QueryError):
                 link(CoMemory.related, ra, rb, weight=weight)
@@ -310,6 +322,7 @@ class EdgeMachine(RuleBasedStateMachine):
         key = frozenset((a, b))
         self.edges[key] = self.edges.get(key, 0.0) * 0.5 + weight
         assert link(CoMemory.related, ra, rb, weight=weight) == pytest.approx(self.edges[key])
+        LINKED["edges"] += 1
 
     @rule(data=st.data())
     def delete(self, data: st.DataObject) -> None:
@@ -354,12 +367,16 @@ class EdgeMachine(RuleBasedStateMachine):
                 if not self.expired[other]
             )
             got = neighbors(CoMemory.related, CoMemory.model_construct(agent=rec[0], id=rec[1]))
-            assert sorted((r.id, w) for r, w in got) == pytest.approx(want)
+            got = sorted((r.id, w) for r, w in got)
+            assert [i for i, _ in got] == [i for i, _ in want]
+            assert [w for _, w in got] == pytest.approx([w for _, w in want])
         assert CoMemory.check_indexes()["total"] == 0
 
 
 def test_stateful_cooccurrence(redis_client: redis.Redis) -> None:
     EdgeMachine.client = redis_client
+    LINKED["edges"] = 0
     run_state_machine_as_test(
         EdgeMachine, settings=settings(max_examples=30, stateful_step_count=25, deadline=None)
     )
+    assert LINKED["edges"] > 0  # the machine did link live records
