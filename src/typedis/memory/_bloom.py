@@ -10,7 +10,7 @@ Example:
     >>> class Note(Model):
     ...     id: AutoKey = field(default_factory=new_id)
     ...     topic: Fingerprinted[str]
-    >>> Note(topic="kubernetes deployment").save()
+    >>> note = Note(topic="kubernetes deployment").save()
     >>> might_exist(Note.topic, "Kubernetes")
     True
     >>> might_exist_batch(Note.topic, ["deployment", "postgres"])
