@@ -298,7 +298,7 @@ def test_the_public_names_import_and_say_what_they_do() -> None:
     for name in memory.__all__:
         public = getattr(memory, name)
         if inspect.isfunction(public) or inspect.isclass(public):
-            assert public.__doc__ and public.__module__.startswith("typedis.memory."), name
+            assert public.__doc__ and public.__module__.startswith("typedis."), name
 
 
 # ---- a state machine: reads, confirm, discard, saves, deletes, migration, expiry, sweep -----

@@ -33,6 +33,8 @@ DECLARATIONS = {
     "typedis._index.geo_kind",
     "typedis._index.prefix_kind",
     "typedis._index.access_kind",
+    "typedis._index.bloom_kind",
+    "typedis._index.cooccurrence_kind",
     "typedis._query",
     "typedis._query._conditions",
     "typedis._query._refs",

@@ -154,8 +154,9 @@ def _check_tag(spec: ModelSpec, tag: str, report: dict[str, int]) -> None:
 
 
 def _read_held(keys: Sequence[str], redis_type: str) -> dict[str, Any]:
-    """The contents of index keys of one Redis type: member sets, hashes or zset scores."""
-    command = {"set": "SMEMBERS", "hash": "HGETALL", "zset": "ZRANGE"}[redis_type]
+    """The contents of index keys of one Redis type: member sets, hashes, zset scores or strings
+    (a bitmap's bytes)."""
+    command = {"set": "SMEMBERS", "hash": "HGETALL", "zset": "ZRANGE", "string": "GET"}[redis_type]
     replies = _read_all([k.encode() for k in keys], command)
     held: dict[str, Any] = {}
     for key, reply in zip(keys, replies, strict=True):
@@ -163,6 +164,8 @@ def _read_held(keys: Sequence[str], redis_type: str) -> dict[str, Any]:
             held[key] = {m.decode() for m in reply}
         elif redis_type == "hash":
             held[key] = {f.decode(): v.decode() for f, v in reply.items()}
+        elif redis_type == "string":
+            held[key] = reply or b""
         else:  # RESP3 replies [member, score] pairs, RESP2 a flat list
             flat = reply and not isinstance(reply[0], list)
             pairs = zip(reply[::2], reply[1::2], strict=True) if flat else reply

@@ -50,7 +50,7 @@ class IndexKind(ABC):
 
     name: ClassVar[str]  # its name in the scripts' SPEC, and its Lua file lua/index/<name>.lua
     letter: ClassVar[str]  # key letter: <tag>:<letter>:<field>
-    redis_type: ClassVar[str]  # "set", "hash" or "zset"
+    redis_type: ClassVar[str]  # "set", "hash", "zset" or "string" (a bitmap)
     markers: ClassVar[tuple[type[Marker], ...]] = ()  # the markers whose fields it indexes
     composite: ClassVar[bool] = False  # serves Index(...) over several fields
     by_text: ClassVar[bool] = False  # entries are named by the value's text

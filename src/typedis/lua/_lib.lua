@@ -83,8 +83,12 @@ local function index_keys(spec, tag, v, wanted)
   return wanted
 end
 
--- A write command on each type of key, to ask the ACL whether the user may write one.
-local WRITE_PROBE = {set = 'SADD', hash = 'HSET', zset = 'ZADD'}
+-- A write command (and its arguments after the key) on each type of key, to ask the ACL
+-- whether the user may write one. A string is a bitmap (the bloom kind).
+local WRITE_PROBE = {
+  set = {'SADD', 'm'}, hash = {'HSET', 'f', 'v'}, zset = {'ZADD', '0', 'm'},
+  string = {'SETBIT', '0', '0'},
+}
 
 -- Check, before any write, that each key holds its wanted type (or nothing) and that the
 -- ACL lets the user write it: these keys are derived here, not declared in KEYS, so Redis
@@ -92,9 +96,8 @@ local WRITE_PROBE = {set = 'SADD', hash = 'HSET', zset = 'ZADD'}
 local function expect_types(wanted)
   for key, kind in pairs(wanted) do
     expect_type(key, kind)
-    local probe = kind == 'hash' and {key, 'f', 'v'} or kind == 'zset' and {key, '0', 'm'}
-      or {key, 'm'}
-    if not redis.acl_check_cmd(WRITE_PROBE[kind], unpack(probe)) then
+    local probe = WRITE_PROBE[kind]
+    if not redis.acl_check_cmd(probe[1], key, unpack(probe, 2)) then
       error('typedis: the ACL user may not write key ' .. key .. '; nothing was written')
     end
   end

@@ -7,6 +7,8 @@ kind with ``typedis._index.register``, a server-side model operation with
 
 from __future__ import annotations
 
+from .._index.bloom_kind import Fingerprint, FingerprintRef, words
+from .._index.cooccurrence_kind import CoOccurrence, CoOccurrenceRef
 from ._access import (
     AccessCount,
     aaccess_count,
@@ -20,6 +22,19 @@ from ._access import (
     discard_staged_access,
     last_accessed,
 )
+from ._bloom import (
+    Fingerprinted,
+    adefinitely_missing,
+    afill_ratio,
+    amight_exist,
+    amight_exist_batch,
+    amight_exist_count,
+    definitely_missing,
+    fill_ratio,
+    might_exist,
+    might_exist_batch,
+    might_exist_count,
+)
 from ._confidence import (
     ConfidenceData,
     aget_confidence,
@@ -29,27 +44,56 @@ from ._confidence import (
     get_confidence_data,
     update_confidence,
 )
+from ._cooccurrence import (
+    Associations,
+    alink,
+    aneighbors,
+    apropagate,
+    link,
+    neighbors,
+    propagate,
+)
 
-__all__: list[str] = []
-__all__ += [
-    "ConfidenceData",
-    "aget_confidence",
-    "aget_confidence_data",
-    "aupdate_confidence",
-    "get_confidence",
-    "get_confidence_data",
-    "update_confidence",
-]
-__all__ += [
+__all__ = [
     "AccessCount",
+    "Associations",
+    "CoOccurrence",
+    "CoOccurrenceRef",
+    "ConfidenceData",
+    "Fingerprint",
+    "FingerprintRef",
+    "Fingerprinted",
     "aaccess_count",
     "aaccess_log",
     "access_count",
     "access_log",
     "aconfirm_access",
+    "adefinitely_missing",
     "adiscard_staged_access",
+    "afill_ratio",
+    "aget_confidence",
+    "aget_confidence_data",
     "alast_accessed",
+    "alink",
+    "amight_exist",
+    "amight_exist_batch",
+    "amight_exist_count",
+    "aneighbors",
+    "apropagate",
+    "aupdate_confidence",
     "confirm_access",
+    "definitely_missing",
     "discard_staged_access",
+    "fill_ratio",
+    "get_confidence",
+    "get_confidence_data",
     "last_accessed",
+    "link",
+    "might_exist",
+    "might_exist_batch",
+    "might_exist_count",
+    "neighbors",
+    "propagate",
+    "update_confidence",
+    "words",
 ]
