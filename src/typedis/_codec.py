@@ -24,7 +24,8 @@ from pydantic import TypeAdapter
 
 from ._errors import CorruptRecord
 
-Encode = Callable[[Any], "bytes | str | int | float"]
+Arg = str | bytes | int | float  # a value as a Redis command argument
+Encode = Callable[[Any], Arg]
 Decode = Callable[[bytes], Any]
 
 _EPOCH_DAY = date(1970, 1, 1).toordinal()

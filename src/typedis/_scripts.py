@@ -18,12 +18,12 @@ from typing import Any, Generic, Protocol, TypeVar, cast
 import redis
 from redis.exceptions import NoPermissionError, NoScriptError
 
+from ._codec import Arg as Arg  # re-exported: calls are built with it
 from ._connection import get_connection
 from ._errors import OutcomeUnknown, PermissionDenied, TypedisError
 from ._lua import Function, Script
 
 R = TypeVar("R")
-Arg = str | bytes | int | float
 
 
 @dataclass(slots=True)  # not frozen: built for every call, and frozen __init__ costs more

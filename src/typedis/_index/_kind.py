@@ -19,6 +19,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from .. import _keys
+from .._codec import Arg as Arg  # re-exported for the kinds
 from .._errors import QueryError
 from .._markers import Marker
 
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     from .._query._refs import FieldRef
     from .._spec import FieldSpec, IndexSpec, ModelSpec
 
-Arg = str | bytes | int | float
 Records = Mapping[str, Mapping[str, str]]  # record id -> stored texts by field
 Held = Mapping[str, Any]  # index key -> its contents: set of members, hash dict or zset scores
 
