@@ -20,6 +20,8 @@ def test_demo_runs_and_reports_healthy_indexes(
     assert f"{prefixed}['Taco Palace', 'Tamale Tent', 'Tapas Tower']" in out
     assert "reviews of Taco Palace (one set read) -> 2" in out
     assert "reviews without a critic (OptionalLink.is_none()) -> 2" in out
+    assert "top_by_decay(n=3) -> 'likes green tea' 2.000, 'lives in Lisbon' 1.000, " in out
+    assert "certainty of 'likes green tea' after two corroborations (0.9) -> 0.900" in out
     assert "record(s) removed, index entries too" in out
 
 

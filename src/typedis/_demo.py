@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 import typedis
 from typedis import (
     AutoKey,
+    Confidence,
+    Decaying,
     Geo,
     GeoPoint,
     Indexed,
@@ -27,6 +29,7 @@ from typedis import (
     field,
     new_id,
 )
+from typedis.memory import update_confidence
 
 
 class DemoRestaurant(Model):
@@ -55,7 +58,16 @@ class DemoReview(Model):
     stars: Sorted[int]
 
 
-MODELS: tuple[type[Model], ...] = (DemoRestaurant, DemoCritic, DemoReview)
+class DemoMemory(Model, partition="agent"):
+    """An agent's memory: its relevance fades with time, its certainty follows evidence."""
+
+    agent: Key[str]
+    text: Key[str]
+    relevance: Decaying[float] = field(default=1.0, rate=0.1)
+    certainty: Confidence = field(default=0.5)
+
+
+MODELS: tuple[type[Model], ...] = (DemoRestaurant, DemoCritic, DemoReview, DemoMemory)
 TAG = "{td:DemoRestaurant}"
 
 
@@ -216,12 +228,28 @@ def _tour(conn: typedis.Connection) -> None:
         print(f"best review: {top.stars} stars of {top.restaurant!r}, loaded on demand:")
         print(f"  {place.name}, rated {place.rating}")
 
-    _step("10. check the indexes against the records (read-only, SCAN-based)")
+    _step("10. agent memory: time decay ranked without a scan, Bayesian certainty")
+    now = datetime.now(UTC)
+    tea = DemoMemory(agent="a1", text="likes green tea", relevance=2.0).save()
+    DemoMemory(agent="a1", text="allergic to peanuts", relevance=5.0).save()
+    DemoMemory(agent="a1", text="lives in Lisbon", relevance=1.0).save()
+    old = DemoMemory.load("a1", "allergic to peanuts")
+    old.touch(DemoMemory.relevance, at=now - timedelta(days=30))  # last used a month ago
+    top = DemoMemory.query.filter(DemoMemory.agent == "a1").top_by_decay(n=3)
+    print(
+        "top_by_decay(n=3) -> "
+        + ", ".join(f"{m.text!r} {m.decayed(DemoMemory.relevance):.3f}" for m in top)
+    )
+    for signal in (0.9, 0.9):
+        update_confidence(tea, DemoMemory.certainty, signal)
+    print(f"certainty of {tea.text!r} after two corroborations (0.9) -> {tea.certainty:.3f}")
+
+    _step("11. check the indexes against the records (read-only, SCAN-based)")
     reports = {model: model.check_indexes() for model in MODELS}
     print(f"DemoRestaurant.check_indexes() -> {reports[DemoRestaurant]}")
     total = sum(report["total"] for report in reports.values())
     print(
-        "total 0: no orphaned, missing or wrong index entry (DemoCritic and DemoReview too)"
+        "total 0: no orphaned, missing or wrong index entry (the other demo models too)"
         if total == 0
         else f"PROBLEM: {total} bad index entries"
     )
