@@ -235,11 +235,9 @@ def _tour(conn: typedis.Connection) -> None:
     DemoMemory(agent="a1", text="lives in Lisbon", relevance=1.0).save()
     old = DemoMemory.load("a1", "allergic to peanuts")
     old.touch(DemoMemory.relevance, at=now - timedelta(days=30))  # last used a month ago
-    top = DemoMemory.query.filter(DemoMemory.agent == "a1").top_by_decay(n=3)
-    print(
-        "top_by_decay(n=3) -> "
-        + ", ".join(f"{m.text!r} {m.decayed(DemoMemory.relevance):.3f}" for m in top)
-    )
+    memories = DemoMemory.query.filter(DemoMemory.agent == "a1").top_by_decay(n=3)
+    ranked = (f"{m.text!r} {m.decayed(DemoMemory.relevance):.3f}" for m in memories)
+    print(f"top_by_decay(n=3) -> {', '.join(ranked)}")
     for signal in (0.9, 0.9):
         update_confidence(tea, DemoMemory.certainty, signal)
     print(f"certainty of {tea.text!r} after two corroborations (0.9) -> {tea.certainty:.3f}")
