@@ -47,6 +47,9 @@ class _ValueRef(FieldRef[M, T]):
 
     __slots__ = ()
 
+    def __hash__(self) -> int:  # by identity despite __eq__ (a condition): refs key dicts
+        return object.__hash__(self)
+
     def __eq__(self, value: T) -> Cond[M]:  # type: ignore[override]
         return Eq(self, value)
 
@@ -173,6 +176,9 @@ class _RankedRef(_OrderedRef[M, T]):
     """Range lookups and ordering, served by a sorted set of scores."""
 
     __slots__ = ()
+
+    def __hash__(self) -> int:  # by identity, as _ValueRef
+        return object.__hash__(self)
 
     # A bound is of the field's type without None, so `Restaurant.opened < None` fails to
     # type check. One overload per rankable type: for a generic `self: _RankedRef[M, V] |
