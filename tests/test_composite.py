@@ -9,6 +9,7 @@ post_filter's over-fetch; errors naming the argument; the async twin.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -322,4 +323,48 @@ def test_a_wrong_key_type_is_a_typedis_error(redis_client: redis.Redis) -> None:
     redis_client.set("{td:CsNote}:z:b", "oops")
     with pytest.raises(TypedisError, match="composite_score"):
         composite_score(CsNote.query, {CsNote.a: 1.0, CsNote.b: 1.0})
+    assert scratch_keys(redis_client) == []
+
+
+# ---- the plan (pure) ----------------------------------------------------------------------------
+
+
+def test_the_plan_carries_the_rank_stage_options() -> None:
+    from typedis.memory._composite import _composite
+
+    query = CsMemory.query.filter(CsMemory.agent == "a")
+    c = _composite(
+        query, {CsMemory.relevance: 1.0, CsMemory.certainty: -3}, 5, "MAX", 0.25, None, None, 2.0, 4
+    )
+    program = json.loads(c.plan.program())
+    assert program["mode"] == "scored"
+    assert program["limit"] == 5
+    assert program["order"] == {
+        "by": [["z:relevance", 0.5], ["z:certainty", -1.5]],
+        "desc": True,
+        "agg": "MAX",
+        "min": "0.25",
+        "shift": {"z:relevance": 0.1},
+    }
+    plain = _composite(CsNote.query, {CsNote.a: 1.0}, 3, "SUM", None, print, None, 1.0, 4)
+    program = json.loads(plain.plan.program())
+    assert program["limit"] == 12  # post_filter: limit * overfetch
+    assert program["order"] == {"by": [["z:a", 1.0]], "desc": True, "min": "-inf"}
+
+
+def test_async_twin_with_a_boost(redis_client: redis.Redis) -> None:
+    m = {i: CsMemory(agent="a", id=i, certainty=0.1).save() for i in "ab"}
+    link(CsMemory.related, m["a"], m["b"], weight=2.0)
+    boost = CoOccurrenceBoost(CsMemory.related, [m["a"]])
+
+    async def body() -> list[tuple[Any, float]]:
+        try:
+            query = CsMemory.query.filter(CsMemory.agent == "a")
+            return await acomposite_score(
+                query, {CsMemory.certainty: 1.0}, co_occurrence_boost=boost
+            )
+        finally:
+            await _connection.get_connection().aclose()
+
+    assert scored(asyncio.run(body())) == [("b", 2.1), ("a", 0.1)]
     assert scratch_keys(redis_client) == []
