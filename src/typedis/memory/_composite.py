@@ -8,7 +8,7 @@ script call whose scratch keys are deleted before it returns. A co-occurrence bo
 scores of ``propagate()`` as one more source (read by one call before the query's).
 
 Example:
-    >>> from typedis import Sorted
+    >>> from typedis import Key, Model, Sorted
     >>> class Note(Model):
     ...     id: Key[str]
     ...     relevance: Sorted[float] = 0.0
