@@ -368,3 +368,25 @@ def test_async_twin_with_a_boost(redis_client: redis.Redis) -> None:
 
     assert scored(asyncio.run(body())) == [("b", 2.1), ("a", 0.1)]
     assert scratch_keys(redis_client) == []
+
+
+# ---- Rank.aggregate -----------------------------------------------------------------------------
+
+
+def test_a_rank_can_aggregate_by_min_or_max(redis_client: redis.Redis) -> None:
+    CsNote(id="n1", a=1.0, b=5.0).save()
+    CsNote(id="n2", a=3.0, b=2.0).save()
+    CsNote(id="n3", a=4.0).save()
+    CsNote(id="n4").save()
+    top = (CsNote.a + CsNote.b).aggregate("MAX")
+    assert repr(top) == "(CsNote.a * 1.0 + CsNote.b * 1.0).aggregate('MAX')"
+    assert [r.id for r in CsNote.query.order_by(top.desc()).all()] == ["n1", "n3", "n2", "n4"]
+    low = (CsNote.a + CsNote.b).aggregate("MIN")
+    assert [r.id for r in CsNote.query.order_by(low.desc()).all()] == ["n3", "n2", "n1", "n4"]
+    assert "(aggregate MIN)" in CsNote.query.order_by(low.desc()).explain()
+    assert (CsNote.c + low).how == "MIN" and (low + CsNote.c).how == "MIN"
+    assert scratch_keys(redis_client) == []
+    with pytest.raises(QueryError, match="SUM, MIN, MAX; got 'AVG'"):
+        (CsNote.a + CsNote.b).aggregate("AVG")  # type: ignore[arg-type]
+    with pytest.raises(QueryError, match="aggregate differently"):
+        low + (CsNote.a + CsNote.c)

@@ -13,7 +13,7 @@ from typedis.memory import (
     acomposite_score,
     composite_score,
 )
-from typedis.query import Query
+from typedis.query import Ordering, Query, Rank
 
 
 class Memory(Model, partition="agent"):
@@ -65,6 +65,10 @@ async def scored() -> None:
         await acomposite_score(query, {Memory.rating: 1.0}, limit=3), list[tuple[Memory, float]]
     )
 
+
+assert_type((Memory.rating + Memory.certainty).aggregate("MAX"), Rank[Memory])
+assert_type((Memory.rating * 2 + Memory.hits).aggregate("MIN").desc(), Ordering[Memory])
+(Memory.rating + Memory.certainty).aggregate("AVG")  # E: SUM, MIN or MAX
 
 composite_score(query, {"relevance": 0.4})  # E: weights take field references, not names
 composite_score(query, {Memory.topic: 0.4})  # E: a set index has no scores to weigh

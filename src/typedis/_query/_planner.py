@@ -114,6 +114,7 @@ def plan(
         tag=_keys.tag(spec.name, [compiler.partition[p] for p in spec.partition]),
         where=node,
         order=_order(model, order),
+        aggregate=order.source.how if order and isinstance(order.source, Rank) else "SUM",
         offset=offset,
         limit=-1 if limit is None else limit,
         mode=mode,
@@ -291,7 +292,8 @@ def describe(p: Plan) -> str:
             order = f"ordered by sorted set {by[0][0]} {way}"
         else:
             terms = " + ".join(f"{w!r} * {suffix}" for suffix, w in by)
-            order = f"ordered by rank {terms} {way}"
+            how = "" if p.aggregate == "SUM" else f" (aggregate {p.aggregate})"
+            order = f"ordered by rank {terms}{how} {way}"
     page = f"offset {p.offset}" + ("" if p.limit < 0 else f", limit {p.limit}")
     return f"in {p.tag}: {where}; {order}; {page}; {p.mode} in one script call"
 

@@ -11,7 +11,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypeVar, overload
 
 from .._errors import QueryError
 from .._markers import GeoPoint
@@ -120,12 +120,20 @@ class Rank(Generic[M]):
     """
 
     terms: tuple[tuple[_OrderedRef[M, Any], float], ...]
+    how: Literal["SUM", "MIN", "MAX"] = "SUM"  # how the terms combine (ZUNIONSTORE AGGREGATE)
 
     def __add__(self, other: Rank[M] | _OrderedRef[M, Any]) -> Rank[M]:
-        return Rank(self.terms + _terms(other))
+        return Rank(self.terms + _terms(other), _how(self, other))
 
     def __radd__(self, other: _OrderedRef[M, Any]) -> Rank[M]:
-        return Rank(_terms(other) + self.terms)
+        return Rank(_terms(other) + self.terms, self.how)
+
+    def aggregate(self, how: Literal["SUM", "MIN", "MAX"]) -> Rank[M]:
+        """This rank with its weighted terms combined by ``how``: their sum (the default),
+        smallest or largest; a record's missing terms take no part."""
+        if how not in ("SUM", "MIN", "MAX"):
+            raise QueryError(f"{self!r}.aggregate(): how is one of SUM, MIN, MAX; got {how!r}")
+        return Rank(self.terms, how)
 
     def asc(self) -> Ordering[M]:
         """Order results by this rank, smallest first."""
@@ -136,7 +144,14 @@ class Rank(Generic[M]):
         return Ordering(self, descending=True)
 
     def __repr__(self) -> str:
-        return "(" + " + ".join(f"{ref!r} * {weight!r}" for ref, weight in self.terms) + ")"
+        terms = "(" + " + ".join(f"{ref!r} * {weight!r}" for ref, weight in self.terms) + ")"
+        return terms if self.how == "SUM" else f"{terms}.aggregate({self.how!r})"
+
+
+def _how(rank: Rank[M], other: Rank[M] | _OrderedRef[M, Any]) -> Literal["SUM", "MIN", "MAX"]:
+    if isinstance(other, Rank) and other.how != rank.how:
+        raise QueryError(f"cannot add {rank!r} and {other!r}: they aggregate differently")
+    return rank.how
 
 
 def _terms(part: Rank[M] | _OrderedRef[M, Any]) -> tuple[tuple[_OrderedRef[M, Any], float], ...]:
@@ -163,7 +178,7 @@ class _OrderedRef(FieldRef[M, T]):
         return self * weight
 
     def __add__(self, other: Rank[M] | _OrderedRef[M, Any]) -> Rank[M]:
-        return Rank(((self, 1.0), *_terms(other)))
+        return Rank(((self, 1.0), *_terms(other)), other.how if isinstance(other, Rank) else "SUM")
 
 
 def _weight(weight: object) -> float:
