@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 Node = list[Any]
 Order = tuple[tuple[tuple[str, float], ...], bool]  # ((zset suffix, weight), ...), descending
 KindOrder = dict[str, Any]  # an order an index kind computes: {"kind": name, ...}
+_READ_MODES = ("records", "scored")  # modes that return records (and run the kinds' read hooks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,14 @@ class Plan:
     mode: str  # records, ids or count
     fields: tuple[str, ...]
     reads: tuple[IndexSpec, ...] = ()  # indexes whose kind runs a read hook on each record
+    # The rank stage's options (typedis.memory.composite_score): how ZUNIONSTORE combines the
+    # sources; a threshold that also leaves out records without a score (None: unscored last);
+    # sources (suffix -> rate) whose exponential-decay scores are shifted to ln(value now);
+    # and (id, score) pairs added as one more source of weight 1.
+    aggregate: str = "SUM"
+    min_score: float | None = None
+    shift: tuple[tuple[str, float], ...] = ()
+    boost: tuple[tuple[str, float], ...] = ()
 
     def program(self) -> str:
         """The JSON the query script reads (its ARGV[1])."""
@@ -55,6 +64,14 @@ class Plan:
         elif self.order:
             by, descending = self.order
             order = {"by": [list(source) for source in by], "desc": descending}
+            if self.aggregate != "SUM":
+                order["agg"] = self.aggregate
+            if self.min_score is not None:
+                order["min"] = repr(self.min_score)
+            if self.shift:
+                order["shift"] = dict(self.shift)
+            if self.boost:
+                order["boost"] = [x for pair in self.boost for x in (pair[0], repr(pair[1]))]
         program: dict[str, Any] = {
             "tag": self.tag,
             "where": self.where,
@@ -97,11 +114,12 @@ def plan(
         tag=_keys.tag(spec.name, [compiler.partition[p] for p in spec.partition]),
         where=node,
         order=_order(model, order),
+        aggregate=order.source.how if order and isinstance(order.source, Rank) else "SUM",
         offset=offset,
         limit=-1 if limit is None else limit,
         mode=mode,
         fields=spec.read,
-        reads=tuple(ix for ix in spec.indexes if ix.kind.on_read) if mode == "records" else (),
+        reads=tuple(ix for ix in spec.indexes if ix.kind.on_read and mode in _READ_MODES),
     )
 
 
@@ -274,7 +292,8 @@ def describe(p: Plan) -> str:
             order = f"ordered by sorted set {by[0][0]} {way}"
         else:
             terms = " + ".join(f"{w!r} * {suffix}" for suffix, w in by)
-            order = f"ordered by rank {terms} {way}"
+            how = "" if p.aggregate == "SUM" else f" (aggregate {p.aggregate})"
+            order = f"ordered by rank {terms}{how} {way}"
     page = f"offset {p.offset}" + ("" if p.limit < 0 else f", limit {p.limit}")
     return f"in {p.tag}: {where}; {order}; {page}; {p.mode} in one script call"
 

@@ -11,7 +11,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypeVar, overload
 
 from .._errors import QueryError
 from .._markers import GeoPoint
@@ -46,6 +46,9 @@ class _ValueRef(FieldRef[M, T]):
     """Equality lookups, served by a set per value (or the key itself, or a unique hash)."""
 
     __slots__ = ()
+
+    def __hash__(self) -> int:  # by identity despite __eq__ (a condition): refs key dicts
+        return object.__hash__(self)
 
     def __eq__(self, value: T) -> Cond[M]:  # type: ignore[override]
         return Eq(self, value)
@@ -117,12 +120,20 @@ class Rank(Generic[M]):
     """
 
     terms: tuple[tuple[_OrderedRef[M, Any], float], ...]
+    how: Literal["SUM", "MIN", "MAX"] = "SUM"  # how the terms combine (ZUNIONSTORE AGGREGATE)
 
     def __add__(self, other: Rank[M] | _OrderedRef[M, Any]) -> Rank[M]:
-        return Rank(self.terms + _terms(other))
+        return Rank(self.terms + _terms(other), _how(self, other))
 
     def __radd__(self, other: _OrderedRef[M, Any]) -> Rank[M]:
-        return Rank(_terms(other) + self.terms)
+        return Rank(_terms(other) + self.terms, self.how)
+
+    def aggregate(self, how: Literal["SUM", "MIN", "MAX"]) -> Rank[M]:
+        """This rank with its weighted terms combined by ``how``: their sum (the default),
+        smallest or largest; a record's missing terms take no part."""
+        if how not in ("SUM", "MIN", "MAX"):
+            raise QueryError(f"{self!r}.aggregate(): how is one of SUM, MIN, MAX; got {how!r}")
+        return Rank(self.terms, how)
 
     def asc(self) -> Ordering[M]:
         """Order results by this rank, smallest first."""
@@ -133,7 +144,14 @@ class Rank(Generic[M]):
         return Ordering(self, descending=True)
 
     def __repr__(self) -> str:
-        return "(" + " + ".join(f"{ref!r} * {weight!r}" for ref, weight in self.terms) + ")"
+        terms = "(" + " + ".join(f"{ref!r} * {weight!r}" for ref, weight in self.terms) + ")"
+        return terms if self.how == "SUM" else f"{terms}.aggregate({self.how!r})"
+
+
+def _how(rank: Rank[M], other: Rank[M] | _OrderedRef[M, Any]) -> Literal["SUM", "MIN", "MAX"]:
+    if isinstance(other, Rank) and other.how != rank.how:
+        raise QueryError(f"cannot add {rank!r} and {other!r}: they aggregate differently")
+    return rank.how
 
 
 def _terms(part: Rank[M] | _OrderedRef[M, Any]) -> tuple[tuple[_OrderedRef[M, Any], float], ...]:
@@ -160,7 +178,7 @@ class _OrderedRef(FieldRef[M, T]):
         return self * weight
 
     def __add__(self, other: Rank[M] | _OrderedRef[M, Any]) -> Rank[M]:
-        return Rank(((self, 1.0), *_terms(other)))
+        return Rank(((self, 1.0), *_terms(other)), other.how if isinstance(other, Rank) else "SUM")
 
 
 def _weight(weight: object) -> float:
@@ -173,6 +191,9 @@ class _RankedRef(_OrderedRef[M, T]):
     """Range lookups and ordering, served by a sorted set of scores."""
 
     __slots__ = ()
+
+    def __hash__(self) -> int:  # by identity, as _ValueRef
+        return object.__hash__(self)
 
     # A bound is of the field's type without None, so `Restaurant.opened < None` fails to
     # type check. One overload per rankable type: for a generic `self: _RankedRef[M, V] |

@@ -10,10 +10,17 @@
 --   order: {"by": [[zset suffix, weight], ...], "desc": bool}: by the weighted sum of the
 --          sorted sets' scores (the rank stage: one source of weight 1 is that sorted set);
 --          or {"kind": name, ...}: an order an index kind computes (ORDERS in lua/index/*.lua)
+--          The rank stage's options, all optional: "agg": "MIN" | "MAX" (ZUNIONSTORE's
+--          AGGREGATE; default SUM); "min": a score (text): only records scored at least this
+--          (">= min" in either direction; records without a score are left out, not last);
+--          "shift": {suffix: rate}: sources of an exponential Decaying field, whose scores
+--          ln(base) + rate * t_days become ln(value now) = score - rate * now_days;
+--          "boost": [id, score, ...]: one more source of weight 1 (co-occurrence scores)
 --   reads: the SPEC entries of the indexes whose kind's read(tag, ix, id, key) runs on each
 --          record returned (mode "records"; e.g. the access kind stages a read)
 -- returns: mode "count": the number of live matches; "ids": their ids in order;
---          "records": a flat list id1, values1, id2, values2, ... (values in "fields" order)
+--          "records": a flat list id1, values1, id2, values2, ... (values in "fields" order);
+--          "scored": id1, values1, score1, ... (the order's score of each record, as text)
 -- Scratch keys <tag>:q:<n> live only inside this call (scripts run alone, so the names are
 -- safe to reuse) and are deleted before it returns.
 local plan = cjson.decode(ARGV[1])
@@ -82,7 +89,7 @@ end
 
 -- The single sorted set of an order of one source of weight 1, else nil.
 local function plain_order()
-  if order == cjson.null or order.kind then return nil end
+  if order == cjson.null or order.kind or order.shift or order.boost then return nil end
   local by = order.by
   if #by == 1 and by[1][2] == 1 then return k(by[1][1]) end
   return nil
@@ -94,13 +101,43 @@ local function scores()
   local plain = plain_order()
   if plain then return plain end
   local out, by = tmp(), order.by
-  local args = {'ZUNIONSTORE', out, #by}
-  for _, source in ipairs(by) do args[#args + 1] = k(source[1]) end
+  local keys, weights = {}, {}
+  for i, source in ipairs(by) do
+    keys[i], weights[i] = k(source[1]), source[2]
+    local rate = order.shift and order.shift[source[1]]
+    if rate then -- score - rate * now_days: add the shift once to each member of the source
+      local ones, shifted = tmp(), tmp()
+      redis.call('ZINTERSTORE', ones, 2, keys[i], KEYS[1], 'WEIGHTS', 0, 1)
+      redis.call('ZUNIONSTORE', shifted, 2, keys[i], ones, 'WEIGHTS', 1,
+        string.format('%.17g', -rate * now_ms() / 86400000))
+      keys[i] = shifted
+    end
+  end
+  if order.boost then
+    local boost = tmp()
+    for i = 1, #order.boost, 1000 do
+      local args = {}
+      for j = i, math.min(i + 999, #order.boost), 2 do
+        args[#args + 1] = order.boost[j + 1]
+        args[#args + 1] = order.boost[j]
+      end
+      redis.call('ZADD', boost, unpack(args))
+    end
+    keys[#keys + 1], weights[#weights + 1] = boost, 1
+  end
+  local args = {'ZUNIONSTORE', out, #keys}
+  for _, key in ipairs(keys) do args[#args + 1] = key end
   args[#args + 1] = 'WEIGHTS'
-  for _, source in ipairs(by) do args[#args + 1] = source[2] end
+  for _, w in ipairs(weights) do args[#args + 1] = w end
+  if order.agg then
+    args[#args + 1] = 'AGGREGATE'
+    args[#args + 1] = order.agg
+  end
   redis.call(unpack(args))
   return out
 end
+
+local scored -- the sorted set page() read the order's scores from
 
 -- The ids at positions offset .. offset + limit - 1 of the matches in order.
 local function page(found)
@@ -116,6 +153,12 @@ local function page(found)
   if found ~= KEYS[1] then
     ranked = tmp()
     redis.call('ZINTERSTORE', ranked, 2, found, ordered, 'WEIGHTS', 0, 1)
+  end
+  scored = ranked
+  if order.min then -- only scored records, at least min
+    local args = {ranked, order.min, '+inf', 'BYSCORE', 'LIMIT', offset, limit}
+    if order.desc then args[2], args[3], args[#args + 1] = '+inf', order.min, 'REV' end
+    return redis.call('ZRANGE', unpack(args))
   end
   local n = redis.call('ZCARD', ranked)
   local ids = {}
@@ -139,11 +182,11 @@ local function count(found)
   return kind == 'set' and redis.call('SCARD', found) or redis.call('ZCARD', found)
 end
 
-local ids
+local ids, scores
 if plan.mode ~= 'count' and limit == 0 then
   ids = {}
 elseif plan.mode ~= 'count' and expired == 0 and where[1] == 'range'
-    and plain_order() == k(where[2]) then
+    and plain_order() == k(where[2]) and not order.min then
   -- pushed down: one range read of the index, no scratch keys
   local lo, hi = where[3], where[4]
   if order.desc then lo, hi = hi, lo end
@@ -155,24 +198,29 @@ else
   local ok, result = pcall(function()
     local found = matches()
     if plan.mode == 'count' then return count(found) end
-    return page(found)
+    local page_ids = page(found)
+    if plan.mode == 'scored' and #page_ids > 0 then
+      return {page_ids, redis.call('ZMSCORE', scored, unpack(page_ids))}
+    end
+    return {page_ids, {}}
   end)
   for i = 1, scratch do redis.call('DEL', tag .. ':q:' .. i) end
   if not ok then error(result) end
   if plan.mode == 'count' then return result end
-  ids = result
+  ids, scores = result[1], result[2]
 end
 
 if plan.mode == 'ids' then return ids end
 local out = {}
 local fields, reads = plan.fields, plan.reads or {}
-for _, id in ipairs(ids) do
+for i, id in ipairs(ids) do
   local key = tag .. ':r:' .. id
   local values = redis.call('HMGET', key, EXP, unpack(fields))
   local exp = table.remove(values, 1)
   if (not exp) or tonumber(exp) > now_ms() then
     out[#out + 1] = id
     out[#out + 1] = values
+    if plan.mode == 'scored' then out[#out + 1] = scores[i] end
     for _, ix in ipairs(reads) do KINDS[ix.kind].read(tag, ix, id, key) end
   end
 end

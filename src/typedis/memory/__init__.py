@@ -35,6 +35,7 @@ from ._bloom import (
     might_exist_batch,
     might_exist_count,
 )
+from ._composite import Aggregate, CoOccurrenceBoost, acomposite_score, composite_score
 from ._confidence import (
     ConfidenceData,
     aget_confidence,
@@ -56,8 +57,10 @@ from ._cooccurrence import (
 
 __all__ = [
     "AccessCount",
+    "Aggregate",
     "Associations",
     "CoOccurrence",
+    "CoOccurrenceBoost",
     "CoOccurrenceRef",
     "ConfidenceData",
     "Fingerprint",
@@ -67,6 +70,7 @@ __all__ = [
     "aaccess_log",
     "access_count",
     "access_log",
+    "acomposite_score",
     "aconfirm_access",
     "adefinitely_missing",
     "adiscard_staged_access",
@@ -81,6 +85,7 @@ __all__ = [
     "aneighbors",
     "apropagate",
     "aupdate_confidence",
+    "composite_score",
     "confirm_access",
     "definitely_missing",
     "discard_staged_access",
