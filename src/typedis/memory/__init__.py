@@ -7,6 +7,7 @@ kind with ``typedis._index.register``, a server-side model operation with
 
 from __future__ import annotations
 
+from .._defaults import Defaults
 from .._index.bloom_kind import Fingerprint, FingerprintRef, words
 from .._index.cooccurrence_kind import CoOccurrence, CoOccurrenceRef
 from ._access import (
@@ -60,6 +61,7 @@ __all__ = [
     "CoOccurrence",
     "CoOccurrenceRef",
     "ConfidenceData",
+    "Defaults",
     "Fingerprint",
     "FingerprintRef",
     "Fingerprinted",
