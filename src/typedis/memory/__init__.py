@@ -54,6 +54,14 @@ from ._cooccurrence import (
     neighbors,
     propagate,
 )
+from ._weights import (
+    InteractionWeight,
+    Priority,
+    WriteDecision,
+    afiltered_save,
+    decide_write,
+    filtered_save,
+)
 
 __all__ = [
     "AccessCount",
@@ -65,6 +73,9 @@ __all__ = [
     "Fingerprint",
     "FingerprintRef",
     "Fingerprinted",
+    "InteractionWeight",
+    "Priority",
+    "WriteDecision",
     "aaccess_count",
     "aaccess_log",
     "access_count",
@@ -73,6 +84,7 @@ __all__ = [
     "adefinitely_missing",
     "adiscard_staged_access",
     "afill_ratio",
+    "afiltered_save",
     "aget_confidence",
     "aget_confidence_data",
     "alast_accessed",
@@ -84,9 +96,11 @@ __all__ = [
     "apropagate",
     "aupdate_confidence",
     "confirm_access",
+    "decide_write",
     "definitely_missing",
     "discard_staged_access",
     "fill_ratio",
+    "filtered_save",
     "get_confidence",
     "get_confidence_data",
     "last_accessed",
