@@ -32,7 +32,6 @@ from .._index.ledger_kind import (
     parse,
 )
 from .._markers import ConfidenceMarker
-from ._confidence import _default as _confidence_default
 from ._hidden import arun, located, not_live, run
 
 if TYPE_CHECKING:
@@ -136,7 +135,7 @@ def error_stats(errors: Sequence[float]) -> ErrorStats:
     stddev = math.sqrt(math.fsum((e - mean) ** 2 for e in ordered) / n)
 
     def rank(p: int) -> float:
-        return ordered[max(1, math.ceil(p * n / 100)) - 1]
+        return ordered[max(1, (p * n + 99) // 100) - 1]  # ceil(p * n / 100), in integers
 
     return ErrorStats(n, mean, stddev, rank(50), rank(90), rank(99), ordered[-1])
 
@@ -258,6 +257,13 @@ def _confidence_field(spec: ModelSpec, index: IndexSpec, what: str) -> str:
     return named
 
 
+def _prior(record: Model, name: str) -> float:
+    """The prior of Confidence field ``name`` when the record holds no value (as
+    ``update_confidence``): its default, else ``Defaults.INITIAL_CONFIDENCE``."""
+    default: object = type(record).model_fields[name].get_default(call_default_factory=True)
+    return float(default) if isinstance(default, int | float) else Defaults.INITIAL_CONFIDENCE
+
+
 # ---- calls -----------------------------------------------------------------------------------
 
 
@@ -290,7 +296,7 @@ def _resolve_call(
     rec, tag, rid = _record(what, target, record)
     name = _key(what, key)
     cf = _confidence_field(spec, index, what)
-    prior = _confidence_default(rec, cf) if cf else Defaults.INITIAL_CONFIDENCE
+    prior = _prior(rec, cf) if cf else Defaults.INITIAL_CONFIDENCE
     args: list[_scripts.Arg] = [
         tag,
         rid,
@@ -474,7 +480,7 @@ def _summary(entries: list[Entry], group: Callable[[PredictionData], str] | None
     groups: dict[str, list[float]] = {}
     if group is not None:
         for d in datas:
-            label = group(d)
+            label = cast(object, group(d))
             if not isinstance(label, str):
                 raise ModelError(f"error_summary(): group_by returned {label!r}, not a str")
             groups.setdefault(label, []).append(cast(float, d.error))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar, cast
 
 from pydantic import Field, TypeAdapter
 
@@ -67,16 +67,16 @@ class InteractionWeight:
         """The importance of an interaction: ``source + role``.
 
         Raises:
-            ValueError: either weight is not a finite number >= 0.
+            ModelError: either weight is not a finite number >= 0.
         """
-        for name, value in (("source", source), ("role", role)):
+        for name, value in (("source", cast(object, source)), ("role", cast(object, role))):
             if (
                 isinstance(value, bool)
                 or not isinstance(value, int | float)
                 or not math.isfinite(value)
                 or value < 0
             ):
-                raise ValueError(
+                raise ModelError(
                     f"InteractionWeight.combine(): {name} must be a finite number >= 0, "
                     f"got {value!r}"
                 )
