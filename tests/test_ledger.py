@@ -577,3 +577,29 @@ def test_ledger_state_machine() -> None:
     run_state_machine_as_test(
         LedgerMachine, settings=settings(max_examples=15, stateful_step_count=20, deadline=None)
     )
+
+
+def test_check_indexes_counts_ledger_faults(redis_client: redis.Redis) -> None:
+    g = Guess(id="g").save()
+    record_prediction(g, Guess.predictions, {"x": 1})
+    resolve_prediction(g, Guess.predictions, {"x": 2})
+    assert Guess.check_indexes()["total"] == 0
+    redis_client.zadd(ERRORS, {"g\0default": 0.25})  # the error entry disagrees
+    assert Guess.check_indexes()["ledger"] == 2
+    redis_client.zadd(ERRORS, {"g\0default": 0.5})
+    redis_client.zadd(ERRORS, {"g\0stray": 0.5})  # an error without its prediction
+    assert Guess.check_indexes()["ledger"] == 1
+    redis_client.zrem(ERRORS, "g\0stray")
+    member = redis_client.zrange(LEX, 0, -1)[0]
+    redis_client.zadd(LEX, {member.replace(b"g\0", b"ghost\0", 1): 0})  # of no stored record
+    assert Guess.check_indexes()["ledger"] == 2  # the orphan, and its missing error entry
+
+
+def test_a_bad_stored_confidence_refuses_the_resolution(redis_client: redis.Redis) -> None:
+    g = Guess(id="g").save()
+    record_prediction(g, Guess.predictions, {"x": "a"})
+    redis_client.hset("{td:Guess}:r:g", "certainty", "7")
+    before = {k: redis_client.dump(k) for k in redis_client.keys("*")}
+    with pytest.raises(ModelError, match="stored confidence"):
+        resolve_prediction(g, Guess.predictions, {"x": "b"})  # error 1.0: feedback needed
+    assert {k: redis_client.dump(k) for k in redis_client.keys("*")} == before
