@@ -35,6 +35,8 @@ DECLARATIONS = {
     "typedis._index.access_kind",
     "typedis._index.bloom_kind",
     "typedis._index.cooccurrence_kind",
+    "typedis._index.ledger_kind",
+    "typedis._defaults",
     "typedis._query",
     "typedis._query._conditions",
     "typedis._query._refs",

@@ -14,6 +14,7 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, ClassVar
 
+from .._defaults import Defaults
 from .._errors import ModelError
 from .._markers import Marker
 from .sorted_kind import SORTED, SortedKind
@@ -21,7 +22,9 @@ from .sorted_kind import SORTED, SortedKind
 if TYPE_CHECKING:
     from .._spec import FieldSpec
 
-LOG_SIZE = 100  # read times kept per record, staged and confirmed (the most recent ones)
+# read times kept per record, staged and confirmed (the most recent ones); the shipped default:
+# options() reads Defaults.ACCESS_LOG_SIZE when the model class is created
+LOG_SIZE = Defaults.ACCESS_LOG_SIZE
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +44,7 @@ class AccessKind(SortedKind):
             raise ModelError(f"{where}: AccessCount fields need an int (a count of reads)")
 
     def options(self, field: FieldSpec) -> Mapping[str, str | float]:
-        return {"log": LOG_SIZE}
+        return {"log": Defaults.ACCESS_LOG_SIZE}
 
     @cache  # noqa: B019 (kinds are module-level singletons)
     def lua(self) -> str:

@@ -19,8 +19,10 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from dataclasses import field as declared
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
+from .._defaults import Defaults
 from .._errors import ModelError
 from .._markers import Marker
 from .._query._refs import FieldRef
@@ -32,8 +34,8 @@ if TYPE_CHECKING:
 
 M = TypeVar("M", bound="Model")
 
-DEFAULT_ERROR_RATE = 0.01
-DEFAULT_CAPACITY = 100_000
+DEFAULT_ERROR_RATE = Defaults.BLOOM_ERROR_RATE  # the shipped defaults; Fingerprint() reads
+DEFAULT_CAPACITY = Defaults.BLOOM_CAPACITY  # Defaults when it is made
 MAX_BITS = 2**32  # the largest bitmap Redis holds (512 MB)
 
 _WORD = re.compile(r"\w+")
@@ -57,8 +59,8 @@ class Fingerprint(Marker):
     """
 
     kind: ClassVar[str] = "fingerprint"
-    error_rate: float = DEFAULT_ERROR_RATE
-    capacity: int = DEFAULT_CAPACITY
+    error_rate: float = declared(default_factory=lambda: Defaults.BLOOM_ERROR_RATE)
+    capacity: int = declared(default_factory=lambda: Defaults.BLOOM_CAPACITY)
     tokenize: Callable[[str], Iterable[str]] = words
 
 

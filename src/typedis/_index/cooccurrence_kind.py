@@ -15,8 +15,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from dataclasses import field as declared
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
+from .._defaults import Defaults
 from .._errors import ModelError
 from .._markers import Marker
 from .._query._refs import FieldRef
@@ -28,9 +30,10 @@ if TYPE_CHECKING:
 
 M = TypeVar("M", bound="Model")
 
-DECAY_FACTOR = 0.95  # an edge's old weight is multiplied by it at each link()
-INITIAL_WEIGHT = 1.0  # the weight link() adds by default
-DECAY_PER_HOP = 0.5  # propagate(): each hop beyond the first multiplies a score by it
+# The shipped defaults; markers and link() read Defaults when they are made or called.
+DECAY_FACTOR = Defaults.CO_OCCURRENCE_DECAY_FACTOR  # an edge's old weight times it at each link()
+INITIAL_WEIGHT = Defaults.CO_OCCURRENCE_INITIAL_WEIGHT  # the weight link() adds by default
+DECAY_PER_HOP = Defaults.CO_OCCURRENCE_DECAY_PER_HOP  # propagate(): each hop beyond the first
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +47,8 @@ class CoOccurrence(Marker):
     """
 
     kind: ClassVar[str] = "cooccurrence"
-    decay: float = DECAY_FACTOR
-    hop_decay: float = DECAY_PER_HOP
+    decay: float = declared(default_factory=lambda: Defaults.CO_OCCURRENCE_DECAY_FACTOR)
+    hop_decay: float = declared(default_factory=lambda: Defaults.CO_OCCURRENCE_DECAY_PER_HOP)
 
 
 class CoOccurrenceRef(FieldRef[M, None]):

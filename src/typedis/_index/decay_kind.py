@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, get_args
 
 from .. import _keys
+from .._defaults import Defaults
 from .._errors import ModelError
 from .._markers import DecayCurve, DecayingMarker
 from .._query._refs import DecayRef, FieldRef
@@ -32,8 +33,8 @@ from ._kind import IndexKind, Records
 if TYPE_CHECKING:
     from .._spec import FieldSpec, IndexSpec, ModelSpec
 
-DEFAULT_RATE = 0.1
-DEFAULT_CURVE: DecayCurve = "exponential"
+DEFAULT_RATE = Defaults.DECAY_RATE  # the shipped defaults; rate_of / curve_of read Defaults
+DEFAULT_CURVE: DecayCurve = Defaults.DECAY_CURVE
 CURVES: tuple[DecayCurve, ...] = get_args(DecayCurve)
 DAY_MS = 86_400_000
 
@@ -139,13 +140,13 @@ def touched(name: str) -> str:
 
 
 def rate_of(field: FieldSpec) -> float:
-    """A Decaying field's rate (``field(rate=...)``, default 0.1 per day)."""
-    return DEFAULT_RATE if field.options.rate is None else field.options.rate
+    """A Decaying field's rate (``field(rate=...)``, default ``Defaults.DECAY_RATE``: 0.1/day)."""
+    return Defaults.DECAY_RATE if field.options.rate is None else field.options.rate
 
 
 def curve_of(field: FieldSpec) -> DecayCurve:
-    """A Decaying field's curve (``field(curve=...)``, default exponential)."""
-    return DEFAULT_CURVE if field.options.curve is None else field.options.curve
+    """A Decaying field's curve (``field(curve=...)``, default ``Defaults.DECAY_CURVE``)."""
+    return Defaults.DECAY_CURVE if field.options.curve is None else field.options.curve
 
 
 DECAY = DecayKind()

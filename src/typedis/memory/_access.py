@@ -17,7 +17,7 @@ from pydantic import Field
 
 from .. import _index, _keys, _lua, _scripts
 from .._errors import ModelError
-from .._index.access_kind import ACCESS, LOG_SIZE, AccessCountMarker
+from .._index.access_kind import ACCESS, AccessCountMarker
 from ._hidden import arun, located, not_live, read_call, run
 
 if TYPE_CHECKING:
@@ -90,7 +90,8 @@ def _confirm_call(record: Model) -> _scripts.Call[int]:
         vars(record)[name] = int(reply[2])
         return int(reply[1])
 
-    args: list[_scripts.Arg] = [tag, rid, name, LOG_SIZE]
+    log = next(ix for ix in record.__typedis_spec__.indexes if ix.kind is ACCESS).options["log"]
+    args: list[_scripts.Arg] = [tag, rid, name, log]
     return _write_call(record, "confirm_access", "access_confirm", args, ok)
 
 

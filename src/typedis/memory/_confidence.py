@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from pydantic import Field, TypeAdapter
 
 from .. import _keys, _lua, _scripts
+from .._defaults import Defaults
 from .._errors import ModelError
 from .._markers import ConfidenceMarker
 from ._hidden import arun, field_of, located, not_live, read_call, run
@@ -27,7 +28,8 @@ if TYPE_CHECKING:
 M = TypeVar("M", bound="Model")
 
 CORROBORATION_THRESHOLD = 0.5  # a signal at or above it corroborates, below it contradicts
-DEFAULT_CONFIDENCE = 0.5  # the prior of a record that holds no value and whose field has no default
+# the prior of a record that holds no value and whose field has no default: read at each call
+DEFAULT_CONFIDENCE = Defaults.INITIAL_CONFIDENCE
 
 _lua.operation("confidence")
 _SIGNAL: TypeAdapter[float] = TypeAdapter(
@@ -68,7 +70,7 @@ def _field(record: Model, ref: ConfidenceRef[Any], caller: str) -> str:
 def _default(record: Model, name: str) -> float:
     info = type(record).model_fields[name]
     default: object = info.get_default(call_default_factory=True)
-    return float(default) if isinstance(default, int | float) else DEFAULT_CONFIDENCE
+    return float(default) if isinstance(default, int | float) else Defaults.INITIAL_CONFIDENCE
 
 
 def _update_call(record: Model, ref: ConfidenceRef[Any], signal: float) -> _scripts.Call[float]:

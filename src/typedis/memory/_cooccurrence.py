@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NamedTuple, TypeVar, cast
 import redis
 
 from .. import _index, _lua, _scripts, _store
+from .._defaults import Defaults
 from .._errors import CorruptRecord, ModelError, NotFound, QueryError, TypedisError
 from .._index.cooccurrence_kind import COOCCURRENCE, CoOccurrence, CoOccurrenceRef
 from .._spec import ModelSpec
@@ -93,6 +94,7 @@ def _positive_int(where: str, name: str, value: object) -> int:
 
 
 def _link(ref: object, a: object, b: object, weight: object) -> _scripts.Call[float]:
+    weight = Defaults.CO_OCCURRENCE_INITIAL_WEIGHT if weight is None else weight
     target, spec, position = _edges("link", ref)
     where = f"link({target!r})"
     if isinstance(weight, bool) or not isinstance(weight, int | float):
@@ -195,11 +197,12 @@ async def _arun(call: _scripts.Call[Any]) -> Any:
         raise TypedisError(f"{call.code.name} failed: {error}") from error
 
 
-def link(ref: CoOccurrenceRef[M], a: M, b: M, *, weight: float = 1.0) -> float:
+def link(ref: CoOccurrenceRef[M], a: M, b: M, *, weight: float | None = None) -> float:
     """Strengthen the edge between two stored records of one partition, both ways, atomically.
 
     The edge's weight becomes ``old * decay + weight`` (``decay``: the field's, default 0.95;
-    a new edge starts at ``weight``, default 1.0). Returns the new weight.
+    a new edge starts at ``weight``; None: ``Defaults.CO_OCCURRENCE_INITIAL_WEIGHT``, 1.0).
+    Returns the new weight.
 
     Raises:
         ModelError: ``ref`` is not a CoOccurrence field, a record is not of its model, or
@@ -233,7 +236,7 @@ def propagate(
     return cast(list[tuple[M, float]], _run(read.load(_run(read.call))))
 
 
-async def alink(ref: CoOccurrenceRef[M], a: M, b: M, *, weight: float = 1.0) -> float:
+async def alink(ref: CoOccurrenceRef[M], a: M, b: M, *, weight: float | None = None) -> float:
     """Async ``link``."""
     return cast(float, await _arun(_link(ref, a, b, weight)))
 
