@@ -35,6 +35,7 @@ DECLARATIONS = {
     "typedis._index.access_kind",
     "typedis._index.bloom_kind",
     "typedis._index.cooccurrence_kind",
+    "typedis._index.cyclic_kind",
     "typedis._query",
     "typedis._query._conditions",
     "typedis._query._refs",

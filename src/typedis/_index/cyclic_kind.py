@@ -124,7 +124,9 @@ class CyclicKind(IndexKind):
         assert isinstance(marker, CyclicDecay)
         rate, pressure = cast(object, marker.rate), cast(object, marker.pressure_rate)
         if not _number(rate) or not cast(float, rate) > 0:
-            raise ModelError(f"{where}: CyclicDecay(rate=...) must be a finite number > 0, got {rate!r}")
+            raise ModelError(
+                f"{where}: CyclicDecay(rate=...) must be a finite number > 0, got {rate!r}"
+            )
         if not _number(pressure) or not cast(float, pressure) >= 0:
             raise ModelError(
                 f"{where}: CyclicDecay(pressure_rate=...) must be a finite number >= 0, "

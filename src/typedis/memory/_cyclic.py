@@ -22,7 +22,6 @@ Example:
 
 from __future__ import annotations
 
-
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar, cast
@@ -36,7 +35,6 @@ from .._index.cyclic_kind import (
     Cycle,
     CyclicDecay,
     CyclicRef,
-    TemporalPeriod,
     amplitudes,
     cycles_of,
     resolved,
@@ -76,7 +74,6 @@ if TYPE_CHECKING:
         def __set__(self, obj: object, value: T) -> None: ...
 else:
     CyclicDecaying = Annotated[T, Field(allow_inf_nan=False), CyclicDecay()]
-
 
 
 def _marker(record: Model, ref: CyclicRef[Any, Any], caller: str) -> tuple[str, CyclicDecay]:
@@ -237,9 +234,7 @@ async def astrengthen_cycle(
     return await arun(_scale_call(record, field, factor, "strengthen_cycle"))
 
 
-def weaken_cycle(
-    record: M, field: CyclicRef[M, Any], factor: float = WEAKEN_FACTOR
-) -> list[Cycle]:
+def weaken_cycle(record: M, field: CyclicRef[M, Any], factor: float = WEAKEN_FACTOR) -> list[Cycle]:
     """``strengthen_cycle()`` with a default factor of 0.8."""
     return run(_scale_call(record, field, factor, "weaken_cycle"))
 
@@ -359,5 +354,3 @@ async def atop_by_cyclic(
 ) -> list[M]:
     """``top_by_cyclic()`` on the asyncio client."""
     return await _top(query, field, n, at).aall()
-
-
