@@ -92,10 +92,10 @@ class CyclicDecay(Marker):
     rate: float = DEFAULT_RATE
 
     def __post_init__(self) -> None:
-        given: object = self.cycles
+        given = cast(object, self.cycles)
         if isinstance(given, Iterable) and not isinstance(given, str | bytes):
             items = list(cast(Iterable[object], given))
-            if all(isinstance(c, tuple) and len(c) == 3 for c in items):
+            if all(isinstance(c, tuple) and len(cast(tuple[object, ...], c)) == 3 for c in items):
                 triples = cast(list[tuple[Any, Any, Any]], items)
                 object.__setattr__(self, "cycles", tuple(Cycle(*c) for c in triples))
 

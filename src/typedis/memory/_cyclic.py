@@ -87,15 +87,15 @@ def _ms(at: datetime) -> int:
     return round((at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp() * 1000)
 
 
-def _when(ms: bytes | str) -> datetime:
+def from_ms(ms: bytes | str) -> datetime:
     return datetime.fromtimestamp(int(ms) / 1000, UTC)
 
 
-def _with(marker: CyclicDecay, amps: Sequence[float]) -> list[Cycle]:
+def with_amplitudes(marker: CyclicDecay, amps: Sequence[float]) -> list[Cycle]:
     return [c._replace(amplitude=a) for c, a in zip(cycles_of(marker), amps, strict=True)]
 
 
-def _amps(marker: CyclicDecay, stored: bytes | str | None) -> list[float]:
+def stored_amplitudes(marker: CyclicDecay, stored: bytes | str | None) -> list[float]:
     """The amplitudes a record holds (as ``KINDS.cyclic.amps_of`` reads them)."""
     declared = [c.amplitude for c in cycles_of(marker)]
     if stored is None:
@@ -131,7 +131,7 @@ def _resolve_call(
         if reply[0] == b"missing":
             raise not_live(record, "resolve_pressure")
         _remember(record, hidden, reply[1].decode())
-        return _when(reply[1])
+        return from_ms(reply[1])
 
     function = _lua.library(spec).function("cyclic_resolve")
     when = "" if at is None else _ms(at)
@@ -191,7 +191,7 @@ def _scale_call(
             raise not_live(record, caller)
         text = reply[1].decode()
         _remember(record, hidden, text)
-        return _with(marker, _amps(marker, text))
+        return with_amplitudes(marker, stored_amplitudes(marker, text))
 
     args = (hidden, repr(value), *(repr(c.amplitude) for c in cycles))
     function = _lua.library(spec).function("cyclic_scale")
@@ -257,7 +257,7 @@ class _State:
         self.base = None if base is None else float(base)
         self.touched = None if stamp is None else int(stamp)
         self.resolved = None if since is None else int(since)
-        self.amps = _amps(marker, amps)
+        self.amps = stored_amplitudes(marker, amps)
 
 
 def _state_call(
@@ -276,13 +276,13 @@ def get_cycles(record: M, field: CyclicRef[M, Any]) -> list[Cycle]:
         ModelError: ``field`` is not a CyclicDecay field of the record's model.
     """
     call, marker = _state_call(record, field, "get_cycles")
-    return _with(marker, run(call).amps)
+    return with_amplitudes(marker, run(call).amps)
 
 
 async def aget_cycles(record: M, field: CyclicRef[M, Any]) -> list[Cycle]:
     """``get_cycles()`` on the asyncio client."""
     call, marker = _state_call(record, field, "get_cycles")
-    return _with(marker, (await arun(call)).amps)
+    return with_amplitudes(marker, (await arun(call)).amps)
 
 
 def _score(record: Model, marker: CyclicDecay, state: _State, at: datetime | None) -> float:

@@ -31,12 +31,12 @@ import redis
 from pydantic import TypeAdapter
 
 from .. import _keys, _lua, _scripts
-from .._errors import ModelError
+from .._errors import CorruptRecord, ModelError, TypedisError
 from .._index.cyclic_kind import Cycle, CyclicDecay, amplitudes, cycles_of, resolved
 from .._markers import ConfidenceMarker
-from ._confidence import _default
-from ._cyclic import _amps, _when, _with
-from ._hidden import _translated, arun, located, not_live, read_call, run
+from ._confidence import DEFAULT_CONFIDENCE
+from ._cyclic import from_ms, stored_amplitudes, with_amplitudes
+from ._hidden import arun, located, not_live, read_call, run
 
 if TYPE_CHECKING:
     from .._model import Model
@@ -112,14 +112,25 @@ def _key(record: Model) -> str:
 
 def _proposal(key: str, text: str) -> RecallProposal:
     surfaced, expires, reason = text.split(",", 2)
-    return RecallProposal(key, reason, _when(surfaced), _when(expires))
+    return RecallProposal(key, reason, from_ms(surfaced), from_ms(expires))
 
 
 def _run_all(calls: Sequence[_scripts.Call[Any]]) -> list[Any]:
     try:
         return _scripts.run_many(calls)
     except redis.RedisError as error:
-        raise _translated(calls[0], error) from error
+        if isinstance(error, redis.ResponseError):  # as _hidden.run words it
+            raise CorruptRecord(
+                f"the server refused ({error}); a key typedis uses holds data typedis did not "
+                "write. Nothing was written to that record"
+            ) from error
+        raise TypedisError(f"the server could not be reached ({error})") from error
+
+
+def _prior(record: Model, name: str) -> float:
+    """A Confidence field's prior when the record holds no value (as update_confidence)."""
+    default: object = type(record).model_fields[name].get_default(call_default_factory=True)
+    return float(default) if isinstance(default, int | float) else DEFAULT_CONFIDENCE
 
 
 # ---- on_read -----------------------------------------------------------------------------------
@@ -247,7 +258,7 @@ async def apending_proposal(record: Model) -> RecallProposal | None:
 def _records(records: Sequence[Model], caller: str) -> list[Model]:
     from .._model import Model  # at run time: _model imports this package
 
-    given: object = records
+    given = cast(object, records)
     if isinstance(given, Model) or not isinstance(given, Sequence):
         raise ModelError(f"{caller}(): records must be a sequence of records, got {records!r}")
     items = list(cast(Sequence[object], given))
@@ -283,7 +294,7 @@ def _observe_call(record: Model, outcome: Outcome) -> _scripts.Call[Observed]:
         len(confs),
     ]
     for name in confs:
-        args += [name, repr(_default(record, name))]
+        args += [name, repr(_prior(record, name))]
     args.append(len(cycs))
     for name, marker in cycs:
         declared = [c.amplitude for c in cycles_of(marker)]
@@ -304,10 +315,10 @@ def _observe_call(record: Model, outcome: Outcome) -> _scripts.Call[Observed]:
         cycles: dict[str, list[Cycle]] = {}
         for (name, marker), text in zip(cycs, reply[2], strict=False):
             vars(record)[amplitudes(name)] = text.decode()
-            cycles[name] = _with(marker, _amps(marker, text))
+            cycles[name] = with_amplitudes(marker, stored_amplitudes(marker, text))
         when = None
         if reply[3]:
-            when = _when(reply[3])
+            when = from_ms(reply[3])
             for name, marker in cycs:
                 if marker.pressure_rate > 0:
                     vars(record)[resolved(name)] = reply[3].decode()
