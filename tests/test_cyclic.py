@@ -338,6 +338,7 @@ def test_async_twins(conn: Connection) -> None:
         assert await acyclic_score(h, Habit.urge, at) == cyclic_score(h, Habit.urge, at)
         query = Habit.query.filter(Habit.agent == "a")
         assert [r.name for r in await atop_by_cyclic(query, Habit.urge, 5, at)] == ["x"]
+        await conn.aclose()
 
     asyncio.run(scenario())
 

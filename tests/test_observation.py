@@ -258,6 +258,7 @@ def test_async_twins(conn: Connection) -> None:
         assert done.confidence == {"certainty": 0.9}
         assert await apending_proposal(m) is None
         assert await aon_read(m) == 1
+        await conn.aclose()
 
     asyncio.run(scenario())
 
