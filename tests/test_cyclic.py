@@ -277,6 +277,13 @@ def test_top_n_matches_brute_force_at_any_time(
     assert len(got) == len(expected)
     assert [scores.get(k) for k in got] == pytest.approx([scores.get(k) for k in expected])
     assert got[len(ranked) :] == expected[len(ranked) :]  # no value: last, by id
+    # pages of the same order: offset and limit slice it
+    everything = [*ranked, *nones]
+    query = Habit.query.filter(Habit.agent == "a").order_by(Habit.urge.decayed(at))
+    page = [h.name for h in query.offset(n // 2).limit(3).all()]
+    assert [scores.get(k) for k in page] == pytest.approx(
+        [scores.get(k) for k in everything[n // 2 : n // 2 + 3]]
+    )
 
 
 def test_top_n_composes_with_filters_and_changes_with_time() -> None:
