@@ -37,6 +37,7 @@ DECLARATIONS = {
     "typedis._index.cooccurrence_kind",
     "typedis._index.ledger_kind",
     "typedis._defaults",
+    "typedis._index.cyclic_kind",
     "typedis._query",
     "typedis._query._conditions",
     "typedis._query._refs",
