@@ -77,6 +77,20 @@ local function hidden_values(key)
   return redis.call('HMGET', key, unpack(SPEC.hidden))
 end
 
+-- Complete a query page (lua/query.lua and the kinds' ORDERS): after the n ids ranked by
+-- scores, the matches (key found) missing from the sorted set scored come last, by id. ids
+-- holds the page's ranked ids; offset and limit (-1: none) are the page's.
+local function append_unscored(ids, found, scored, n, offset, limit, scratch)
+  local rest = scratch()
+  redis.call('ZDIFFSTORE', rest, 2, found, scored)
+  redis.call('ZUNIONSTORE', rest, 1, rest, 'WEIGHTS', 0)
+  local stop = limit < 0 and -1 or offset + limit - n - 1
+  for _, id in ipairs(redis.call('ZRANGE', rest, math.max(offset - n, 0), stop)) do
+    ids[#ids + 1] = id
+  end
+  return ids
+end
+
 -- Add to wanted (key -> type) the index keys a record with values v uses at tag.
 local function index_keys(spec, tag, v, wanted)
   for _, ix in ipairs(spec.idx) do KINDS[ix.kind].keys(tag, ix, v, wanted) end

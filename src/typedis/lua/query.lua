@@ -142,8 +142,8 @@ local scored -- the sorted set page() read the order's scores from
 -- The ids at positions offset .. offset + limit - 1 of the matches in order.
 local function page(found)
   local stop = limit < 0 and -1 or offset + limit - 1
-  local by_id = tmp()
   if order == cjson.null then
+    local by_id = tmp()
     redis.call('ZUNIONSTORE', by_id, 1, found, 'WEIGHTS', 0)
     return redis.call('ZRANGE', by_id, offset, stop)
   end
@@ -168,12 +168,7 @@ local function page(found)
     ids = redis.call('ZRANGE', unpack(args))
   end
   if stop >= 0 and stop < n then return ids end
-  -- records without a score come last, by id
-  redis.call('ZDIFFSTORE', by_id, 2, found, ordered)
-  redis.call('ZUNIONSTORE', by_id, 1, by_id, 'WEIGHTS', 0)
-  local rest = redis.call('ZRANGE', by_id, math.max(offset - n, 0), stop < 0 and -1 or stop - n)
-  for _, id in ipairs(rest) do ids[#ids + 1] = id end
-  return ids
+  return append_unscored(ids, found, ordered, n, offset, limit, tmp)
 end
 
 local function count(found)

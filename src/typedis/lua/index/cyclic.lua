@@ -123,13 +123,5 @@ ORDERS.cyclic = function(order, found, offset, limit, key, scratch)
   local ids = {}
   for i = offset + 1, math.min(#scored, need) do ids[#ids + 1] = scored[i][2] end
   if #scored >= need then return ids end
-  -- records without a value come last, by id
-  local rest = scratch()
-  redis.call('ZDIFFSTORE', rest, 2, found, main)
-  redis.call('ZUNIONSTORE', rest, 1, rest, 'WEIGHTS', 0)
-  local stop = limit < 0 and -1 or need - #scored - 1
-  for _, id in ipairs(redis.call('ZRANGE', rest, math.max(offset - #scored, 0), stop)) do
-    ids[#ids + 1] = id
-  end
-  return ids
+  return append_unscored(ids, found, main, #scored, offset, limit, scratch)
 end

@@ -143,13 +143,5 @@ ORDERS.decay = function(order, found, offset, limit, key, scratch)
   local ids = {}
   for i = offset + 1, #best do ids[#ids + 1] = best[i][2] end
   if #best >= need then return ids end
-  -- records without a value come last, by id
-  local rest = scratch()
-  redis.call('ZDIFFSTORE', rest, 2, found, main)
-  redis.call('ZUNIONSTORE', rest, 1, rest, 'WEIGHTS', 0)
-  local stop = limit < 0 and -1 or need - #best - 1
-  for _, id in ipairs(redis.call('ZRANGE', rest, math.max(offset - #best, 0), stop)) do
-    ids[#ids + 1] = id
-  end
-  return ids
+  return append_unscored(ids, found, main, #best, offset, limit, scratch)
 end
