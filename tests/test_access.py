@@ -13,14 +13,14 @@ import pytest
 import redis
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import invariant, rule, run_state_machine_as_test
 from pydantic import ValidationError
 
+from _lifecycle import AGENTS, NAMES, Lifecycle
 from typedis import (
     CorruptRecord,
     Indexed,
     Key,
-    KeyMutationError,
     Model,
     ModelError,
     NotFound,
@@ -303,21 +303,14 @@ def test_the_public_names_import_and_say_what_they_do() -> None:
 
 # ---- a state machine: reads, confirm, discard, saves, deletes, migration, expiry, sweep -----
 
-AGENTS = ["a", "b:c"]
-NAMES = ["x", "%", "y{"]
-PAST = datetime(2000, 1, 1, tzinfo=UTC)
 
-
-class AccessMachine(RuleBasedStateMachine):
+class AccessMachine(Lifecycle):
     """Records of ``Note`` against a reference: [hits, staged reads, confirmed log length]."""
 
-    client: redis.Redis
+    model = Note
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.client.flushdb()
-        self.live: dict[tuple[str, str], list[int]] = {}
-        self.expired: set[tuple[str, str]] = set()
+    def loaded(self, key: tuple[str, str]) -> None:
+        self.live[key][1] += 1  # a load stages one read
 
     @rule(agent=st.sampled_from(AGENTS), name=st.sampled_from(NAMES), hits=st.sampled_from([0, 7]))
     def save(self, agent: str, name: str, hits: int) -> None:
@@ -364,43 +357,6 @@ class AccessMachine(RuleBasedStateMachine):
             return
         assert discard_staged_access(Note(agent=agent, name=name)) == state[1]
         state[1] = 0
-
-    @rule(agent=st.sampled_from(AGENTS), name=st.sampled_from(NAMES))
-    def delete(self, agent: str, name: str) -> None:
-        assert Note(agent=agent, name=name).delete() == ((agent, name) in self.live)
-        self.live.pop((agent, name), None)
-        self.expired.discard((agent, name))
-
-    @rule(
-        src=st.tuples(st.sampled_from(AGENTS), st.sampled_from(NAMES)),
-        dst=st.tuples(st.sampled_from(AGENTS), st.sampled_from(NAMES)),
-    )
-    def migrate(self, src: tuple[str, str], dst: tuple[str, str]) -> None:
-        if src not in self.live or src == dst:
-            return
-        record = Note.load(*src)
-        self.live[src][1] += 1
-        record.agent, record.name = dst
-        if dst in self.live:
-            with pytest.raises(KeyMutationError):
-                record.save(migrate_key=True)
-            return
-        record.save(migrate_key=True)
-        self.live[dst] = self.live.pop(src)
-        self.expired.discard(dst)
-
-    @rule(agent=st.sampled_from(AGENTS), name=st.sampled_from(NAMES))
-    def expire(self, agent: str, name: str) -> None:
-        if (agent, name) not in self.live:
-            return
-        Note(agent=agent, name=name).save(update_fields=[], expire_at=PAST)
-        del self.live[(agent, name)]
-        self.expired.add((agent, name))
-
-    @rule()
-    def sweep(self) -> None:
-        assert Note.sweep_expired() == len(self.expired)
-        self.expired.clear()
 
     @invariant()
     def matches_the_reference(self) -> None:

@@ -12,14 +12,14 @@ import pytest
 import redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import invariant, rule, run_state_machine_as_test
 from pydantic import ValidationError
 
+from _lifecycle import AGENTS, NAMES, Lifecycle
 from typedis import (
     Confidence,
     CorruptRecord,
     Key,
-    KeyMutationError,
     Model,
     ModelError,
     NotFound,
@@ -273,21 +273,11 @@ def test_a_constant_signal_draws_the_belief_toward_it(
 
 # ---- a state machine: updates, saves, deletes, key migration, expiry and the sweep ------------
 
-AGENTS = ["a", "b:c"]
-NAMES = ["x", "y", "%"]
-PAST = datetime(2000, 1, 1, tzinfo=UTC)
 
-
-class ConfidenceMachine(RuleBasedStateMachine):
+class ConfidenceMachine(Lifecycle):
     """Records of ``Belief`` against a reference: (certainty, corroborations, contradictions)."""
 
-    client: redis.Redis
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.client.flushdb()
-        self.live: dict[tuple[str, str], list[Any]] = {}
-        self.expired: set[tuple[str, str]] = set()
+    model = Belief
 
     @rule(agent=st.sampled_from(AGENTS), name=st.sampled_from(NAMES), value=unit)
     def save(self, agent: str, name: str, value: float) -> None:
@@ -307,42 +297,6 @@ class ConfidenceMachine(RuleBasedStateMachine):
         state[0] = bayesian_update(state[0], signal, state[1] + state[2])
         state[1 if signal >= 0.5 else 2] += 1
         assert update_confidence(record, Belief.certainty, signal) == state[0]
-
-    @rule(agent=st.sampled_from(AGENTS), name=st.sampled_from(NAMES))
-    def delete(self, agent: str, name: str) -> None:
-        assert Belief(agent=agent, name=name).delete() == ((agent, name) in self.live)
-        self.live.pop((agent, name), None)
-        self.expired.discard((agent, name))
-
-    @rule(
-        src=st.tuples(st.sampled_from(AGENTS), st.sampled_from(NAMES)),
-        dst=st.tuples(st.sampled_from(AGENTS), st.sampled_from(NAMES)),
-    )
-    def migrate(self, src: tuple[str, str], dst: tuple[str, str]) -> None:
-        if src not in self.live or src == dst:
-            return
-        record = Belief.load(*src)
-        record.agent, record.name = dst
-        if dst in self.live:
-            with pytest.raises(KeyMutationError):
-                record.save(migrate_key=True)
-            return
-        record.save(migrate_key=True)
-        self.live[dst] = self.live.pop(src)
-        self.expired.discard(dst)
-
-    @rule(agent=st.sampled_from(AGENTS), name=st.sampled_from(NAMES))
-    def expire(self, agent: str, name: str) -> None:
-        if (agent, name) not in self.live:
-            return
-        Belief.load(agent, name).save(update_fields=[], expire_at=PAST)
-        del self.live[(agent, name)]
-        self.expired.add((agent, name))
-
-    @rule()
-    def sweep(self) -> None:
-        assert Belief.sweep_expired() == len(self.expired)
-        self.expired.clear()
 
     @invariant()
     def matches_the_reference(self) -> None:

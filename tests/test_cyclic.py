@@ -13,10 +13,11 @@ import pytest
 import redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import invariant, rule, run_state_machine_as_test
 from pydantic import ValidationError
 
-from typedis import Indexed, Key, KeyMutationError, Model, ModelError, NotFound
+from _lifecycle import AGENTS, NAMES, Lifecycle
+from typedis import Indexed, Key, Model, ModelError, NotFound
 from typedis._connection import Connection
 from typedis.memory import (
     Cycle,
@@ -352,21 +353,11 @@ def test_async_twins(conn: Connection) -> None:
 
 # ---- a state machine -------------------------------------------------------------------------
 
-AGENTS = ["a", "b:c"]
-NAMES = ["x", "%"]
-PAST = datetime(2000, 1, 1, tzinfo=UTC)
 
-
-class CyclicMachine(RuleBasedStateMachine):
+class CyclicMachine(Lifecycle):
     """``Habit`` records against a reference: (value, amplitudes, resolved ms or None)."""
 
-    client: redis.Redis
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.client.flushdb()
-        self.live: dict[tuple[str, str], list[Any]] = {}
-        self.expired: set[tuple[str, str]] = set()
+    model = Habit
 
     @rule(
         agent=st.sampled_from(AGENTS),
@@ -405,42 +396,6 @@ class CyclicMachine(RuleBasedStateMachine):
             return
         assert resolve_pressure(record, Habit.urge, at=at) == at
         state[2] = ms(at)
-
-    @rule(agent=st.sampled_from(AGENTS), name=st.sampled_from(NAMES))
-    def delete(self, agent: str, name: str) -> None:
-        assert Habit(agent=agent, name=name).delete() == ((agent, name) in self.live)
-        self.live.pop((agent, name), None)
-        self.expired.discard((agent, name))
-
-    @rule(
-        src=st.tuples(st.sampled_from(AGENTS), st.sampled_from(NAMES)),
-        dst=st.tuples(st.sampled_from(AGENTS), st.sampled_from(NAMES)),
-    )
-    def migrate(self, src: tuple[str, str], dst: tuple[str, str]) -> None:
-        if src not in self.live or src == dst:
-            return
-        record = Habit.load(*src)
-        record.agent, record.name = dst
-        if dst in self.live:
-            with pytest.raises(KeyMutationError):
-                record.save(migrate_key=True)
-            return
-        record.save(migrate_key=True)
-        self.live[dst] = self.live.pop(src)
-        self.expired.discard(dst)
-
-    @rule(agent=st.sampled_from(AGENTS), name=st.sampled_from(NAMES))
-    def expire(self, agent: str, name: str) -> None:
-        if (agent, name) not in self.live:
-            return
-        Habit.load(agent, name).save(update_fields=[], expire_at=PAST)
-        del self.live[(agent, name)]
-        self.expired.add((agent, name))
-
-    @rule()
-    def sweep(self) -> None:
-        assert Habit.sweep_expired() == len(self.expired)
-        self.expired.clear()
 
     @invariant()
     def matches_the_reference(self) -> None:
