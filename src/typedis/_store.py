@@ -327,8 +327,9 @@ def load_call(model: type[M], records: Sequence[tuple[str, str]]) -> Call[list[M
 def hydrate(model: type[M], row: list[bytes | None], located: tuple[str, str]) -> M:
     """Build an instance from stored values (``spec.read`` order), validated by pydantic."""
     spec = model.__typedis_spec__
-    hidden = row[len(spec.stored) :]
-    row = row[: len(spec.stored)]
+    hidden: list[bytes | None] = []
+    if spec.hidden:  # the kinds' hidden values follow the fields
+        hidden, row = row[len(spec.stored) :], row[: len(spec.stored)]
     data: dict[str, Any] = dict(zip(spec.stored, row, strict=True))
     for name, decode in spec.decoders:
         raw = data[name]
