@@ -461,6 +461,20 @@ def test_unknown_field_or_lookup() -> None:
         R.query.filter(visits=3)
 
 
+def test_a_radius_without_its_center_is_refused() -> None:
+    # Silently ignoring it would return every record.
+    with pytest.raises(QueryError, match=r"location_radius=\.\.\.: give the center too"):
+        R.query.filter(location_radius=5)
+    with pytest.raises(QueryError, match="give the center too"):
+        R.query.filter(cuisine="Thai", location_radius=5, location_radius_unit="km").plan()
+
+
+def test_ordering_by_a_field_of_another_model_is_refused() -> None:
+    other: Any = PlOther.name  # typed code cannot write this: Ordering[PlOther]
+    with pytest.raises(QueryError, match="cannot order PlRestaurant by PlOther.name"):
+        R.query.order_by(other).plan()
+
+
 @pytest.mark.parametrize("op", ["lt", "lte", "gt", "gte"])
 def test_range_on_an_indexed_field_via_keywords(op: str) -> None:
     # Refused when the filter is built, with a message naming the lookup and the field.

@@ -317,7 +317,12 @@ def _lookups(model: type[M], lookups: dict[str, Any]) -> list[c.Cond[M]]:
     conds: list[c.Cond[M]] = []
     geo_options = {k: v for k, v in lookups.items() if k.endswith(("_radius", "_radius_unit"))}
     for key, value in lookups.items():
-        if key in geo_options and key.rsplit("_radius", 1)[0] in refs:
+        center = key.rsplit("_radius", 1)[0]
+        if key in geo_options and center in refs:
+            if center not in lookups:  # a radius alone would be silently ignored
+                raise QueryError(
+                    f"{key}=...: give the center too, {center}=(lat, lon), or drop the radius"
+                )
             continue
         name, _, op = key.partition("__")
         if name not in spec.fields:
