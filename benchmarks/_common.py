@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -108,6 +109,16 @@ def race(n: int, rounds: int, contenders: list[Contender]) -> dict[str, float]:
             elapsed = time.perf_counter() - start
             best[c.name] = max(best[c.name], n / elapsed)
     return best
+
+
+def median_ms(run: Callable[[], Any], queries: int) -> float:
+    """The median time of ``queries`` runs of ``run``, in milliseconds."""
+    times = []
+    for _ in range(queries):
+        begin = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - begin)
+    return statistics.median(times) * 1000
 
 
 def report(label: str, raw: float, **contenders: float) -> None:

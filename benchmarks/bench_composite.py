@@ -19,12 +19,9 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import time
-from collections.abc import Callable
-from typing import Any
 
-from _common import setup
+from _common import median_ms, setup
 
 from typedis import Key, Model, Sorted, field
 from typedis.memory import composite_score
@@ -51,15 +48,6 @@ def fill(n: int, seed: int = 7) -> None:
                 for i in range(start, min(n, start + CHUNK))
             ]
         )
-
-
-def median_ms(run: Callable[[], Any], queries: int) -> float:
-    times = []
-    for _ in range(queries):
-        begin = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - begin)
-    return statistics.median(times) * 1000
 
 
 def main() -> None:

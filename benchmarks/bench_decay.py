@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from _common import setup
+from _common import median_ms, setup
 
 from typedis import Decaying, Key, Model, _scripts, _store, field
 
@@ -59,15 +57,6 @@ def fill(model: type[Model], n: int, seed: int = 7) -> None:
             for r in batch
         ]
         _scripts.run_many(touches)
-
-
-def median_ms(run: Callable[[], Any], queries: int) -> float:
-    times = []
-    for _ in range(queries):
-        begin = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - begin)
-    return statistics.median(times) * 1000
 
 
 def main() -> None:

@@ -61,6 +61,7 @@ class IndexKind(ABC):
     reports: ClassVar[tuple[str, ...]] = ()  # the check_indexes() entries it counts under
     option_names: ClassVar[Mapping[str, str]] = {}  # field() options it reads -> who takes them
     derived: ClassVar[bool] = False  # indexes fields of other kinds' markers (e.g. prefix)
+    companions: ClassVar[tuple[str, ...]] = ()  # suffixes of more keys beside its own
     checks_scores: ClassVar[bool] = False  # check_indexes() compares a sorted set's scores
     touchable: ClassVar[bool] = False  # its Lua has touch() (lua/touch.lua)
     on_read: ClassVar[bool] = False  # its Lua has read(tag, ix, id, key), run on every record a
@@ -139,7 +140,7 @@ class IndexKind(ABC):
     def stored_keys(self, tag: str, index: IndexSpec, keys: Iterable[str]) -> list[str]:
         """Which of a tag's keys (all of them, from SCAN) hold this index."""
         own = f"{tag}:{index.suffix}"
-        return [own] if own in keys else []
+        return [k for k in (own, *(own + c for c in self.companions)) if k in keys]
 
     def entries(
         self, spec: ModelSpec, tag: str, index: IndexSpec, records: Records, now_ms: float

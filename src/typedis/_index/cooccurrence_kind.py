@@ -13,7 +13,7 @@ twin with the same weight, is in both keys, and joins two stored records.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field as declared
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
@@ -62,6 +62,7 @@ class CoOccurrenceKind(IndexKind):
     letter = "e"
     redis_type = "zset"
     markers = (CoOccurrence,)
+    companions = (":w",)
     reports = ("cooccurrence",)
 
     def check_field(self, where: str, field: FieldSpec) -> None:
@@ -86,10 +87,6 @@ class CoOccurrenceKind(IndexKind):
 
     def ref(self, field: FieldSpec) -> type[FieldRef[Any, Any]]:
         return CoOccurrenceRef
-
-    def stored_keys(self, tag: str, index: IndexSpec, keys: Iterable[str]) -> list[str]:
-        own = f"{tag}:{index.suffix}"
-        return [k for k in (own, own + ":w") if k in keys]
 
     def check(
         self,

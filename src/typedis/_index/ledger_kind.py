@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field as declared
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypeVar, cast
@@ -133,6 +133,7 @@ class LedgerKind(IndexKind):
     letter = "p"
     redis_type = "zset"
     markers = (PredictionLedger,)
+    companions = (":e",)
     reports = ("ledger",)
 
     def check_field(self, where: str, field: FieldSpec) -> None:
@@ -161,10 +162,6 @@ class LedgerKind(IndexKind):
 
     def ref(self, field: FieldSpec) -> type[FieldRef[Any, Any]]:
         return LedgerRef
-
-    def stored_keys(self, tag: str, index: IndexSpec, keys: Iterable[str]) -> list[str]:
-        own = f"{tag}:{index.suffix}"
-        return [k for k in (own, own + ":e") if k in keys]
 
     def check(
         self,
