@@ -1,14 +1,18 @@
-"""An ACL denial on a key the scripts derive (an index) is found before the first write."""
+"""An ACL denial on a key the scripts derive (an index) is found before the first write.
+
+ACL SETUSER changes the server for every client, so these tests run on the suite's own server
+(``own_conn``), never on the one REDIS_URL names.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
+from _acl import connected_as
 
 import typedis
 from typedis import Indexed, Key, Model, _connection
@@ -21,40 +25,38 @@ class AclShop(Model):
     cuisine: Indexed[str]
 
 
+@pytest.fixture
+def admin(own_conn: typedis.Connection, own_client: redis.Redis) -> redis.Redis:
+    """A raw client on the suite's own server, as the default user; typedis points there too."""
+    return own_client
+
+
 @contextmanager
-def connected_as(
-    conn: typedis.Connection, admin: redis.Redis, user: str, *rules: str
-) -> Iterator[None]:
-    """typedis connected as a fresh ACL user with these rules, for the block's duration."""
+def as_user(url: str, admin: redis.Redis, user: str, *rules: str) -> Iterator[None]:
+    """typedis connected as a fresh ACL user with ``+@all`` and these rules."""
     password = f"{user}-s3cret"
     admin.execute_command("ACL", "SETUSER", user, "reset", "on", f">{password}", "+@all", *rules)
-    parts = urlsplit(conn.url)
-    netloc = f"{user}:{password}@{parts.hostname}:{parts.port}"
-    typedis.connect(urlunsplit((parts.scheme, netloc, parts.path, "", "")))
-    try:
+    with connected_as(url, user, password):
         yield
-    finally:
-        _connection.get_connection().close()
-        admin.execute_command("ACL", "DELUSER", user)
 
 
 @pytest.fixture
-def restricted(conn: typedis.Connection, redis_client: redis.Redis) -> Iterator[None]:
+def restricted(own_conn: typedis.Connection, admin: redis.Redis) -> Iterator[None]:
     """typedis as a user who may write AclShop's records, but only read its value indexes."""
     rules = (f"~{TAG}:r:*", f"~{TAG}:all", f"~{TAG}:exp", f"%R~{TAG}:i:*", f"%R~{TAG}:l:*")
-    with connected_as(conn, redis_client, "typedis-acl-test", *rules):
+    with as_user(own_conn.url, admin, "typedis-acl-test", *rules):
         yield
 
 
 @pytest.fixture
-def read_only(conn: typedis.Connection, redis_client: redis.Redis) -> Iterator[None]:
+def read_only(own_conn: typedis.Connection, admin: redis.Redis) -> Iterator[None]:
     """typedis as a user who may only read AclShop's keys."""
-    with connected_as(conn, redis_client, "typedis-acl-ro", f"%R~{TAG}*"):
+    with as_user(own_conn.url, admin, "typedis-acl-ro", f"%R~{TAG}*"):
         yield
 
 
 def test_a_denied_index_key_stops_the_save_before_any_write(
-    restricted: None, redis_client: redis.Redis
+    restricted: None, admin: redis.Redis
 ) -> None:
     # Reading the index keys is allowed (so the type checks pass): the ACL check that the
     # scripts make before their first write is what refuses the save.
@@ -63,22 +65,22 @@ def test_a_denied_index_key_stops_the_save_before_any_write(
         AclShop(name="Chez", cuisine="fr").save()
     assert isinstance(caught.value, PermissionError)
     assert isinstance(caught.value.__cause__, redis.ResponseError)
-    assert list(redis_client.scan_iter(match=f"{TAG}*")) == []
+    assert list(admin.scan_iter(match=f"{TAG}*")) == []
 
 
 def test_the_same_user_can_save_once_the_index_keys_are_writable(
-    restricted: None, redis_client: redis.Redis
+    restricted: None, admin: redis.Redis
 ) -> None:
-    redis_client.execute_command("ACL", "SETUSER", "typedis-acl-test", f"~{TAG}:i:*", f"~{TAG}:l:*")
+    admin.execute_command("ACL", "SETUSER", "typedis-acl-test", f"~{TAG}:i:*", f"~{TAG}:l:*")
     AclShop(name="Chez", cuisine="fr").save()
-    assert redis_client.sismember(f"{TAG}:i:cuisine:fr", "Chez")
+    assert admin.sismember(f"{TAG}:i:cuisine:fr", "Chez")
 
 
 def test_a_read_only_user_gets_permission_denied_and_nothing_is_written(
-    redis_client: redis.Redis, conn: typedis.Connection, request: pytest.FixtureRequest
+    admin: redis.Redis, request: pytest.FixtureRequest
 ) -> None:
     AclShop(name="Kept", cuisine="fr").save()
-    before = {key: redis_client.type(key) for key in redis_client.scan_iter(match=f"{TAG}*")}
+    before = {key: admin.type(key) for key in admin.scan_iter(match=f"{TAG}*")}
     request.getfixturevalue("read_only")
     with pytest.raises(typedis.PermissionDenied):
         AclShop(name="Chez", cuisine="fr").save()
@@ -97,15 +99,15 @@ def test_a_read_only_user_gets_permission_denied_and_nothing_is_written(
 
     with pytest.raises(typedis.PermissionDenied):
         asyncio.run(save_async())
-    after = {key: redis_client.type(key) for key in redis_client.scan_iter(match=f"{TAG}*")}
+    after = {key: admin.type(key) for key in admin.scan_iter(match=f"{TAG}*")}
     assert after == before
-    assert redis_client.smembers(f"{TAG}:i:cuisine:fr") == {b"Kept"}
+    assert admin.smembers(f"{TAG}:i:cuisine:fr") == {b"Kept"}
 
 
-def test_other_server_errors_are_not_taken_for_denials(redis_client: redis.Redis) -> None:
+def test_other_server_errors_are_not_taken_for_denials(admin: redis.Redis) -> None:
     AclShop(name="Chez", cuisine="fr").save()
-    redis_client.delete(f"{TAG}:i:cuisine:fr")
-    redis_client.set(f"{TAG}:i:cuisine:fr", "not a set")
+    admin.delete(f"{TAG}:i:cuisine:fr")
+    admin.set(f"{TAG}:i:cuisine:fr", "not a set")
     with pytest.raises(redis.ResponseError) as caught:
         AclShop(name="Chez", cuisine="fr").save()
     assert not isinstance(caught.value, typedis.PermissionDenied)
