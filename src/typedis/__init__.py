@@ -4,7 +4,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 # Absolute, unlike its neighbours: the relative form makes pyright treat `_maintenance` as a
 # private name of this package, which `from . import _maintenance` in _model then trips on.
-from typedis._maintenance import prune_functions
+from typedis._maintenance import install_functions, prune_functions
 
 from . import memory as memory  # the agent-memory primitives register their kinds and operations
 from ._connection import Connection, check_connection, connect
@@ -77,6 +77,7 @@ __all__ = [
     "check_connection",
     "connect",
     "field",
+    "install_functions",
     "new_id",
     "prune_functions",
 ]

@@ -1,4 +1,4 @@
-"""Index health checks, whole-model cleanup and pruning of old function libraries.
+"""Index health checks, whole-model cleanup, installing and pruning function libraries.
 
 The only module that uses SCAN.
 
@@ -8,16 +8,18 @@ entry the stored records imply, and compares it with what the server holds.
 
 from __future__ import annotations
 
+import inspect
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import redis
+from redis.exceptions import NoPermissionError
 
 from . import _index, _keys, _lua, _scripts, _store
 from ._codec import text
 from ._connection import get_connection
-from ._errors import QueryError
+from ._errors import ModelError, PermissionDenied, QueryError
 from ._spec import ModelSpec
 
 if TYPE_CHECKING:
@@ -44,7 +46,16 @@ def _scan(pattern: str) -> list[bytes]:
     keys: list[bytes] = []
     cursor = 0
     while True:
-        cursor, batch = _scripts.command(client, "SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
+        try:
+            reply = _scripts.command(client, "SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
+        except NoPermissionError as error:
+            raise PermissionDenied(
+                f"listing the keys {pattern} needs SCAN, which the server's ACL refuses this "
+                "user (a tenant user sweeps its own partition with "
+                "Model.sweep_expired(<partition values>); check_indexes() and delete_all() "
+                "are for an administrator)"
+            ) from error
+        cursor, batch = reply
         keys += batch
         if int(cursor) == 0:
             return keys
@@ -192,17 +203,33 @@ def delete_all(model: type[Model]) -> int:
     return removed
 
 
-def sweep_expired(model: type[Model], limit: int = 1000) -> int:
-    """Remove expired records with their index entries; cost O(expired). Returns the count."""
+def sweep_expired(model: type[Model], partition: Sequence[Any], limit: object) -> int:
+    """Remove expired records with their index entries, ``limit`` per script call; the count.
+
+    With partition values, only that partition (no SCAN). Without, every partition SCAN finds,
+    skipping those the user's ACL denies (each denied call ran nothing).
+    """
     spec = model.__typedis_spec__
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ModelError(f"{spec.name}.sweep_expired(): limit must be an int >= 1, got {limit!r}")
+    if partition or not spec.partition:
+        return _sweep_tag(spec, tag_for(spec, partition), limit)
     removed = 0
     for tag in tags(spec):
-        while True:
-            done = _scripts.run(_store.sweep_call(spec, tag, limit))
-            removed += done
-            if done < limit:
-                break
+        try:
+            removed += _sweep_tag(spec, tag, limit)
+        except PermissionDenied:
+            continue  # another tenant's partition
     return removed
+
+
+def _sweep_tag(spec: ModelSpec, tag: str, limit: int) -> int:
+    removed = 0
+    while True:
+        done = _scripts.run(_store.sweep_call(spec, tag, limit))
+        removed += done
+        if done < limit:
+            return removed
 
 
 def count(model: type[Model], partition: Sequence[Any]) -> int:
@@ -216,7 +243,8 @@ def prune_functions(*models: type[Model]) -> list[str]:
     Each model's write functions live in a library named by a digest of its code, so a changed
     model or a new typedis version loads a new library and the old one stays on the server.
     Pruning is safe while clients run: a client whose library is gone loads it again on its
-    next call (nothing runs against a missing function).
+    next call (nothing runs against a missing function), or, if its ACL user may not load
+    functions, raises ``PermissionDenied`` until ``install_functions()`` installs it.
     """
     keep = {_lua.library(m.__typedis_spec__).name for m in models}
     pattern = _lua.LIBRARY_PREFIX + "*"
@@ -233,3 +261,35 @@ def prune_functions(*models: type[Model]) -> list[str]:
             if "not found" not in str(error).lower():
                 raise
     return pruned
+
+
+def install_functions(*models: type[Model]) -> list[str]:
+    """Load the function libraries of ``models`` on the server; return their names.
+
+    For an administrator: users without ``FUNCTION`` rights (the tenants of docs/keys.md's ACL
+    recipe) can only call libraries installed for them. Run it again after a typedis upgrade
+    or a model change, whose library has a new name (a digest of its code). Idempotent, and it
+    restores a library whose code was altered (FUNCTION LOAD REPLACE).
+
+    Raises:
+        ModelError: an argument is not a concrete ``Model`` subclass.
+        PermissionDenied: this user may not run FUNCTION LOAD.
+    """
+    libraries: dict[str, str] = {}  # name -> source; models of one layout share a library
+    for model in models:
+        spec = getattr(model, "__typedis_spec__", None)
+        if not (inspect.isclass(model) and isinstance(spec, ModelSpec)):
+            raise ModelError(f"install_functions() takes Model subclasses, got {model!r}")
+        if spec.abstract:
+            raise ModelError(f"install_functions(): {spec.name} is abstract (it stores nothing)")
+        library = _lua.library(spec)
+        libraries[library.name] = library.source
+    for name, source in libraries.items():
+        try:
+            _scripts.command(get_connection().writer, "FUNCTION", "LOAD", "REPLACE", source)
+        except NoPermissionError as error:
+            raise PermissionDenied(
+                f"install_functions(): loading {name} needs FUNCTION LOAD, which the server's "
+                "ACL refuses this user: run it as an administrator"
+            ) from error
+    return list(libraries)

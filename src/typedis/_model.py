@@ -397,9 +397,13 @@ class Model(BaseModel, metaclass=ModelMeta):
         return _maintenance.count(cls, partition)
 
     @classmethod
-    def sweep_expired(cls, limit: int = 1000) -> int:
-        """Remove expired records with their index entries (cost: O(expired)); the count."""
-        return _maintenance.sweep_expired(cls, limit)
+    def sweep_expired(cls, *partition: Any, limit: int = 1000) -> int:
+        """Remove expired records with their index entries (cost: O(expired)); the count.
+
+        Pass partition values (in order, as for ``count``) to sweep one partition only;
+        without, every partition this ACL user may write is swept.
+        """
+        return _maintenance.sweep_expired(cls, partition, limit)
 
     @classmethod
     def check_indexes(cls) -> dict[str, int]:
