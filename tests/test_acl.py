@@ -12,9 +12,9 @@ from contextlib import contextmanager
 
 import pytest
 import redis
-from _acl import connected_as
 
 import typedis
+from _acl import connected_as
 from typedis import Indexed, Key, Model, _connection
 
 TAG = "{td:AclShop}"
