@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+
 import pytest
 
 import typedis
@@ -25,8 +30,24 @@ def test_demo_runs_and_reports_healthy_indexes(
     assert "record(s) removed, index entries too" in out
 
 
-def test_the_command_line_requires_a_command(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exited:
-        main([])
-    assert exited.value.code == 2
-    assert "demo" in capsys.readouterr().err
+def unreachable_url() -> str:
+    """A URL where nothing listens (a port the OS just handed out and took back)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"redis://127.0.0.1:{port}/0"
+
+
+def test_an_unreachable_server_is_one_line_and_exit_status_1() -> None:
+    env = {**os.environ, "REDIS_URL": unreachable_url()}
+    command = [sys.executable, "-m", "typedis", "demo"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.startswith(f"typedis: error: ConfigError: cannot use {env['REDIS_URL']}")
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    debug = subprocess.run(
+        [*command[:3], "--debug", "demo"], env=env, capture_output=True, text=True, check=False
+    )
+    assert debug.returncode == 1
+    assert debug.stderr.startswith("Traceback") and "ConnectionError" in debug.stderr

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import redis
+
 import typedis
 from typedis import (
     AutoKey,
     Confidence,
+    ConfigError,
     Decaying,
     Geo,
     GeoPoint,
@@ -83,6 +86,10 @@ def run() -> None:
     """Run the demo against the server of ``typedis.connect()`` (REDIS_URL, else embedded)."""
     conn = typedis.connect()
     where = "the embedded Valkey server" if conn.embedded else "REDIS_URL"
+    try:
+        typedis.check_connection()
+    except redis.RedisError as error:
+        raise ConfigError(f"cannot use {conn.redacted_url} ({where}): {error}") from error
     print(f"typedis {typedis.__version__} demo, connected to {conn.redacted_url} ({where})")
     print("the demo uses only keys under {td:Demo...} and empties them at the start and the end")
     removed = sum(model.delete_all() for model in MODELS)
