@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
+import redis
+
 import typedis
 from typedis import _connection
 
@@ -27,3 +29,12 @@ def connected_as(url: str, user: str, password: str) -> Iterator[typedis.Connect
     finally:
         conn.close()
         _connection._default = previous  # pyright: ignore[reportPrivateUsage]
+
+
+@contextmanager
+def as_user(url: str, admin: redis.Redis, user: str, *rules: str) -> Iterator[None]:
+    """typedis connected as a fresh ACL user with ``+@all`` and these rules (made by ``admin``)."""
+    password = f"{user}-s3cret"
+    admin.execute_command("ACL", "SETUSER", user, "reset", "on", f">{password}", "+@all", *rules)
+    with connected_as(url, user, password):
+        yield

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 import redis
 
 import typedis
-from _acl import connected_as
+from _acl import as_user
 from typedis import Indexed, Key, Model, _connection
 
 TAG = "{td:AclShop}"
@@ -29,15 +28,6 @@ class AclShop(Model):
 def admin(own_conn: typedis.Connection, own_client: redis.Redis) -> redis.Redis:
     """A raw client on the suite's own server, as the default user; typedis points there too."""
     return own_client
-
-
-@contextmanager
-def as_user(url: str, admin: redis.Redis, user: str, *rules: str) -> Iterator[None]:
-    """typedis connected as a fresh ACL user with ``+@all`` and these rules."""
-    password = f"{user}-s3cret"
-    admin.execute_command("ACL", "SETUSER", user, "reset", "on", f">{password}", "+@all", *rules)
-    with connected_as(url, user, password):
-        yield
 
 
 @pytest.fixture
