@@ -175,7 +175,7 @@ def test_a_tenant_cannot_read_or_write_another_tenants_records(
     assert stored(admin, "a") == {}
 
 
-def test_sweeping_every_partition_needs_scan_and_skips_denied_partitions(
+def test_a_tenant_sweeps_its_partition_and_sweeping_every_partition_is_refused(
     admin: redis.Redis, own_server: str
 ) -> None:
     past = datetime.now(UTC) - timedelta(seconds=1)
@@ -185,13 +185,19 @@ def test_sweeping_every_partition_needs_scan_and_skips_denied_partitions(
     with tenant(own_server, "a"), pytest.raises(typedis.PermissionDenied, match=r"(?i)scan"):
         Account.sweep_expired()  # the recipe has no SCAN: it would list every tenant's keys
     assert admin.zcard("{td:Account:a}:exp") == 1
-    # A user who may SCAN but write only partition "a" sweeps "a" and skips "b".
-    admin.execute_command("ACL", "SETUSER", "tenant-a", "+scan")
-    with tenant(own_server, "a"):
-        assert Account.sweep_expired() == 1
-    assert admin.zcard("{td:Account:a}:exp") == 0
+    # A user who may SCAN, but not sweep partition "a": refused there, its own left as it was.
+    admin.execute_command("ACL", "SETUSER", "tenant-b", "+scan")
+    with (
+        tenant(own_server, "b"),
+        pytest.raises(typedis.PermissionDenied, match=r"stopped at the partition \{td:Account:a\}"),
+    ):
+        Account.sweep_expired()
     assert admin.zcard("{td:Account:b}:exp") == 1
+    with tenant(own_server, "a"):
+        assert Account.sweep_expired("a") == 1
+    assert admin.zcard("{td:Account:a}:exp") == 0
     assert Account.sweep_expired() == 1  # the administrator sweeps every partition
+    assert admin.zcard("{td:Account:b}:exp") == 0
 
 
 @pytest.mark.xfail(

@@ -206,8 +206,8 @@ def delete_all(model: type[Model]) -> int:
 def sweep_expired(model: type[Model], partition: Sequence[Any], limit: object) -> int:
     """Remove expired records with their index entries, ``limit`` per script call; the count.
 
-    With partition values, only that partition (no SCAN). Without, every partition SCAN finds,
-    skipping those the user's ACL denies (each denied call ran nothing).
+    With partition values, only that partition (no SCAN). Without, every partition SCAN finds;
+    one the ACL user may not sweep stops it with ``PermissionDenied``.
     """
     spec = model.__typedis_spec__
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
@@ -218,8 +218,11 @@ def sweep_expired(model: type[Model], partition: Sequence[Any], limit: object) -
     for tag in tags(spec):
         try:
             removed += _sweep_tag(spec, tag, limit)
-        except PermissionDenied:
-            continue  # another tenant's partition
+        except PermissionDenied as error:
+            raise PermissionDenied(
+                f"{spec.name}.sweep_expired() stopped at the partition {tag} ({error}); a user "
+                f"limited to some partitions sweeps each: {spec.name}.sweep_expired(<values>)"
+            ) from error
     return removed
 
 

@@ -400,8 +400,8 @@ class Model(BaseModel, metaclass=ModelMeta):
     def sweep_expired(cls, *partition: Any, limit: int = 1000) -> int:
         """Remove expired records with their index entries (cost: O(expired)); the count.
 
-        Pass partition values (in order, as for ``count``) to sweep one partition only;
-        without, every partition this ACL user may write is swept.
+        Pass partition values (in order, as for ``count``) to sweep one partition only (all
+        that an ACL user limited to some partitions may do); without, every partition.
         """
         return _maintenance.sweep_expired(cls, partition, limit)
 
