@@ -80,7 +80,7 @@ def test_install_functions_installs_every_model_of_a_module(
     }
     assert libraries(own_client) == wanted
     out = capsys.readouterr().out
-    assert "for CliShop, CliNote:" in out
+    assert "installed the function libraries of CliShop, CliNote on redis://" in out
     assert set(out.splitlines()[1:]) == wanted
     assert main(["install-functions", "cli_models"]) == 0  # again: nothing changes
     assert libraries(own_client) == wanted
@@ -92,7 +92,7 @@ def test_install_functions_of_one_named_model(
     assert main(["install-functions", "cli_models:CliNote"]) == 0
     cli_models = importlib.import_module("cli_models")  # imported by the command
     assert libraries(own_client) == {_lua.library(cli_models.CliNote.__typedis_spec__).name}
-    assert "for CliNote:" in capsys.readouterr().out
+    assert "of CliNote on" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

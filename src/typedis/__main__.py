@@ -65,7 +65,7 @@ def _install(targets: list[str]) -> None:
     finally:
         conn.close()
     listed = ", ".join(m.__name__ for m in models)
-    print(f"installed {len(names)} function libraries on {conn.redacted_url} for {listed}:")
+    print(f"installed the function libraries of {listed} on {conn.redacted_url}:")
     print("\n".join(names))
 
 
