@@ -82,7 +82,8 @@ def test_install_functions_installs_every_model_of_a_module(
     out = capsys.readouterr().out
     assert "installed the function libraries of CliShop, CliNote on redis://" in out
     assert set(out.splitlines()[1:]) == wanted
-    assert main(["install-functions", "cli_models"]) == 0  # again: nothing changes
+    assert main(["install-functions", "cli_models", "cli_models:CliNote"]) == 0  # again
+    assert "of CliShop, CliNote on" in capsys.readouterr().out
     assert libraries(own_client) == wanted
 
 

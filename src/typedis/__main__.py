@@ -56,9 +56,7 @@ def _install(targets: list[str]) -> None:
         )
     if os.getcwd() not in sys.path:  # MODULE is found from here, as with `python -m`
         sys.path.insert(0, os.getcwd())
-    models: list[type[typedis.Model]] = []
-    for target in targets:
-        models += _models(target)
+    models = list(dict.fromkeys(m for target in targets for m in _models(target)))
     conn = typedis.connect()
     try:
         names = typedis.install_functions(*models)
