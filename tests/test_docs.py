@@ -36,7 +36,7 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 _PIECE = re.compile(
     r"^<!-- setup\n(?P<setup>.*?)^-->\n"
-    r"|^<!-- no-run: (?P<why>.+?) -->\n```\w*\n(?P<skipped>.*?)^```\n"
+    r"|^<!-- no-run: .+? -->\n```\w*\n(?P<skipped>.*?)^```\n"
     r"|^```(?P<lang>\w*)[^\n]*\n(?P<code>.*?)^```\n",
     re.MULTILINE | re.DOTALL,
 )
@@ -54,15 +54,11 @@ def blocks(text: str) -> list[Block]:
     """The setup, Python, pycon and no-run blocks of a page, in order."""
     found: list[Block] = []
     for match in _PIECE.finditer(text):
-        kind = next(k for k in ("setup", "skipped", "lang") if match[k] is not None)
-        body = "code" if kind == "lang" else kind
-        line = text.count("\n", 0, match.start(body)) + 1
-        if kind == "setup":
-            found.append(Block("setup", match["setup"], line))
-        elif kind == "skipped":
-            found.append(Block("no-run", match["skipped"], line))
-        elif match["lang"] in ("python", "pycon"):
-            found.append(Block(match["lang"], match["code"], line))
+        group = match.lastgroup or ""  # "setup", "skipped" or "code": the group that ends last
+        kind = {"setup": "setup", "skipped": "no-run"}.get(group, match["lang"])
+        if kind in ("python", "pycon", "setup", "no-run"):
+            line = text.count("\n", 0, match.start(group)) + 1
+            found.append(Block(kind, match[group], line))
     return found
 
 
