@@ -35,6 +35,14 @@ from typedis import (
     new_id,
 )
 from typedis._connection import get_connection
+from typedis.memory import (
+    AccessCount,
+    Associations,
+    CyclicDecaying,
+    Fingerprinted,
+    Predictions,
+    Priority,
+)
 
 
 class ApiCustomer(Model):
@@ -70,6 +78,17 @@ class ApiNote(Model, partition="agent"):
     agent: Key[str]
     id: AutoKey = field(default_factory=new_id)
     topic: Indexed[str] = ""
+
+
+class ApiMemory(Model, partition="agent"):
+    agent: Key[str]
+    id: AutoKey = field(default_factory=new_id)
+    text: Fingerprinted[str] = ""
+    hits: AccessCount = field(default=0)
+    related: Associations = field(default=None)
+    predictions: Predictions = field(default=None)
+    priority: Priority = field(default=0.0)
+    urgency: CyclicDecaying[float] = 0.0
 
 
 @asynccontextmanager
@@ -137,6 +156,16 @@ def get_note(agent: str, note_id: str) -> ApiNote:
     return ApiNote.load(agent, note_id)
 
 
+@app.post("/memories", status_code=201)
+def create_memory(memory: ApiMemory) -> ApiMemory:
+    return memory.save()
+
+
+@app.get("/memories/{agent}/{memory_id}")
+def get_memory(agent: str, memory_id: str) -> ApiMemory:
+    return ApiMemory.load(agent, memory_id)
+
+
 @pytest.fixture
 def client() -> Iterator[TestClient]:
     with TestClient(app) as test_client:
@@ -154,7 +183,8 @@ def test_openapi_document_describes_every_model(client: TestClient) -> None:
     response = client.get("/openapi.json")
     assert response.status_code == 200, response.text
     schemas = response.json()["components"]["schemas"]
-    assert {"ApiCustomer", "ApiBranch", "ApiShop", "ApiOrder", "ApiNote"} <= schemas.keys()
+    names = {"ApiCustomer", "ApiBranch", "ApiShop", "ApiOrder", "ApiNote", "ApiMemory"}
+    assert names <= schemas.keys()
     order = schemas["ApiOrder"]["properties"]
     assert order["customer"] == {"type": "string", "title": "Customer"}
     assert order["courier"]["anyOf"] == [{"type": "string"}, {"type": "null"}]
@@ -175,7 +205,7 @@ def test_openapi_document_describes_every_model(client: TestClient) -> None:
     assert shop["updated"]["anyOf"][0] == {"type": "string", "format": "date-time"}
 
 
-@pytest.mark.parametrize("model", [ApiCustomer, ApiBranch, ApiShop, ApiOrder, ApiNote])
+@pytest.mark.parametrize("model", [ApiCustomer, ApiBranch, ApiShop, ApiOrder, ApiNote, ApiMemory])
 def test_json_schema_in_both_modes(model: type[Model]) -> None:
     assert model.model_json_schema(mode="serialization") == model.model_json_schema(
         mode="validation"
@@ -216,6 +246,10 @@ def test_post_saves_and_get_loads(client: TestClient) -> None:
     assert note["agent"] == "a:1"
     assert client.get(f"/agents/a:1/notes/{note['id']}").json() == note
 
+    memory = created(client, "/memories", {"agent": "a1", "text": "likes tea", "priority": 0.9})
+    assert memory["hits"] == 0 and memory["related"] is None
+    assert client.get(f"/memories/a1/{memory['id']}").json() == memory
+
 
 def test_request_models_validate(client: TestClient) -> None:
     bad = [
@@ -225,6 +259,7 @@ def test_request_models_validate(client: TestClient) -> None:
         ("/shops", {"name": "Zest", "phone": "555", "location": [91, 0]}),  # latitude
         ("/orders", {"customer": ["a", "b"]}),  # ApiCustomer has one key field
         ("/orders", {"customer": "ann@x.io", "branch": ["Porto", "three"]}),  # number: int
+        ("/memories", {"agent": "a1", "priority": 1.5}),  # Priority in [0, 1]
     ]
     for path, body in bad:
         response = client.post(path, json=body)
