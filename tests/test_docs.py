@@ -136,3 +136,18 @@ while True: pass
         Block("no-run", "while True: pass\n", 17),
         Block("pycon", ">>> y\n2\n", 21),
     ]
+
+
+def test_a_failure_points_at_its_markdown_line(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    with pytest.raises(ZeroDivisionError) as failure:
+        run_python(Block("python", "x = 1\n1 / 0\n", 7), page, {})
+    where = failure.traceback[-1]
+    assert (str(where.path), where.lineno + 1) == (str(page), 8)  # pytest counts from 0
+
+
+def test_top_level_await_runs_in_the_namespace() -> None:
+    namespace: dict[str, Any] = {}
+    code = "import asyncio\nawait asyncio.sleep(0)\ndone = True\n"
+    run_python(Block("python", code, 1), ROOT / "page.md", namespace)
+    assert namespace["done"] is True
