@@ -85,12 +85,17 @@ class Linked(Generic[TM]):
         def validate(value: Any) -> Linked[Any]:
             return link_to(target, value)
 
+        # In and out, a link is its target's key as text (a list of texts for several key
+        # fields): that is its JSON schema in both modes, e.g. in FastAPI's OpenAPI document.
+        keys = len(target.__typedis_spec__.keys)
+        text = core_schema.str_schema()
+        key = text if keys == 1 else core_schema.tuple_schema([text] * keys)
         return core_schema.no_info_plain_validator_function(
             validate,
             serialization=core_schema.plain_serializer_function_ser_schema(
-                lambda link: link.key, when_used="always"
+                lambda link: link.key, return_schema=key, when_used="always"
             ),
-            json_schema_input_schema=core_schema.str_schema(),
+            json_schema_input_schema=key,
         )
 
 
