@@ -206,7 +206,12 @@ def increment_call(obj: Model, field_ref: str | FieldRef[Any, Any], delta: objec
         raise ModelError(f"{spec.name}.{name} is an int field: delta must be an int, got {delta!r}")
     info = type(obj).model_fields[name]
     low, high, step = _constraints(number, info.metadata)
-    if number is int and step and delta % step:
+    if step is not None and number is float:
+        raise ModelError(
+            f"{spec.name}.{name}: a float field with multiple_of cannot be incremented on the "
+            "server (pydantic checks it with a tolerance of its own); assign it and save() instead"
+        )
+    if step and delta % step:  # the stored value is a multiple: the sum is one if delta is
         raise ModelError(
             f"{spec.name}.{name} holds multiples of {step}: delta {delta!r} is not one; "
             "nothing was written"
@@ -217,8 +222,7 @@ def increment_call(obj: Model, field_ref: str | FieldRef[Any, Any], delta: objec
     tag, rid = saved
     plain_default = info.default_factory is None and info.default is not PydanticUndefined
     start = text(field.codec, info.default) if name in spec.required and plain_default else ""
-    args: list[Arg] = [tag, rid, name, repr(number(delta)), number.__name__, low, high]
-    args += [repr(step) if number is float and step else "", start]
+    args: list[Arg] = [tag, rid, name, repr(number(delta)), number.__name__, low, high, start]
 
     def refused(what: str) -> ModelError:
         return ModelError(f"{spec.name}.{name}: adding {delta!r} {what}; nothing was written")
@@ -247,11 +251,9 @@ def increment_call(obj: Model, field_ref: str | FieldRef[Any, Any], delta: objec
             index = spec.index(int(reply[1]))
             values = {n: result if n == name else getattr(obj, n) for n in index.fields}
             raise UniqueViolation(spec.name, ", ".join(index.fields), _shown(values, index.fields))
-        if status == b"bounds":
-            raise refused(
-                f"gives {result!r}: that would break the field's bounds {_shown_bounds(low, high)}"
-            )
-        raise refused(f"gives {result!r}, which is not a multiple of {step!r}")
+        raise refused(
+            f"gives {result!r}: that would break the field's bounds {_shown_bounds(low, high)}"
+        )
 
     incr = _lua.library(spec).function("incr")
     return Call(incr, (_keys.record(tag, rid),), args, done, write=True)

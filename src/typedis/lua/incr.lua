@@ -5,12 +5,11 @@
 -- KEYS[1]: record hash
 -- ARGV[1]: tag   ARGV[2]: id   ARGV[3]: field   ARGV[4]: delta (its repr)   ARGV[5]: "int" | "float"
 -- ARGV[6], ARGV[7]: the field's lower and upper bounds: "" none, "<n>" inclusive, "(<n>" exclusive
--- ARGV[8]: a float field's multiple_of, or ""
--- ARGV[9]: the text a missing hash field loads as (the field's default), "" if it loads as None
+-- ARGV[8]: the text a missing hash field loads as (the field's default), "" if it loads as None
 -- returns: {"ok", <new text>, <the record's SPEC.hidden values>} | {"missing"}
 --   | {"none"} (the value is None) | {"stored", <text>} (not a number of the field's type)
 --   | {"range"} (the result is not a number within the double range)
---   | {"bounds", <new text>} | {"multiple", <new text>} | {"unique", <index position>, <new text>}
+--   | {"bounds", <new text>} | {"unique", <index position>, <new text>}
 local spec = SPEC
 local tag, id, field, delta, kind = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local key = KEYS[1]
@@ -89,7 +88,7 @@ end
 expect_type(key, 'hash')
 local old, live = read_record(key)
 if not live then return {'missing'} end
-local was = old[field] or ARGV[9]
+local was = old[field] or ARGV[8]
 if was == '' then return {'none'} end
 local text, value -- the result as stored, and as a double
 if kind == 'int' then
@@ -120,14 +119,6 @@ local function beyond(bound, side)
   return c == side or (open and c == 0)
 end
 if beyond(ARGV[6], -1) or beyond(ARGV[7], 1) then return {'bounds', text} end
-if ARGV[8] ~= '' then
-  -- pydantic-core's float multiple_of check, to the operation
-  local step = tonumber(ARGV[8])
-  local rem, tolerance = math.fmod(value, step), math.abs(value) / 1e9
-  if math.abs(rem) > tolerance and math.abs(rem - step) > tolerance then
-    return {'multiple', text}
-  end
-end
 
 local new = {}
 for f, t in pairs(old) do new[f] = t end
