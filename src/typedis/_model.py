@@ -281,13 +281,19 @@ class Model(BaseModel, metaclass=ModelMeta):
     def atomic_increment(self, field_name: FieldRef[Self, Any] | str, delta: float) -> Any:
         """Add ``delta`` to a numeric field on the server, keeping its indexes in step.
 
+        The sum is Python's: exact for an int field, double addition for a float field. The
+        field's bounds (``ge``/``gt``/``le``/``lt``), an int field's ``multiple_of`` and its
+        ``Unique`` index are checked on that sum before anything is written; a refused
+        increment raises ``ModelError`` (``UniqueViolation``) and writes nothing.
+
         Args:
             field_name: the field, as a reference (``Shop.score``) or by name (``"visits"``,
                 for a field without an index; the checkers then type the result as Any).
-            delta: the amount to add (an int for an int field).
+            delta: the amount to add (an int for an int field), finite.
 
         Returns:
-            The new value, also set on this instance. The record must be stored.
+            The new value, as ``load()`` reads it, also set on this instance. The record must
+            be stored.
 
         Example:
             >>> shop.atomic_increment(Shop.score, 1)
