@@ -241,8 +241,8 @@ def increment_call(obj: Model, field_ref: str | FieldRef[Any, Any], delta: objec
             raise ModelError(f"{spec.name}.{name} holds None: there is nothing to add {delta!r} to")
         if status == b"stored":
             raise CorruptRecord(
-                f"{spec.name}({rid!r}).{name}: the stored text {reply[1]!r} is not "
-                f"a {number.__name__}; nothing was written"
+                f"{spec.name}({rid!r}).{name} stores {reply[1].decode(errors='replace')!r}, "
+                f"which is not a number of type {number.__name__}; nothing was written"
             )
         if status == b"range":
             raise refused("gives a result that is not a number within ±1.8e308")
