@@ -132,12 +132,13 @@ def expected(model: type[Model], name: str, start: float, delta: float) -> Any:
 def check(client: redis.Redis, record: Any, name: str, delta: float, want: Any) -> None:
     """Increment and compare with ``want`` (None: refused, nothing written)."""
     model = type(record)
-    before = state(client)
+    before, held = state(client), repr(getattr(record, name))
     event("refused" if want is None else "applied")
     if want is None:
         with pytest.raises(TypedisError):
             record.atomic_increment(name, delta)
         assert state(client) == before
+        assert repr(getattr(record, name)) == held
         return
     got = record.atomic_increment(name, delta)
     assert type(got) is type(want)
@@ -200,6 +201,11 @@ def test_float_increments_are_pythons(
 
 @settle
 @given(start=st.floats(allow_nan=False, allow_infinity=False), delta=st.sampled_from([0.0, -0.0]))
+@example(start=7.120236347223045e-307, delta=0.0)  # beside a power of two: not printf's nearest
+@example(start=5e-324, delta=0.0)
+@example(start=123456789012345680.0, delta=0.0)
+@example(start=1e16, delta=-0.0)
+@example(start=0.0001, delta=0.0)
 def test_a_float_is_stored_as_its_repr(
     redis_client: redis.Redis, start: float, delta: float
 ) -> None:
@@ -259,6 +265,9 @@ def test_a_float_sum_is_pythons(redis_client: redis.Redis) -> None:
     assert stored(redis_client, IncFloat, "unique") == b"0.30000000000000004"
     assert found(IncFloat, "unique", 0.1 + 0.2)
     assert IncFloat.check_indexes()["total"] == 0
+    with pytest.raises(UniqueViolation):
+        IncFloat(k="b", unique=0.30000000000000004).save()
+    IncFloat(k="b", unique=0.3).save()  # another number, another entry
 
 
 # -- what is refused ------------------------------------------------------------------------
@@ -275,6 +284,7 @@ def test_a_float_sum_is_pythons(redis_client: redis.Redis) -> None:
         ("plain", 0, 1.0, "delta must be an int"),
         ("plain", 0, True, "delta must be a finite number"),
     ],
+    ids=["not-a-multiple", "bound", "int64", "beyond-doubles", "huge-delta", "float", "bool"],
 )
 def test_int_refusals_name_the_field_and_write_nothing(
     redis_client: redis.Redis, name: str, start: int, delta: Any, message: str
@@ -298,6 +308,7 @@ def test_int_refusals_name_the_field_and_write_nothing(
         ("plain", 0.0, -math.inf, "delta must be a finite number"),
         ("plain", 0.0, 2**1024, "delta must be a finite number"),
     ],
+    ids=["multiple_of", "overflow", "inf", "nan-delta", "inf-delta", "huge-delta"],
 )
 def test_float_refusals_name_the_field_and_write_nothing(
     redis_client: redis.Redis, name: str, start: float, delta: Any, message: str
