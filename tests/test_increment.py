@@ -99,6 +99,7 @@ FLOAT_EDGES = [
 ]
 ints = st.one_of(st.sampled_from(INT_EDGES), st.integers(-(2**70), 2**70), st.integers(-50, 50))
 floats = st.one_of(st.sampled_from(FLOAT_EDGES), st.floats(), st.floats(-2, 2))
+VIA = st.sampled_from(["sync", "async"])  # the executor: atomic_increment or aatomic_increment
 
 
 def state(client: redis.Redis) -> dict[Any, Any]:
@@ -122,25 +123,41 @@ def expected(model: type[Model], name: str, start: float, delta: float) -> Any:
     """Python's result of the increment as the field holds it, or None where it is refused."""
     try:
         result = start + delta
-        float(result)  # typedis keeps every result within the double range
+        float(delta), float(result)  # typedis keeps deltas and results within the double range
         model.model_validate({"k": "a", name: result})
     except (OverflowError, ValidationError):
         return None
     return result if math.isfinite(result) else None
 
 
-def check(client: redis.Redis, record: Any, name: str, delta: float, want: Any) -> None:
+def increment(record: Any, name: str, delta: float, via: str) -> Any:
+    """``atomic_increment()``, or its asyncio twin when ``via`` is "async"."""
+    if via == "sync":
+        return record.atomic_increment(name, delta)
+
+    async def body() -> Any:
+        try:
+            return await record.aatomic_increment(name, delta)
+        finally:
+            await _connection.get_connection().aclose()
+
+    return asyncio.run(body())
+
+
+def check(
+    client: redis.Redis, record: Any, name: str, delta: float, want: Any, via: str = "sync"
+) -> None:
     """Increment and compare with ``want`` (None: refused, nothing written)."""
     model = type(record)
     before, held = state(client), repr(getattr(record, name))
     event("refused" if want is None else "applied")
     if want is None:
         with pytest.raises(TypedisError):
-            record.atomic_increment(name, delta)
+            increment(record, name, delta, via)
         assert state(client) == before
         assert repr(getattr(record, name)) == held
         return
-    got = record.atomic_increment(name, delta)
+    got = increment(record, name, delta, via)
     assert type(got) is type(want)
     assert got == want
     assert getattr(record, name) == want
@@ -156,17 +173,17 @@ settle = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 @settle
-@given(name=st.sampled_from(INT_FIELDS), start=ints, delta=ints, to_edge=st.booleans())
-@example(name="unique", start=TWO_53 - 1, delta=2, to_edge=False)
-@example(name="indexed", start=TWO_53 + 1, delta=0, to_edge=False)
-@example(name="int64", start=TWO_63 - 1, delta=1, to_edge=False)
-@example(name="int64", start=-TWO_63, delta=-1, to_edge=False)
-@example(name="plain", start=10**308, delta=7 * 10**307, to_edge=False)
-@example(name="plain", start=10**308, delta=8 * 10**307, to_edge=False)
-@example(name="stepped", start=27, delta=3, to_edge=False)
-@example(name="stepped", start=0, delta=1, to_edge=False)
+@given(name=st.sampled_from(INT_FIELDS), start=ints, delta=ints, to_edge=st.booleans(), via=VIA)
+@example(name="unique", start=TWO_53 - 1, delta=2, to_edge=False, via="sync")
+@example(name="indexed", start=TWO_53 + 1, delta=0, to_edge=False, via="sync")
+@example(name="int64", start=TWO_63 - 1, delta=1, to_edge=False, via="sync")
+@example(name="int64", start=-TWO_63, delta=-1, to_edge=False, via="async")
+@example(name="plain", start=10**308, delta=7 * 10**307, to_edge=False, via="sync")
+@example(name="plain", start=10**308, delta=8 * 10**307, to_edge=False, via="sync")
+@example(name="stepped", start=27, delta=3, to_edge=False, via="sync")
+@example(name="stepped", start=0, delta=1, to_edge=False, via="sync")
 def test_int_increments_are_exact(
-    redis_client: redis.Redis, name: str, start: int, delta: int, to_edge: bool
+    redis_client: redis.Redis, name: str, start: int, delta: int, to_edge: bool, via: str
 ) -> None:
     """to_edge: delta is the distance to the drawn value, to land on the edges themselves."""
     redis_client.flushdb()
@@ -176,19 +193,19 @@ def test_int_increments_are_exact(
         event("not a value of the field")
         return
     delta = delta - start if to_edge else delta
-    check(redis_client, record, name, delta, expected(IncInt, name, start, delta))
+    check(redis_client, record, name, delta, expected(IncInt, name, start, delta), via)
 
 
 @settle
-@given(name=st.sampled_from(FLOAT_FIELDS), start=floats, delta=st.one_of(floats, ints))
-@example(name="fraction", start=0.6092, delta=0.2908)
-@example(name="fraction", start=0.5, delta=0.4)  # exactly 0.9: refused
-@example(name="ranked", start=1e-20, delta=1e-20)
-@example(name="indexed", start=0.1, delta=0.2)
-@example(name="unique", start=0.1, delta=TWO_53 + 1)
-@example(name="plain", start=1.7976931348623157e308, delta=1e292)
+@given(name=st.sampled_from(FLOAT_FIELDS), start=floats, delta=st.one_of(floats, ints), via=VIA)
+@example(name="fraction", start=0.6092, delta=0.2908, via="sync")
+@example(name="fraction", start=0.5, delta=0.4, via="async")  # exactly 0.9: refused
+@example(name="ranked", start=1e-20, delta=1e-20, via="sync")
+@example(name="indexed", start=0.1, delta=0.2, via="async")
+@example(name="unique", start=0.1, delta=TWO_53 + 1, via="sync")
+@example(name="plain", start=1.7976931348623157e308, delta=1e292, via="sync")
 def test_float_increments_are_pythons(
-    redis_client: redis.Redis, name: str, start: float, delta: float
+    redis_client: redis.Redis, name: str, start: float, delta: float, via: str
 ) -> None:
     redis_client.flushdb()
     try:
@@ -196,7 +213,7 @@ def test_float_increments_are_pythons(
     except ValidationError:
         event("not a value of the field")
         return
-    check(redis_client, record, name, delta, expected(IncFloat, name, start, delta))
+    check(redis_client, record, name, delta, expected(IncFloat, name, start, delta), via)
 
 
 @settle
