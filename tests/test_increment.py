@@ -26,7 +26,6 @@ from typedis import (
     ModelError,
     NotFound,
     Sorted,
-    TypedisError,
     Unique,
     UniqueViolation,
     _connection,
@@ -152,7 +151,7 @@ def check(
     before, held = state(client), repr(getattr(record, name))
     event("refused" if want is None else "applied")
     if want is None:
-        with pytest.raises(TypedisError):
+        with pytest.raises(ModelError):
             increment(record, name, delta, via)
         assert state(client) == before
         assert repr(getattr(record, name)) == held
