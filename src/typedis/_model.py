@@ -298,6 +298,7 @@ class Model(BaseModel, metaclass=ModelMeta):
                 field with ``multiple_of`` is refused). Nothing is written.
             UniqueViolation: another record holds the sum in a ``Unique`` index.
             NotFound: the record is not stored (never saved, deleted or expired).
+            CorruptRecord: the stored text is not a number of the field's type.
 
         Example:
             >>> shop.atomic_increment(Shop.score, 1)
