@@ -929,14 +929,6 @@ def test_increment_unique_int_collision_writes_nothing(redis_client: redis.Redis
     assert redis_client.hgetall(f"{COUNTER}:u:slot") == {b"1": b"a", b"2": b"b"}
 
 
-def test_increment_float_in_a_value_index_is_refused(redis_client: redis.Redis) -> None:
-    record = MdlCounter(k="a").save()
-    before = snapshot(redis_client)
-    with pytest.raises(ModelError, match="weight"):
-        record.atomic_increment("weight", 1.0)
-    assert snapshot(redis_client) == before
-
-
 def test_increment_unsaved_or_deleted_record_raises_not_found(redis_client: redis.Redis) -> None:
     with pytest.raises(NotFound):
         MdlCounter(k="a").atomic_increment("hits", 1)

@@ -281,13 +281,24 @@ class Model(BaseModel, metaclass=ModelMeta):
     def atomic_increment(self, field_name: FieldRef[Self, Any] | str, delta: float) -> Any:
         """Add ``delta`` to a numeric field on the server, keeping its indexes in step.
 
+        The sum is Python's (exact for an int field, double addition for a float field); the
+        value stored, indexed and checked against the field's constraints is that one number.
+
         Args:
             field_name: the field, as a reference (``Shop.score``) or by name (``"visits"``,
                 for a field without an index; the checkers then type the result as Any).
-            delta: the amount to add (an int for an int field).
+            delta: the amount to add: a finite number (an int for an int field).
 
         Returns:
-            The new value, also set on this instance. The record must be stored.
+            The new value, as ``load()`` reads it, also set on this instance.
+
+        Raises:
+            ModelError: the delta or the sum is not finite, or the sum breaks the field's
+                bounds or an int field's ``multiple_of``, or the field holds None (a float
+                field with ``multiple_of`` is refused). Nothing is written.
+            UniqueViolation: another record holds the sum in a ``Unique`` index.
+            NotFound: the record is not stored (never saved, deleted or expired).
+            CorruptRecord: the stored text is not a number of the field's type.
 
         Example:
             >>> shop.atomic_increment(Shop.score, 1)

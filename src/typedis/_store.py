@@ -7,14 +7,17 @@ indexed values on the server, so a save never trusts a client-side snapshot.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import annotated_types
+from pydantic_core import PydanticUndefined
 
 from . import _keys, _lua
-from ._errors import KeyMutationError, ModelError, NotFound, UniqueViolation
+from ._codec import text
+from ._errors import CorruptRecord, KeyMutationError, ModelError, NotFound, UniqueViolation
 from ._index import DECAY
 from ._query._refs import FieldRef
 from ._scripts import Arg, Call
@@ -182,55 +185,118 @@ def delete_call(spec: ModelSpec, records: Sequence[tuple[str, str]]) -> Call[int
 
 
 def increment_call(obj: Model, field_ref: str | FieldRef[Any, Any], delta: object) -> Call[Any]:
-    """The call that adds ``delta`` to a numeric field (by name or reference) of a stored record."""
+    """The call that adds ``delta`` to a numeric field (by name or reference) of a stored record.
+
+    The sum is Python's (exact for an int field, IEEE double addition for a float field), and
+    the text stored, indexed and checked against the field's constraints is the one the codec
+    writes for it; a result that fails a check is refused and nothing is written.
+    """
     spec = obj.__typedis_spec__
-    name = _field_name(obj, field_ref, f"{spec.name}.atomic_increment()")
+    where = f"{spec.name}.atomic_increment()"
+    name = _field_name(obj, field_ref, where)
     field = spec.fields.get(name)
     if field is None:
-        raise ModelError(f"{spec.name}.atomic_increment(): no field {name!r}")
-    kind = {int: "int", float: "float"}.get(field.annotation)
-    if kind is None:
+        raise ModelError(f"{where}: no field {name!r}")
+    number: type[int] | type[float] | None = {int: int, float: float}.get(field.annotation)
+    if number is None:
         raise ModelError(f"{spec.name}.{name}: atomic_increment() needs an int or float field")
-    if isinstance(delta, bool) or not isinstance(delta, int | float) or delta != delta:
-        raise ModelError(f"{spec.name}.atomic_increment(): delta must be a number, got {delta!r}")
-    if kind == "int" and not isinstance(delta, int):
+    if isinstance(delta, bool) or not isinstance(delta, int | float) or not _finite(delta):
+        raise ModelError(f"{where}: delta must be a finite number within ±1.8e308, got {delta!r}")
+    if number is int and not isinstance(delta, int):
         raise ModelError(f"{spec.name}.{name} is an int field: delta must be an int, got {delta!r}")
-    if kind == "float" and any(name in ix.fields for ix in spec.indexes if ix.kind.by_text):
+    info = type(obj).model_fields[name]
+    low, high, step = _constraints(number, info.metadata)
+    if step is not None and number is float:
         raise ModelError(
-            f"{spec.name}.{name}: a float in a value index cannot be incremented on the server "
-            "(its text would change form); assign it and save() instead"
+            f"{spec.name}.{name}: a float field with multiple_of cannot be incremented on the "
+            "server (pydantic checks it with a tolerance of its own); assign it and save() instead"
+        )
+    if step and delta % step:  # the stored value is a multiple: the sum is one if delta is
+        raise ModelError(
+            f"{spec.name}.{name} holds multiples of {step}: delta {delta!r} is not one; "
+            "nothing was written"
         )
     saved = saved_at(obj)
     if saved is None:
         raise NotFound(f"{spec.name}: atomic_increment() needs a saved record")
     tag, rid = saved
-    low, high = _bounds(type(obj).model_fields[name].metadata)
-    args: list[Arg] = [tag, rid, name, repr(delta), kind, low, high]
+    plain_default = info.default_factory is None and info.default is not PydanticUndefined
+    start = text(field.codec, info.default) if name in spec.required and plain_default else ""
+    args: list[Arg] = [tag, rid, name, repr(number(delta)), number.__name__, low, high, start]
+
+    def refused(what: str) -> ModelError:
+        return ModelError(f"{spec.name}.{name}: adding {delta!r} {what}; nothing was written")
 
     def done(reply: list[Any]) -> Any:
         status = reply[0]
         if status == b"ok":
-            value = field.annotation(reply[1])  # int() or float() of the stored text
+            value = number(reply[1])  # int() or float() of the stored text, as load() reads it
             vars(obj)[name] = value
             if spec.hidden:
                 remember_hidden(obj, spec.hidden, reply[2])
             return value
         if status == b"missing":
             raise NotFound(f"{spec.name}({rid!r}) is not stored (deleted or expired)")
-        if status == b"unique":
-            raise UniqueViolation(spec.name, name, "the incremented value")
-        if status == b"bounds":
-            raise ModelError(
-                f"{spec.name}.{name}: adding {delta!r} would break the field's bounds "
-                f"({low or '-inf'}, {high or '+inf'}); nothing was written"
+        if status == b"none":
+            raise ModelError(f"{spec.name}.{name} holds None: there is nothing to add {delta!r} to")
+        if status == b"stored":
+            raise CorruptRecord(
+                f"{spec.name}({rid!r}).{name} stores {reply[1].decode(errors='replace')!r}, "
+                f"which is not a number of type {number.__name__}; nothing was written"
             )
-        raise ModelError(
-            f"{spec.name}.{name}: the stored value or the result of adding {delta!r} is not a "
-            "finite number in range; nothing was written"
+        if status == b"range":
+            raise refused("gives a result that is not a number within ±1.8e308")
+        result = number(reply[-1])
+        if status == b"unique":
+            index = spec.index(int(reply[1]))
+            values = {n: result if n == name else getattr(obj, n) for n in index.fields}
+            raise UniqueViolation(spec.name, ", ".join(index.fields), _shown(values, index.fields))
+        raise refused(
+            f"gives {result!r}: that would break the field's bounds {_shown_bounds(low, high)}"
         )
 
     incr = _lua.library(spec).function("incr")
     return Call(incr, (_keys.record(tag, rid),), args, done, write=True)
+
+
+def _finite(number: float) -> bool:
+    """Whether a number is finite as a double (an int too large for one is not)."""
+    try:
+        return math.isfinite(number)
+    except OverflowError:
+        return False
+
+
+def _constraints(number: type[float], metadata: Sequence[Any]) -> tuple[str, str, float | None]:
+    """A numeric field's bounds as incr.lua reads them, and its ``multiple_of``.
+
+    Each bound is "" (none), "<n>" (inclusive) or "(<n>" (exclusive), its number in the
+    field's type as pydantic compares them (an int field's bounds are integers).
+    """
+    low = high = ""
+    step = None
+    for item in metadata:
+        if isinstance(item, annotated_types.Ge):
+            low = repr(number(cast(Any, item.ge)))
+        elif isinstance(item, annotated_types.Gt):
+            low = f"({number(cast(Any, item.gt))!r}"
+        elif isinstance(item, annotated_types.Le):
+            high = repr(number(cast(Any, item.le)))
+        elif isinstance(item, annotated_types.Lt):
+            high = f"({number(cast(Any, item.lt))!r}"
+        elif isinstance(item, annotated_types.MultipleOf):
+            step = number(cast(Any, item.multiple_of))
+    return low, high, step
+
+
+def _shown_bounds(low: str, high: str) -> str:
+    """Bounds as incr.lua reads them, for a message: "(> 0, <= 5)"."""
+    parts: list[str] = []
+    for bound, inclusive, exclusive in ((low, ">=", ">"), (high, "<=", "<")):
+        if bound:
+            sign = exclusive if bound.startswith("(") else inclusive
+            parts.append(f"{sign} {bound.removeprefix('(')}")
+    return f"({', '.join(parts)})"
 
 
 def _touchable(spec: ModelSpec, name: str, method: str) -> tuple[int, IndexSpec]:
@@ -293,21 +359,6 @@ def decayed_value(obj: Model, field: FieldRef[Any, Any], at: datetime | None) ->
         )
     when = datetime.now(UTC) if at is None else _aware(at)
     return DECAY.value(index, float(base), int(stamp), when.timestamp() * 1000)
-
-
-def _bounds(metadata: Sequence[Any]) -> tuple[str, str]:
-    """A numeric field's bounds from its constraints, as incr.lua reads them."""
-    low = high = ""
-    for item in metadata:
-        if isinstance(item, annotated_types.Ge):
-            low = repr(item.ge)
-        elif isinstance(item, annotated_types.Gt):
-            low = f"({item.gt!r}"
-        elif isinstance(item, annotated_types.Le):
-            high = repr(item.le)
-        elif isinstance(item, annotated_types.Lt):
-            high = f"({item.lt!r}"
-    return low, high
 
 
 def load_call(model: type[M], records: Sequence[tuple[str, str]]) -> Call[list[M | None]]:
