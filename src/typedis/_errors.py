@@ -55,7 +55,24 @@ class NotFound(TypedisError, LookupError):
 
 
 class CorruptRecord(TypedisError):
-    """A stored value cannot be decoded by the codec (it was not written by typedis)."""
+    """A stored value typedis did not write, or cannot read back into its model.
+
+    ``model``, ``key`` (the record's Redis key) and ``field`` say where, when known;
+    ``delete()`` still removes the record.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        model: str | None = None,
+        key: str | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.model = model
+        self.key = key
+        self.field = field
+        super().__init__(message)
 
 
 class PermissionDenied(TypedisError, PermissionError):

@@ -7,14 +7,16 @@ indexed values on the server, so a save never trusts a client-side snapshot.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import annotated_types
+from pydantic import ValidationError
 
 from . import _keys, _lua
-from ._errors import KeyMutationError, ModelError, NotFound, UniqueViolation
+from ._errors import CorruptRecord, KeyMutationError, ModelError, NotFound, UniqueViolation
 from ._index import DECAY
 from ._query._refs import FieldRef
 from ._scripts import Arg, Call
@@ -164,6 +166,8 @@ def save_call(
             raise KeyMutationError(
                 f"{spec.name}: cannot move {oid!r} to {rid!r}: another record has that key"
             )
+        if status == b"corrupt":
+            raise _damaged_on_server(spec, reply[1], reply[2])
         raise NotFound(f"{spec.name}({rid!r}) is not stored: save() it fully before a partial save")
 
     keys = (_keys.record(tag, rid), _keys.record(otag, oid))
@@ -175,9 +179,13 @@ def _shown(values: Mapping[str, Any], names: tuple[str, ...]) -> Any:
 
 
 def delete_call(spec: ModelSpec, records: Sequence[tuple[str, str]]) -> Call[int]:
-    """The call that deletes records (by tag and id) with their index entries."""
+    """The call that deletes records (by tag and id) with their index entries.
+
+    Damaged records go too: an unreadable value, or a hash removed outside typedis (the entries
+    its id locates are removed; see lua/delete.lua).
+    """
     keys = [_keys.record(tag, rid) for tag, rid in records]
-    args: list[Arg] = [*(t for t, _ in records), *(r for _, r in records)]
+    args: list[Arg] = [*(t for t, _ in records), *(r for _, r in records), *spec.keys]
     return Call(_lua.library(spec).function("delete"), keys, args, int, write=True)
 
 
@@ -260,6 +268,8 @@ def touch_call(obj: Model, field: FieldRef[Any, Any], at: datetime | None) -> Ca
     stamp = index.kind.hidden(index)[0]
 
     def done(reply: list[Any]) -> datetime:
+        if reply[0] == b"corrupt":
+            raise _damaged_on_server(spec, reply[1], reply[2])
         if reply[0] == b"missing":
             raise NotFound(f"{spec.name}({rid!r}) is not stored (deleted or expired)")
         if reply[0] == b"none":
@@ -315,7 +325,7 @@ def load_call(model: type[M], records: Sequence[tuple[str, str]]) -> Call[list[M
     spec = model.__typedis_spec__
     keys = [_keys.record(tag, rid) for tag, rid in records]
 
-    def done(rows: list[list[bytes | None] | None]) -> list[M | None]:
+    def done(rows: list[list[bytes | None] | bytes | None]) -> list[M | None]:
         return [
             None if row is None else hydrate(model, row, located)
             for row, located in zip(rows, records, strict=True)
@@ -324,9 +334,15 @@ def load_call(model: type[M], records: Sequence[tuple[str, str]]) -> Call[list[M
     return Call(_lua.library(spec).function("load"), keys, (), done, write=False)
 
 
-def hydrate(model: type[M], row: list[bytes | None], located: tuple[str, str]) -> M:
-    """Build an instance from stored values (``spec.read`` order), validated by pydantic."""
+def hydrate(model: type[M], row: list[bytes | None] | bytes, located: tuple[str, str]) -> M:
+    """Build an instance from stored values (``spec.read`` order), validated by pydantic.
+
+    A damaged record (a value typedis did not write, or one the model no longer accepts; a
+    bytes ``row``: what ``lua/load.lua`` found damaged) raises ``CorruptRecord``.
+    """
     spec = model.__typedis_spec__
+    if isinstance(row, bytes):
+        raise _damaged_on_server(spec, _keys.record(*located), row)
     hidden: list[bytes | None] = []
     if spec.hidden:  # the kinds' hidden values follow the fields
         hidden, row = row[len(spec.stored) :], row[: len(spec.stored)]
@@ -334,12 +350,20 @@ def hydrate(model: type[M], row: list[bytes | None], located: tuple[str, str]) -
     for name, decode in spec.decoders:
         raw = data[name]
         if raw is not None:
-            data[name] = decode(raw)
+            try:
+                data[name] = decode(raw)
+            except (CorruptRecord, ValueError) as error:  # garbage msgpack, Decimal, UTF-8
+                raise damaged(spec, located, name, f"cannot be decoded ({error})") from error
     if None in row:
         for name in spec.required:
             if data[name] is None:
                 del data[name]  # written before the field existed: let its default apply
-    obj = model.model_validate(data)
+    try:
+        obj = model.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        bad = str(first["loc"][0]) if first["loc"] else None
+        raise damaged(spec, located, bad, f"does not validate ({first['msg']})") from error
     _mark_saved(obj, located)
     if hidden:
         remember_hidden(obj, spec.hidden, hidden)
@@ -368,7 +392,7 @@ def hidden_value(obj: Model, name: str) -> str | None:
 def sweep_call(spec: ModelSpec, tag: str, limit: int) -> Call[int]:
     """The call that removes up to ``limit`` expired records of one tag."""
     sweep = _lua.library(spec).function("sweep")
-    return Call(sweep, (_keys.expiry(tag),), (tag, limit), int, write=True)
+    return Call(sweep, (_keys.expiry(tag),), (tag, limit, *spec.keys), int, write=True)
 
 
 _COUNT = _lua.script("count")
@@ -381,3 +405,30 @@ def count_call(tag: str) -> Call[int]:
 
 def not_found(spec: ModelSpec, rid: str) -> NotFound:
     return NotFound(f"no {spec.name} stored under key {rid!r}")
+
+
+def damaged(
+    spec: ModelSpec, located: tuple[str, str] | str, field: str | None, problem: str
+) -> CorruptRecord:
+    """The error for a stored record typedis cannot read (at (tag, id), or at a Redis key)."""
+    key = located if isinstance(located, str) else _keys.record(*located)
+    where = f"field {field!r} of the record" if field else "the record"
+    return CorruptRecord(
+        f"{spec.name}: {where} at {key!r} {problem}; delete() still removes it",
+        model=spec.name,
+        key=key,
+        field=field,
+    )
+
+
+# What the scripts report as damaged, by the hidden field they name ("": the key's type).
+_SERVER_DAMAGE = {
+    "~exp": "holds an expiry that is not a number (epoch ms)",
+    "": "holds another Redis type than a hash",
+}
+
+
+def _damaged_on_server(spec: ModelSpec, key: bytes | str, field: bytes) -> CorruptRecord:
+    name = field.decode()
+    where = key if isinstance(key, str) else key.decode("utf-8", "replace")
+    return damaged(spec, where, name or None, _SERVER_DAMAGE[name])
