@@ -8,7 +8,7 @@ reads as a field reference (``Restaurant.rating``); on an instance, as its value
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeAlias, TypeVar, Unpack, overload
 
@@ -247,15 +247,24 @@ class Model(BaseModel, metaclass=ModelMeta):
 
     @classmethod
     def save_many(cls, records: Sequence[Self]) -> None:
-        """Save many records in one pipeline: each record is atomic, the batch is not."""
-        _scripts.run_many(
-            [
-                _store.save_call(
-                    r, update_fields=None, migrate_key=False, ttl=_store.KEEP, expire_at=None
+        """Save many records in one pipeline: each record is atomic, the batch is not.
+
+        Raises:
+            ModelError: an item is not a ``cls`` instance (nothing is written).
+        """
+        calls: list[_scripts.Call[None]] = []
+        for position, record in enumerate(records):
+            if not isinstance(record, cls):
+                raise ModelError(
+                    f"{cls.__name__}.save_many(): takes {cls.__name__} records, got "
+                    f"{record!r} at position {position}; nothing was written"
                 )
-                for r in records
-            ]
-        )
+            calls.append(
+                _store.save_call(
+                    record, update_fields=None, migrate_key=False, ttl=_store.KEEP, expire_at=None
+                )
+            )
+        _scripts.run_many(calls)
 
     def delete(self) -> bool:
         """Delete this record and its index entries; False if it was not stored."""
@@ -326,6 +335,16 @@ class Model(BaseModel, metaclass=ModelMeta):
         Known for records saved, loaded, queried or touched (their touch time comes with them).
         """
         return _store.decayed_value(self, field, at)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy, as a record not yet saved: ``save()`` writes it under its own key values.
+
+        A copy given new key values (``update={"name": "b"}``) saves as a new record beside
+        this one; with the same key values it overwrites this one's stored values.
+        """
+        copied = super().model_copy(update=update, deep=deep)
+        _store.forget_saved(copied)
+        return copied
 
     # ---- reads ----------------------------------------------------------------------------
 

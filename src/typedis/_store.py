@@ -45,10 +45,17 @@ def _mark_saved(obj: Model, located: tuple[str, str]) -> None:
     vars(obj)[_SAVED] = located
 
 
-def _expiry(spec: ModelSpec, ttl: object, expire_at: datetime | None) -> str:
+def forget_saved(obj: Model) -> None:
+    """Make ``obj`` a record not yet saved (a copy of a saved one)."""
+    vars(obj).pop(_SAVED, None)
+
+
+def _expiry(spec: ModelSpec, ttl: object, expire_at: object) -> str:
     if expire_at is not None:
         if ttl is not KEEP:
             raise ModelError(f"{spec.name}.save(): give ttl= or expire_at=, not both")
+        if not isinstance(expire_at, datetime):
+            raise ModelError(f"{spec.name}.save(): expire_at must be a datetime, got {expire_at!r}")
         return f"={int(_aware(expire_at).timestamp() * 1000)}"
     if ttl is KEEP:
         ttl = spec.ttl
@@ -56,9 +63,12 @@ def _expiry(spec: ModelSpec, ttl: object, expire_at: datetime | None) -> str:
             return ""
     if ttl is None:
         return "-"
-    if not isinstance(ttl, int | float) or isinstance(ttl, bool) or ttl <= 0:
-        raise ModelError(f"{spec.name}.save(): ttl must be a positive number of seconds or None")
-    return f"+{int(ttl * 1000)}"
+    if not isinstance(ttl, int | float) or isinstance(ttl, bool) or not 0 < ttl < math.inf:
+        raise ModelError(
+            f"{spec.name}.save(): ttl must be a positive, finite number of seconds or None, "
+            f"got {ttl!r}"
+        )
+    return f"+{math.ceil(ttl * 1000)}"
 
 
 def _timestamps(spec: ModelSpec, values: Mapping[str, Any], *, first: bool) -> dict[str, Any]:
@@ -103,6 +113,12 @@ def save_call(
         raise ModelError(f"{spec.name} is abstract: only its subclasses can be saved")
     saved = saved_at(obj)
     values = vars(obj)
+    if not values.keys() >= spec.fields.keys():
+        unset = [n for n in spec.fields if n not in values]
+        raise ModelError(
+            f"{spec.name}.save(): field(s) {unset} are not set (model_construct() leaves "
+            f"required fields unset); give them values, or build the record with {spec.name}(...)"
+        )
     tag, rid = spec.locate(values)
     otag, oid = saved or (tag, rid)
     moving = (otag, oid) != (tag, rid)
@@ -144,8 +160,9 @@ def save_call(
             continue
         mask.append("w")
         try:
-            texts.append(encode(value))
-        except (OverflowError, TypeError, ValueError) as error:
+            stored = encode(value)
+            texts.append(stored.encode() if isinstance(stored, str) else stored)
+        except (OverflowError, TypeError, ValueError) as error:  # a lone surrogate: ValueError
             raise ModelError(f"{spec.name}.{name}: cannot store {value!r}: {error}") from error
     extra = [encode(values[n]) for n, encode in spec.arguments if full or n in written]
     expiry = _expiry(spec, ttl, expire_at)
