@@ -100,6 +100,8 @@ def test_delete_after_a_stray_del_removes_what_the_id_locates(redis_client: redi
     # Before: delete() returned False and left all, exp, z:*, i:region, i:name, l:name...
     assert shop.delete() is False  # no live record was deleted
     assert _keys_of(redis_client) == _value_entries(tag)
+    faults = DmgShop.check_indexes()  # what only the lost values located is reported
+    assert (faults["indexed"], faults["unique"], faults["prefix"], faults["total"]) == (1, 1, 2, 4)
     assert shop.delete() is False  # and again: nothing listed, nothing touched
     assert _keys_of(redis_client) == _value_entries(tag)
 

@@ -63,7 +63,7 @@ class CorruptRecord(TypedisError):
 
     def __init__(
         self,
-        message: str,
+        problem: str,
         *,
         model: str | None = None,
         key: str | None = None,
@@ -72,7 +72,10 @@ class CorruptRecord(TypedisError):
         self.model = model
         self.key = key
         self.field = field
-        super().__init__(message)
+        if model is not None:
+            where = f"field {field!r} of the record" if field else "the record"
+            problem = f"{model}: {where} at {key!r} {problem}; delete() still removes it"
+        super().__init__(problem)
 
 
 class PermissionDenied(TypedisError, PermissionError):

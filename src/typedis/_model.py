@@ -212,6 +212,8 @@ class Model(BaseModel, metaclass=ModelMeta):
             UniqueViolation: a unique value belongs to another record (nothing written).
             KeyMutationError: a key field changed and ``migrate_key`` is false.
             NotFound: a partial save of a record that is not stored.
+            ModelError: a bad argument, or a value that cannot be stored (nothing written).
+            CorruptRecord: the stored record's expiry is not one typedis wrote (nothing written).
             OutcomeUnknown: the reply was lost; the write happened once or not at all.
         """
         call = _store.save_call(
@@ -267,7 +269,13 @@ class Model(BaseModel, metaclass=ModelMeta):
         _scripts.run_many(calls)
 
     def delete(self) -> bool:
-        """Delete this record and its index entries; False if it was not stored."""
+        """Delete this record and its index entries; False if it was not stored.
+
+        A damaged record is deleted too. Of a record whose hash was removed outside typedis
+        (a stray ``DEL``, an eviction), the entries its id locates are removed (the id and
+        expiry sets, sorted and geo entries, its key fields' indexes) and False is returned;
+        entries that only its lost values locate stay, and ``check_indexes()`` counts them.
+        """
         return _scripts.run(self._delete_call()) == 1
 
     async def adelete(self) -> bool:
@@ -354,6 +362,8 @@ class Model(BaseModel, metaclass=ModelMeta):
 
         Raises:
             NotFound: no live record has that key.
+            ValidationError: a key value is not one the key field takes.
+            CorruptRecord: the stored record holds a value typedis cannot read.
         """
         located = cls._locate_key(key, key_fields)
         found = _scripts.run(_store.load_call(cls, [located]))[0]

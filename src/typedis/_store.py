@@ -429,13 +429,7 @@ def damaged(
 ) -> CorruptRecord:
     """The error for a stored record typedis cannot read (at (tag, id), or at a Redis key)."""
     key = located if isinstance(located, str) else _keys.record(*located)
-    where = f"field {field!r} of the record" if field else "the record"
-    return CorruptRecord(
-        f"{spec.name}: {where} at {key!r} {problem}; delete() still removes it",
-        model=spec.name,
-        key=key,
-        field=field,
-    )
+    return CorruptRecord(problem, model=spec.name, key=key, field=field)
 
 
 # What the scripts report as damaged, by the hidden field they name ("": the key's type).
