@@ -253,12 +253,31 @@ def test_writes_over_an_unreadable_expiry_raise_and_write_nothing(
 
 
 def test_a_record_key_holding_another_type(redis_client: redis.Redis) -> None:
-    key = _keys.record(_keys.tag("DmgShop"), "eu:taco")
-    redis_client.set(key, "not a hash")
-    # Before: a raw ResponseError "WRONGTYPE Operation against a key holding the wrong kind".
+    shop = _shop().save()
+    other = _shop("other").save()
+    redis_client.delete(shop.redis_key)
+    redis_client.set(shop.redis_key, "not a hash")
+    problem = "holds another Redis type than a hash"
+    # Before: load() raised a raw ResponseError "WRONGTYPE Operation against a key holding the
+    # wrong kind of value"; save() and delete() "typedis: key ... holds a string" with Lua lines.
     with pytest.raises(CorruptRecord) as caught:
         DmgShop.load("eu", "taco")
-    _assert_names_the_record(caught.value, None, "holds another Redis type than a hash")
+    _assert_names_the_record(caught.value, None, problem)
+    before = _dump(redis_client)
+    other.name, other.email = "taco", "moved@x"
+    writes = (shop.save, lambda: shop.touch(DmgShop.fresh), lambda: other.save(migrate_key=True))
+    for write in writes:
+        with pytest.raises(CorruptRecord) as caught:
+            write()
+        _assert_names_the_record(caught.value, None, problem)
+    assert _dump(redis_client) == before
+    assert shop.delete() is True  # the key goes, with what its id locates
+    tag = _keys.tag("DmgShop")
+    assert not redis_client.exists(shop.redis_key)
+    assert not redis_client.sismember(_keys.all_ids(tag), "eu:taco")
+    assert redis_client.zscore(_keys.expiry(tag), "eu:taco") is None
+    assert DmgShop.check_indexes()["total"] == 4  # the lost values' entries, as above
+    assert DmgShop.load("eu", "other").email == "other@x"
 
 
 def test_a_corrupt_value_chains_what_failed(redis_client: redis.Redis) -> None:

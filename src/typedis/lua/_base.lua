@@ -26,7 +26,8 @@ local function live_until(exp)
 end
 
 -- Raise the error typedis reads as CorruptRecord: hash field field of record key holds a text
--- typedis did not write. "TYPEDIS_CORRUPT <field> <key>" (a field name holds no space).
+-- typedis did not write ("" for the key itself: not a hash). "TYPEDIS_CORRUPT <field> <key>"
+-- (a field name holds no space).
 local function corrupt(key, field)
   error({err = 'TYPEDIS_CORRUPT ' .. field .. ' ' .. key})
 end

@@ -53,9 +53,11 @@ local function hash_to_table(flat)
 end
 
 -- The stored values of a record (nil if absent), whether it is live (present, not expired),
--- and, when its expiry is not a number, the field that holds it (EXP; live is then nil).
+-- and what is damaged, if anything (live is then nil): the field holding an expiry that is not
+-- a number (EXP), or "" when the key holds another type than a hash (v is then nil).
 local function inspect_record(key)
-  local flat = redis.call('HGETALL', key)
+  local flat = redis.pcall('HGETALL', key)
+  if flat.err then return nil, nil, '' end
   if #flat == 0 then return nil, false end
   local v = hash_to_table(flat)
   local live = live_until(v[EXP])
@@ -63,8 +65,7 @@ local function inspect_record(key)
   return v, live
 end
 
--- The stored values of a record (nil if absent) and whether it is live; an unreadable expiry
--- raises corrupt().
+-- The stored values of a record (nil if absent) and whether it is live; damage raises corrupt().
 local function read_record(key)
   local v, live, bad = inspect_record(key)
   if bad then corrupt(key, bad) end

@@ -11,7 +11,7 @@
 --          {"unique", <position of the index whose constraint it breaks>} |
 --          {"exists"} (the new key holds another live record) | {"missing"} (partial save of
 --          a record that is not live) | {"corrupt", key, field} (the record at key, old or new,
---          holds an expiry typedis did not write)
+--          is damaged: see inspect_record in lua/_lib.lua)
 -- Everything that can fail is checked before the first write.
 local spec = SPEC
 local ntag, nid, otag, oid, mode, expiry, mask = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5],
@@ -42,12 +42,10 @@ for pos, ix in ipairs(spec.idx) do
   end
 end
 
-local old, old_live, bad = nil, false, nil
-if expect_type(okey, 'hash') ~= 'none' then old, old_live, bad = inspect_record(okey) end
+local old, old_live, bad = inspect_record(okey)
 if bad then return {'corrupt', okey, bad} end
 local target = nil
 if moving then
-  expect_type(nkey, 'hash')
   local target_live
   target, target_live, bad = inspect_record(nkey)
   if bad then return {'corrupt', nkey, bad} end

@@ -12,7 +12,6 @@ local ids = redis.call('ZRANGE', KEYS[1], '-inf', now_ms(), 'BYSCORE', 'LIMIT', 
 local doomed = {}
 for _, id in ipairs(ids) do
   local key = record_key(tag, id)
-  expect_type(key, 'hash')
   local v = inspect_record(key) or key_values(id, keys)
   check_index_types(spec, tag, v)
   doomed[#doomed + 1] = {id, key, v}

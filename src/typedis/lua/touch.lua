@@ -5,11 +5,10 @@
 -- ARGV[4]: the touch time (epoch ms), or "" for the server's now
 -- returns: {"ok", <the kind's reply: a Decaying field's new touch time, epoch ms>} |
 --          {"missing"} (no live record) | {"none"} (the field holds None) |
---          {"corrupt", key, field} (its expiry is not one typedis wrote)
+--          {"corrupt", key, field} (damaged: see inspect_record in lua/_lib.lua)
 local spec = SPEC
 local tag, id = ARGV[1], ARGV[2]
 local ix = spec.idx[tonumber(ARGV[3])]
-expect_type(KEYS[1], 'hash')
 local v, live, bad = inspect_record(KEYS[1])
 if bad then return {'corrupt', KEYS[1], bad} end
 if not live then return {'missing'} end
