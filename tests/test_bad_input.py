@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from typedis import (
+    Decaying,
     Indexed,
     Key,
     KeyMutationError,
@@ -43,6 +44,11 @@ class BadShop(Model):
 
 class BadCount(Model):
     n: Key[int]
+
+
+class BadDated(Model):
+    k: Key[str]
+    fresh: Decaying[float] = field(default=1.0)
 
 
 class BadNote(Model):
@@ -102,11 +108,19 @@ def test_save_refuses_a_ttl_that_is_not_a_positive_finite_number(
     _refused(redis_client, lambda: fresh.save(ttl=ttl), ModelError, match)
 
 
-def test_save_refuses_an_expire_at_that_is_not_a_datetime(
+def test_datetime_arguments_refuse_what_is_not_a_datetime(
     redis_client: redis.Redis, stored: BadShop
 ) -> None:
-    match = r"^BadShop\.save\(\): expire_at must be a datetime, got 1700000000"
-    _refused(redis_client, lambda: stored.save(expire_at=1700000000), ModelError, match)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+    # Before: AttributeError "'int' object has no attribute 'tzinfo'".
+    when: Any = 1700000000
+    match = r"^BadShop\.save\(\): expire_at must be a datetime, got 1700000000$"
+    _refused(redis_client, lambda: stored.save(expire_at=when), ModelError, match)
+    _refused(redis_client, lambda: _arun(stored.asave(expire_at=when)), ModelError, match)
+    dated = BadDated(k="d").save()
+    match = r"^BadDated\.touch\(\): at must be a datetime, got 1700000000$"
+    _refused(redis_client, lambda: dated.touch(BadDated.fresh, at=when), ModelError, match)
+    with pytest.raises(ModelError, match=r"^BadDated\.decayed\(\): at must be a datetime"):
+        dated.decayed(BadDated.fresh, at=when)
 
 
 def test_a_tiny_ttl_still_gives_an_expiry(redis_client: redis.Redis, stored: BadShop) -> None:
@@ -223,14 +237,30 @@ def test_save_many_refuses_what_is_not_a_record(redis_client: redis.Redis, store
     )
 
 
-def test_update_fields_as_one_string_is_refused(redis_client: redis.Redis, stored: BadShop) -> None:
+def test_update_fields_that_are_not_a_list_of_fields_are_refused(
+    redis_client: redis.Redis, stored: BadShop
+) -> None:
     stored.rating = 5.0
+    where = r"^BadShop\.save\(update_fields=\.\.\.\): "
     _refused(
         redis_client,
         lambda: stored.save(update_fields="rating"),
         ModelError,
-        r"^BadShop\.save\(update_fields=\.\.\.\): got the string 'rating'; pass a list of "
-        r"fields, update_fields=\['rating'\]$",
+        where + r"got the string 'rating'; pass a list of fields, update_fields=\['rating'\]$",
+    )
+    # Before: TypeError "'int' object is not iterable".
+    number: Any = 5
+    _refused(
+        redis_client,
+        lambda: stored.save(update_fields=number),
+        ModelError,
+        where + "pass a list of fields, got 5$",
+    )
+    _refused(
+        redis_client,
+        lambda: stored.save(update_fields=["rating", "nope"]),
+        ModelError,
+        where + r"unknown field\(s\) \['nope'\]$",
     )
 
 
@@ -268,7 +298,8 @@ def test_moving_a_saved_record_still_needs_migrate_key(
     redis_client: redis.Redis, stored: BadShop
 ) -> None:
     stored.name = "moved"
-    _refused(redis_client, stored.save, KeyMutationError, r"pass migrate_key=True")
+    match = r"pass migrate_key=True to move the record, or save a model_copy\(\) to keep both$"
+    _refused(redis_client, stored.save, KeyMutationError, match)
 
 
 # -- key values of the wrong type -----------------------------------------------------------

@@ -54,9 +54,8 @@ def _expiry(spec: ModelSpec, ttl: object, expire_at: object) -> str:
     if expire_at is not None:
         if ttl is not KEEP:
             raise ModelError(f"{spec.name}.save(): give ttl= or expire_at=, not both")
-        if not isinstance(expire_at, datetime):
-            raise ModelError(f"{spec.name}.save(): expire_at must be a datetime, got {expire_at!r}")
-        return f"={int(_aware(expire_at).timestamp() * 1000)}"
+        moment = _aware(expire_at, f"{spec.name}.save(): expire_at")
+        return f"={int(moment.timestamp() * 1000)}"
     if ttl is KEEP:
         ttl = spec.ttl
         if ttl is None:
@@ -125,7 +124,7 @@ def save_call(
     if moving and not migrate_key:
         raise KeyMutationError(
             f"save() changed key field(s) {spec.keys} of {spec.name} from {oid!r} to {rid!r}; "
-            "pass migrate_key=True to move the record"
+            "pass migrate_key=True to move the record, or save a model_copy() to keep both"
         )
     names: Iterable[str] = spec.stored
     mode = "full"
@@ -136,7 +135,11 @@ def save_call(
                 f"{where}: got the string {update_fields!r}; pass a list of fields, "
                 f"update_fields=[{update_fields!r}]"
             )
-        listed = list(dict.fromkeys(_field_name(obj, f, where) for f in update_fields))
+        try:
+            given = list(update_fields)
+        except TypeError:
+            raise ModelError(f"{where}: pass a list of fields, got {update_fields!r}") from None
+        listed = list(dict.fromkeys(_field_name(obj, f, where) for f in given))
         unknown = [n for n in listed if n not in spec.fields]
         if unknown:
             raise ModelError(f"{where}: unknown field(s) {unknown}")
@@ -294,13 +297,15 @@ def touch_call(obj: Model, field: FieldRef[Any, Any], at: datetime | None) -> Ca
         vars(obj)[stamp] = str(reply[1])
         return datetime.fromtimestamp(int(reply[1]) / 1000, UTC)
 
-    when = "" if at is None else round(_aware(at).timestamp() * 1000)
+    when = "" if at is None else round(_aware(at, f"{spec.name}.touch(): at").timestamp() * 1000)
     touch = _lua.library(spec).function("touch")
     return Call(touch, (_keys.record(tag, rid),), (tag, rid, position, when), done, write=True)
 
 
-def _aware(moment: datetime) -> datetime:
-    """A datetime with a zone (naive ones are taken as UTC)."""
+def _aware(moment: object, what: str) -> datetime:
+    """A datetime with a zone (naive ones are taken as UTC); ``what`` names the argument."""
+    if not isinstance(moment, datetime):
+        raise ModelError(f"{what} must be a datetime, got {moment!r}")
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -318,7 +323,7 @@ def decayed_value(obj: Model, field: FieldRef[Any, Any], at: datetime | None) ->
             f"{spec.name}.{name}: the touch time is known once the record is saved, loaded or "
             "touched"
         )
-    when = datetime.now(UTC) if at is None else _aware(at)
+    when = datetime.now(UTC) if at is None else _aware(at, f"{spec.name}.decayed(): at")
     return DECAY.value(index, float(base), int(stamp), when.timestamp() * 1000)
 
 
