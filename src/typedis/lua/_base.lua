@@ -16,10 +16,10 @@ local function now_ms()
 end
 
 
--- Whether a record whose "~exp" holds exp (nil: no expiry) is live now; nil when exp is not a
--- number typedis wrote.
+-- Whether a record whose "~exp" holds exp (nil or false: no expiry) is live now; nil when exp
+-- is not a number typedis wrote.
 local function live_until(exp)
-  if exp == nil then return true end
+  if not exp then return true end
   local t = tonumber(exp)
   if t == nil or t ~= t then return nil end
   return t > now_ms()
