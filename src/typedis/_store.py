@@ -375,7 +375,7 @@ def hydrate(model: type[M], row: list[bytes | None] | bytes, located: tuple[str,
             try:
                 data[name] = decode(raw)
             except (CorruptRecord, ValueError) as error:  # garbage msgpack, Decimal, UTF-8
-                raise damaged(spec, located, name, f"cannot be decoded ({error})") from error
+                raise _damaged(spec, located, name, f"cannot be decoded ({error})") from error
     if None in row:
         for name in spec.required:
             if data[name] is None:
@@ -385,7 +385,7 @@ def hydrate(model: type[M], row: list[bytes | None] | bytes, located: tuple[str,
     except ValidationError as error:
         first = error.errors()[0]
         bad = str(first["loc"][0]) if first["loc"] else None
-        raise damaged(spec, located, bad, f"does not validate ({first['msg']})") from error
+        raise _damaged(spec, located, bad, f"does not validate ({first['msg']})") from error
     _mark_saved(obj, located)
     if hidden:
         remember_hidden(obj, spec.hidden, hidden)
@@ -429,12 +429,11 @@ def not_found(spec: ModelSpec, rid: str) -> NotFound:
     return NotFound(f"no {spec.name} stored under key {rid!r}")
 
 
-def damaged(
-    spec: ModelSpec, located: tuple[str, str] | str, field: str | None, problem: str
+def _damaged(
+    spec: ModelSpec, located: tuple[str, str], field: str | None, problem: str
 ) -> CorruptRecord:
-    """The error for a stored record typedis cannot read (at (tag, id), or at a Redis key)."""
-    key = located if isinstance(located, str) else _keys.record(*located)
-    return CorruptRecord(problem, model=spec.name, key=key, field=field)
+    """The error for a stored record typedis cannot read, at (tag, id)."""
+    return CorruptRecord(problem, model=spec.name, key=_keys.record(*located), field=field)
 
 
 # What the scripts report as damaged, by the hidden field they name ("": the key's type).
@@ -445,6 +444,7 @@ _SERVER_DAMAGE = {
 
 
 def _damaged_on_server(spec: ModelSpec, key: bytes | str, field: bytes) -> CorruptRecord:
+    """The error for what a script reported damaged: the record at ``key``, hash field ``field``."""
     name = field.decode()
     where = key if isinstance(key, str) else key.decode("utf-8", "replace")
-    return damaged(spec, where, name or None, _SERVER_DAMAGE[name])
+    return CorruptRecord(_SERVER_DAMAGE[name], model=spec.name, key=where, field=name or None)
