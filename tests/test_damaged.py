@@ -27,6 +27,7 @@ from typedis import (
     Indexed,
     Key,
     Model,
+    NotFound,
     Sorted,
     Unique,
     _connection,
@@ -97,6 +98,9 @@ def test_delete_after_a_stray_del_removes_what_the_id_locates(redis_client: redi
     shop = _shop().save()
     tag = _keys.tag("DmgShop")
     redis_client.delete(shop.redis_key)
+    with pytest.raises(NotFound):  # a record whose hash is gone reads as absent
+        DmgShop.load("eu", "taco")
+    assert not shop.exists()
     # Before: delete() returned False and left all, exp, z:*, i:region, i:name, l:name...
     assert shop.delete() is False  # no live record was deleted
     assert _keys_of(redis_client) == _value_entries(tag)
@@ -192,9 +196,10 @@ def test_load_of_a_corrupt_value_names_model_key_and_field(
         with pytest.raises(CorruptRecord) as caught:
             read()
         _assert_names_the_record(caught.value, field_name, problem)
-    with pytest.raises(CorruptRecord) as caught:
-        _arun(DmgShop.aload("eu", "taco"))
-    _assert_names_the_record(caught.value, field_name, problem)
+    for aread in (lambda: DmgShop.aload("eu", "taco"), shop.arefresh, shop.aexists):
+        with pytest.raises(CorruptRecord) as caught:
+            _arun(aread())
+        _assert_names_the_record(caught.value, field_name, problem)
 
 
 @pytest.mark.parametrize(("field_name", "raw", "problem"), _CORRUPT_VALUES)
