@@ -15,7 +15,6 @@ local function now_ms()
   return NOW_MS
 end
 
-
 -- Whether a record whose "~exp" holds exp (nil or false: no expiry) is live now; nil when exp
 -- is not a number typedis wrote.
 local function live_until(exp)
@@ -30,4 +29,9 @@ end
 -- (a field name holds no space).
 local function corrupt(key, field)
   error({err = 'TYPEDIS_CORRUPT ' .. field .. ' ' .. key})
+end
+
+-- Whether an error reply (a redis.pcall result) says the key holds another type.
+local function wrong_type(reply)
+  return reply.err ~= nil and string.find(reply.err, 'WRONGTYPE', 1, true) == 1
 end

@@ -57,7 +57,8 @@ end
 -- a number (EXP), or "" when the key holds another type than a hash (v is then nil).
 local function inspect_record(key)
   local flat = redis.pcall('HGETALL', key)
-  if flat.err then return nil, nil, '' end
+  if wrong_type(flat) then return nil, nil, '' end
+  if flat.err then error(flat) end -- an ACL denial...: raised as it is
   if #flat == 0 then return nil, false end
   local v = hash_to_table(flat)
   local live = live_until(v[EXP])

@@ -18,8 +18,10 @@ local out = {}
 for k, key in ipairs(KEYS) do
   local values = redis.pcall('HMGET', key, EXP, unpack(SPEC.read))
   local live
-  if values.err then
+  if wrong_type(values) then
     live = ''
+  elseif values.err then
+    error(values) -- an ACL denial...: raised as it is
   elseif values[1] then
     live = live_until(values[1])
     if live == nil then live = EXP end
