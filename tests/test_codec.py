@@ -379,12 +379,14 @@ def test_pickle_payload_is_never_unpickled(
     assert _EXECUTED == []
 
 
-def test_wrongly_typed_msgpack_is_a_validation_error(redis_client: redis.Redis) -> None:
+def test_wrongly_typed_msgpack_is_a_corrupt_record(redis_client: redis.Redis) -> None:
     CodecAll(id="w").save()
     key = _keys.record(_keys.tag("CodecAll"), "w")
     redis_client.hset(key, "ints", msgpack.packb({"not": "a list"}))
-    with pytest.raises(ValidationError):
+    with pytest.raises(CorruptRecord) as caught:
         CodecAll.load("w")
+    assert (caught.value.field, caught.value.key) == ("ints", key)
+    assert isinstance(caught.value.__cause__, ValidationError)
 
 
 def test_garbage_in_plain_fields_is_a_validation_error(redis_client: redis.Redis) -> None:

@@ -296,9 +296,9 @@ def test_batch_with_one_refused_record_still_marks_the_others_saved(
 def test_batch_with_one_failing_script_still_marks_the_others_saved(
     redis_client: redis.Redis,
 ) -> None:
-    redis_client.set(f"{TAG}:r:shop-2", "not a hash")  # shop-2's script fails (WRONGTYPE check)
+    redis_client.set(f"{TAG}:r:shop-2", "not a hash")  # shop-2's script refuses: not a hash
     batch = [shop(1), shop(2), shop(3)]
-    with pytest.raises(redis.ResponseError):
+    with pytest.raises(CorruptRecord):
         FailShop.save_many(batch)
     assert redis_client.smembers(f"{TAG}:all") == {b"shop-1", b"shop-3"}
     assert redis_client.get(f"{TAG}:r:shop-2") == b"not a hash"

@@ -71,6 +71,19 @@ def test_hash_tag_is_exactly_the_model_and_partition(identity: tuple) -> None:
     assert not set(key[len(tag) :]) & set("{}")
 
 
+@given(identities)
+def test_model_of_reads_the_model_back_from_any_key(identity: tuple) -> None:
+    model, partition, _ = identity
+    tag = _keys.tag(model, partition)
+    for key in (record_key(identity), _keys.all_ids(tag), _keys.expiry(tag)):
+        assert _keys.model_of(key) == model
+
+
+def test_model_of_a_key_typedis_did_not_name() -> None:
+    assert _keys.model_of("session:42") == ""
+    assert _keys.model_of("{other:Shop}:r:1") == ""
+
+
 @given(values)
 def test_escaped_values_contain_no_structural_characters(value: str) -> None:
     escaped = _keys.escape(value)

@@ -55,7 +55,27 @@ class NotFound(TypedisError, LookupError):
 
 
 class CorruptRecord(TypedisError):
-    """A stored value cannot be decoded by the codec (it was not written by typedis)."""
+    """A stored value typedis did not write, or cannot read back into its model.
+
+    ``model``, ``key`` (the record's Redis key) and ``field`` say where, when known;
+    ``delete()`` still removes the record.
+    """
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        model: str | None = None,
+        key: str | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.model = model
+        self.key = key
+        self.field = field
+        if model is not None:
+            where = f"field {field!r} of the record" if field else "the record"
+            problem = f"{model}: {where} at {key!r} {problem}; delete() still removes it"
+        super().__init__(problem)
 
 
 class PermissionDenied(TypedisError, PermissionError):

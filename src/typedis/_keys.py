@@ -50,6 +50,14 @@ def tag(model: str, partition: Iterable[str] = ()) -> str:
     return "{" + ":".join(parts) + "}"
 
 
+def model_of(key: str) -> str:
+    """The model name in a key's tag (``{td:Shop}:r:1`` -> ``Shop``); "" for another key."""
+    head = f"{{{NAMESPACE}:"
+    if not key.startswith(head):
+        return ""
+    return unescape(re.split("[:}]", key[len(head) :], maxsplit=1)[0])
+
+
 def record_id(key_texts: Iterable[str]) -> str:
     """A record's id within its tag: its escaped key values joined by ':'."""
     return ":".join(escape(t) for t in key_texts)

@@ -8,7 +8,7 @@ reads as a field reference (``Restaurant.rating``); on an instance, as its value
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeAlias, TypeVar, Unpack, overload
 
@@ -212,6 +212,8 @@ class Model(BaseModel, metaclass=ModelMeta):
             UniqueViolation: a unique value belongs to another record (nothing written).
             KeyMutationError: a key field changed and ``migrate_key`` is false.
             NotFound: a partial save of a record that is not stored.
+            ModelError: a bad argument, or a value that cannot be stored (nothing written).
+            CorruptRecord: the stored record's expiry is not one typedis wrote (nothing written).
             OutcomeUnknown: the reply was lost; the write happened once or not at all.
         """
         call = _store.save_call(
@@ -247,18 +249,33 @@ class Model(BaseModel, metaclass=ModelMeta):
 
     @classmethod
     def save_many(cls, records: Sequence[Self]) -> None:
-        """Save many records in one pipeline: each record is atomic, the batch is not."""
-        _scripts.run_many(
-            [
-                _store.save_call(
-                    r, update_fields=None, migrate_key=False, ttl=_store.KEEP, expire_at=None
+        """Save many records in one pipeline: each record is atomic, the batch is not.
+
+        Raises:
+            ModelError: an item is not a ``cls`` instance (nothing is written).
+        """
+        calls: list[_scripts.Call[None]] = []
+        for position, record in enumerate(records):
+            if not isinstance(record, cls):
+                raise ModelError(
+                    f"{cls.__name__}.save_many(): takes {cls.__name__} records, got "
+                    f"{record!r} at position {position}; nothing was written"
                 )
-                for r in records
-            ]
-        )
+            calls.append(
+                _store.save_call(
+                    record, update_fields=None, migrate_key=False, ttl=_store.KEEP, expire_at=None
+                )
+            )
+        _scripts.run_many(calls)
 
     def delete(self) -> bool:
-        """Delete this record and its index entries; False if it was not stored."""
+        """Delete this record and its index entries; False if it was not stored.
+
+        A damaged record is deleted too. Of a record whose hash was removed outside typedis
+        (a stray ``DEL``, an eviction), the entries its id locates are removed (the id and
+        expiry sets, sorted and geo entries, its key fields' indexes) and False is returned;
+        entries that only its lost values locate stay, and ``check_indexes()`` counts them.
+        """
         return _scripts.run(self._delete_call()) == 1
 
     async def adelete(self) -> bool:
@@ -338,6 +355,16 @@ class Model(BaseModel, metaclass=ModelMeta):
         """
         return _store.decayed_value(self, field, at)
 
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy, as a record not yet saved: ``save()`` writes it under its own key values.
+
+        A copy given new key values (``update={"name": "b"}``) saves as a new record beside
+        this one; with the same key values it overwrites this one's stored values.
+        """
+        copied = super().model_copy(update=update, deep=deep)
+        _store.forget_saved(copied)
+        return copied
+
     # ---- reads ----------------------------------------------------------------------------
 
     @classmethod
@@ -346,6 +373,8 @@ class Model(BaseModel, metaclass=ModelMeta):
 
         Raises:
             NotFound: no live record has that key.
+            ValidationError: a key value is not one the key field takes.
+            CorruptRecord: the stored record holds a value typedis cannot read.
         """
         located = cls._locate_key(key, key_fields)
         found = _scripts.run(_store.load_call(cls, [located]))[0]

@@ -7,6 +7,7 @@ refused here, with a message naming the model and the field.
 
 from __future__ import annotations
 
+import math
 import types
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -69,10 +70,17 @@ def _marker(model: str, name: str, info: FieldInfo) -> tuple[Marker | None, Fiel
 
 def _check_field(model: str, spec: FieldSpec) -> None:
     where = f"{model}.{spec.name}"
-    if isinstance(spec.marker, KeyMarker) and (spec.nullable or spec.annotation not in _KEY_TYPES):
-        raise ModelError(
-            f"{where}: Key fields need a str, int, date or datetime, got {spec.annotation!r}"
-        )
+    if isinstance(spec.marker, KeyMarker):
+        if spec.annotation not in _KEY_TYPES:
+            raise ModelError(
+                f"{where}: Key fields need a str, int, date or datetime, got "
+                f"{_type_name(spec.declared)}"
+            )
+        if spec.nullable:
+            raise ModelError(
+                f"{where}: a Key field cannot be None (every record has a key), got "
+                f"{_type_name(spec.declared)}; declare Key[{spec.annotation.__name__}]"
+            )
     kind = _index.for_marker(spec.marker)
     if kind is not None:
         kind.check_field(where, spec)
@@ -83,6 +91,17 @@ def _check_field(model: str, spec: FieldSpec) -> None:
             raise ModelError(f"{where}: {option}= applies to {takers} only")
     if (spec.options.auto_now or spec.options.auto_now_add) and spec.annotation is not datetime:
         raise ModelError(f"{where}: auto_now and auto_now_add need a datetime field")
+
+
+def _type_name(annotation: Any) -> str:
+    """An annotation as written (``str | None``), its markers left out."""
+    if get_origin(annotation) is Annotated:
+        return _type_name(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in get_args(annotation))
+    if annotation is type(None):
+        return "None"
+    return annotation.__name__ if isinstance(annotation, type) else repr(annotation)
 
 
 def _given_options(options: FieldOptions) -> list[str]:
@@ -189,7 +208,7 @@ def _indexes(
 
 
 def _positive_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < math.inf
 
 
 def build(
@@ -210,7 +229,7 @@ def build(
         if name not in keys:
             raise ModelError(f"{model}: partition field {name!r} must be a Key field")
     if ttl is not None and not _positive_number(ttl):
-        raise ModelError(f"{model}: ttl= must be a positive number of seconds, got {ttl!r}")
+        raise ModelError(f"{model}: ttl= must be a positive, finite number of seconds, got {ttl!r}")
     if not abstract and not keys:
         raise ModelError(f"{model}: no Key field (typedis adds 'id: AutoKey' when it can)")
     index_specs = _indexes(model, fields, Shape(keys, parts), indexes)

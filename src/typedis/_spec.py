@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
 from . import _keys
 from ._codec import FieldCodec, text
@@ -106,11 +106,35 @@ class ModelSpec:
 
     def locate(self, values: Mapping[str, Any]) -> tuple[str, str]:
         """The (tag, id) of the record whose key fields hold these values."""
-        fields = self.fields
-        tag = self.tag or _keys.tag(
-            self.name, [text(fields[p].codec, values[p]) for p in self.partition]
-        )
-        return tag, _keys.record_id(text(fields[k].codec, values[k]) for k in self.keys)
+        tag = self.tag or _keys.tag(self.name, [self._key_text(p, values) for p in self.partition])
+        return tag, _keys.record_id(self._key_text(k, values) for k in self.keys)
+
+    def _key_text(self, name: str, values: Mapping[str, Any]) -> str:
+        """The text of key field ``name``, refusing one that cannot be part of a Redis key."""
+        if name not in values:
+            raise ModelError(
+                f"{self.name}.{name}: the key field is not set (model_construct() leaves "
+                f"required fields unset); give it a value, or build the record with "
+                f"{self.name}(...)"
+            )
+        key = text(self.fields[name].codec, values[name])
+        if not key.isascii():
+            try:
+                key.encode()
+            except UnicodeEncodeError as error:
+                raise ModelError(
+                    f"{self.name}.{name}: key value {values[name]!r} is not valid UTF-8 text "
+                    f"({error.reason}); a key holds text that encodes to UTF-8"
+                ) from error
+        return key
+
+    def validate(self, name: str, value: Any) -> Any:
+        """``value`` validated as field ``name`` holds it; its errors name the model and field."""
+        try:
+            return self.validator(name).validate_python(value)
+        except ValidationError as error:
+            located = [{**e, "loc": (name, *e["loc"])} for e in error.errors()]
+            raise ValidationError.from_exception_data(self.name, located) from None  # type: ignore[arg-type]
 
     def validator(self, name: str) -> TypeAdapter[Any]:
         """A validator for one field's values (key values, query values), built once."""
@@ -141,6 +165,6 @@ class ModelSpec:
         return {
             name: value
             if type(value) is self.fields[name].annotation
-            else self.validator(name).validate_python(value)
+            else self.validate(name, value)
             for name, value in kwargs.items()
         }

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import annotated_types
+from pydantic import ValidationError
 from pydantic_core import PydanticUndefined
 
 from . import _keys, _lua
@@ -46,20 +47,29 @@ def _mark_saved(obj: Model, located: tuple[str, str]) -> None:
     vars(obj)[_SAVED] = located
 
 
-def _expiry(spec: ModelSpec, ttl: object, expire_at: datetime | None) -> str:
+def forget_saved(obj: Model) -> None:
+    """Make ``obj`` a record not yet saved (a copy of a saved one)."""
+    vars(obj).pop(_SAVED, None)
+
+
+def _expiry(spec: ModelSpec, ttl: object, expire_at: object) -> str:
     if expire_at is not None:
         if ttl is not KEEP:
             raise ModelError(f"{spec.name}.save(): give ttl= or expire_at=, not both")
-        return f"={int(_aware(expire_at).timestamp() * 1000)}"
+        moment = _aware(expire_at, f"{spec.name}.save(): expire_at")
+        return f"={int(moment.timestamp() * 1000)}"
     if ttl is KEEP:
         ttl = spec.ttl
         if ttl is None:
             return ""
     if ttl is None:
         return "-"
-    if not isinstance(ttl, int | float) or isinstance(ttl, bool) or ttl <= 0:
-        raise ModelError(f"{spec.name}.save(): ttl must be a positive number of seconds or None")
-    return f"+{int(ttl * 1000)}"
+    if not isinstance(ttl, int | float) or isinstance(ttl, bool) or not 0 < ttl < math.inf:
+        raise ModelError(
+            f"{spec.name}.save(): ttl must be a positive, finite number of seconds or None, "
+            f"got {ttl!r}"
+        )
+    return f"+{math.ceil(ttl * 1000)}"
 
 
 def _timestamps(spec: ModelSpec, values: Mapping[str, Any], *, first: bool) -> dict[str, Any]:
@@ -104,13 +114,19 @@ def save_call(
         raise ModelError(f"{spec.name} is abstract: only its subclasses can be saved")
     saved = saved_at(obj)
     values = vars(obj)
+    if not values.keys() >= spec.fields.keys():
+        unset = [n for n in spec.fields if n not in values]
+        raise ModelError(
+            f"{spec.name}.save(): field(s) {unset} are not set (model_construct() leaves "
+            f"required fields unset); give them values, or build the record with {spec.name}(...)"
+        )
     tag, rid = spec.locate(values)
     otag, oid = saved or (tag, rid)
     moving = (otag, oid) != (tag, rid)
     if moving and not migrate_key:
         raise KeyMutationError(
             f"save() changed key field(s) {spec.keys} of {spec.name} from {oid!r} to {rid!r}; "
-            "pass migrate_key=True to move the record"
+            "pass migrate_key=True to move the record, or save a model_copy() to keep both"
         )
     names: Iterable[str] = spec.stored
     mode = "full"
@@ -121,7 +137,11 @@ def save_call(
                 f"{where}: got the string {update_fields!r}; pass a list of fields, "
                 f"update_fields=[{update_fields!r}]"
             )
-        listed = list(dict.fromkeys(_field_name(obj, f, where) for f in update_fields))
+        try:
+            given = list(update_fields)
+        except TypeError:
+            raise ModelError(f"{where}: pass a list of fields, got {update_fields!r}") from None
+        listed = list(dict.fromkeys(_field_name(obj, f, where) for f in given))
         unknown = [n for n in listed if n not in spec.fields]
         if unknown:
             raise ModelError(f"{where}: unknown field(s) {unknown}")
@@ -145,8 +165,9 @@ def save_call(
             continue
         mask.append("w")
         try:
-            texts.append(encode(value))
-        except (OverflowError, TypeError, ValueError) as error:
+            stored = encode(value)
+            texts.append(stored.encode() if isinstance(stored, str) else stored)
+        except (OverflowError, TypeError, ValueError) as error:  # a lone surrogate: ValueError
             raise ModelError(f"{spec.name}.{name}: cannot store {value!r}: {error}") from error
     extra = [encode(values[n]) for n, encode in spec.arguments if full or n in written]
     expiry = _expiry(spec, ttl, expire_at)
@@ -167,6 +188,8 @@ def save_call(
             raise KeyMutationError(
                 f"{spec.name}: cannot move {oid!r} to {rid!r}: another record has that key"
             )
+        if status == b"corrupt":
+            raise _damaged_on_server(spec, reply[1], reply[2])
         raise NotFound(f"{spec.name}({rid!r}) is not stored: save() it fully before a partial save")
 
     keys = (_keys.record(tag, rid), _keys.record(otag, oid))
@@ -178,9 +201,13 @@ def _shown(values: Mapping[str, Any], names: tuple[str, ...]) -> Any:
 
 
 def delete_call(spec: ModelSpec, records: Sequence[tuple[str, str]]) -> Call[int]:
-    """The call that deletes records (by tag and id) with their index entries."""
+    """The call that deletes records (by tag and id) with their index entries.
+
+    Damaged records go too: an unreadable value, or a hash removed outside typedis (the entries
+    its id locates are removed; see lua/delete.lua).
+    """
     keys = [_keys.record(tag, rid) for tag, rid in records]
-    args: list[Arg] = [*(t for t, _ in records), *(r for _, r in records)]
+    args: list[Arg] = [*(t for t, _ in records), *(r for _, r in records), *spec.keys]
     return Call(_lua.library(spec).function("delete"), keys, args, int, write=True)
 
 
@@ -326,6 +353,8 @@ def touch_call(obj: Model, field: FieldRef[Any, Any], at: datetime | None) -> Ca
     stamp = index.kind.hidden(index)[0]
 
     def done(reply: list[Any]) -> datetime:
+        if reply[0] == b"corrupt":
+            raise _damaged_on_server(spec, reply[1], reply[2])
         if reply[0] == b"missing":
             raise NotFound(f"{spec.name}({rid!r}) is not stored (deleted or expired)")
         if reply[0] == b"none":
@@ -333,13 +362,15 @@ def touch_call(obj: Model, field: FieldRef[Any, Any], at: datetime | None) -> Ca
         vars(obj)[stamp] = str(reply[1])
         return datetime.fromtimestamp(int(reply[1]) / 1000, UTC)
 
-    when = "" if at is None else round(_aware(at).timestamp() * 1000)
+    when = "" if at is None else round(_aware(at, f"{spec.name}.touch(): at").timestamp() * 1000)
     touch = _lua.library(spec).function("touch")
     return Call(touch, (_keys.record(tag, rid),), (tag, rid, position, when), done, write=True)
 
 
-def _aware(moment: datetime) -> datetime:
-    """A datetime with a zone (naive ones are taken as UTC)."""
+def _aware(moment: object, what: str) -> datetime:
+    """A datetime with a zone (naive ones are taken as UTC); ``what`` names the argument."""
+    if not isinstance(moment, datetime):
+        raise ModelError(f"{what} must be a datetime, got {moment!r}")
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -357,7 +388,7 @@ def decayed_value(obj: Model, field: FieldRef[Any, Any], at: datetime | None) ->
             f"{spec.name}.{name}: the touch time is known once the record is saved, loaded or "
             "touched"
         )
-    when = datetime.now(UTC) if at is None else _aware(at)
+    when = datetime.now(UTC) if at is None else _aware(at, f"{spec.name}.decayed(): at")
     return DECAY.value(index, float(base), int(stamp), when.timestamp() * 1000)
 
 
@@ -366,7 +397,7 @@ def load_call(model: type[M], records: Sequence[tuple[str, str]]) -> Call[list[M
     spec = model.__typedis_spec__
     keys = [_keys.record(tag, rid) for tag, rid in records]
 
-    def done(rows: list[list[bytes | None] | None]) -> list[M | None]:
+    def done(rows: list[list[bytes | None] | bytes | None]) -> list[M | None]:
         return [
             None if row is None else hydrate(model, row, located)
             for row, located in zip(rows, records, strict=True)
@@ -375,9 +406,15 @@ def load_call(model: type[M], records: Sequence[tuple[str, str]]) -> Call[list[M
     return Call(_lua.library(spec).function("load"), keys, (), done, write=False)
 
 
-def hydrate(model: type[M], row: list[bytes | None], located: tuple[str, str]) -> M:
-    """Build an instance from stored values (``spec.read`` order), validated by pydantic."""
+def hydrate(model: type[M], row: list[bytes | None] | bytes, located: tuple[str, str]) -> M:
+    """Build an instance from stored values (``spec.read`` order), validated by pydantic.
+
+    A damaged record (a value typedis did not write, or one the model no longer accepts; a
+    bytes ``row``: what ``lua/load.lua`` found damaged) raises ``CorruptRecord``.
+    """
     spec = model.__typedis_spec__
+    if isinstance(row, bytes):
+        raise _damaged_on_server(spec, _keys.record(*located), row)
     hidden: list[bytes | None] = []
     if spec.hidden:  # the kinds' hidden values follow the fields
         hidden, row = row[len(spec.stored) :], row[: len(spec.stored)]
@@ -385,12 +422,20 @@ def hydrate(model: type[M], row: list[bytes | None], located: tuple[str, str]) -
     for name, decode in spec.decoders:
         raw = data[name]
         if raw is not None:
-            data[name] = decode(raw)
+            try:
+                data[name] = decode(raw)
+            except (CorruptRecord, ValueError) as error:  # garbage msgpack, Decimal, UTF-8
+                raise _damaged(spec, located, name, f"cannot be decoded ({error})") from error
     if None in row:
         for name in spec.required:
             if data[name] is None:
                 del data[name]  # written before the field existed: let its default apply
-    obj = model.model_validate(data)
+    try:
+        obj = model.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        bad = str(first["loc"][0]) if first["loc"] else None
+        raise _damaged(spec, located, bad, f"does not validate ({first['msg']})") from error
     _mark_saved(obj, located)
     if hidden:
         remember_hidden(obj, spec.hidden, hidden)
@@ -419,7 +464,7 @@ def hidden_value(obj: Model, name: str) -> str | None:
 def sweep_call(spec: ModelSpec, tag: str, limit: int) -> Call[int]:
     """The call that removes up to ``limit`` expired records of one tag."""
     sweep = _lua.library(spec).function("sweep")
-    return Call(sweep, (_keys.expiry(tag),), (tag, limit), int, write=True)
+    return Call(sweep, (_keys.expiry(tag),), (tag, limit, *spec.keys), int, write=True)
 
 
 _COUNT = _lua.script("count")
@@ -432,3 +477,24 @@ def count_call(tag: str) -> Call[int]:
 
 def not_found(spec: ModelSpec, rid: str) -> NotFound:
     return NotFound(f"no {spec.name} stored under key {rid!r}")
+
+
+def _damaged(
+    spec: ModelSpec, located: tuple[str, str], field: str | None, problem: str
+) -> CorruptRecord:
+    """The error for a stored record typedis cannot read, at (tag, id)."""
+    return CorruptRecord(problem, model=spec.name, key=_keys.record(*located), field=field)
+
+
+# What the scripts report as damaged, by the hidden field they name ("": the key's type).
+_SERVER_DAMAGE = {
+    "~exp": "holds an expiry that is not a number (epoch ms)",
+    "": "holds another Redis type than a hash",
+}
+
+
+def _damaged_on_server(spec: ModelSpec, key: bytes | str, field: bytes) -> CorruptRecord:
+    """The error for what a script reported damaged: the record at ``key``, hash field ``field``."""
+    name = field.decode()
+    where = key if isinstance(key, str) else key.decode("utf-8", "replace")
+    return CorruptRecord(_SERVER_DAMAGE[name], model=spec.name, key=where, field=name or None)

@@ -52,13 +52,44 @@ local function hash_to_table(flat)
   return v
 end
 
--- The stored values of a record (nil if absent) and whether it is live (present, not expired).
-local function read_record(key)
-  local flat = redis.call('HGETALL', key)
+-- The stored values of a record (nil if absent), whether it is live (present, not expired),
+-- and what is damaged, if anything (live is then nil): the field holding an expiry that is not
+-- a number (EXP), or "" when the key holds another type than a hash (v is then nil).
+local function inspect_record(key)
+  local flat = redis.pcall('HGETALL', key)
+  if wrong_type(flat) then return nil, nil, '' end
+  if flat.err then error(flat) end -- an ACL denial...: raised as it is
   if #flat == 0 then return nil, false end
   local v = hash_to_table(flat)
-  local exp = v[EXP]
-  return v, (exp == nil or tonumber(exp) > now_ms())
+  local live = live_until(v[EXP])
+  if live == nil then return v, nil, EXP end
+  return v, live
+end
+
+-- The stored values of a record (nil if absent) and whether it is live; damage raises corrupt().
+local function read_record(key)
+  local v, live, bad = inspect_record(key)
+  if bad then corrupt(key, bad) end
+  return v, live
+end
+
+-- The values of record id that its id holds: the texts of its key fields (keys: their names,
+-- in order), for removing the entries of a record whose hash is gone.
+local function key_values(id, keys)
+  local v, i = {}, 1
+  for part in string.gmatch(id .. ':', '([^:]*):') do
+    if keys[i] then
+      v[keys[i]] = string.gsub(part, '%%(%x%x)', function(h) return string.char(tonumber(h, 16)) end)
+    end
+    i = i + 1
+  end
+  return v
+end
+
+-- Whether the tag's id or expiry set still names record id (its hash may be gone).
+local function listed(tag, id)
+  return redis.call('SISMEMBER', tag .. ':all', id) == 1
+    or redis.call('ZSCORE', tag .. ':exp', id) ~= false
 end
 
 -- The type of key (raising unless it is allowed or absent): 'none' or allowed.

@@ -13,9 +13,9 @@ while limit == 0 or got < limit do
   for i = 1, #batch, 2 do
     local head = batch[i]
     local id = string.sub(head, 1, string.find(head, '\0', 1, true) - 1)
-    local exp = redis.call('HGET', record_key(tag, id), EXP)
-    local live = redis.call('EXISTS', record_key(tag, id)) == 1 and
-      (not exp or tonumber(exp) > now_ms())
+    local key = record_key(tag, id)
+    local live = redis.call('EXISTS', key) == 1 and live_until(redis.call('HGET', key, EXP))
+    if live == nil then corrupt(key, EXP) end
     local found = live and
       redis.call('ZRANGE', KEYS[2], '[' .. head .. '\0', '(' .. head .. '\1', 'BYLEX') or {}
     if found[1] then

@@ -6,6 +6,7 @@
 local key = KEYS[1]
 expect_type(key, 'hash')
 if redis.call('EXISTS', key) == 0 then return false end
-local exp = redis.call('HGET', key, EXP)
-if exp and tonumber(exp) <= now_ms() then return false end
+local live = live_until(redis.call('HGET', key, EXP))
+if live == nil then corrupt(key, EXP) end
+if not live then return false end
 return redis.call('HMGET', key, unpack(ARGV))

@@ -10,7 +10,8 @@
 -- returns: {"ok", <the record's SPEC.hidden values>} |
 --          {"unique", <position of the index whose constraint it breaks>} |
 --          {"exists"} (the new key holds another live record) | {"missing"} (partial save of
---          a record that is not live)
+--          a record that is not live) | {"corrupt", key, field} (the record at key, old or new,
+--          is damaged: see inspect_record in lua/_lib.lua)
 -- Everything that can fail is checked before the first write.
 local spec = SPEC
 local ntag, nid, otag, oid, mode, expiry, mask = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5],
@@ -41,13 +42,13 @@ for pos, ix in ipairs(spec.idx) do
   end
 end
 
-local old, old_live = nil, false
-if expect_type(okey, 'hash') ~= 'none' then old, old_live = read_record(okey) end
+local old, old_live, bad = inspect_record(okey)
+if bad then return {'corrupt', okey, bad} end
 local target = nil
 if moving then
-  expect_type(nkey, 'hash')
   local target_live
-  target, target_live = read_record(nkey)
+  target, target_live, bad = inspect_record(nkey)
+  if bad then return {'corrupt', nkey, bad} end
   if target_live then return {'exists'} end
 end
 if mode == 'partial' and not old_live then return {'missing'} end

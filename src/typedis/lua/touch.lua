@@ -4,12 +4,13 @@
 -- ARGV[1]: tag   ARGV[2]: id   ARGV[3]: the index's position in SPEC.idx
 -- ARGV[4]: the touch time (epoch ms), or "" for the server's now
 -- returns: {"ok", <the kind's reply: a Decaying field's new touch time, epoch ms>} |
---          {"missing"} (no live record) | {"none"} (the field holds None)
+--          {"missing"} (no live record) | {"none"} (the field holds None) |
+--          {"corrupt", key, field} (damaged: see inspect_record in lua/_lib.lua)
 local spec = SPEC
 local tag, id = ARGV[1], ARGV[2]
 local ix = spec.idx[tonumber(ARGV[3])]
-expect_type(KEYS[1], 'hash')
-local v, live = read_record(KEYS[1])
+local v, live, bad = inspect_record(KEYS[1])
+if bad then return {'corrupt', KEYS[1], bad} end
 if not live then return {'missing'} end
 if not v[ix.fields[1]] then return {'none'} end
 expect_types(index_keys(spec, tag, v, {}))
