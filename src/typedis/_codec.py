@@ -5,8 +5,9 @@ Plain scalars are stored as their canonical text, one text per value (``str`` as
 trailing zeros, ``date`` in ISO form, an aware ``datetime`` in ISO form at UTC), which is also
 the text the write scripts use to name index entries and the queries to find them: equal values
 spelled differently (``Decimal("1.50")`` and ``Decimal("1.5")``, one instant in two time zones)
-are one value to every index and to uniqueness, and load back equal (as that one spelling). Every other value is stored as msgpack of its
-pydantic JSON-mode dump. Decoding never unpickles anything; msgpack extension types are refused.
+are one value to every index and to uniqueness, and load back equal (as that one spelling).
+Every other value is stored as msgpack of its pydantic JSON-mode dump. Decoding never
+unpickles anything; msgpack extension types are refused.
 
 Reading back, the stored bytes go to pydantic's validator as they are wherever pydantic parses
 them from bytes in lax mode (str, int, float, bool, date, datetime, bytes); only Decimal and
@@ -68,7 +69,7 @@ def _encode_decimal(value: Decimal) -> str:
     # normalize() strips trailing zeros; a context as precise as the value rounds nothing
     exact = Context(prec=len(value.as_tuple().digits), Emax=MAX_EMAX, Emin=MIN_EMIN)
     value = value.normalize(exact)
-    if 0 < int(value.as_tuple().exponent) and value.adjusted() < _INTEGER_DIGITS:
+    if int(value.as_tuple().exponent) > 0 and value.adjusted() < _INTEGER_DIGITS:
         value = value.quantize(Decimal(1), context=Context(prec=_INTEGER_DIGITS))
     return str(value)
 
