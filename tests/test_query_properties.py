@@ -375,3 +375,30 @@ def test_first_exists_and_iter_match_the_reference(
     assert (first.key if first else None) == (expected[0] if expected else None)
     assert q.exists() is bool(expected)
     assert [r.key for r in q.iter(batch_size=3)] == expected
+
+
+@PROPERTY_SETTINGS
+@given(data=records(), gone=st.sets(st.integers(0, 29)), case=conditions(), order=ORDERS)
+def test_records_deleted_outside_typedis_are_skipped(
+    redis_client: redis.Redis,
+    data: list[QpRec],
+    gone: set[int],
+    case: Case,
+    order: Order | None,
+) -> None:
+    """Hashes removed by a stray DEL (their ids stay in the indexes) are neither returned nor
+    counted, and a first page is still full."""
+    redis_client.flushdb()
+    QpRec.save_many(data)
+    for i in sorted(gone & set(range(len(data)))):
+        redis_client.delete(f"{{td:QpRec}}:r:{escape(data[i].key)}")
+    live = [r for i, r in enumerate(data) if i not in gone]
+    q = ordered(R.query.filter(case[0]), order)
+    expected = [r.key for r in reference(live, case[1], order)]
+    assert [r.key for r in q.all()] == expected, q.explain()
+    assert [r.key for r in q.limit(3).all()] == expected[:3]
+    assert q.count() == len(expected)
+    assert R.query.count() == len(live)
+    assert q.exists() is bool(expected)
+    assert [r.key for r in q.iter(batch_size=4)] == expected
+    assert q.keys() == [f"{{td:QpRec}}:r:{escape(k)}" for k in expected]

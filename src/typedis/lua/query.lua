@@ -149,6 +149,16 @@ end
 
 local scored -- the sorted set holding the order's scores of the matches, for mode "scored"
 
+-- Whether every score of key is finite: a set's are (1), a sorted set's lie between its first
+-- and last (O(log n)).
+local function finite_scores(key)
+  local kind = redis.call('TYPE', key)
+  if (kind.ok or kind) ~= 'zset' then return true end
+  local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2]
+  local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')[2]
+  return not first or (tonumber(first) > -math.huge and tonumber(last) < math.huge)
+end
+
 -- The page reader of the matches (key found) in order: a function (off, lim) returning the
 -- ids at positions off .. off + lim - 1 (lim < 0: to the end). The set algebra of the order
 -- runs once, before the first read.
@@ -166,12 +176,16 @@ local function pager(found)
   local ordered = scores()
   local ranked = ordered -- every live record matches: the scores are the page's order
   if found ~= KEYS[1] then
-    -- The order's scores alone: the matches' own scores (a filter's, which may be infinite or
-    -- sum past the largest double) are first made 0, as 0 * inf is NaN, which Redis stores as 0.
-    local zero = tmp()
-    redis.call('ZUNIONSTORE', zero, 1, found, 'WEIGHTS', 0)
+    -- The order's scores alone: the matches' own scores weigh 0. Those of a filter may be
+    -- infinite (or sums past the largest double), and 0 * inf is NaN, which Redis makes 0: such
+    -- matches are first copied with scores 0.
+    if not finite_scores(found) then
+      local zero = tmp()
+      redis.call('ZUNIONSTORE', zero, 1, found, 'WEIGHTS', 0)
+      found = zero
+    end
     ranked = tmp()
-    redis.call('ZINTERSTORE', ranked, 2, zero, ordered)
+    redis.call('ZINTERSTORE', ranked, 2, found, ordered, 'WEIGHTS', 0, 1)
   end
   scored = ranked
   if order.min then -- only scored records, at least min
