@@ -311,9 +311,7 @@ def test_explicit_order() -> None:
 
 
 def test_order_by_a_field_without_a_sorted_set_is_refused() -> None:
-    with pytest.raises(
-        QueryError, match=r"PlRestaurant\.cuisine cannot order .* marked Sorted, Confidence, Decaying"
-    ):
+    with pytest.raises(QueryError, match=r"PlRestaurant\.cuisine cannot order .* Sorted, Conf"):
         R.query.order_by(R.cuisine).plan()
 
 

@@ -198,7 +198,8 @@ class Query(Generic[M]):
         return query._get_one(_scripts.run(call))
 
     def count(self) -> int:
-        """How many records match (O(1) with no filter)."""
+        """How many live records match: O(matches) on the server, as each match's hash is
+        checked (one deleted outside typedis is not counted)."""
         return _scripts.run(self._count_call())
 
     def exists(self) -> bool:
@@ -385,10 +386,11 @@ def _lookup(ref: FieldRef[Any, Any], op: str, value: Any, key: str, lookups: dic
         if op == "startswith":
             return r.startswith(value)
         if op == "between":
-            if not isinstance(value, tuple | list) or len(value) != 2:
-                raise QueryError(f"{key}=...: takes a (low, high) pair, got {value!r}")
-            low, high = value
-            return r.between(low, high)
+            match value:
+                case (low, high):
+                    return r.between(low, high)
+                case _:
+                    raise QueryError(f"{key}=...: takes a (low, high) pair, got {value!r}")
         cond = {"lt": r.__lt__, "lte": r.__le__, "gt": r.__gt__, "gte": r.__ge__}[op](value)
         if cond is NotImplemented:  # object's own comparisons: not a Sorted field
             raise AttributeError(op)

@@ -12,7 +12,17 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypeVar, get_args, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Generic,
+    Literal,
+    TypeAlias,
+    TypeVar,
+    cast,
+    get_args,
+    overload,
+)
 
 from .._errors import QueryError
 from .._markers import GeoPoint
@@ -67,14 +77,14 @@ class _ValueRef(FieldRef[M, T]):
 
     def startswith(self: _ValueRef[M, str] | _ValueRef[M, str | None], prefix: str) -> Cond[M]:
         """The field (a string) starts with ``prefix``; served by a lexicographic index."""
-        given: object = prefix  # typed, but given by users at run time
+        given = cast(object, prefix)  # typed, but given by users at run time
         if not isinstance(given, str):
             raise QueryError(f"{self!r}.startswith() takes a str, got {given!r}")
         return Prefix(self, utf8(self, prefix))
 
 
 def _values(ref: FieldRef[Any, Any], values: Iterable[Any]) -> tuple[Any, ...]:
-    given: object = values  # typed, but given by users at run time
+    given = cast(object, values)  # typed, but given by users at run time
     if isinstance(given, str | bytes) or not isinstance(given, Iterable):
         raise QueryError(f"{ref!r}.in_() takes a list, tuple or set of values, got {given!r}")
     return tuple(values)
@@ -362,10 +372,12 @@ class GeoRef(FieldRef[M, T]):
     ) -> Cond[M]:
         """The point lies within ``radius`` ``unit`` (m, km, mi, ft) of ``center`` (lat, lon),
         which must lie in Redis' GEO range (as a ``GeoPoint``)."""
-        given: object = center  # typed, but given by users at run time
-        if not isinstance(given, tuple) or len(given) != 2:
-            raise QueryError(f"{self!r}.within(): the center is a (lat, lon) pair, got {given!r}")
-        lat, lon = center
+        try:
+            lat, lon = cast(tuple[object, object], center)  # typed, but given at run time
+        except (TypeError, ValueError):
+            raise QueryError(
+                f"{self!r}.within(): the center is a (lat, lon) pair, got {center!r}"
+            ) from None
         if unit not in get_args(GeoUnit):
             units = ", ".join(get_args(GeoUnit))
             raise QueryError(f"{self!r}.within(): the unit is one of {units}; got {unit!r}")
