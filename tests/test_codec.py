@@ -139,9 +139,9 @@ def same(a: Any, b: Any) -> bool:
     if isinstance(a, list | tuple) and isinstance(b, list | tuple):
         return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, Decimal) and isinstance(b, Decimal):
-        return str(a) == str(b)  # the exact form, exponent and sign included
+        return a == b  # stored in one canonical form: 1.50 loads as 1.5, -0.00 as 0
     if isinstance(a, datetime) and isinstance(b, datetime):
-        return a == b and a.utcoffset() == b.utcoffset()
+        return a == b and (a.tzinfo is None) == (b.tzinfo is None)  # aware: the instant, at UTC
     return type(a) is type(b) and a == b
 
 
@@ -404,3 +404,38 @@ def test_garbage_in_plain_fields_is_a_validation_error(redis_client: redis.Redis
             CodecAll.load("g")
         CodecAll(id="g").save()
     assert CodecAll.load("g").i == 0
+
+
+# ---- one canonical text per value -------------------------------------------------------
+
+
+@given(decimals, decimals, st.integers(0, 4))
+def test_equal_decimals_share_one_text(a: Decimal, b: Decimal, zeros: int) -> None:
+    """1.5 and 1.50 (and 0 and -0.000) are one value: one text, which parses back to it."""
+    codec = _codec.codec_for(Decimal)
+    sign, digits, exponent = a.as_tuple()
+    spelled = Decimal((sign, (*digits, *(0,) * zeros), int(exponent) - zeros))
+    assert spelled == a
+    assert _codec.text(codec, spelled) == _codec.text(codec, a)
+    assert Decimal(_codec.text(codec, a)) == a
+    assert (_codec.text(codec, a) == _codec.text(codec, b)) == (a == b)
+
+
+@given(st.datetimes(timezones=minute_offsets), minute_offsets)
+def test_one_instant_in_two_zones_shares_one_text(when: datetime, zone: timezone) -> None:
+    codec = _codec.codec_for(datetime)
+    try:
+        elsewhere = when.astimezone(zone)
+    except OverflowError:  # the same instant is not a datetime in that zone
+        elsewhere = when
+    assert _codec.text(codec, elsewhere) == _codec.text(codec, when)
+    assert datetime.fromisoformat(_codec.text(codec, when)) == when
+
+
+def test_canonical_texts_load_back_equal() -> None:
+    """The stored text is the canonical one; the loaded value equals the saved one."""
+    when = datetime(2020, 1, 1, 13, tzinfo=timezone(timedelta(hours=1)))
+    CodecAll(id="c", d=Decimal("1.50"), dt=when).save()
+    loaded = CodecAll.load("c")
+    assert loaded.d == Decimal("1.5") and str(loaded.d) == "1.5"
+    assert loaded.dt == when and loaded.dt is not None and loaded.dt.utcoffset() == timedelta(0)

@@ -311,7 +311,7 @@ def test_explicit_order() -> None:
 
 
 def test_order_by_a_field_without_a_sorted_set_is_refused() -> None:
-    with pytest.raises(QueryError, match=r"PlRestaurant\.cuisine: only Sorted fields"):
+    with pytest.raises(QueryError, match=r"PlRestaurant\.cuisine cannot order .* Sorted, Conf"):
         R.query.order_by(R.cuisine).plan()
 
 
@@ -320,10 +320,10 @@ def test_offset_and_limit() -> None:
     assert (p.offset, p.limit) == (5, 10)
     p = R.query.limit(0).plan()
     assert (p.offset, p.limit) == (0, 0)
-    with pytest.raises(QueryError, match="offset and limit must be >= 0"):
-        R.query.offset(-1).plan()
-    with pytest.raises(QueryError, match="offset and limit must be >= 0"):
-        R.query.limit(-2).plan()
+    with pytest.raises(QueryError, match=r"PlRestaurant\.query\.offset\(\): takes an int >= 0"):
+        R.query.offset(-1)
+    with pytest.raises(QueryError, match=r"PlRestaurant\.query\.limit\(\): takes an int >= 0"):
+        R.query.limit(-2)
 
 
 def test_builder_methods_return_copies() -> None:
@@ -512,10 +512,10 @@ def test_wrong_value_type_names_the_field() -> None:
 
 
 def test_geo_errors() -> None:
-    with pytest.raises(QueryError, match="unit must be m, km, mi or ft"):
-        R.query.filter(R.location.within((1, 2), 5, "yd")).plan()  # type: ignore[arg-type]
-    with pytest.raises(QueryError, match="radius must be >= 0"):
-        R.query.filter(R.location.within((1, 2), -1)).plan()
+    with pytest.raises(QueryError, match="unit is one of m, km, mi, ft"):
+        R.location.within((1, 2), 5, "yd")  # type: ignore[arg-type]
+    with pytest.raises(QueryError, match="radius must be a finite number >= 0"):
+        R.location.within((1, 2), -1)
     with pytest.raises(QueryError, match="location_radius"):
         R.query.filter(location=(1, 2))
     with pytest.raises(QueryError, match="a Geo field takes"):

@@ -1,9 +1,13 @@
 """Values to Redis bytes and back, sorted-set scores, and index text.
 
-Plain scalars are stored as their canonical text (``str`` as is, ``int``/``float`` as ``repr``,
-``bool`` as ``1``/``0``, ``Decimal``, ``date`` and ``datetime`` in ISO form), which is also the
-text the write scripts use to name index entries. Every other value is stored as msgpack of its
-pydantic JSON-mode dump. Decoding never unpickles anything; msgpack extension types are refused.
+Plain scalars are stored as their canonical text, one text per value (``str`` as is,
+``int``/``float`` as ``repr`` with -0.0 as 0.0, ``bool`` as ``1``/``0``, ``Decimal`` without
+trailing zeros, ``date`` in ISO form, an aware ``datetime`` in ISO form at UTC), which is also
+the text the write scripts use to name index entries and the queries to find them: equal values
+spelled differently (``Decimal("1.50")`` and ``Decimal("1.5")``, one instant in two time zones)
+are one value to every index and to uniqueness, and load back equal (as that one spelling).
+Every other value is stored as msgpack of its pydantic JSON-mode dump. Decoding never
+unpickles anything; msgpack extension types are refused.
 
 Reading back, the stored bytes go to pydantic's validator as they are wherever pydantic parses
 them from bytes in lax mode (str, int, float, bool, date, datetime, bytes); only Decimal and
@@ -16,7 +20,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import Decimal
+from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal
 from typing import Any
 
 import msgpack
@@ -54,7 +58,19 @@ def _encode_bool(value: bool) -> str:
     return "1" if value else "0"
 
 
+_INTEGER_DIGITS = 28  # integers up to this many digits are written out in full ("100", not "1E+2")
+
+
 def _encode_decimal(value: Decimal) -> str:
+    if not value:
+        return "0"  # 0, -0.000, 0E+5
+    if not value.is_finite():
+        return str(value)
+    # normalize() strips trailing zeros; a context as precise as the value rounds nothing
+    exact = Context(prec=len(value.as_tuple().digits), Emax=MAX_EMAX, Emin=MIN_EMIN)
+    value = value.normalize(exact)
+    if int(value.as_tuple().exponent) > 0 and value.adjusted() < _INTEGER_DIGITS:
+        value = value.quantize(Decimal(1), context=Context(prec=_INTEGER_DIGITS))
     return str(value)
 
 
@@ -63,11 +79,12 @@ def _encode_iso(value: date) -> str:
 
 
 def _encode_datetime(value: datetime) -> str:
-    offset = value.utcoffset()
-    if offset is not None and offset.seconds % 60:
-        # pydantic cannot parse offsets with seconds (old local mean times): keep the instant
-        value = value.astimezone(UTC)
-    return value.isoformat()
+    if value.utcoffset() is None:
+        return value.isoformat()
+    try:
+        return value.astimezone(UTC).isoformat()
+    except OverflowError:  # an instant before 0001-01-01 or after 9999-12-31 UTC
+        return value.isoformat()
 
 
 def _decode_text(raw: bytes) -> str:

@@ -471,7 +471,7 @@ _COUNT = _lua.script("count")
 
 
 def count_call(tag: str) -> Call[int]:
-    """The call that counts the live records of one tag in O(log n)."""
+    """The call that counts the live records of one tag (O(n): each record's hash is checked)."""
     return Call(_COUNT, (_keys.all_ids(tag), _keys.expiry(tag)), (), int, write=False)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .._errors import ModelError, QueryError
+from .._errors import ModelError
 from .._markers import GeoMarker, GeoPoint
 from .._query import _conditions as c
 from .._query._refs import FieldRef, GeoRef
@@ -18,8 +18,6 @@ from ._kind import Arg, IndexKind
 if TYPE_CHECKING:
     from .._query._planner import Compiler, Node
     from .._spec import FieldSpec
-
-UNITS = ("m", "km", "mi", "ft")
 
 
 class GeoKind(IndexKind):
@@ -46,13 +44,7 @@ class GeoKind(IndexKind):
         return GeoRef
 
     def compile(self, ctx: Compiler, cond: c.Cond[Any], field: FieldSpec) -> Node:
-        assert isinstance(cond, c.Within)
-        if cond.unit not in UNITS:
-            raise QueryError(
-                f"{cond.ref!r}.within(): unit must be m, km, mi or ft, got {cond.unit!r}"
-            )
-        if not (cond.radius >= 0):
-            raise QueryError(f"{cond.ref!r}.within(): the radius must be >= 0, got {cond.radius}")
+        assert isinstance(cond, c.Within)  # its arguments were checked by GeoRef.within()
         suffix = ctx.index(self, field).suffix
         return ["geo", suffix, repr(cond.lon), repr(cond.lat), repr(cond.radius), cond.unit]
 

@@ -43,6 +43,20 @@ class Cond(Generic[M]):
         )
 
 
+def utf8(ref: FieldRef[Any, Any], value: Any) -> Any:
+    """``value``, unless it is a str that UTF-8 cannot encode (a lone surrogate), which no
+    stored value holds and no command can carry (``QueryError``)."""
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError as error:
+            raise QueryError(
+                f"{ref!r}: {value!r} is not valid text ({error.reason} at {error.start}); "
+                "only str encodable as UTF-8 can match a stored value"
+            ) from None
+    return value
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Eq(Cond[M]):
     """``ref == value`` (``value`` None: the field holds None)."""

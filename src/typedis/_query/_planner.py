@@ -33,6 +33,9 @@ Node = list[Any]
 Order = tuple[tuple[tuple[str, float], ...], bool]  # ((zset suffix, weight), ...), descending
 KindOrder = dict[str, Any]  # an order an index kind computes: {"kind": name, ...}
 _READ_MODES = ("records", "scored")  # modes that return records (and run the kinds' read hooks)
+# A Redis set holds fewer than 2**32 members: a larger offset or limit means the same, and 2**32
+# is exact in the plan's JSON and in Lua's numbers.
+_MAX_PAGE = 2**32
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,15 +111,13 @@ def plan(
     compiler = Compiler(model, spec, _take_partition(spec, conds))
     parts = [compiler.node(cond) for cond in conds]
     node: Node = ["all"] if not parts else parts[0] if len(parts) == 1 else ["and", parts]
-    if offset < 0 or (limit is not None and limit < 0):
-        raise QueryError(f"{spec.name}: offset and limit must be >= 0")
     return Plan(
         tag=_keys.tag(spec.name, [compiler.partition[p] for p in spec.partition]),
         where=node,
         order=_order(model, order),
         aggregate=order.source.how if order and isinstance(order.source, Rank) else "SUM",
-        offset=offset,
-        limit=-1 if limit is None else limit,
+        offset=min(offset, _MAX_PAGE),
+        limit=-1 if limit is None else min(limit, _MAX_PAGE),
         mode=mode,
         fields=spec.read,
         reads=tuple(ix for ix in spec.indexes if ix.kind.on_read and mode in _READ_MODES),
@@ -187,18 +188,25 @@ def _ordering_suffix(spec: ModelSpec, name: str) -> str:
     """The sorted set that orders by field ``name``."""
     index = next((i for i in spec.indexes if i.fields == (name,) and i.kind.orders), None)
     if index is None:
-        raise QueryError(f"{spec.name}.{name}: only Sorted fields can order results")
+        kinds = [k for k in _index.kinds() if k.orders]
+        markers = ", ".join(m.__name__.removesuffix("Marker") for k in kinds for m in k.markers)
+        usable = [i.fields[0] for i in spec.indexes if i.kind.orders and len(i.fields) == 1]
+        raise QueryError(
+            f"{spec.name}.{name} cannot order results: an order takes a field marked "
+            f"{markers}; {spec.name} has " + (", ".join(usable) or "none")
+        )
     return index.suffix
 
 
 def validated(ref: FieldRef[Any, Any], value: Any) -> Any:
     """A query value validated as the field's type (``QueryError`` when it is not one)."""
     try:
-        return ref.model.__typedis_spec__.validator(ref.name).validate_python(value)
+        valid = ref.model.__typedis_spec__.validator(ref.name).validate_python(value)
     except ValidationError as error:
         raise QueryError(
             f"{ref!r}: {value!r} is not a valid value: {error.errors()[0]['msg']}"
         ) from None
+    return c.utf8(ref, valid)
 
 
 class Compiler:

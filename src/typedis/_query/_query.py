@@ -75,7 +75,13 @@ class Query(Generic[M]):
         if isinstance(ordering, FieldRef | Rank):
             ordering = Ordering(ordering)
         elif not isinstance(given, Ordering):
-            raise QueryError(f"order_by() takes Model.field, .asc() or .desc(), got {ordering!r}")
+            name = self.model.__name__
+            field = given in self.model.model_fields
+            hint = f"; for that field, {name}.{given}.asc()" if field else ""
+            raise QueryError(
+                f"{name}.query.order_by() takes a field reference ({name}.field, "
+                f"{name}.field.desc()) or a Rank of them, got {given!r}{hint}"
+            )
         return replace(self, ordering=ordering)
 
     def _decaying(self, ref: DecayRef[M, Any] | None, n: int, at: datetime | None) -> Query[M]:
@@ -91,12 +97,20 @@ class Query(Generic[M]):
         return self.order_by(ref.decayed(at)).limit(n)
 
     def limit(self, n: int) -> Query[M]:
-        """At most ``n`` results."""
-        return replace(self, take=n)
+        """At most ``n`` results (an int >= 0)."""
+        return replace(self, take=self._whole("limit", n, 0))
 
     def offset(self, n: int) -> Query[M]:
-        """Skip the first ``n`` results."""
-        return replace(self, skip=n)
+        """Skip the first ``n`` results (an int >= 0)."""
+        return replace(self, skip=self._whole("offset", n, 0))
+
+    def _whole(self, what: str, n: object, least: int) -> int:
+        """``n`` as an int of at least ``least`` (``QueryError`` naming ``what`` otherwise)."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < least:
+            raise QueryError(
+                f"{self.model.__name__}.query.{what}(): takes an int >= {least}, got {n!r}"
+            )
+        return n
 
     def plan(self, mode: str = "records") -> Plan:
         """The planned script call (pure: no Redis involved)."""
@@ -184,7 +198,8 @@ class Query(Generic[M]):
         return query._get_one(_scripts.run(call))
 
     def count(self) -> int:
-        """How many records match (O(1) with no filter)."""
+        """How many live records match: O(matches) on the server, as each match's hash is
+        checked (one deleted outside typedis is not counted)."""
         return _scripts.run(self._count_call())
 
     def exists(self) -> bool:
@@ -215,7 +230,11 @@ class Query(Generic[M]):
         return [tuple(getattr(r, ref.name) for ref in refs) for r in self.all()]
 
     def iter(self, batch_size: int = 1000) -> Iterator[M]:
-        """Iterate over all matches, reading ``batch_size`` records per call."""
+        """Iterate over all matches, reading ``batch_size`` (>= 1) records per call."""
+        self._whole("iter", batch_size, 1)
+        return self._iter(batch_size)
+
+    def _iter(self, batch_size: int) -> Iterator[M]:
         tag, ids = _scripts.run(self._ids_call())
         for start in range(0, len(ids), batch_size):
             located = [(tag, i) for i in ids[start : start + batch_size]]
@@ -233,7 +252,8 @@ class Query(Generic[M]):
         return self._decaying(ref, n, at).all()
 
     def with_distances(self) -> list[tuple[M, float]]:
-        """Matches of a ``within()`` condition with their distance, nearest first."""
+        """Every match with its distance from the center of the query's ``within()``, nearest
+        first; a match without a point (one found by another part of an ``|``) is at ``inf``."""
         return _by_distance(self.where, self.all())
 
     # ---- async --------------------------------------------------------------------------------
@@ -271,8 +291,12 @@ class Query(Generic[M]):
         """``get_many()`` on the asyncio client."""
         return await _scripts.arun(_store.load_call(self.model, _located(self.model, keys)))
 
-    async def aiter(self, batch_size: int = 1000) -> AsyncIterator[M]:
+    def aiter(self, batch_size: int = 1000) -> AsyncIterator[M]:
         """``iter()`` on the asyncio client."""
+        self._whole("aiter", batch_size, 1)
+        return self._aiter(batch_size)
+
+    async def _aiter(self, batch_size: int) -> AsyncIterator[M]:
         tag, ids = await _scripts.arun(self._ids_call())
         for start in range(0, len(ids), batch_size):
             located = [(tag, i) for i in ids[start : start + batch_size]]
@@ -362,8 +386,11 @@ def _lookup(ref: FieldRef[Any, Any], op: str, value: Any, key: str, lookups: dic
         if op == "startswith":
             return r.startswith(value)
         if op == "between":
-            low, high = value
-            return r.between(low, high)
+            match value:
+                case (low, high):
+                    return r.between(low, high)
+                case _:
+                    raise QueryError(f"{key}=...: takes a (low, high) pair, got {value!r}")
         cond = {"lt": r.__lt__, "lte": r.__le__, "gt": r.__gt__, "gte": r.__ge__}[op](value)
         if cond is NotImplemented:  # object's own comparisons: not a Sorted field
             raise AttributeError(op)
@@ -380,9 +407,8 @@ def _by_distance(where: c.Cond[Any] | None, found: list[M]) -> list[tuple[M, flo
     pairs: list[tuple[M, float]] = []
     for record in found:
         point: GeoPoint | None = getattr(record, name)
-        if point is not None:
-            meters = _haversine(within.lat, within.lon, point.lat, point.lon)
-            pairs.append((record, meters / scale))
+        meters = math.inf if point is None else _haversine(within.lat, within.lon, *point)
+        pairs.append((record, meters / scale))
     return sorted(pairs, key=lambda pair: pair[1])
 
 

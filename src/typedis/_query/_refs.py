@@ -8,14 +8,25 @@ and ``Restaurant.rating.startswith("4")``.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypeVar, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Generic,
+    Literal,
+    TypeAlias,
+    TypeVar,
+    cast,
+    get_args,
+    overload,
+)
 
 from .._errors import QueryError
 from .._markers import GeoPoint
-from ._conditions import Cond, Eq, GeoUnit, In, Not, Prefix, Range, Within
+from ._conditions import Cond, Eq, GeoUnit, In, Not, Prefix, Range, Within, utf8
 
 if TYPE_CHECKING:
     from datetime import date, datetime
@@ -58,7 +69,7 @@ class _ValueRef(FieldRef[M, T]):
 
     def in_(self, values: Iterable[T]) -> Cond[M]:
         """The field holds one of ``values``."""
-        return In(self, tuple(values))
+        return In(self, _values(self, values))
 
     def is_none(self) -> Cond[M]:
         """The field holds None."""
@@ -66,7 +77,17 @@ class _ValueRef(FieldRef[M, T]):
 
     def startswith(self: _ValueRef[M, str] | _ValueRef[M, str | None], prefix: str) -> Cond[M]:
         """The field (a string) starts with ``prefix``; served by a lexicographic index."""
-        return Prefix(self, prefix)
+        given = cast(object, prefix)  # typed, but given by users at run time
+        if not isinstance(given, str):
+            raise QueryError(f"{self!r}.startswith() takes a str, got {given!r}")
+        return Prefix(self, utf8(self, prefix))
+
+
+def _values(ref: FieldRef[Any, Any], values: Iterable[Any]) -> tuple[Any, ...]:
+    given = cast(object, values)  # typed, but given by users at run time
+    if isinstance(given, str | bytes) or not isinstance(given, Iterable):
+        raise QueryError(f"{ref!r}.in_() takes a list, tuple or set of values, got {given!r}")
+    return tuple(values)
 
 
 class KeyRef(_ValueRef[M, T]):
@@ -313,7 +334,7 @@ class LinkRef(FieldRef[M, "Linked[TM]"], Generic[M, TM]):
 
     def in_(self, values: Iterable[TM | Linked[TM] | str | int]) -> Cond[M]:
         """The field links to one of ``values``."""
-        return In(self, tuple(values))
+        return In(self, _values(self, values))
 
 
 class OptionalLinkRef(LinkRef[M, TM]):
@@ -349,6 +370,33 @@ class GeoRef(FieldRef[M, T]):
     def within(
         self, center: GeoPoint | tuple[float, float], radius: float, unit: GeoUnit = "km"
     ) -> Cond[M]:
-        """The point lies within ``radius`` ``unit`` of ``center`` (lat, lon)."""
-        lat, lon = center
-        return Within(self, float(lat), float(lon), float(radius), unit)
+        """The point lies within ``radius`` ``unit`` (m, km, mi, ft) of ``center`` (lat, lon),
+        which must lie in Redis' GEO range (as a ``GeoPoint``)."""
+        try:
+            lat, lon = cast(tuple[object, object], center)  # typed, but given at run time
+        except (TypeError, ValueError):
+            raise QueryError(
+                f"{self!r}.within(): the center is a (lat, lon) pair, got {center!r}"
+            ) from None
+        if unit not in get_args(GeoUnit):
+            units = ", ".join(get_args(GeoUnit))
+            raise QueryError(f"{self!r}.within(): the unit is one of {units}; got {unit!r}")
+        return Within(
+            self,
+            _finite(self, "the center's latitude", lat, -_GEO_LAT, _GEO_LAT),
+            _finite(self, "the center's longitude", lon, -180.0, 180.0),
+            _finite(self, "the radius", radius, 0.0, sys.float_info.max),
+            unit,
+        )
+
+
+_GEO_LAT = 85.05112878  # the latitudes Redis' GEO commands accept, as GeoPoint's
+
+
+def _finite(ref: FieldRef[Any, Any], what: str, value: object, low: float, high: float) -> float:
+    """``value`` as a float within ``low .. high`` (a ``within()`` argument)."""
+    number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if number is None or not low <= number <= high:  # NaN fails the comparison too
+        span = f">= {low}" if high == sys.float_info.max else f"within {low} .. {high}"
+        raise QueryError(f"{ref!r}.within(): {what} must be a finite number {span}, got {value!r}")
+    return float(number)

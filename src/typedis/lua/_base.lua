@@ -35,3 +35,38 @@ end
 local function wrong_type(reply)
   return reply.err ~= nil and string.find(reply.err, 'WRONGTYPE', 1, true) == 1
 end
+
+-- How many of the ids have a record hash at tag: one deleted outside typedis (a stray DEL, an
+-- eviction) left its id behind but is no record. One EXISTS per 1000 ids.
+local function present(tag, ids)
+  local n = 0
+  for i = 1, #ids, 1000 do
+    local keys = {}
+    for j = i, math.min(i + 999, #ids) do keys[#keys + 1] = tag .. ':r:' .. ids[j] end
+    n = n + redis.call('EXISTS', unpack(keys))
+  end
+  return n
+end
+
+-- present() over the members of a set or sorted set of ids (nothing runs between the SSCAN
+-- calls of a script, so each member is seen once).
+local function present_in(tag, key)
+  local kind = redis.call('TYPE', key)
+  kind = kind.ok or kind
+  local n = 0
+  if kind == 'zset' then
+    for i = 0, redis.call('ZCARD', key) - 1, 1000 do
+      n = n + present(tag, redis.call('ZRANGE', key, i, i + 999))
+    end
+  elseif kind == 'set' then
+    local cursor = '0'
+    repeat
+      local reply = redis.call('SSCAN', key, cursor, 'COUNT', 1000)
+      cursor = reply[1]
+      n = n + present(tag, reply[2])
+    until cursor == '0'
+  else -- no key: 0; a key of another type: WRONGTYPE
+    n = redis.call('SCARD', key)
+  end
+  return n
+end

@@ -18,7 +18,8 @@
 --          "boost": [id, score, ...]: one more source of weight 1 (co-occurrence scores)
 --   reads: the SPEC entries of the indexes whose kind's read(tag, ix, id, key) runs on each
 --          record returned (mode "records"; e.g. the access kind stages a read)
--- returns: mode "count": the number of live matches; "ids": their ids in order;
+-- returns: mode "count": the number of live matches (records whose hash exists, not past
+--          their expiry; O(matches)); "ids": their ids in order;
 --          "records": a flat list id1, values1, id2, values2, ... (values in "fields" order);
 --          "scored": id1, values1, score1, ... (the order's score of each record, as text)
 -- Scratch keys <tag>:q:<n> live only inside this call (scripts run alone, so the names are
@@ -33,12 +34,25 @@ local function tmp()
   return out
 end
 local function k(suffix) return tag .. ':' .. suffix end
+local BATCH = 1000 -- keys per command where a list of any length is sent in parts
 
 local eval
 local function many(nodes)
   local keys = {}
   for i, n in ipairs(nodes) do keys[i] = eval(n) end
   return keys
+end
+
+-- ZINTERSTORE or ZUNIONSTORE of any number of keys into a new scratch key, a batch at a time
+-- (unpack() has a limit); the scores only say membership.
+local function combine(command, keys)
+  local out = tmp()
+  for i = 1, #keys, BATCH do
+    local batch = {unpack(keys, i, math.min(i + BATCH - 1, #keys))}
+    if i > 1 then batch[#batch + 1] = out end
+    redis.call(command, out, #batch, unpack(batch))
+  end
+  return out
 end
 
 eval = function(node)
@@ -52,13 +66,9 @@ eval = function(node)
       if redis.call('SISMEMBER', KEYS[1], id) == 1 then redis.call('ZADD', out, 0, id) end
     end
   elseif op == 'and' then
-    local keys = many(node[2])
-    out = tmp()
-    redis.call('ZINTERSTORE', out, #keys, unpack(keys))
+    out = combine('ZINTERSTORE', many(node[2]))
   elseif op == 'or' then
-    local keys = many(node[2])
-    out = tmp()
-    redis.call('ZUNIONSTORE', out, #keys, unpack(keys))
+    out = combine('ZUNIONSTORE', many(node[2]))
   elseif op == 'not' then
     local inner = eval(node[2])
     out = tmp()
@@ -137,86 +147,131 @@ local function scores()
   return out
 end
 
-local scored -- the sorted set page() read the order's scores from
+local scored -- the sorted set holding the order's scores of the matches, for mode "scored"
 
--- The ids at positions offset .. offset + limit - 1 of the matches in order.
-local function page(found)
-  local stop = limit < 0 and -1 or offset + limit - 1
+-- Whether every score of key is finite: a set's are (1), a sorted set's lie between its first
+-- and last (O(log n)).
+local function finite_scores(key)
+  local kind = redis.call('TYPE', key)
+  if (kind.ok or kind) ~= 'zset' then return true end
+  local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2]
+  local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')[2]
+  return not first or (tonumber(first) > -math.huge and tonumber(last) < math.huge)
+end
+
+-- The page reader of the matches (key found) in order: a function (off, lim) returning the
+-- ids at positions off .. off + lim - 1 (lim < 0: to the end). The set algebra of the order
+-- runs once, before the first read.
+local function pager(found)
   if order == cjson.null then
     local by_id = tmp()
     redis.call('ZUNIONSTORE', by_id, 1, found, 'WEIGHTS', 0)
-    return redis.call('ZRANGE', by_id, offset, stop)
+    return function(off, lim)
+      return redis.call('ZRANGE', by_id, off, lim < 0 and -1 or off + lim - 1)
+    end
   end
-  if order.kind then return ORDERS[order.kind](order, found, offset, limit, k, tmp) end
+  if order.kind then
+    return function(off, lim) return ORDERS[order.kind](order, found, off, lim, k, tmp) end
+  end
   local ordered = scores()
   local ranked = ordered -- every live record matches: the scores are the page's order
   if found ~= KEYS[1] then
+    -- The order's scores alone: the matches' own scores weigh 0. Those of a filter may be
+    -- infinite (or sums past the largest double), and 0 * inf is NaN, which Redis makes 0: such
+    -- matches are first copied with scores 0.
+    if not finite_scores(found) then
+      local zero = tmp()
+      redis.call('ZUNIONSTORE', zero, 1, found, 'WEIGHTS', 0)
+      found = zero
+    end
     ranked = tmp()
     redis.call('ZINTERSTORE', ranked, 2, found, ordered, 'WEIGHTS', 0, 1)
   end
   scored = ranked
   if order.min then -- only scored records, at least min
-    local args = {ranked, order.min, '+inf', 'BYSCORE', 'LIMIT', offset, limit}
-    if order.desc then args[2], args[3], args[#args + 1] = '+inf', order.min, 'REV' end
-    return redis.call('ZRANGE', unpack(args))
+    return function(off, lim)
+      local args = {ranked, order.min, '+inf', 'BYSCORE', 'LIMIT', off, lim}
+      if order.desc then args[2], args[3], args[#args + 1] = '+inf', order.min, 'REV' end
+      return redis.call('ZRANGE', unpack(args))
+    end
   end
   local n = redis.call('ZCARD', ranked)
-  local ids = {}
-  if offset < n then
-    local args = {ranked, offset, (stop >= 0 and stop < n) and stop or -1}
-    if order.desc then args[4] = 'REV' end
-    ids = redis.call('ZRANGE', unpack(args))
+  return function(off, lim)
+    local stop = lim < 0 and -1 or off + lim - 1
+    local ids = {}
+    if off < n then
+      local args = {ranked, off, (stop >= 0 and stop < n) and stop or -1}
+      if order.desc then args[4] = 'REV' end
+      ids = redis.call('ZRANGE', unpack(args))
+    end
+    if stop >= 0 and stop < n then return ids end
+    return append_unscored(ids, found, ordered, n, off, lim, tmp)
   end
-  if stop >= 0 and stop < n then return ids end
-  return append_unscored(ids, found, ordered, n, offset, limit, tmp)
 end
 
-local function count(found)
-  local kind = redis.call('TYPE', found)
-  kind = kind.ok or kind
-  return kind == 'set' and redis.call('SCARD', found) or redis.call('ZCARD', found)
-end
-
-local ids, scores
-if plan.mode ~= 'count' and limit == 0 then
-  ids = {}
-elseif plan.mode ~= 'count' and expired == 0 and where[1] == 'range'
-    and plain_order() == k(where[2]) and not order.min then
-  -- pushed down: one range read of the index, no scratch keys
+-- A range filter on the order's own sorted set, pushed down: one range read of the index.
+local function pushed_down(off, lim)
   local lo, hi = where[3], where[4]
   if order.desc then lo, hi = hi, lo end
-  local args = {k(where[2]), lo, hi, 'BYSCORE', 'LIMIT', offset, limit}
+  local args = {k(where[2]), lo, hi, 'BYSCORE', 'LIMIT', off, lim}
   if order.desc then args[#args + 1] = 'REV' end
-  ids = redis.call('ZRANGE', unpack(args))
-else
-  -- scratch keys are deleted whether or not the set algebra fails (a wrong key type)
-  local ok, result = pcall(function()
-    local found = matches()
-    if plan.mode == 'count' then return count(found) end
-    local page_ids = page(found)
-    if plan.mode == 'scored' and #page_ids > 0 then
-      return {page_ids, redis.call('ZMSCORE', scored, unpack(page_ids))}
-    end
-    return {page_ids, {}}
-  end)
-  for i = 1, scratch do redis.call('DEL', tag .. ':q:' .. i) end
-  if not ok then error(result) end
-  if plan.mode == 'count' then return result end
-  ids, scores = result[1], result[2]
+  return redis.call('ZRANGE', unpack(args))
 end
 
-if plan.mode == 'ids' then return ids end
-local out = {}
+-- Whether record key is live: its hash exists (one deleted outside typedis, by a stray DEL or
+-- an eviction, left its id in the indexes) and it is not past its expiry.
+local function live(key)
+  if redis.call('EXISTS', key) == 0 then return false end
+  local exp = redis.call('HGET', key, EXP)
+  return (not exp) or tonumber(exp) > now_ms()
+end
+
 local fields, reads = plan.fields, plan.reads or {}
-for i, id in ipairs(ids) do
-  local key = tag .. ':r:' .. id
-  local values = redis.call('HMGET', key, EXP, unpack(fields))
-  local exp = table.remove(values, 1)
-  if (not exp) or tonumber(exp) > now_ms() then
-    out[#out + 1] = id
-    out[#out + 1] = values
-    if plan.mode == 'scored' then out[#out + 1] = scores[i] end
-    for _, ix in ipairs(reads) do KINDS[ix.kind].read(tag, ix, id, key) end
+
+-- Add the live records of ids to out (by mode: id; id, values; or id, values, score) and
+-- return how many were not live.
+local function read(ids, out)
+  local gone = 0
+  for _, id in ipairs(ids) do
+    local key = tag .. ':r:' .. id
+    if not live(key) then
+      gone = gone + 1
+    elseif plan.mode == 'ids' then
+      out[#out + 1] = id
+    else
+      out[#out + 1] = id
+      out[#out + 1] = redis.call('HMGET', key, unpack(fields))
+      if plan.mode == 'scored' then out[#out + 1] = redis.call('ZSCORE', scored, id) end
+      for _, ix in ipairs(reads) do KINDS[ix.kind].read(tag, ix, id, key) end
+    end
+  end
+  return gone
+end
+
+-- The page's records, read from fetch(off, lim); the records found not live are replaced by
+-- the next matches, so a page is full while matches remain.
+local function collect(fetch)
+  local out, off, want = {}, offset, limit
+  while true do
+    local ids = fetch(off, want)
+    local gone = read(ids, out)
+    if gone == 0 or want < 0 or #ids < want then return out end
+    off, want = off + #ids, gone
   end
 end
-return out
+
+if plan.mode ~= 'count' and limit == 0 then return {} end
+if plan.mode ~= 'count' and expired == 0 and where[1] == 'range'
+    and plain_order() == k(where[2]) and not order.min then
+  scored = k(where[2])
+  return collect(pushed_down)
+end
+-- scratch keys are deleted whether or not the set algebra fails (a wrong key type)
+local ok, result = pcall(function()
+  local found = matches()
+  if plan.mode == 'count' then return present_in(tag, found) end
+  return collect(pager(found))
+end)
+for i = 1, scratch do redis.call('DEL', tag .. ':q:' .. i) end
+if not ok then error(result) end
+return result

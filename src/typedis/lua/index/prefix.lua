@@ -24,12 +24,14 @@ KINDS.prefix = {
   end,
 }
 
--- ["lex", zset suffix, prefix]: the ids whose text starts with prefix
+-- ["lex", zset suffix, prefix]: the ids whose text starts with prefix. A member starting with
+-- the prefix may hold a shorter text when the prefix has a NUL: "a\0<id>" for "a\0".
 NODES.lex = function(node, key, scratch)
-  local out = scratch()
-  local hits = redis.call('ZRANGE', key(node[2]), '[' .. node[3], '[' .. node[3] .. '\255', 'BYLEX')
+  local out, prefix = scratch(), node[3]
+  local hits = redis.call('ZRANGE', key(node[2]), '[' .. prefix, '[' .. prefix .. '\255', 'BYLEX')
   for _, m in ipairs(hits) do
-    redis.call('ZADD', out, 0, string.match(m, '%z([^%z]*)$'))
+    local text, id = string.match(m, '^(.*)%z([^%z]*)$')
+    if #text >= #prefix then redis.call('ZADD', out, 0, id) end
   end
   return out
 end
