@@ -222,8 +222,9 @@ end
 -- an eviction, left its id in the indexes) and it is not past its expiry.
 local function live(key)
   if redis.call('EXISTS', key) == 0 then return false end
-  local exp = redis.call('HGET', key, EXP)
-  return (not exp) or tonumber(exp) > now_ms()
+  local alive = live_until(redis.call('HGET', key, EXP))
+  if alive == nil then corrupt(key, EXP) end
+  return alive
 end
 
 local fields, reads = plan.fields, plan.reads or {}
