@@ -262,17 +262,17 @@ def test_a_lost_server_raises_a_typedis_error(conn: typedis.Connection) -> None:
 
 
 def test_a_user_who_may_not_write_the_filter_is_refused_before_any_write(
-    conn: typedis.Connection, redis_client: redis.Redis
+    own_conn: typedis.Connection, own_client: redis.Redis
 ) -> None:
     tag = "{td:BfNote}"
     rules = (f"~{tag}:r:*", f"~{tag}:all", f"~{tag}:exp", f"%R~{tag}:b:*")
     denied = r"may not write key \{td:BfNote\}:b:topic"
-    with (
-        connected_as(conn, redis_client, "typedis-bloom-acl", *rules),
+    with (  # ACL SETUSER acts on the whole server: on the suite's own one
+        connected_as(own_conn, own_client, "typedis-bloom-acl", *rules),
         pytest.raises(PermissionDenied, match=denied),
     ):
         BfNote(topic="secret").save()
-    assert list(redis_client.scan_iter(match=f"{tag}*")) == []
+    assert list(own_client.scan_iter(match=f"{tag}*")) == []
 
 
 # ---- health --------------------------------------------------------------------------------------
