@@ -18,7 +18,8 @@ from redis.connection import SSLConnection, UnixDomainSocketConnection
 from redis.retry import Retry
 
 from typedis import _connection
-from typedis._connection import Connection, check_connection, connect, get_connection
+from typedis import check_connection
+from typedis._connection import Connection, connect, get_connection
 from typedis._errors import ConfigError, TypedisError
 
 

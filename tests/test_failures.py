@@ -300,8 +300,9 @@ def test_batch_with_one_failing_script_still_marks_the_others_saved(
 ) -> None:
     redis_client.set(f"{TAG}:r:shop-2", "not a hash")  # shop-2's script fails (WRONGTYPE check)
     batch = [shop(1), shop(2), shop(3)]
-    with pytest.raises(redis.ResponseError):
+    with pytest.raises(CorruptRecord, match="holds a string, expected a hash") as caught:
         FailShop.save_many(batch)
+    assert isinstance(caught.value.__cause__, redis.ResponseError)
     assert redis_client.smembers(f"{TAG}:all") == {b"shop-1", b"shop-3"}
     assert redis_client.get(f"{TAG}:r:shop-2") == b"not a hash"
     for stored in (batch[0], batch[2]):
@@ -564,9 +565,13 @@ def test_key_mutation_error_writes_nothing(redis_client: redis.Redis) -> None:
 
 
 def _assert_refused(redis_client: redis.Redis, action: Any) -> None:
+    """The write raises a typed error (the server's reply chained, if any), having written
+    nothing."""
     before = snapshot(redis_client)
-    with pytest.raises((redis.ResponseError, TypedisError)):
+    with pytest.raises(TypedisError) as caught:
         action()
+    cause = caught.value.__cause__
+    assert cause is None or isinstance(cause, redis.ResponseError)
     assert snapshot(redis_client) == before
 
 
@@ -575,7 +580,7 @@ def _refused_or_untouched(redis_client: redis.Redis, action: Any, key: str) -> N
     before = snapshot(redis_client)
     try:
         action()
-    except (redis.ResponseError, TypedisError):
+    except TypedisError:
         assert snapshot(redis_client) == before
     else:
         assert snapshot(redis_client)[key.encode()] == before[key.encode()]

