@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import os
 import shutil
 import ssl
 import tempfile
 import threading
 import warnings
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -117,8 +119,7 @@ class Connection:
         }
         self.client = redis.Redis.from_pool(self._pool(redis.BlockingConnectionPool, Retry, False))
         self.writer = redis.Redis.from_pool(self._pool(redis.BlockingConnectionPool, Retry, True))
-        # (event loop, read client, write client): the asyncio clients of the loop they run on
-        self._async: tuple[asyncio.AbstractEventLoop | None, AsyncRedis, AsyncRedis] | None = None
+        self._async: _AsyncClients | None = None
         self._policy_checked = False
 
     @property
@@ -129,12 +130,12 @@ class Connection:
     @property
     def aclient(self) -> AsyncRedis:
         """Asyncio client for reads, of the running event loop; created on first access."""
-        return self._async_clients()[0]
+        return self._async_clients().read
 
     @property
     def awriter(self) -> AsyncRedis:
         """Asyncio client for writes (never retries), of the running event loop."""
-        return self._async_clients()[1]
+        return self._async_clients().write
 
     def close(self) -> None:
         """Close the sync clients' connections (they reconnect if used again)."""
@@ -142,10 +143,12 @@ class Connection:
         self.writer.close()
 
     async def aclose(self) -> None:
-        """Close the asyncio clients' connections, if they were created."""
+        """Close the asyncio clients' connections, if they were created.
+
+        `asyncio.run()` closes them too, when it ends their loop.
+        """
         if self._async is not None:
-            for aio in self._async[1:]:
-                await aio.aclose()
+            await self._async.aclose()
         self._async = None
 
     def warn_if_evicting(self) -> None:
@@ -188,15 +191,14 @@ class Connection:
     def __repr__(self) -> str:
         return f"Connection({self.redacted_url!r})"
 
-    def _async_clients(self) -> tuple[AsyncRedis, AsyncRedis]:
+    def _async_clients(self) -> _AsyncClients:
         """The asyncio clients of the running loop (clients of another loop are replaced)."""
         try:
             loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:  # no loop runs: the clients bind to the first one they run on
             loop = None
-        if self._async is None or (loop is not None and self._async[0] not in (None, loop)):
-            self._async = (
-                loop,
+        if self._async is None or (loop is not None and self._async.loop not in (None, loop)):
+            self._async = _AsyncClients(
                 AsyncRedis.from_pool(
                     self._pool(redis.asyncio.BlockingConnectionPool, AsyncRetry, False)
                 ),
@@ -204,9 +206,9 @@ class Connection:
                     self._pool(redis.asyncio.BlockingConnectionPool, AsyncRetry, True)
                 ),
             )
-        elif self._async[0] is None:
-            self._async = (loop, *self._async[1:])
-        return self._async[1], self._async[2]
+        if loop is not None and self._async.loop is None:
+            self._async.bind(loop)
+        return self._async
 
     # redis.Retry and redis.asyncio.retry.Retry are distinct classes with the same constructor,
     # and so are the two BlockingConnectionPool classes.
@@ -225,6 +227,44 @@ class Connection:
             return pool_cls.from_url(self.url, **options)  # pyright: ignore[reportUnknownMemberType]
         except ValueError as error:
             raise ConfigError(f"connect({self.redacted_url!r}): {error}") from error
+
+
+class _AsyncClients:
+    """The asyncio clients of one event loop, closed when `asyncio.run()` ends that loop.
+
+    An asyncio client's connections belong to the loop they were opened on. So that a loop's
+    end leaves no open connection behind, binding starts an async generator in the loop whose
+    `finally` closes the clients: the loop finalizes it (`shutdown_asyncgens()`) as it ends.
+    """
+
+    def __init__(self, read: AsyncRedis, write: AsyncRedis) -> None:
+        self.read = read
+        self.write = write
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._closer: AsyncGenerator[None] | None = None
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._closer = self._closed_at_the_end()
+        step: Any = self._closer.asend(None)  # run to its `yield`, here in the loop's thread
+        with contextlib.suppress(StopIteration):
+            step.send(None)
+
+    async def aclose(self) -> None:
+        if self._closer is None:
+            await self._close()
+        else:
+            await self._closer.aclose()
+
+    async def _closed_at_the_end(self) -> AsyncGenerator[None]:
+        try:
+            yield
+        finally:
+            await self._close()
+
+    async def _close(self) -> None:
+        await self.read.aclose()
+        await self.write.aclose()
 
 
 _default: Connection | None = None
