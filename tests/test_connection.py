@@ -162,6 +162,29 @@ def test_tls_without_certificate_checks_is_refused(url: str, options: dict[str, 
     assert "pw" not in str(refused.value)
 
 
+@pytest.mark.parametrize("url", ["garbage", "http://127.0.0.1:6379/0", "redis://127.0.0.1:port/0"])
+def test_an_unusable_url_is_a_config_error(url: str) -> None:
+    with pytest.raises(ConfigError, match="connect") as refused:
+        connect(url)
+    assert isinstance(refused.value.__cause__, ValueError)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "ssl_cert_reqs=required&ssl_cert_reqs=none",
+        "ssl_cert_reqs=none&ssl_cert_reqs=required",
+        "ssl_cert_reqs=required&SSL_CERT_REQS=none",
+        "db=1&db=2",
+    ],
+)
+def test_a_repeated_query_parameter_is_refused(query: str) -> None:
+    # redis-py reads a repeated parameter's first value: checking another one could let
+    # ssl_cert_reqs=none through without insecure=True.
+    with pytest.raises(ConfigError, match="repeats the query parameter"):
+        Connection(f"rediss://127.0.0.1:1/0?{query}")
+
+
 def test_tls_without_certificate_checks_is_allowed_when_insecure() -> None:
     insecure = Connection("rediss://127.0.0.1:1/0?ssl_cert_reqs=none", insecure=True)
     assert insecure.client.connection_pool.connection_class is SSLConnection
