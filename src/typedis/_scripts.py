@@ -166,7 +166,7 @@ def _unsent(error: redis.RedisError) -> str:
 
 def _refused(error: redis.RedisError, what: str, sent: Command) -> TypedisError:
     text = str(error)
-    if isinstance(error, OutOfMemoryError) or text.startswith("OOM "):
+    if isinstance(error, OutOfMemoryError):  # every script declares flags: refused upfront
         return ServerFull(
             f"{what}: the server is out of memory (maxmemory) and refused the write; nothing "
             "was written. Reads, delete() and sweep_expired() keep working"
