@@ -17,7 +17,7 @@ import pytest
 import redis
 
 import typedis
-from typedis import Indexed, Key, Model, ServerFull, Sorted, field
+from typedis import Indexed, Key, Model, ServerFull, Sorted, _lua, field
 
 TAG = "{td:OomShop}"
 
@@ -135,6 +135,9 @@ def test_reads_and_every_query_shape_keep_working(server: redis.Redis) -> None:
     assert len(thai.order_by(weighted).limit(2).all()) == 2
     assert [s.name for s in q.order_by(OomShop.rating.desc()).limit(1).all()] == ["s5"]
     assert server.keys(f"{TAG}:q:*") == []  # the scratch keys are gone
+    # Not by luck: without the flag, a server at maxmemory refuses a script's first
+    # memory-growing command unless it has written before (the scratch helper's DEL does).
+    assert _lua.query_script().text.startswith("#!lua flags=allow-oom\n")
 
 
 def test_delete_and_sweep_keep_working_after_the_library_is_pruned(server: redis.Redis) -> None:
