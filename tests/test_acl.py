@@ -98,6 +98,6 @@ def test_other_server_errors_are_not_taken_for_denials(admin: redis.Redis) -> No
     AclShop(name="Chez", cuisine="fr").save()
     admin.delete(f"{TAG}:i:cuisine:fr")
     admin.set(f"{TAG}:i:cuisine:fr", "not a set")
-    with pytest.raises(redis.ResponseError) as caught:
+    with pytest.raises(typedis.CorruptRecord) as caught:
         AclShop(name="Chez", cuisine="fr").save()
     assert not isinstance(caught.value, typedis.PermissionDenied)

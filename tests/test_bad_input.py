@@ -24,6 +24,7 @@ from typedis import (
     KeyMutationError,
     Model,
     ModelError,
+    ServerRefused,
     Sorted,
     Unique,
     _connection,
@@ -324,3 +325,15 @@ def test_a_key_value_of_the_wrong_type_names_model_and_field(
     assert caught.value.errors()[0]["loc"] == ("n",)
     BadCount(n=7).save()
     assert BadCount.load(n="7").n == 7  # what pydantic coerces still loads
+
+
+def test_a_value_longer_than_the_servers_bulk_limit_is_refused(
+    own_conn: _connection.Connection, own_client: redis.Redis
+) -> None:
+    # proto-max-bulk-len is server-wide: on the suite's own server.
+    own_client.config_set("proto-max-bulk-len", 1024 * 1024)
+    with pytest.raises(ServerRefused, match=r"proto-max-bulk-len.*nothing was written") as caught:
+        BadNote(k="big", text="x" * (2 * 1024 * 1024), size=1).save()
+    assert isinstance(caught.value.__cause__, redis.ResponseError)
+    assert own_client.dbsize() == 0
+    assert BadNote(k="small", text="x", size=1).save()  # the connection still works

@@ -316,13 +316,14 @@ def test_power_curve_fields_are_refused_with_the_reason() -> None:
 
 
 def test_a_wrong_key_type_is_a_typedis_error(redis_client: redis.Redis) -> None:
-    from typedis import TypedisError
+    from typedis import CorruptRecord
 
     CsNote(id="n1", a=1.0).save()
     redis_client.delete("{td:CsNote}:z:b")
     redis_client.set("{td:CsNote}:z:b", "oops")
-    with pytest.raises(TypedisError, match="composite_score"):
+    with pytest.raises(CorruptRecord, match="WRONGTYPE") as caught:
         composite_score(CsNote.query, {CsNote.a: 1.0, CsNote.b: 1.0})
+    assert isinstance(caught.value.__cause__, redis.ResponseError)
     assert scratch_keys(redis_client) == []
 
 

@@ -291,3 +291,24 @@ def test_a_corrupt_value_chains_what_failed(redis_client: redis.Redis) -> None:
         DmgShop.load("eu", "taco")
     assert isinstance(caught.value.__cause__, CorruptRecord)  # the codec's own report
     assert "not valid msgpack" in str(caught.value)
+
+
+class CorruptIncr(Model):
+    name: Key[str]
+    n: Sorted[int] = field(default=0)
+
+
+def test_an_increment_over_an_unreadable_expiry_is_corrupt_and_writes_nothing(
+    redis_client: redis.Redis,
+) -> None:
+    record = CorruptIncr(name="a").save()
+    redis_client.hset(record.redis_key, "~exp", "soon")
+    with pytest.raises(CorruptRecord) as caught:
+        record.atomic_increment("n", 1)
+    assert (caught.value.model, caught.value.key, caught.value.field) == (
+        "CorruptIncr",
+        record.redis_key,
+        "~exp",
+    )
+    assert isinstance(caught.value.__cause__, redis.ResponseError)
+    assert redis_client.hget(record.redis_key, "n") == b"0"

@@ -553,7 +553,7 @@ def test_a_failing_query_raises_and_leaves_no_scratch_keys(
     # corrupt one index key to the wrong type: the script fails after building scratch sets
     redis_client.delete("{td:QyPlace}:i:cuisine:Thai")
     redis_client.set("{td:QyPlace}:i:cuisine:Thai", "not a set")
-    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+    with pytest.raises(typedis.CorruptRecord, match="WRONGTYPE"):
         P.query.filter(P.rating > 1, P.cuisine == "Thai").all()
     assert scratch_keys(redis_client) == []
 
@@ -563,9 +563,9 @@ def test_a_failing_single_node_query_raises(
 ) -> None:
     redis_client.delete("{td:QyPlace}:i:cuisine:Thai")
     redis_client.set("{td:QyPlace}:i:cuisine:Thai", "not a set")
-    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+    with pytest.raises(typedis.CorruptRecord, match="WRONGTYPE"):
         P.query.filter(P.cuisine == "Thai").order_by(P.rating).all()
-    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+    with pytest.raises(typedis.CorruptRecord, match="WRONGTYPE"):
         P.query.filter(P.cuisine == "Thai").count()
 
 

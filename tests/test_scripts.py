@@ -1,4 +1,7 @@
-"""Server-side code the server lacks is loaded on demand, once, and nothing runs twice."""
+"""Server-side code the server lacks is loaded on demand, once, and nothing runs twice.
+
+FUNCTION FLUSH, SCRIPT FLUSH and prune_functions() act on the whole server: every test here
+runs on the suite's own server (`own_conn`)."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import redis
 
 import typedis
 from typedis import Indexed, Key, Model, Sorted, _lua
+from typedis._connection import Connection
 
 
 class ScrShop(Model):
@@ -33,9 +37,9 @@ def packets(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
 
 
 def test_a_missing_function_library_is_loaded_and_the_save_applied_once(
-    redis_client: redis.Redis, packets: list[bytes]
+    own_conn: Connection, own_client: redis.Redis, packets: list[bytes]
 ) -> None:
-    redis_client.execute_command("FUNCTION", "FLUSH")
+    own_client.execute_command("FUNCTION", "FLUSH")
     ScrShop(name="a", cuisine="Thai", rating=1.0).save().atomic_increment("rating", 1.0)
     assert ScrShop.load("a").rating == 2.0
     assert sum(p.count(b"\r\nLOAD\r\n") for p in packets) == 1
@@ -43,18 +47,20 @@ def test_a_missing_function_library_is_loaded_and_the_save_applied_once(
 
 
 def test_a_batch_loads_a_missing_library_once(
-    redis_client: redis.Redis, packets: list[bytes]
+    own_conn: Connection, own_client: redis.Redis, packets: list[bytes]
 ) -> None:
-    redis_client.execute_command("FUNCTION", "FLUSH")
+    own_client.execute_command("FUNCTION", "FLUSH")
     ScrShop.save_many([ScrShop(name=f"s{i}", cuisine="Lao", rating=i) for i in range(100)])
     assert sum(p.count(b"\r\nLOAD\r\n") for p in packets) == 1
     assert ScrShop.query.count() == 100
     assert ScrShop.check_indexes()["total"] == 0
 
 
-def test_a_flushed_query_script_is_sent_again(redis_client: redis.Redis) -> None:
+def test_a_flushed_query_script_is_sent_again(
+    own_conn: Connection, own_client: redis.Redis
+) -> None:
     ScrShop(name="a", cuisine="Thai", rating=1.0).save()
-    redis_client.script_flush()
+    own_client.script_flush()
     assert [s.name for s in ScrShop.query.filter(ScrShop.cuisine == "Thai").all()] == ["a"]
     assert ScrShop.query.filter(ScrShop.rating > 0).count() == 1
 
@@ -69,26 +75,26 @@ def _libraries(client: redis.Redis) -> set[str]:
 
 
 def test_prune_functions_keeps_the_given_models_and_other_libraries(
-    redis_client: redis.Redis,
+    own_conn: Connection, own_client: redis.Redis
 ) -> None:
     ScrShop(name="a", cuisine="Thai", rating=1.0).save()
     ScrOther(name="b").save()
     stale = "td_00000000000000000000"
     for library in (stale, "not_typedis"):
         code = f"redis.register_function('{library}_f', function() return 1 end)"
-        redis_client.execute_command("FUNCTION", "LOAD", "REPLACE", f"#!lua name={library}\n{code}")
+        own_client.execute_command("FUNCTION", "LOAD", "REPLACE", f"#!lua name={library}\n{code}")
     shop = _lua.library(ScrShop.__typedis_spec__).name
     other = _lua.library(ScrOther.__typedis_spec__).name
     try:
         pruned = typedis.prune_functions(ScrShop)
         assert stale in pruned and other in pruned and shop not in pruned
-        left = _libraries(redis_client)
+        left = _libraries(own_client)
         assert shop in left and "not_typedis" in left
         assert not {stale, other} & left
         assert typedis.prune_functions(ScrShop) == []
         # a client whose library was pruned loads it again on its next call
         ScrOther(name="c").save()
         assert ScrOther.load("b").name == "b" and ScrOther.query.count() == 2
-        assert other in _libraries(redis_client)
+        assert other in _libraries(own_client)
     finally:
-        redis_client.execute_command("FUNCTION", "DELETE", "not_typedis")
+        own_client.execute_command("FUNCTION", "DELETE", "not_typedis")

@@ -200,12 +200,6 @@ def test_a_tenant_sweeps_its_partition_and_sweeping_every_partition_is_refused(
     assert admin.zcard("{td:Account:b}:exp") == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="until the h-errors branch lands: its PermissionDenied names install_functions "
-    "(remove this mark then)",
-)
 def test_a_missing_library_is_for_an_administrator_to_install(
     own_server: str, own_client: redis.Redis
 ) -> None:

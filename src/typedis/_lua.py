@@ -44,12 +44,15 @@ class Script:
 class Function:
     """A function of a model's Redis function library, called with FCALL.
 
-    The library is loaded (FUNCTION LOAD REPLACE) the first time a server lacks it.
+    The library is loaded (FUNCTION LOAD REPLACE) the first time a server lacks it. A function
+    flagged ``allow-oom`` or ``no-writes`` also has its code as a script (``fallback``), sent
+    when an out-of-memory server refuses to load the library, as it accepts such a script.
     """
 
     name: str
     library: str  # the library's name
     source: str  # the library's code
+    fallback: Script | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,17 +119,22 @@ def _library(spec: ModelSpec, registered: int) -> Library:
     kinds = dict.fromkeys(ix.kind for ix in spec.indexes)
     parts = [spec_source(spec.stored, spec.indexes, spec.hidden), _source("_base"), _source("_lib")]
     parts += (_block(kind.lua()) for kind in kinds)
+    prelude = "\n".join(parts)
     for op in operations:
         flags, body = _shebang(op.source)
         listed = ", ".join(f"'{f}'" for f in flags)
         parts.append(
             f"redis.register_function{{function_name = LIBRARY .. '_{op.name}', "
-            f"flags = {{{listed}}},\ncallback = function(KEYS, ARGV)\nNOW_MS = nil\n{body}\nend}}\n"
+            f"flags = {{{listed}}},\ncallback = {_callback(body)}}}\n"
         )
     code = "\n".join(parts)
     name = LIBRARY_PREFIX + hashlib.sha1(code.encode()).hexdigest()[:20]
-    text = f"#!lua name={name}\nlocal LIBRARY = '{name}'\n{code}"
-    functions = {op.name: Function(f"{name}_{op.name}", name, text) for op in operations}
+    head = f"local LIBRARY = '{name}'\n"
+    text = f"#!lua name={name}\n{head}{code}"
+    functions = {
+        op.name: Function(f"{name}_{op.name}", name, text, _fallback(op, head + prelude))
+        for op in operations
+    }
     if any(kind.on_read for kind in kinds):  # its reads run the kinds' read hooks (and write)
         functions["load"] = functions["load_reads"]
     return Library(name, text, functions)
@@ -140,15 +148,33 @@ def query_script() -> Script:
 @functools.cache
 def _query_script(kinds_version: int) -> Script:
     kinds = "\n".join(_block(kind.lua()) for kind in _index.kinds())
-    body = _source("query")
-    return Script.of("query", f"{_source('_base')}\n{_source('_lib')}\n{kinds}\n{body}")
+    return _script("query", f"{_source('_base')}\n{_source('_lib')}\n{kinds}", _source("query"))
 
 
 def script(name: str) -> Script:
     """Script ``lua/<name>.lua`` with ``lua/_base.lua`` before it."""
-    flags, body = _shebang(_source(name))
+    return _script(name, _source("_base"), _source(name))
+
+
+def _script(name: str, prelude: str, source: str) -> Script:
+    """A script of ``prelude`` then ``source``, keeping the flags of the source's first line."""
+    flags, body = _shebang(source)
     head = f"#!lua flags={','.join(flags)}\n" if flags else ""
-    return Script.of(name, f"{head}{_source('_base')}\n{body}")
+    return Script.of(name, f"{head}{prelude}\n{body}")
+
+
+def _callback(body: str) -> str:
+    """An operation's body as the Lua function a library registers."""
+    return f"function(KEYS, ARGV)\nNOW_MS = nil\n{body}\nend"
+
+
+def _fallback(op: Operation, prelude: str) -> Script | None:
+    """The script form of an operation that an out-of-memory server still runs, if it has one."""
+    flags, body = _shebang(op.source)
+    if not {"allow-oom", "no-writes"} & set(flags):
+        return None
+    source = f"#!lua flags={','.join(flags)}\nreturn ({_callback(body)})(KEYS, ARGV)\n"
+    return _script(op.name, prelude, source)
 
 
 def spec_source(

@@ -1,29 +1,57 @@
-"""The one place that runs server-side code (assembled by ``_lua``).
+"""The one place that runs server-side code (assembled by ``_lua``) and types redis-py's errors.
 
 A ``Call`` is one invocation plus the function that turns the reply into a result; ``run`` and
 ``arun`` execute it on the sync and asyncio clients, ``run_many`` pipelines many. Missing code
 (NOSCRIPT, or a function library the server lacks) is loaded and the call sent again: safe,
-as nothing ran. An ACL denial, however the server words it, raises ``PermissionDenied``.
-Writes go to the connection's writer, which never retries, and a timeout or
-dropped connection during a write raises ``OutcomeUnknown`` instead of guessing.
+as nothing ran; an out-of-memory server that refuses to load a library runs the code of an
+``allow-oom`` or ``no-writes`` function as a script instead. Writes go to the connection's
+writer, which never retries.
+
+Every redis-py error becomes a ``TypedisError`` here (``typed``), the redis-py error chained:
+an error reply is ``ServerRefused`` (``ServerFull`` out of memory, ``PermissionDenied`` for an
+ACL denial however the server words it, ``CorruptRecord`` for a key of the wrong type); a call
+that never reached the server is ``ServerUnavailable``; a write whose reply was lost, or that
+was cancelled while it ran, is ``OutcomeUnknown``. Code that sends its own commands (``command``,
+``pipeline``) wraps them in ``typed_errors``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar, cast
 
 import redis
-from redis.exceptions import NoPermissionError, NoScriptError
+from redis.exceptions import (
+    AuthenticationError,
+    AuthenticationWrongNumberOfArgsError,
+    BusyLoadingError,
+    MaxConnectionsError,
+    NoPermissionError,
+    NoScriptError,
+    OutOfMemoryError,
+)
 
+from . import _keys
 from ._codec import Arg as Arg  # re-exported: calls are built with it
 from ._connection import get_connection
-from ._errors import OutcomeUnknown, PermissionDenied, TypedisError
+from ._errors import (
+    CorruptRecord,
+    OutcomeUnknown,
+    PermissionDenied,
+    ServerFull,
+    ServerRefused,
+    ServerUnavailable,
+    TypedisError,
+)
 from ._lua import Function, Script
 
 R = TypeVar("R")
+
+Command = tuple[Arg, ...]
 
 
 @dataclass(slots=True)  # not frozen: built for every call, and frozen __init__ costs more
@@ -36,36 +64,40 @@ class Call(Generic[R]):
     decode: Callable[[Any], R]
     write: bool
 
-    def attempts(self) -> Iterator[list[tuple[Arg, ...]]]:
-        """The commands to send, then those to send if the server lacks the code.
+    def attempts(self) -> list[list[Command]]:
+        """The commands to send, then those to send if the server lacks the code, and so on.
 
-        The reply of an attempt's last command is the call's reply. Nothing ran when the
-        server reports missing code, so the second attempt is safe.
+        The reply of an attempt's last command is the call's reply. The next attempt is sent
+        only when the server ran nothing (``_again``), so it is safe.
         """
         tail = (len(self.keys), *self.keys, *self.args)
         code = self.code
         if isinstance(code, Script):
-            yield [("EVALSHA", code.sha, *tail)]
-            yield [("EVAL", code.text, *tail)]
-        else:
-            yield [("FCALL", code.name, *tail)]
-            yield [("FUNCTION", "LOAD", "REPLACE", code.source), ("FCALL", code.name, *tail)]
+            return [[("EVALSHA", code.sha, *tail)], [("EVAL", code.text, *tail)]]
+        attempts: list[list[Command]] = [
+            [("FCALL", code.name, *tail)],
+            [("FUNCTION", "LOAD", "REPLACE", code.source), ("FCALL", code.name, *tail)],
+        ]
+        if code.fallback is not None:  # the library could not be loaded: out of memory
+            attempts.append([("EVAL", code.fallback.text, *tail)])
+        return attempts
 
-    def unknown(self, error: Exception) -> OutcomeUnknown:
-        return OutcomeUnknown(
-            f"{self.code.name} of {self.keys[0] if self.keys else '?'}: the reply was lost "
-            f"({error}); the write was applied once or not at all. Re-read to find out."
-        )
+    @property
+    def what(self) -> str:
+        return f"{self.code.name} of {self.keys[0] if self.keys else '?'}"
 
 
-def _missing(error: object) -> bool:
-    """Whether a server error says the script or function is not loaded (nothing ran)."""
-    return isinstance(error, NoScriptError) or (
-        isinstance(error, redis.ResponseError) and str(error).startswith("Function not found")
+def _again(error: Exception, sent: Command) -> bool:
+    """Whether the server ran nothing and the call's next attempt may work.
+
+    The code was missing; or the server, out of memory, refused to load a library.
+    """
+    return (
+        isinstance(error, NoScriptError)
+        or (isinstance(error, redis.ResponseError) and str(error).startswith("Function not found"))
+        or (sent[:2] == ("FUNCTION", "LOAD") and isinstance(error, OutOfMemoryError))
     )
 
-
-_LOST = (redis.ConnectionError, redis.TimeoutError)
 
 # How servers word an ACL denial inside a script, where it comes without the NOPERM prefix:
 # the scripts' own check of a derived key (lua/_lib.lua), Redis 7.0 and Valkey on a key a
@@ -74,18 +106,114 @@ _DENIED = re.compile(
     r"(typedis: the ACL user may not .*?nothing was written)"
     r"|ACL failure in script|can't access at least one of the keys"
 )
+# A key of another type: the scripts' own check (lua/_lib.lua) or the server's.
+_WRONG_TYPE = re.compile(r"(typedis: key .*? holds an? \w+, expected an? \w+)|\bWRONGTYPE\b")
+# A stored value the scripts cannot read (corrupt() in lua/_base.lua): "TYPEDIS_CORRUPT <field>
+# <key>" ("" for the key itself), before the server's " script: ..." suffix.
+_CORRUPT = re.compile(r"TYPEDIS_CORRUPT (\S*) (.*?)(?: script: |$)", re.S)
+# Failures before a command was sent: redis-py's wording when connecting or waiting for a
+# connection of the pool.
+_UNSENT = re.compile(r"connecting to|No connection available")
+_INSTALL = (
+    "an administrator must install the function libraries with "
+    "typedis.install_functions(Model, ...) or `typedis install-functions MODULE`"
+)
 
 
-def _server_error(error: Exception) -> Exception:
-    """What to raise for an error reply: ``PermissionDenied`` for an ACL denial, else itself."""
+def typed(error: redis.RedisError, what: str, *, write: bool, sent: Command = ()) -> TypedisError:
+    """The ``TypedisError`` for a redis-py error met by ``what`` (``sent``: the command), with
+    the error as its ``__cause__``."""
+    result = _typed(error, what, write, sent)
+    result.__cause__ = error
+    return result
+
+
+def _typed(error: redis.RedisError, what: str, write: bool, sent: Command) -> TypedisError:
+    if _never_sent(error):
+        return ServerUnavailable(f"{what}: {_unsent(error)}; nothing was sent, nothing applied")
+    if isinstance(error, redis.ConnectionError | redis.TimeoutError):
+        if write:
+            return OutcomeUnknown(
+                f"{what}: the reply was lost ({error}); the write was applied once or not at "
+                "all. Re-read to find out."
+            )
+        return ServerUnavailable(f"{what}: the server did not answer ({error})")
+    return _refused(error, what, sent)
+
+
+def _never_sent(error: redis.RedisError) -> bool:
+    """Whether the error came before the command reached the server, or instead of running it."""
+    if isinstance(
+        error,
+        AuthenticationError
+        | AuthenticationWrongNumberOfArgsError
+        | BusyLoadingError
+        | MaxConnectionsError,
+    ):
+        return True
+    lost = isinstance(error, redis.ConnectionError | redis.TimeoutError)
+    return lost and _UNSENT.search(str(error)) is not None
+
+
+def _unsent(error: redis.RedisError) -> str:
+    if isinstance(error, AuthenticationError | AuthenticationWrongNumberOfArgsError):
+        return f"the server refused the credentials ({error})"
+    if isinstance(error, BusyLoadingError):
+        return f"the server is loading its data ({error}); try again when it has"
+    if isinstance(error, MaxConnectionsError) or "No connection available" in str(error):
+        return (
+            f"no connection of the pool became free in time ({error}); raise connect()'s "
+            "max_connections or pool_timeout"
+        )
+    return f"the server cannot be reached ({error})"
+
+
+def _refused(error: redis.RedisError, what: str, sent: Command) -> TypedisError:
     text = str(error)
-    found = _DENIED.search(text) if isinstance(error, redis.ResponseError) else None
-    if not (found or isinstance(error, NoPermissionError)):
-        return error
-    detail = found[1] if found and found[1] else text
-    denied = PermissionDenied(f"the server's ACL refused: {detail}")
-    denied.__cause__ = error
-    return denied
+    if isinstance(error, OutOfMemoryError):  # every script declares flags: refused upfront
+        return ServerFull(
+            f"{what}: the server is out of memory (maxmemory) and refused the write; nothing "
+            "was written. Reads, delete() and sweep_expired() keep working"
+        )
+    denied = _DENIED.search(text)
+    if denied or isinstance(error, NoPermissionError):
+        if sent[:2] == ("FUNCTION", "LOAD"):
+            return PermissionDenied(
+                f"{what}: the server lacks typedis' function library and the ACL user may not "
+                f"load it ({text}); {_INSTALL}"
+            )
+        detail = denied[1] if denied and denied[1] else text
+        return PermissionDenied(f"the server's ACL refused: {detail}")
+    corrupt = _CORRUPT.search(text)
+    if corrupt:
+        key = corrupt[2]
+        return CorruptRecord(
+            "holds a value typedis did not write",
+            model=_keys.model_of(key),
+            key=key,
+            field=corrupt[1] or None,
+        )
+    wrong = _WRONG_TYPE.search(text)
+    if wrong:
+        return CorruptRecord(
+            f"{what}: a key holds data typedis did not write ({wrong[1] or text}); nothing "
+            "was written"
+        )
+    if "invalid bulk length" in text:
+        return ServerRefused(
+            f"{what}: a value is longer than the server's proto-max-bulk-len ({text}); nothing "
+            "was written"
+        )
+    return ServerRefused(f"{what}: the server refused ({text}); nothing was written")
+
+
+@contextmanager
+def typed_errors(what: str, *, write: bool = False) -> Generator[None]:
+    """Raise the redis-py errors of the block as ``TypedisError`` (``typed``)."""
+    try:
+        yield
+    except redis.RedisError as error:
+        raise typed(error, what, write=write) from error
 
 
 class Commands(Protocol):
@@ -99,7 +227,7 @@ class Pipeline(Commands, Protocol):
 
 
 def command(client: Commands, *args: Arg) -> Any:
-    """Send one raw command."""
+    """Send one raw command (its errors are redis-py's: see ``typed_errors``)."""
     return client.execute_command(*args)
 
 
@@ -112,42 +240,55 @@ def pipeline(client: redis.Redis) -> Pipeline:
 def run(call: Call[R]) -> R:
     """Execute a call on the default connection's sync clients."""
     conn = get_connection()
+    conn.warn_if_evicting()
     client = conn.writer if call.write else conn.client
+    attempts = call.attempts()
+    sent: Command = ()
     reply: Any = None
     try:
-        for attempt in call.attempts():
+        for n, attempt in enumerate(attempts, 1):
             try:
-                for cmd in attempt:
-                    reply = command(client, *cmd)
+                for sent in attempt:
+                    reply = command(client, *sent)
                 break
             except redis.ResponseError as error:
-                if not _missing(error):
-                    raise _server_error(error)  # noqa: B904 (the cause is set when it differs)
-    except _LOST as error:
-        if call.write:
-            raise call.unknown(error) from error
-        raise
+                if n == len(attempts) or not _again(error, sent):
+                    raise
+    except redis.RedisError as error:
+        raise typed(error, call.what, write=call.write, sent=sent) from error
     return call.decode(reply)
 
 
 async def arun(call: Call[R]) -> R:
-    """Execute a call on the default connection's asyncio clients."""
+    """Execute a call on the default connection's asyncio clients.
+
+    A write cancelled while it ran (``asyncio.timeout``, ``wait_for``) raises ``OutcomeUnknown``:
+    it may have reached the server.
+    """
     conn = get_connection()
+    await conn.awarn_if_evicting()
     client = conn.awriter if call.write else conn.aclient
+    attempts = call.attempts()
+    sent: Command = ()
     reply: Any = None
     try:
-        for attempt in call.attempts():
+        for n, attempt in enumerate(attempts, 1):
             try:
-                for cmd in attempt:
-                    reply = await cast(Awaitable[Any], command(client, *cmd))
+                for sent in attempt:
+                    reply = await cast(Awaitable[Any], command(client, *sent))
                 break
             except redis.ResponseError as error:
-                if not _missing(error):
-                    raise _server_error(error)  # noqa: B904 (the cause is set when it differs)
-    except _LOST as error:
-        if call.write:
-            raise call.unknown(error) from error
-        raise
+                if n == len(attempts) or not _again(error, sent):
+                    raise
+    except redis.RedisError as error:
+        raise typed(error, call.what, write=call.write, sent=sent) from error
+    except asyncio.CancelledError as cancelled:
+        if not call.write:
+            raise
+        raise OutcomeUnknown(
+            f"{call.what}: cancelled while it ran; the write was applied once or not at all. "
+            "Re-read to find out."
+        ) from cancelled
     return call.decode(reply)
 
 
@@ -156,41 +297,51 @@ def run_many(calls: Sequence[Call[R]]) -> list[R]:
     if not calls:
         return []
     conn = get_connection()
-    client = conn.writer if any(c.write for c in calls) else conn.client
+    conn.warn_if_evicting()
+    write = any(c.write for c in calls)
+    client = conn.writer if write else conn.client
+    plans = [c.attempts() for c in calls]
     replies: list[Any] = [None] * len(calls)
     pending = list(range(len(calls)))
+    step = 0
     try:
-        for attempt in (0, 1):  # 1: for the calls whose code the server lacked
+        while pending:
             pipe = pipeline(client)
-            setup: set[tuple[Arg, ...]] = set()  # a library is loaded once per pipeline
-            last: list[int] = []  # where each pending call's reply is
-            sent = 0
+            loaded: dict[Command, int] = {}  # a library is loaded once per pipeline
+            sent: list[list[tuple[Command, int]]] = []  # each pending call's commands
+            n = 0
             for i in pending:
-                *loads, final = list(calls[i].attempts())[attempt]
-                for cmd in (*(c for c in loads if c not in setup), final):
-                    command(pipe, *cmd)
-                    sent += 1
-                setup.update(loads)
-                last.append(sent - 1)
+                *setup, final = plans[i][step]
+                mine: list[tuple[Command, int]] = []
+                for cmd in setup:
+                    if cmd not in loaded:
+                        command(pipe, *cmd)
+                        loaded[cmd], n = n, n + 1
+                    mine.append((cmd, loaded[cmd]))
+                command(pipe, *final)
+                mine.append((final, n))
+                n += 1
+                sent.append(mine)
             results = pipe.execute(raise_on_error=False)
             retry: list[int] = []
-            for i, position in zip(pending, last, strict=True):
-                result = results[position]
-                if _missing(result):
-                    retry.append(i)
-                else:
-                    replies[i] = result  # a server error is kept and raised after decoding
+            for i, mine in zip(pending, sent, strict=True):
+                cmd, reply = _first_failure(mine, results)
+                if isinstance(reply, redis.ResponseError):
+                    if step + 1 < len(plans[i]) and _again(reply, cmd):
+                        retry.append(i)
+                        continue
+                    reply = typed(reply, calls[i].what, write=calls[i].write, sent=cmd)
+                replies[i] = reply
             pending = retry
-            if not pending:
-                break
-    except _LOST as error:
-        raise calls[pending[0] if pending else 0].unknown(error) from error
+            step += 1
+    except redis.RedisError as error:
+        raise typed(error, calls[pending[0] if pending else 0].what, write=write) from error
     # Decode every reply (each sets its record's state) before raising the first failure.
     decoded: list[Any] = []
-    first: Exception | None = None
+    first: TypedisError | None = None
     for call, reply in zip(calls, replies, strict=True):
-        if isinstance(reply, Exception):
-            first = first or _server_error(reply)
+        if isinstance(reply, TypedisError):
+            first = first or reply
             decoded.append(None)
             continue
         try:
@@ -201,3 +352,24 @@ def run_many(calls: Sequence[Call[R]]) -> list[R]:
     if first is not None:
         raise first
     return decoded
+
+
+def _first_failure(sent: list[tuple[Command, int]], results: list[Any]) -> tuple[Command, Any]:
+    """A call's first command whose reply is an error, with that reply; else its last one's."""
+    for cmd, position in sent:
+        if isinstance(results[position], Exception):
+            return cmd, results[position]
+    cmd, position = sent[-1]
+    return cmd, results[position]
+
+
+def check_connection() -> None:
+    """PING the server of the default connection (warning if it can evict keys).
+
+    Raises:
+        ServerUnavailable: the server cannot be reached, or refused the credentials.
+    """
+    conn = get_connection()
+    with typed_errors("check_connection()"):
+        command(conn.client, "PING")
+    conn.warn_if_evicting()

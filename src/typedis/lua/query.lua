@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- Run a planned query (typedis._query._planner) over one tag: set algebra on the server, then
 -- order, slice and read the records, in one call. Sent with _base.lua, _lib.lua and the Lua of
 -- every registered index kind before it (typedis._lua.query_script).

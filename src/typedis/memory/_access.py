@@ -18,7 +18,8 @@ from pydantic import Field
 from .. import _index, _keys, _lua, _scripts
 from .._errors import ModelError
 from .._index.access_kind import ACCESS, AccessCountMarker
-from ._hidden import arun, located, not_live, read_call, run
+from .._scripts import arun, run
+from ._hidden import located, not_live, read_call
 
 if TYPE_CHECKING:
     from typing import overload

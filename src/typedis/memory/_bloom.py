@@ -22,11 +22,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Generic, NamedTuple, TypeVar, cast
 
-import redis
-
 from .. import _index, _lua, _maintenance, _scripts
-from .._errors import CorruptRecord, ModelError, QueryError, TypedisError
+from .._errors import CorruptRecord, ModelError, QueryError
 from .._index.bloom_kind import BLOOM, Fingerprint, FingerprintRef, Sizing, sizing_of
+from .._scripts import arun, run
 
 if TYPE_CHECKING:
     from .._model import Model
@@ -156,20 +155,6 @@ def _refuse_wrong_type(where: str, key: str, reply: list[Any]) -> None:
         )
 
 
-def _run(call: _scripts.Call[R]) -> R:
-    try:
-        return _scripts.run(call)
-    except redis.RedisError as error:
-        raise TypedisError(f"reading the Bloom filter {call.keys[0]} failed: {error}") from error
-
-
-async def _arun(call: _scripts.Call[R]) -> R:
-    try:
-        return await _scripts.arun(call)
-    except redis.RedisError as error:
-        raise TypedisError(f"reading the Bloom filter {call.keys[0]} failed: {error}") from error
-
-
 def might_exist(ref: FingerprintRef[M], fingerprint: str, *, partition: object = ()) -> bool:
     """Whether ``fingerprint`` may have been added: ``False`` is certain, ``True`` probable.
 
@@ -185,14 +170,14 @@ def might_exist(ref: FingerprintRef[M], fingerprint: str, *, partition: object =
         ModelError: ``ref`` is not a Fingerprint field or ``fingerprint`` not a str.
         QueryError: ``partition`` does not fit the model.
         CorruptRecord: the filter's key holds something other than a bitmap.
-        TypedisError: the server could not be reached.
+        ServerUnavailable: the server could not be reached.
     """
-    return _run(_probe_one("might_exist", ref, fingerprint, partition))
+    return run(_probe_one("might_exist", ref, fingerprint, partition))
 
 
 def definitely_missing(ref: FingerprintRef[M], fingerprint: str, *, partition: object = ()) -> bool:
     """``not might_exist(...)``: True when no saved text had any token of ``fingerprint``."""
-    return not _run(_probe_one("definitely_missing", ref, fingerprint, partition))
+    return not run(_probe_one("definitely_missing", ref, fingerprint, partition))
 
 
 def might_exist_batch(
@@ -203,14 +188,14 @@ def might_exist_batch(
     Raises:
         QueryError: ``fingerprints`` is empty; or as ``might_exist``.
     """
-    return _run(_probe("might_exist_batch", ref, fingerprints, partition))
+    return run(_probe("might_exist_batch", ref, fingerprints, partition))
 
 
 def might_exist_count(
     ref: FingerprintRef[M], fingerprints: Iterable[str], *, partition: object = ()
 ) -> int:
     """How many of the (distinct) ``fingerprints`` may exist, in one round trip."""
-    return sum(_run(_probe("might_exist_count", ref, fingerprints, partition)).values())
+    return sum(run(_probe("might_exist_count", ref, fingerprints, partition)).values())
 
 
 def fill_ratio(ref: FingerprintRef[M], *, partition: object = ()) -> float:
@@ -219,35 +204,35 @@ def fill_ratio(ref: FingerprintRef[M], *, partition: object = ()) -> float:
     Near 0.5 the filter holds about ``capacity`` tokens; beyond, false positives exceed
     ``error_rate``.
     """
-    return _run(_fill(ref, partition))
+    return run(_fill(ref, partition))
 
 
 async def amight_exist(ref: FingerprintRef[M], fingerprint: str, *, partition: object = ()) -> bool:
     """Async ``might_exist``."""
-    return await _arun(_probe_one("might_exist", ref, fingerprint, partition))
+    return await arun(_probe_one("might_exist", ref, fingerprint, partition))
 
 
 async def adefinitely_missing(
     ref: FingerprintRef[M], fingerprint: str, *, partition: object = ()
 ) -> bool:
     """Async ``definitely_missing``."""
-    return not await _arun(_probe_one("definitely_missing", ref, fingerprint, partition))
+    return not await arun(_probe_one("definitely_missing", ref, fingerprint, partition))
 
 
 async def amight_exist_batch(
     ref: FingerprintRef[M], fingerprints: Iterable[str], *, partition: object = ()
 ) -> dict[str, bool]:
     """Async ``might_exist_batch``."""
-    return await _arun(_probe("might_exist_batch", ref, fingerprints, partition))
+    return await arun(_probe("might_exist_batch", ref, fingerprints, partition))
 
 
 async def amight_exist_count(
     ref: FingerprintRef[M], fingerprints: Iterable[str], *, partition: object = ()
 ) -> int:
     """Async ``might_exist_count``."""
-    return sum((await _arun(_probe("might_exist_count", ref, fingerprints, partition))).values())
+    return sum((await arun(_probe("might_exist_count", ref, fingerprints, partition))).values())
 
 
 async def afill_ratio(ref: FingerprintRef[M], *, partition: object = ()) -> float:
     """Async ``fill_ratio``."""
-    return await _arun(_fill(ref, partition))
+    return await arun(_fill(ref, partition))

@@ -27,10 +27,8 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypeVar, cast
 
-import redis
-
 from .. import _keys, _lua, _scripts, _store
-from .._errors import QueryError, TypedisError
+from .._errors import QueryError
 from .._index.cooccurrence_kind import CoOccurrenceRef
 from .._query._planner import Plan
 from .._query._refs import FieldRef
@@ -221,11 +219,7 @@ def _run(steps: Generator[_scripts.Call[Any], Any, Any]) -> Any:
     reply: Any = None
     try:
         while True:
-            call = steps.send(reply)
-            try:
-                reply = _scripts.run(call)
-            except redis.RedisError as error:
-                raise TypedisError(f"composite_score() failed: {error}") from error
+            reply = _scripts.run(steps.send(reply))
     except StopIteration as done:
         return done.value
 
@@ -234,11 +228,7 @@ async def _arun(steps: Generator[_scripts.Call[Any], Any, Any]) -> Any:
     reply: Any = None
     try:
         while True:
-            call = steps.send(reply)
-            try:
-                reply = await _scripts.arun(call)
-            except redis.RedisError as error:
-                raise TypedisError(f"composite_score() failed: {error}") from error
+            reply = await _scripts.arun(steps.send(reply))
     except StopIteration as done:
         return done.value
 

@@ -19,7 +19,8 @@ from .. import _keys, _lua, _scripts
 from .._defaults import Defaults
 from .._errors import ModelError
 from .._markers import ConfidenceMarker
-from ._hidden import arun, field_of, located, not_live, read_call, run
+from .._scripts import arun, run
+from ._hidden import field_of, located, not_live, read_call
 
 if TYPE_CHECKING:
     from .._model import Model

@@ -28,12 +28,11 @@ import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, NamedTuple, TypeVar, cast
 
-import redis
-
 from .. import _index, _lua, _scripts, _store
 from .._defaults import Defaults
-from .._errors import CorruptRecord, ModelError, NotFound, QueryError, TypedisError
+from .._errors import CorruptRecord, ModelError, NotFound, QueryError
 from .._index.cooccurrence_kind import COOCCURRENCE, CoOccurrence, CoOccurrenceRef
+from .._scripts import arun, run
 from .._spec import ModelSpec
 
 if TYPE_CHECKING:
@@ -183,20 +182,6 @@ class _Read(NamedTuple):
         )
 
 
-def _run(call: _scripts.Call[Any]) -> Any:
-    try:
-        return _scripts.run(call)
-    except redis.RedisError as error:
-        raise TypedisError(f"{call.code.name} failed: {error}") from error
-
-
-async def _arun(call: _scripts.Call[Any]) -> Any:
-    try:
-        return await _scripts.arun(call)
-    except redis.RedisError as error:
-        raise TypedisError(f"{call.code.name} failed: {error}") from error
-
-
 def link(ref: CoOccurrenceRef[M], a: M, b: M, *, weight: float | None = None) -> float:
     """Strengthen the edge between two stored records of one partition, both ways, atomically.
 
@@ -210,13 +195,13 @@ def link(ref: CoOccurrenceRef[M], a: M, b: M, *, weight: float | None = None) ->
         QueryError: ``a`` and ``b`` are the same record or in different partitions.
         NotFound: ``a`` or ``b`` is not stored (nothing is written).
     """
-    return cast(float, _run(_link(ref, a, b, weight)))
+    return run(_link(ref, a, b, weight))
 
 
 def neighbors(ref: CoOccurrenceRef[M], record: M, *, limit: int = 10) -> list[tuple[M, float]]:
     """The records ``record`` is linked to, heaviest edge first, with the edges' weights."""
     read = _neighbors(ref, record, limit)
-    return cast(list[tuple[M, float]], _run(read.load(_run(read.call))))
+    return cast(list[tuple[M, float]], run(read.load(run(read.call))))
 
 
 def propagate(
@@ -233,12 +218,12 @@ def propagate(
         ModelError: ``depth`` or ``limit`` is not an int >= 1.
     """
     read = _propagate(ref, seeds, depth, limit)
-    return cast(list[tuple[M, float]], _run(read.load(_run(read.call))))
+    return cast(list[tuple[M, float]], run(read.load(run(read.call))))
 
 
 async def alink(ref: CoOccurrenceRef[M], a: M, b: M, *, weight: float | None = None) -> float:
     """Async ``link``."""
-    return cast(float, await _arun(_link(ref, a, b, weight)))
+    return await arun(_link(ref, a, b, weight))
 
 
 async def aneighbors(
@@ -246,7 +231,7 @@ async def aneighbors(
 ) -> list[tuple[M, float]]:
     """Async ``neighbors``."""
     read = _neighbors(ref, record, limit)
-    return cast(list[tuple[M, float]], await _arun(read.load(await _arun(read.call))))
+    return cast(list[tuple[M, float]], await arun(read.load(await arun(read.call))))
 
 
 async def apropagate(
@@ -254,4 +239,4 @@ async def apropagate(
 ) -> list[tuple[M, float]]:
     """Async ``propagate``."""
     read = _propagate(ref, seeds, depth, limit)
-    return cast(list[tuple[M, float]], await _arun(read.load(await _arun(read.call))))
+    return cast(list[tuple[M, float]], await arun(read.load(await arun(read.call))))

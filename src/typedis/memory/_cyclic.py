@@ -41,7 +41,8 @@ from .._index.cyclic_kind import (
     score,
     touched,
 )
-from ._hidden import arun, field_of, located, not_live, read_call, run
+from .._scripts import arun, run
+from ._hidden import field_of, located, not_live, read_call
 
 if TYPE_CHECKING:
     from .._model import Model

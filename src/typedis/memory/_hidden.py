@@ -1,4 +1,4 @@
-"""What the memory primitives share: locating a record, reading its hidden fields, running calls.
+"""What the memory primitives share: locating a record, reading its hidden fields.
 
 A primitive keeps its companion data in hidden fields of the record's own hash (names starting
 with ``~``, which load and queries never read): it lives in the record's hash tag, moves with a
@@ -10,10 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import redis
-
 from .. import _keys, _lua, _scripts, _store
-from .._errors import CorruptRecord, ModelError, NotFound, TypedisError
+from .._errors import ModelError, NotFound
 
 if TYPE_CHECKING:
     from .._model import Model
@@ -70,29 +68,3 @@ def read_call(
 
     function = _lua.library(record.__typedis_spec__).function("memory_read")
     return _scripts.Call(function, (_keys.record(tag, rid),), tuple(names), done, write=False)
-
-
-def run(call: _scripts.Call[R]) -> R:
-    """``_scripts.run``, with every redis-py error raised as a ``TypedisError``."""
-    try:
-        return _scripts.run(call)
-    except redis.RedisError as error:
-        raise _translated(call, error) from error
-
-
-async def arun(call: _scripts.Call[R]) -> R:
-    """``_scripts.arun``, with every redis-py error raised as a ``TypedisError``."""
-    try:
-        return await _scripts.arun(call)
-    except redis.RedisError as error:
-        raise _translated(call, error) from error
-
-
-def _translated(call: _scripts.Call[Any], error: redis.RedisError) -> TypedisError:
-    where = call.keys[0] if call.keys else "?"
-    if isinstance(error, redis.ResponseError):
-        return CorruptRecord(
-            f"{call.code.name} of {where}: the server refused ({error}); a key typedis uses "
-            "holds data typedis did not write. Nothing was written"
-        )
-    return TypedisError(f"{call.code.name} of {where}: the server could not be reached ({error})")

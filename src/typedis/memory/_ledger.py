@@ -32,7 +32,8 @@ from .._index.ledger_kind import (
     parse,
 )
 from .._markers import ConfidenceMarker
-from ._hidden import arun, located, not_live, run
+from .._scripts import arun, run
+from ._hidden import located, not_live
 
 if TYPE_CHECKING:
     from .._model import Model

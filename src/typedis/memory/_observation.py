@@ -27,16 +27,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
-import redis
 from pydantic import TypeAdapter
 
 from .. import _keys, _lua, _scripts
-from .._errors import CorruptRecord, ModelError, TypedisError
+from .._errors import ModelError
 from .._index.cyclic_kind import Cycle, CyclicDecay, amplitudes, cycles_of, resolved
 from .._markers import ConfidenceMarker
+from .._scripts import arun, run
 from ._confidence import DEFAULT_CONFIDENCE
 from ._cyclic import from_ms, stored_amplitudes, with_amplitudes
-from ._hidden import arun, located, not_live, read_call, run
+from ._hidden import located, not_live, read_call
 
 if TYPE_CHECKING:
     from .._model import Model
@@ -113,18 +113,6 @@ def _key(record: Model) -> str:
 def _proposal(key: str, text: str) -> RecallProposal:
     surfaced, expires, reason = text.split(",", 2)
     return RecallProposal(key, reason, from_ms(surfaced), from_ms(expires))
-
-
-def _run_all(calls: Sequence[_scripts.Call[Any]]) -> list[Any]:
-    try:
-        return _scripts.run_many(calls)
-    except redis.RedisError as error:
-        if isinstance(error, redis.ResponseError):  # as _hidden.run words it
-            raise CorruptRecord(
-                f"the server refused ({error}); a key typedis uses holds data typedis did not "
-                "write. Nothing was written to that record"
-            ) from error
-        raise TypedisError(f"the server could not be reached ({error})") from error
 
 
 def _prior(record: Model, name: str) -> float:
@@ -215,7 +203,7 @@ def on_surfaced(
         NotFound: a record is not stored (or expired); the others are written.
     """
     calls = _surface_calls(records, reason, ttl)
-    return cast(list[RecallProposal], _run_all(calls)) if calls else []
+    return _scripts.run_many(calls) if calls else []
 
 
 async def aon_surfaced(
@@ -377,7 +365,7 @@ def on_context_used(records: Sequence[Model], outcome_map: Mapping[str, Outcome]
         NotFound: a record is not stored (or expired); the others are applied.
     """
     calls = _observe_calls(records, outcome_map)
-    return cast(list[Observed], _run_all(calls)) if calls else []
+    return _scripts.run_many(calls) if calls else []
 
 
 async def aon_context_used(

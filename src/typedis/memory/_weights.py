@@ -19,7 +19,8 @@ from .. import _scripts, _store
 from .._defaults import Defaults
 from .._errors import ModelError
 from .._markers import SortedMarker
-from ._hidden import arun, field_of, run
+from .._scripts import arun, run
+from ._hidden import field_of
 
 if TYPE_CHECKING:
     from typing import TypeAlias
