@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import redis
-
 import typedis
 from typedis import (
     AutoKey,
@@ -88,7 +86,7 @@ def run() -> None:
     where = "the embedded Valkey server" if conn.embedded else "REDIS_URL"
     try:
         typedis.check_connection()
-    except redis.RedisError as error:
+    except typedis.TypedisError as error:
         raise ConfigError(f"cannot use {conn.redacted_url} ({where}): {error}") from error
     print(f"typedis {typedis.__version__} demo, connected to {conn.redacted_url} ({where})")
     print("the demo uses only keys under {td:Demo...} and empties them at the start and the end")
