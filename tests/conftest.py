@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
@@ -87,6 +90,36 @@ def own_server() -> Iterator[str]:
         yield f"redis://{server.host}:{server.port}/0"
     finally:
         server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def own_redis_server() -> Iterator[str]:
+    """The URL of a Redis (not Valkey) server this session started, for server-specific
+    behaviour (its error texts, its OOM checks); skips where no `redis-server` is installed."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("no redis-server binary installed: this test runs on Valkey only")
+    data_dir = Path(tempfile.mkdtemp(prefix="typedis-test-redis-"))
+    with socket.socket() as probe:  # a free port (the server binds it right after)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(data_dir)]
+    server = subprocess.Popen([binary, *args], stdout=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        client = redis.Redis.from_url(url)  # pyright: ignore[reportUnknownMemberType]
+        for _ in range(200):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        client.close()
+        yield url
+    finally:
+        server.terminate()
+        server.wait(10)
         shutil.rmtree(data_dir, ignore_errors=True)
 
 

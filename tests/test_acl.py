@@ -101,3 +101,30 @@ def test_other_server_errors_are_not_taken_for_denials(admin: redis.Redis) -> No
     with pytest.raises(typedis.CorruptRecord) as caught:
         AclShop(name="Chez", cuisine="fr").save()
     assert not isinstance(caught.value, typedis.PermissionDenied)
+
+
+@pytest.mark.parametrize("server", ["own_server", "own_redis_server"])
+def test_a_command_denied_inside_a_script_is_permission_denied(
+    request: pytest.FixtureRequest, server: str
+) -> None:
+    # Each server words this denial its own way (Redis 7.0: "The user executing the script
+    # can't run this command or subcommand").
+    url: str = request.getfixturevalue(server)
+    admin = redis.Redis.from_url(url)  # pyright: ignore[reportUnknownMemberType]
+    try:
+        admin.flushall()
+        admin.execute_command("FUNCTION", "FLUSH")
+        typedis.connect(url)
+        AclShop(name="Chez", cuisine="fr").save()  # loads the library as the default user
+        before = {key: admin.dump(key) for key in admin.scan_iter()}
+        with (
+            as_user(url, admin, "typedis-acl-nohset", "~*", "-hset"),
+            pytest.raises(typedis.PermissionDenied) as caught,
+        ):
+            AclShop(name="Bistro", cuisine="fr").save()
+        assert isinstance(caught.value.__cause__, redis.ResponseError)
+        assert {key: admin.dump(key) for key in admin.scan_iter()} == before
+    finally:
+        admin.execute_command("ACL", "DELUSER", "typedis-acl-nohset")
+        admin.flushall()
+        admin.close()

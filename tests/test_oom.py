@@ -5,13 +5,8 @@ has to be loaded again. On Valkey and on Redis 7.0, both servers the suite start
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import redis
@@ -30,38 +25,11 @@ class OomShop(Model):
     visits: Sorted[int] = field(default=0)
 
 
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[str]:
-    """A Redis (not Valkey) server of this module's own, on a unix socket."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("no redis-server binary installed: the out-of-memory tests run on Valkey")
-    data_dir = Path(tempfile.mkdtemp(prefix="typedis-test-redis-"))
-    sock = data_dir / "redis.sock"
-    args = ["--port", "0", "--unixsocket", str(sock), "--save", "", "--dir", str(data_dir)]
-    server = subprocess.Popen([binary, *args], stdout=subprocess.DEVNULL)
-    url = f"unix://{sock}?db=0"
-    try:
-        client = redis.Redis.from_url(url)  # pyright: ignore[reportUnknownMemberType]
-        for _ in range(200):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        client.close()
-        yield url
-    finally:
-        server.terminate()
-        server.wait(10)
-        shutil.rmtree(data_dir, ignore_errors=True)
-
-
 @pytest.fixture(params=["valkey", "redis"])
 def server(request: pytest.FixtureRequest) -> Iterator[redis.Redis]:
     """A raw client on a blank server of the suite's own; typedis connected to it."""
     url: str = request.getfixturevalue(
-        "own_server" if request.param == "valkey" else "redis_server"
+        "own_server" if request.param == "valkey" else "own_redis_server"
     )
     client = redis.Redis.from_url(url, socket_timeout=10)  # pyright: ignore[reportUnknownMemberType]
     client.config_set("maxmemory", 0)

@@ -64,8 +64,9 @@ _SECRET_QUERY_KEYS: Final = frozenset({"password"})
 class Connection:
     """One server configuration, with sync and asyncio clients for reads and for writes.
 
-    Creating a `Connection` opens no socket: connections are made on first use. Use
-    `connect()` to create one and make it the process-wide default.
+    Creating a `Connection` for a URL opens no socket: connections are made on first use.
+    Without a URL or `REDIS_URL` it starts the embedded server at once. Use `connect()` to
+    create one and make it the process-wide default.
 
     Attributes:
         url: the URL as given (or taken from `REDIS_URL`), or the embedded server's URL.

@@ -105,6 +105,7 @@ def _again(error: Exception, sent: Command) -> bool:
 _DENIED = re.compile(
     r"(typedis: the ACL user may not .*?nothing was written)"
     r"|ACL failure in script|can't access at least one of the keys"
+    r"|can't run this command or subcommand"
 )
 # A key of another type: the scripts' own check (lua/_lib.lua) or the server's.
 _WRONG_TYPE = re.compile(r"(typedis: key .*? holds an? \w+, expected an? \w+)|\bWRONGTYPE\b")
