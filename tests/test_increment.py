@@ -385,3 +385,17 @@ def test_the_async_twin_is_exact_and_refuses_alike(redis_client: redis.Redis) ->
     asyncio.run(body())
     assert stored(redis_client, IncInt, "unique") == b"9007199254740993"
     assert IncInt.check_indexes()["total"] == IncFloat.check_indexes()["total"] == 0
+
+
+def test_a_sorted_int_stops_at_the_exact_scores(redis_client: redis.Redis) -> None:
+    """A sorted index ranks by double: an increment may reach ±2**53 but not cross it."""
+    record = IncInt(k="edge", ranked=2**53 - 1).save()
+    assert record.atomic_increment("ranked", 1) == 2**53
+    before = {key: redis_client.dump(key) for key in redis_client.scan_iter()}
+    with pytest.raises(ModelError, match=r"ranked: adding 1 gives 9007199254740993.*<= 9007"):
+        record.atomic_increment("ranked", 1)
+    assert {key: redis_client.dump(key) for key in redis_client.scan_iter()} == before
+    assert record.atomic_increment("ranked", -(2**54)) == -(2**53)
+    with pytest.raises(ModelError, match=">= -9007199254740992"):
+        record.atomic_increment("ranked", -1)
+    assert IncInt.query.filter(IncInt.ranked == -(2**53)).count() == 1

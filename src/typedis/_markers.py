@@ -148,10 +148,20 @@ def field(
     return info
 
 
+#: The largest integer magnitude a sorted set's score (a double) holds exactly: a ``Sorted[int]``
+#: beyond it would share its score with a neighbour, and ranges could not tell them apart.
+EXACT_SCORE = 2**53
+
+
 def _rankable(value: Any) -> Any:
-    """Refuse NaN for ranked fields: a sorted set cannot order it."""
+    """Refuse what a sorted set cannot rank exactly: NaN, and integers beyond ±2**53."""
     if value != value:
         raise ValueError("NaN cannot be ranked in a sorted index")
+    if isinstance(value, int) and abs(value) > EXACT_SCORE:
+        raise ValueError(
+            f"a Sorted int must be within ±2**53 ({EXACT_SCORE}), the integers a sorted "
+            "index ranks exactly; use Indexed[int] for exact equality on larger values"
+        )
     return value
 
 

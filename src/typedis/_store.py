@@ -20,6 +20,7 @@ from . import _keys, _lua
 from ._codec import text
 from ._errors import CorruptRecord, KeyMutationError, ModelError, NotFound, UniqueViolation
 from ._index import DECAY
+from ._markers import EXACT_SCORE, SortedMarker
 from ._query._refs import FieldRef
 from ._scripts import Arg, Call
 
@@ -233,6 +234,8 @@ def increment_call(obj: Model, field_ref: str | FieldRef[Any, Any], delta: objec
         raise ModelError(f"{spec.name}.{name} is an int field: delta must be an int, got {delta!r}")
     info = type(obj).model_fields[name]
     low, high, step = _constraints(number, info.metadata)
+    if number is int and isinstance(field.marker, SortedMarker):  # ranked by a double score
+        low, high = _within_exact_scores(low, high)
     if step is not None and number is float:
         raise ModelError(
             f"{spec.name}.{name}: a float field with multiple_of cannot be incremented on the "
@@ -314,6 +317,17 @@ def _constraints(number: type[float], metadata: Sequence[Any]) -> tuple[str, str
         elif isinstance(item, annotated_types.MultipleOf):
             step = number(cast(Any, item.multiple_of))
     return low, high, step
+
+
+def _within_exact_scores(low: str, high: str) -> tuple[str, str]:
+    """An int field's bounds (as ``_constraints`` gives them) narrowed to ±``EXACT_SCORE``."""
+
+    def inclusive(bound: str, inward: int) -> int:
+        return int(bound[1:]) + inward if bound.startswith("(") else int(bound)
+
+    lowest = max(-EXACT_SCORE, inclusive(low, 1)) if low else -EXACT_SCORE
+    highest = min(EXACT_SCORE, inclusive(high, -1)) if high else EXACT_SCORE
+    return repr(lowest), repr(highest)
 
 
 def _shown_bounds(low: str, high: str) -> str:
