@@ -245,7 +245,8 @@ def test_decimal_nan_and_infinity_are_refused() -> None:
 @given(
     si=st.integers(-(2**53), 2**53),
     sf=st.floats(allow_nan=False),
-    sd=decimals,
+    sd=st.floats(allow_nan=False, allow_infinity=False).map(lambda f: Decimal(repr(f)))
+    | st.sampled_from([Decimal("-0.00"), Decimal("1.50"), Decimal("-2.5E+10")]),
     sdt=st.none() | datetimes,
     sda=st.none() | st.dates(),
 )
@@ -284,6 +285,20 @@ def test_a_sorted_int_beyond_exact_scores_is_refused(value: int, redis_client: r
         CodecSorted(id="edge", si=edge).save()
         assert CodecSorted.load("edge").si == edge
         assert [r.id for r in CodecSorted.query.filter(CodecSorted.si == edge).all()] == ["edge"]
+    assert redis_client.dbsize() > 0
+
+
+@pytest.mark.parametrize("value", ["0.1000000000000000001", "1e400", "3.14159265358979323846"])
+def test_a_sorted_decimal_a_double_cannot_hold_is_refused(
+    value: str, redis_client: redis.Redis
+) -> None:
+    """Two such Decimals could share one score: refused, so ranges on a Sorted Decimal are exact."""
+    with pytest.raises(ValidationError, match="Sorted Decimal"):
+        CodecSorted(id="long", sd=Decimal(value))
+    for held in ("0.1", "1.50", "-2.5E+10", "123456789012345"):
+        CodecSorted(id="held", sd=Decimal(held)).save()
+        assert CodecSorted.load("held").sd == Decimal(held)
+        assert CodecSorted.query.filter(CodecSorted.sd == Decimal(held)).count() == 1
     assert redis_client.dbsize() > 0
 
 

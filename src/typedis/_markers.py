@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import (
     TYPE_CHECKING,
     Annotated,
@@ -161,6 +162,11 @@ def _rankable(value: Any) -> Any:
         raise ValueError(
             f"a Sorted int must be within ±2**53 ({EXACT_SCORE}), the integers a sorted "
             "index ranks exactly; use Indexed[int] for exact equality on larger values"
+        )
+    if isinstance(value, Decimal) and value.is_finite() and Decimal(repr(float(value))) != value:
+        raise ValueError(
+            f"a Sorted Decimal must be a number a double holds (at most 15 significant digits "
+            f"are always safe), so that its rank is exact; {value} is not"
         )
     return value
 
