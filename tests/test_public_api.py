@@ -81,3 +81,15 @@ def test_errors_share_one_base() -> None:
     assert issubclass(typedis.QueryError, ValueError)
     assert issubclass(typedis.ConfigError, ValueError)
     assert issubclass(typedis.PermissionDenied, PermissionError)
+
+
+def test_every_error_is_shown_where_it_is_imported_from() -> None:
+    errors = [
+        value
+        for value in vars(typedis).values()
+        if isinstance(value, type) and issubclass(value, typedis.TypedisError | Warning)
+    ]
+    assert len(errors) >= 14
+    for error in errors:
+        assert f"{error.__module__}.{error.__qualname__}" == f"typedis.{error.__name__}"
+        assert getattr(typedis, error.__name__) is error

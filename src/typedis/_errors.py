@@ -130,3 +130,23 @@ class EvictionWarning(UserWarning):
     An evicted record leaves its index entries behind, an evicted index loses records from
     queries. Warned once per connection; see docs/connection.md.
     """
+
+
+# Tracebacks and reprs name them where users import them from: typedis.ModelError.
+for _error in (
+    TypedisError,
+    ConfigError,
+    ModelError,
+    KeyMutationError,
+    UniqueViolation,
+    QueryError,
+    NotFound,
+    CorruptRecord,
+    ServerRefused,
+    ServerFull,
+    PermissionDenied,
+    ServerUnavailable,
+    OutcomeUnknown,
+    EvictionWarning,
+):
+    _error.__module__ = "typedis"
