@@ -9,6 +9,7 @@ from typing import Any, assert_type
 from typedis import (
     AutoKey,
     Confidence,
+    Connection,
     Decaying,
     Geo,
     GeoPoint,
@@ -18,6 +19,8 @@ from typedis import (
     Sorted,
     Unique,
     field,
+    get_connection,
+    install_functions,
     new_id,
 )
 from typedis.query import ConfidenceRef, DecayRef, GeoRef, IndexedRef, KeyRef, SortedRef, UniqueRef
@@ -120,6 +123,11 @@ assert_type(Restaurant.check_indexes(), dict[str, int])
 assert_type(Restaurant.count(), int)
 assert_type(Memory.count("a1"), int)
 assert_type(Restaurant.sweep_expired(), int)
+assert_type(Memory.sweep_expired("a1", limit=500), int)
+assert_type(install_functions(Restaurant, Memory), list[str])
+assert_type(get_connection(), Connection)
+Restaurant.sweep_expired(limit="all")  # E: limit is an int
+install_functions(r)  # E: install_functions takes model classes
 assert_type(Restaurant.delete_all(), int)
 assert_type(Restaurant.save_many([r]), None)
 assert_type(r.redis_key, str)
