@@ -14,6 +14,7 @@ import redis
 
 import typedis
 from _acl import as_user
+from _util import dumped
 from typedis import Indexed, Key, Model, _connection
 
 TAG = "{td:AclShop}"
@@ -116,14 +117,14 @@ def test_a_command_denied_inside_a_script_is_permission_denied(
         admin.execute_command("FUNCTION", "FLUSH")
         typedis.connect(url)
         AclShop(name="Chez", cuisine="fr").save()  # loads the library as the default user
-        before = {key: admin.dump(key) for key in admin.scan_iter()}
+        before = dumped(admin)
         with (
             as_user(url, admin, "typedis-acl-nohset", "~*", "-hset"),
             pytest.raises(typedis.PermissionDenied) as caught,
         ):
             AclShop(name="Bistro", cuisine="fr").save()
         assert isinstance(caught.value.__cause__, redis.ResponseError)
-        assert {key: admin.dump(key) for key in admin.scan_iter()} == before
+        assert dumped(admin) == before
     finally:
         admin.execute_command("ACL", "DELUSER", "typedis-acl-nohset")
         admin.flushall()

@@ -6,10 +6,9 @@ after the refused call.
 
 from __future__ import annotations
 
-import asyncio
 import math
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import redis
@@ -17,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from _util import arun, dumped
 from typedis import (
     Decaying,
     Indexed,
@@ -58,34 +58,14 @@ class BadNote(Model):
     size: int
 
 
-T = TypeVar("T")
-
-
-def _arun(call: Coroutine[Any, Any, T]) -> T:
-    """Run one asyncio call on a loop of its own, closing the clients bound to that loop."""
-
-    async def body() -> T:
-        try:
-            return await call
-        finally:
-            await _connection.get_connection().aclose()
-
-    return asyncio.run(body())
-
-
-def _dump(client: redis.Redis) -> dict[bytes, bytes]:
-    """Every key of the test database with its DUMP (type and value)."""
-    return {k: client.dump(k) for k in client.keys("*")}  # type: ignore[misc]
-
-
 def _refused(
     client: redis.Redis, call: Callable[[], object], error: type[Exception], match: str
 ) -> None:
     """``call`` raises ``error`` (message matching ``match``) and the database is unchanged."""
-    before = _dump(client)
+    before = dumped(client)
     with pytest.raises(error, match=match):
         call()
-    assert _dump(client) == before
+    assert dumped(client) == before
 
 
 @pytest.fixture
@@ -104,7 +84,7 @@ def test_save_refuses_a_ttl_that_is_not_a_positive_finite_number(
     # Before: nan raised ValueError "cannot convert float NaN to integer", inf OverflowError.
     match = r"^BadShop\.save\(\): ttl must be a positive, finite number of seconds or None, got "
     _refused(redis_client, lambda: stored.save(ttl=ttl), ModelError, match)
-    _refused(redis_client, lambda: _arun(stored.asave(ttl=ttl)), ModelError, match)
+    _refused(redis_client, lambda: arun(stored.asave(ttl=ttl)), ModelError, match)
     fresh = BadShop(region="eu", name="new")
     _refused(redis_client, lambda: fresh.save(ttl=ttl), ModelError, match)
 
@@ -116,7 +96,7 @@ def test_datetime_arguments_refuse_what_is_not_a_datetime(
     when: Any = 1700000000
     match = r"^BadShop\.save\(\): expire_at must be a datetime, got 1700000000$"
     _refused(redis_client, lambda: stored.save(expire_at=when), ModelError, match)
-    _refused(redis_client, lambda: _arun(stored.asave(expire_at=when)), ModelError, match)
+    _refused(redis_client, lambda: arun(stored.asave(expire_at=when)), ModelError, match)
     dated = BadDated(k="d").save()
     match = r"^BadDated\.touch\(\): at must be a datetime, got 1700000000$"
     _refused(redis_client, lambda: dated.touch(BadDated.fresh, at=when), ModelError, match)
@@ -142,10 +122,10 @@ def test_a_key_with_a_lone_surrogate_is_refused(redis_client: redis.Redis, store
     )
     record = BadShop(region="eu", name="\ud800")
     _refused(redis_client, record.save, ModelError, match)
-    _refused(redis_client, lambda: _arun(record.asave()), ModelError, match)
+    _refused(redis_client, lambda: arun(record.asave()), ModelError, match)
     _refused(redis_client, record.delete, ModelError, match)
     _refused(redis_client, lambda: BadShop.load("eu", "\ud800"), ModelError, match)
-    _refused(redis_client, lambda: _arun(BadShop.aload("eu", "\ud800")), ModelError, match)
+    _refused(redis_client, lambda: arun(BadShop.aload("eu", "\ud800")), ModelError, match)
     partition = r"^BadShop\.region: key value 'a\\udfffb' is not valid UTF-8 text"
     _refused(redis_client, BadShop(region="a\udfffb", name="x").save, ModelError, partition)
 
@@ -213,7 +193,7 @@ def test_a_model_construct_record_missing_fields_is_refused(
         ModelError,
         r"^BadShop\.save\(\): field\(s\) \['region', 'name'\]",
     )
-    _refused(redis_client, lambda: _arun(keyless.adelete()), ModelError, match)
+    _refused(redis_client, lambda: arun(keyless.adelete()), ModelError, match)
 
 
 def test_a_whole_model_construct_record_saves(redis_client: redis.Redis) -> None:
@@ -282,7 +262,7 @@ def test_a_copy_with_a_new_key_saves_as_a_new_record(
     later = stored.model_copy(deep=True)
     later.name = "third"
     later.email = None
-    _arun(later.asave())
+    arun(later.asave())
     assert BadShop.count() == 3
     assert BadShop.check_indexes()["total"] == 0
 
@@ -311,7 +291,7 @@ def test_a_key_value_of_the_wrong_type_names_model_and_field(
     redis_client: redis.Redis, stored: BadShop
 ) -> None:
     # Before: "1 validation error for str / Input should be a valid string" (no model, no field).
-    for load in (lambda: BadShop.load("eu", 5), lambda: _arun(BadShop.aload("eu", 5))):
+    for load in (lambda: BadShop.load("eu", 5), lambda: arun(BadShop.aload("eu", 5))):
         with pytest.raises(ValidationError) as caught:
             load()
         assert caught.value.title == "BadShop"

@@ -10,10 +10,6 @@ deleted with every index entry.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Coroutine
-from typing import Any, TypeVar
-
 import msgpack
 import pytest
 import redis
@@ -21,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
+from _util import arun, dumped
 from typedis import (
     CorruptRecord,
     Decaying,
@@ -30,7 +27,6 @@ from typedis import (
     NotFound,
     Sorted,
     Unique,
-    _connection,
     _keys,
     field,
 )
@@ -58,28 +54,8 @@ class DmgPart(Model, partition="tenant"):
     rank: Sorted[int] = field(default=0)
 
 
-T = TypeVar("T")
-
-
-def _arun(call: Coroutine[Any, Any, T]) -> T:
-    """Run one asyncio call on a loop of its own, closing the clients bound to that loop."""
-
-    async def body() -> T:
-        try:
-            return await call
-        finally:
-            await _connection.get_connection().aclose()
-
-    return asyncio.run(body())
-
-
 def _shop(name: str = "taco") -> DmgShop:
     return DmgShop(region="eu", name=name, cuisine="mex", email=f"{name}@x", rating=4.0)
-
-
-def _dump(client: redis.Redis) -> dict[bytes, bytes]:
-    """Every key of the test database with its DUMP (type and value)."""
-    return {k: client.dump(k) for k in client.keys("*")}  # type: ignore[misc]
 
 
 def _keys_of(client: redis.Redis) -> set[str]:
@@ -113,15 +89,15 @@ def test_delete_after_a_stray_del_removes_what_the_id_locates(redis_client: redi
 def test_adelete_after_a_stray_del_removes_what_the_id_locates(redis_client: redis.Redis) -> None:
     shop = _shop().save()
     redis_client.delete(shop.redis_key)
-    assert _arun(shop.adelete()) is False
+    assert arun(shop.adelete()) is False
     assert _keys_of(redis_client) == _value_entries(_keys.tag("DmgShop"))
 
 
 def test_delete_of_a_never_saved_record_writes_nothing(redis_client: redis.Redis) -> None:
     _shop("other").save()
-    before = _dump(redis_client)
+    before = dumped(redis_client)
     assert _shop().delete() is False
-    assert _dump(redis_client) == before
+    assert dumped(redis_client) == before
 
 
 def test_sweep_of_an_expired_record_whose_hash_is_gone(redis_client: redis.Redis) -> None:
@@ -198,7 +174,7 @@ def test_load_of_a_corrupt_value_names_model_key_and_field(
         _assert_names_the_record(caught.value, field_name, problem)
     for aread in (lambda: DmgShop.aload("eu", "taco"), shop.arefresh, shop.aexists):
         with pytest.raises(CorruptRecord) as caught:
-            _arun(aread())
+            arun(aread())
         _assert_names_the_record(caught.value, field_name, problem)
 
 
@@ -211,7 +187,7 @@ def test_a_corrupt_record_can_still_be_deleted(
     assert shop.delete() is True  # a record with an unreadable expiry counts as live
     assert _keys_of(redis_client) == set()
     shop = _corrupt(redis_client, field_name, raw)
-    assert _arun(shop.adelete()) is True
+    assert arun(shop.adelete()) is True
     assert _keys_of(redis_client) == set()
 
 
@@ -236,13 +212,13 @@ def test_writes_over_an_unreadable_expiry_raise_and_write_nothing(
 ) -> None:
     shop = _corrupt(redis_client, "~exp", b"soon")
     other = _shop("other").save()
-    before = _dump(redis_client)
+    before = dumped(redis_client)
     writes = [
         shop.save,
         lambda: shop.save(update_fields=["visits"]),
         lambda: shop.touch(DmgShop.fresh),
-        lambda: _arun(shop.asave()),
-        lambda: _arun(shop.atouch(DmgShop.fresh)),
+        lambda: arun(shop.asave()),
+        lambda: arun(shop.atouch(DmgShop.fresh)),
     ]
     for write in writes:
         with pytest.raises(CorruptRecord) as caught:
@@ -254,7 +230,7 @@ def test_writes_over_an_unreadable_expiry_raise_and_write_nothing(
     with pytest.raises(CorruptRecord) as caught:
         other.save(migrate_key=True)
     _assert_names_the_record(caught.value, "~exp", "expiry that is not a number")
-    assert _dump(redis_client) == before
+    assert dumped(redis_client) == before
 
 
 def test_a_record_key_holding_another_type(redis_client: redis.Redis) -> None:
@@ -268,14 +244,14 @@ def test_a_record_key_holding_another_type(redis_client: redis.Redis) -> None:
     with pytest.raises(CorruptRecord) as caught:
         DmgShop.load("eu", "taco")
     _assert_names_the_record(caught.value, None, problem)
-    before = _dump(redis_client)
+    before = dumped(redis_client)
     other.name, other.email = "taco", "moved@x"
     writes = (shop.save, lambda: shop.touch(DmgShop.fresh), lambda: other.save(migrate_key=True))
     for write in writes:
         with pytest.raises(CorruptRecord) as caught:
             write()
         _assert_names_the_record(caught.value, None, problem)
-    assert _dump(redis_client) == before
+    assert dumped(redis_client) == before
     assert shop.delete() is True  # the key goes, with what its id locates
     tag = _keys.tag("DmgShop")
     assert not redis_client.exists(shop.redis_key)

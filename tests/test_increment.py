@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from _util import dumped
 from typedis import (
     CorruptRecord,
     Indexed,
@@ -101,11 +102,6 @@ floats = st.one_of(st.sampled_from(FLOAT_EDGES), st.floats(), st.floats(-2, 2))
 VIA = st.sampled_from(["sync", "async"])  # the executor: atomic_increment or aatomic_increment
 
 
-def state(client: redis.Redis) -> dict[Any, Any]:
-    """Every key of the database, serialized: equal before and after means nothing was written."""
-    return {key: client.dump(key) for key in client.scan_iter()}
-
-
 def stored(client: redis.Redis, model: type[Model], name: str) -> Any:
     return client.hget(f"{{td:{model.__name__}}}:r:a", name)
 
@@ -148,12 +144,12 @@ def check(
 ) -> None:
     """Increment and compare with ``want`` (None: refused, nothing written)."""
     model = type(record)
-    before, held = state(client), repr(getattr(record, name))
+    before, held = dumped(client), repr(getattr(record, name))
     event("refused" if want is None else "applied")
     if want is None:
         with pytest.raises(ModelError):
             increment(record, name, delta, via)
-        assert state(client) == before
+        assert dumped(client) == before
         assert repr(getattr(record, name)) == held
         return
     got = increment(record, name, delta, via)
@@ -242,10 +238,10 @@ def test_an_int_past_2_53_stays_unique(redis_client: redis.Redis) -> None:
         IncInt(k="b", unique=TWO_53 + 1).save()
     assert raised.value.value == TWO_53 + 1
     b = IncInt(k="b", unique=TWO_53 - 1).save()
-    before = state(redis_client)
+    before = dumped(redis_client)
     with pytest.raises(UniqueViolation, match="9007199254740993"):
         b.atomic_increment(IncInt.unique, 2)
-    assert state(redis_client) == before
+    assert dumped(redis_client) == before
     assert b.unique == TWO_53 - 1
 
 
@@ -254,10 +250,10 @@ def test_a_float_bound_holds_for_the_stored_double(redis_client: redis.Redis) ->
     assert record.atomic_increment(IncFloat.fraction, 0.2908) == 0.6092 + 0.2908 < 0.9
     assert IncFloat.load("a").fraction == 0.6092 + 0.2908
     record = IncFloat(k="a", fraction=0.5).save()
-    before = state(redis_client)
+    before = dumped(redis_client)
     with pytest.raises(ModelError, match=r"gives 0\.9: .* bounds \(>= 0\.0, < 0\.9\)"):
         record.atomic_increment(IncFloat.fraction, 0.4)
-    assert state(redis_client) == before
+    assert dumped(redis_client) == before
 
 
 def test_an_indexed_int_past_2_53_keeps_its_entry(redis_client: redis.Redis) -> None:
@@ -306,11 +302,11 @@ def test_int_refusals_name_the_field_and_write_nothing(
     redis_client: redis.Redis, name: str, start: int, delta: Any, message: str
 ) -> None:
     record = IncInt(k="a", **{name: start}).save()
-    before = state(redis_client)
+    before = dumped(redis_client)
     with pytest.raises(ModelError, match=message) as raised:
         record.atomic_increment(name, delta)
     assert str(raised.value).startswith("IncInt.")
-    assert state(redis_client) == before
+    assert dumped(redis_client) == before
     assert getattr(record, name) == start
 
 
@@ -330,10 +326,10 @@ def test_float_refusals_name_the_field_and_write_nothing(
     redis_client: redis.Redis, name: str, start: float, delta: Any, message: str
 ) -> None:
     record = IncFloat(k="a", **{name: start}).save()
-    before = state(redis_client)
+    before = dumped(redis_client)
     with pytest.raises(ModelError, match=message):
         record.atomic_increment(name, delta)
-    assert state(redis_client) == before
+    assert dumped(redis_client) == before
 
 
 def test_a_missing_value_starts_from_what_load_reads(redis_client: redis.Redis) -> None:
@@ -342,19 +338,19 @@ def test_a_missing_value_starts_from_what_load_reads(redis_client: redis.Redis) 
     assert IncLater.load("a").hits == 7
     assert record.atomic_increment("hits", 1) == 8
     assert IncLater.load("a").hits == 8
-    before = state(redis_client)
+    before = dumped(redis_client)
     with pytest.raises(ModelError, match=r"IncLater\.maybe holds None"):
         record.atomic_increment("maybe", 1)
-    assert state(redis_client) == before
+    assert dumped(redis_client) == before
 
 
 def test_a_stored_text_that_is_no_number_is_corrupt(redis_client: redis.Redis) -> None:
     record = IncInt(k="a").save()
     redis_client.hset("{td:IncInt}:r:a", "plain", "1.5")
-    before = state(redis_client)
+    before = dumped(redis_client)
     with pytest.raises(CorruptRecord, match=r"'1\.5'"):
         record.atomic_increment("plain", 1)
-    assert state(redis_client) == before
+    assert dumped(redis_client) == before
 
 
 def test_a_deleted_record_is_not_found(redis_client: redis.Redis) -> None:
@@ -375,10 +371,10 @@ def test_the_async_twin_is_exact_and_refuses_alike(redis_client: redis.Redis) ->
             assert await ints.aatomic_increment(IncInt.unique, 2) == TWO_53 + 1
             floats = await IncFloat(k="a", fraction=0.5).asave()
             assert await floats.aatomic_increment(IncFloat.ranked, 0.1) == 0.1
-            before = state(redis_client)
+            before = dumped(redis_client)
             with pytest.raises(ModelError, match="bounds"):
                 await floats.aatomic_increment(IncFloat.fraction, 0.4)
-            assert state(redis_client) == before
+            assert dumped(redis_client) == before
         finally:
             await _connection.get_connection().aclose()
 
@@ -391,10 +387,10 @@ def test_a_sorted_int_stops_at_the_exact_scores(redis_client: redis.Redis) -> No
     """A sorted index ranks by double: an increment may reach ±2**53 but not cross it."""
     record = IncInt(k="edge", ranked=2**53 - 1).save()
     assert record.atomic_increment("ranked", 1) == 2**53
-    before = {key: redis_client.dump(key) for key in redis_client.scan_iter()}
+    before = dumped(redis_client)
     with pytest.raises(ModelError, match=r"ranked: adding 1 gives 9007199254740993.*<= 9007"):
         record.atomic_increment("ranked", 1)
-    assert {key: redis_client.dump(key) for key in redis_client.scan_iter()} == before
+    assert dumped(redis_client) == before
     assert record.atomic_increment("ranked", -(2**54)) == -(2**53)
     with pytest.raises(ModelError, match=">= -9007199254740992"):
         record.atomic_increment("ranked", -1)
