@@ -66,6 +66,9 @@ class Workload:
     scale: tuple[str, int] | None = None
     #: for a scale shape: typedis' time per op at the largest size over the smallest, at most.
     flat_within: float | None = None
+    #: run once before the first round and once after the last (untimed)
+    setup: Callable[[], object] = _nothing
+    cleanup: Callable[[], object] = _nothing
 
 
 @dataclass
@@ -125,6 +128,7 @@ def measure(workload: Workload, rounds: int) -> Measured:
     """Run ``rounds`` rounds; in each, every contender once, the order rotating by one."""
     names = list(workload.sides)
     result = Measured(workload, {name: [] for name in names})
+    workload.setup()
     for r in range(rounds):
         shift = r % len(names)
         for name in names[shift:] + names[:shift]:
@@ -134,6 +138,7 @@ def measure(workload: Workload, rounds: int) -> Measured:
             own = side.run(prepared)
             elapsed = time.perf_counter() - start if own is None else own
             result.per_op[name].append(elapsed / (side.ops or workload.ops))
+    workload.cleanup()
     return result
 
 

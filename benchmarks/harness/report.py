@@ -198,11 +198,15 @@ def plot(results: dict[str, Any], ratios_png: Path, scale_png: Path) -> list[Pat
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.lines import Line2D
+        from matplotlib.patches import Patch
+        from matplotlib.ticker import FixedLocator, FuncFormatter
     except ImportError:
         print("matplotlib is not installed (pip install -e '.[bench]'): no plots")
         return []
     server = results["meta"]["server"]
-    colours = {"raw": "#4c72b0", "raw pipelined": "#4c72b0", "raw+pyd": "#55a868",
+    plain = FuncFormatter(lambda x, _: f"{x:g}")
+    colours = {"raw": "#4c72b0", "raw pipelined": "#8172b2", "raw+pyd": "#55a868",
                "popoto": "#c44e52", "typedis": "#222222"}  # fmt: skip
 
     # ratios: one bar per (workload, contender), log scale, targets as diamonds
@@ -212,44 +216,76 @@ def plot(results: dict[str, Any], ratios_png: Path, scale_png: Path) -> list[Pat
         if not w["scale"]
         for name, r in w["ratios"].items()
     ]
-    fig, ax = plt.subplots(figsize=(10, 0.32 * len(bars) + 1.6))
+    fig, ax = plt.subplots(figsize=(10, 0.3 * len(bars) + 1.8))
     ys = list(range(len(bars)))[::-1]
     for y, (w, name, r) in zip(ys, bars, strict=True):
-        ax.barh(y, r["median"], color=colours.get(name, "grey"), alpha=0.8)
+        ax.barh(y, r["median"], color=colours.get(name, "grey"), alpha=0.85)
         ax.plot([r["min"], r["max"]], [y, y], color="black", lw=1)
-        ax.text(r["max"] * 1.08, y, f"{r['median']:.2f}", va="center", fontsize=7)
+        right = r["max"]
         for t in w["targets"]:
             if t["versus"] == name:
-                met = t["met"]
+                met = bool(t["met"])
                 ax.plot(t["at_least"], y, marker="D", ms=7, mfc="white" if met else "red",
-                        mec="green" if met else "red")  # fmt: skip
+                        mec="green" if met else "red", mew=1.5)  # fmt: skip
+                right = max(right, t["at_least"])
+        ax.text(right * 1.12, y, f"{r['median']:.2f}", va="center", fontsize=7)
     ax.set_yticks(ys, [f"{w['name']} vs {name}" for w, name, _ in bars], fontsize=8)
+    ax.set_ylim(-0.8, len(bars) - 0.2)
     ax.set_xscale("log")
+    ax.xaxis.set_major_locator(
+        FixedLocator([0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500])
+    )
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda x, _: ""))
     ax.axvline(1, color="grey", lw=0.8, ls="--")
-    ax.set_xlabel("typedis speed / contender speed (median, min-max bar); diamond = target "
-                  "(red: missed)")  # fmt: skip
-    ax.set_title(f"typedis vs raw redis-py and Popoto on {server}", fontsize=10)
-    fig.tight_layout()
+    fig.suptitle(f"typedis vs raw redis-py and Popoto 1.10.1 on {server}\n"
+                 "typedis speed / contender speed: median of the rounds, black bar = min-max "
+                 "(right of 1: typedis is faster)", fontsize=9)  # fmt: skip
+    handles = [Patch(color=c, label=n) for n, c in colours.items() if n != "typedis"]
+    handles += [
+        Line2D([], [], marker="D", ls="", mfc="white", mec="green", label="target, met"),
+        Line2D([], [], marker="D", ls="", mfc="red", mec="red", label="target, missed"),
+    ]
+    height = fig.get_figheight()
+    fig.legend(handles=handles, fontsize=7, loc="lower center", ncol=6)
+    fig.tight_layout(rect=(0, 0.4 / height, 1, 1))
     fig.savefig(ratios_png, dpi=110)
     plt.close(fig)
 
     by_shape = shapes(results)
     if not by_shape:
         return [ratios_png]
-    fig, axes = plt.subplots(1, len(by_shape), figsize=(3.4 * len(by_shape), 3.4), squeeze=False)
-    for ax, (shape, points) in zip(axes[0], by_shape.items(), strict=True):
+    columns = 3
+    rows = -(-len(by_shape) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(11, 3.3 * rows), squeeze=False)
+    cells = [ax for row in axes for ax in row]
+    for ax, (shape, points) in zip(cells, by_shape.items(), strict=False):
         sizes = [p["scale"][1] for p in points]
         for name in points[0]["seconds_per_op"]:
             times = [p["seconds_per_op"][name]["median"] * 1e3 for p in points]
             ax.plot(sizes, times, marker="o", label=name, color=colours.get(name))
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_title(shape, fontsize=9)
+        ax.set_xticks(sizes)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda x, _: ""))
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda x, _: ""))
+        g = growth(points)
+        ax.set_title(f"{shape}\n{points[0]['title']} (typedis x{g:.2f})", fontsize=8)
         ax.set_xlabel("records", fontsize=8)
+        ax.set_ylabel("ms per op (median)", fontsize=8)
         ax.tick_params(labelsize=7)
-    axes[0][0].set_ylabel("ms per operation (median)", fontsize=8)
-    axes[0][0].legend(fontsize=7)
-    fig.suptitle(f"scale curves on {server} (log-log)", fontsize=10)
+        ax.grid(True, which="major", alpha=0.3)
+    for ax in cells[len(by_shape) :]:
+        ax.axis("off")
+    handles = [Line2D([], [], color=c, marker="o", label=n) for n, c in colours.items()
+               if n != "raw pipelined"]  # fmt: skip
+    (cells[len(by_shape)] if len(by_shape) < len(cells) else cells[0]).legend(
+        handles=handles, loc="center", fontsize=9
+    )
+    fig.suptitle(f"scale curves on {server} (log-log): time per operation as the data grows",
+                 fontsize=10)  # fmt: skip
     fig.tight_layout()
     fig.savefig(scale_png, dpi=110)
     plt.close(fig)

@@ -283,6 +283,19 @@ def reads(bench: Bench) -> list[Workload]:
             targets=(Target("raw+pyd", 1.0),),
         ),
         Workload(
+            "filter_range_expired",
+            "the range filter above, one expired record not yet swept",
+            s.queries,
+            "query",
+            sides(
+                typedis=Side(lambda _: Typedis.filter_range(spans)),
+                raw_pyd=Side(lambda _: raw.filter_range(spans, True)),
+            ),
+            dataset=n,
+            setup=Typedis.save_expired,
+            cleanup=Typedis.sweep,
+        ),
+        Workload(
             "top",
             f"top {s.page} by rating, no filter, of {n:,}",
             s.queries,
