@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import sys
@@ -41,6 +42,12 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--no-popoto", action="store_true", help="leave Popoto out")
     parser.add_argument("--force", action="store_true", help="run on a database holding keys")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
+    parser.add_argument(
+        "--render",
+        type=Path,
+        metavar="JSON",
+        help="measure nothing: rewrite the table, Markdown and plots of a saved result",
+    )
     return parser.parse_args()
 
 
@@ -87,6 +94,11 @@ def warm_up(bench: Bench) -> None:
 
 def main() -> None:
     args = arguments()
+    if args.render:
+        results = json.loads(args.render.read_text())
+        print(report.text(results))
+        publish(results, args.out, latest=False)
+        return
     sizes = QUICK if args.quick else FULL
     rounds = args.rounds or sizes.rounds
     print(CAVEAT, flush=True)
@@ -131,6 +143,7 @@ def main() -> None:
             "mode": "full" if full else ("quick" if args.quick else "partial"),
             "rounds": rounds,
             "server": server,
+            "stem": server_stem,
             "where": where,
             "machine": machine(),
             "versions": {
@@ -152,10 +165,20 @@ def main() -> None:
     conn.close()
     print()
     print(report.text(results))
-    # A full run is kept under the server's name (both servers' results are committed); a
-    # quick or partial one only as quick.* (git-ignored), so it never replaces a full one.
-    stems = ["latest", server_stem] if full else ["quick"]
-    written = report.write(results, args.out, stems, server_stem if full else "quick")
+    publish(results, args.out)
+
+
+def publish(results: dict[str, Any], folder: Path, latest: bool = True) -> None:
+    """Write the files: a full run under the server's name (both servers' results are
+    committed) and, unless re-rendered, as ``latest.*``; a quick or partial one only as
+    ``quick.*`` (git-ignored), so it never replaces a full one."""
+    meta = results["meta"]
+    if meta["mode"] == "full":
+        product, version = meta["server"].split()[:2]
+        stem = meta.get("stem") or f"{product}-{'.'.join(version.split('.')[:2])}"
+        written = report.write(results, folder, ["latest", stem] if latest else [stem], stem)
+    else:
+        written = report.write(results, folder, ["quick"], "quick")
     print("written: " + ", ".join(os.path.relpath(p) for p in written))
 
 

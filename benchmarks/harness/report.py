@@ -30,6 +30,30 @@ def target_text(t: dict[str, Any], bold: bool = False) -> str:
     return f"{t['versus']} >= {t['at_least']:g}: {verdict}"
 
 
+def target_rows(results: dict[str, Any]) -> list[list[str]]:
+    """Every target with the ratio (or growth) it is judged on, met or missed."""
+    rows = [["workload", "target", "measured: median (min-max)", ""]]
+    for w in results["workloads"]:
+        for t in w["targets"]:
+            r = w["ratios"].get(t["versus"])
+            verdict = {True: "met", False: "MISSED", None: "not measured"}[t["met"]]
+            rows.append([w["name"], f">= {t['at_least']:g} x {t['versus']}", ratio(r), verdict])
+    for shape, points in shapes(results).items():
+        flat = points[0]["flat_within"]
+        g = growth(points)
+        if flat and g is not None:
+            sizes = f"{points[0]['scale'][1]:,} to {points[-1]['scale'][1]:,}"
+            rows.append(
+                [
+                    shape,
+                    f"typedis' time flat within {flat:g}x from {sizes}",
+                    f"{g:.2f}x",
+                    "met" if g <= flat else "MISSED",
+                ]
+            )
+    return rows
+
+
 def main_rows(results: dict[str, Any]) -> list[list[str]]:
     """Header and one row per workload outside the scale curves."""
     rows = [["workload", "typedis per op", *(f"x {c}" for c in CONTENDERS), "targets"]]
@@ -142,6 +166,7 @@ def meta_lines(results: dict[str, Any]) -> list[str]:
 def text(results: dict[str, Any]) -> str:
     parts = [*meta_lines(results), *results["notes"], ""]
     parts += ["ratios: typedis speed / contender speed, median (min-max) of the rounds", ""]
+    parts += [text_table(target_rows(results)), ""]
     parts += [text_table(main_rows(results)), ""]
     if scale_rows(results):
         parts += ["scale curves: median time per op (x typedis speed / that contender's)", ""]
@@ -160,6 +185,10 @@ def markdown(results: dict[str, Any], pngs: list[str]) -> str:
         "Ratios are typedis' speed over each contender's (above 1: typedis is faster), the "
         "median of the per-round ratios and, in brackets, their min-max. "
         "See [docs/performance.md](../../docs/performance.md) for the method.",
+        "",
+        md_table(target_rows(results)),
+        "",
+        "## All workloads",
         "",
         md_table(main_rows(results)),
         "",
