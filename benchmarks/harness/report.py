@@ -186,6 +186,8 @@ def markdown(results: dict[str, Any], pngs: list[str]) -> str:
         "median of the per-round ratios and, in brackets, their min-max. "
         "See [docs/performance.md](../../docs/performance.md) for the method.",
         "",
+        "## Targets",
+        "",
         md_table(target_rows(results)),
         "",
         "## All workloads",
