@@ -8,7 +8,6 @@ Popoto has the feature. docs/performance.md walks through one.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
@@ -51,7 +50,6 @@ class Bench:
         self.sizes = sizes
         self.client = client
         self.raw = Raw(client)
-        self.typedis = Typedis()
         self.popoto = popoto
         self.held: int | None = None  # the data set in the database now, if any
         self.memory: dict[int, dict[str, dict[str, float]]] = {}
@@ -105,7 +103,6 @@ class Bench:
         self.held = n
 
     def _used_memory(self) -> int:
-        time.sleep(0.05)  # let the server settle its lazy frees
         info: dict[str, Any] = cast(Any, self.client).info("memory")
         return int(info["used_memory"])
 
