@@ -263,6 +263,7 @@ def plot(results: dict[str, Any], ratios_png: Path, scale_png: Path) -> list[Pat
     ax.set_yticks(ys, [f"{w['name']} vs {name}" for w, name, _ in bars], fontsize=8)
     ax.set_ylim(-0.8, len(bars) - 0.2)
     ax.set_xscale("log")
+    ax.set_xlim(right=max(r["max"] for _, _, r in bars) * 3)  # room for the last label
     ax.xaxis.set_major_locator(
         FixedLocator([0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500])
     )
