@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 
-.PHONY: demo test lint typecheck bench clean
+.PHONY: demo test lint typecheck bench bench-memory clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -42,11 +42,20 @@ typecheck: $(VENV)/.stamp-dev
 test: lint typecheck
 	$(BIN)/pytest
 
-bench: $(VENV)/.stamp-run
-	@set -e; for f in benchmarks/bench_*.py; do \
-		[ -e "$$f" ] || { echo "no benchmarks/bench_*.py yet"; break; }; \
-		echo "== $$f"; $(PY) "$$f"; \
-	done
+# Benchmark install: typedis plus the `bench` extra (matplotlib, for the harness' plots).
+$(VENV)/.stamp-bench: pyproject.toml | $(PY)
+	$(PIP) install --quiet -e '.[bench]'
+	touch $@ $(VENV)/.stamp-run
+
+# The harness (benchmarks/harness): every workload, typedis vs raw redis-py vs Popoto (installed
+# in its own venv, benchmarks/.popoto-venv), on the embedded server or REDIS_URL. It FLUSHes
+# that database. BENCH_ARGS passes options, e.g. `make bench BENCH_ARGS=--quick`.
+bench: $(VENV)/.stamp-bench
+	$(PY) -m benchmarks.harness $(BENCH_ARGS)
+
+# The memory-primitive benchmarks (decay, confidence, bloom, composite), one script each.
+bench-memory: $(VENV)/.stamp-run
+	@set -e; for f in benchmarks/bench_*.py; do echo "== $$f"; $(PY) "$$f"; done
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis build dist

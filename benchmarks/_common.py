@@ -1,4 +1,5 @@
-"""Shared set-up of the benchmark scripts: arguments, the server, the caveat, the model."""
+"""Shared set-up of the memory-primitive benchmark scripts (bench_*.py): arguments, the server,
+the caveat, interleaved rounds. The main workloads live in the harness (benchmarks/harness)."""
 
 from __future__ import annotations
 
@@ -12,40 +13,11 @@ from typing import Any
 import redis
 
 import typedis
-from typedis import Indexed, Key, Model, Sorted, field
 
 CAVEAT = """\
 CAVEAT: a shared, noisy 2-core machine runs both the client and the server. Absolute numbers
 drift from run to run by tens of percent; typedis and raw redis-py are measured in the same
 run on the same server, so compare the ratios, not the absolute obj/s."""
-
-CUISINES = ("Mexican", "Thai", "Italian", "Greek", "Korean", "Ethiopian", "Peruvian", "Basque")
-
-
-class BenchPlace(Model):
-    """6 fields: the key, one Indexed (set) index, one Sorted index and three plain fields."""
-
-    name: Key[str]
-    cuisine: Indexed[str]
-    rating: Sorted[float] = field(default=0.0)
-    city: str = ""
-    visits: int = 0
-    note: str = ""
-
-
-def rows(n: int) -> list[dict[str, Any]]:
-    """n distinct records as plain dicts (the same data for typedis and for raw redis-py)."""
-    return [
-        {
-            "name": f"place-{i:07d}",
-            "cuisine": CUISINES[i % len(CUISINES)],
-            "rating": (i % 50) / 10,
-            "city": "Lisbon" if i % 2 else "Porto",
-            "visits": i,
-            "note": "a short note of text",
-        }
-        for i in range(n)
-    ]
 
 
 def arguments(description: str) -> argparse.Namespace:

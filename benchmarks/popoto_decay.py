@@ -1,9 +1,10 @@
 """Popoto's own top_by_decay at growing sizes, for comparison with bench_decay.py.
 
-Popoto is not a typedis dependency: run this with an environment that has it (``python -m venv
-/tmp/pv && /tmp/pv/bin/pip install popoto``) against a scratch database, e.g.
-``REDIS_URL=redis://127.0.0.1:6379/14 /tmp/pv/bin/python benchmarks/popoto_decay.py`` (not
-named ``bench_*``: ``make bench`` runs in typedis' own environment, without Popoto).
+Popoto is not a typedis dependency: run this with the virtualenv the harness makes for it
+(``benchmarks/.popoto-venv``, created by ``make bench``) against a scratch database, e.g.
+``REDIS_URL=redis://127.0.0.1:6379/14 benchmarks/.popoto-venv/bin/python
+benchmarks/popoto_decay.py`` (not named ``bench_*``: ``make bench-memory`` runs in typedis'
+own environment, without Popoto).
 Records are created with Popoto's ``bulk_create`` (bases random in [0, 10)); their decay
 timestamps are then spread over a year in Popoto's own sorted set, as touches would leave them.
 It prints the median time of ``top_by_decay(n=10)``, Popoto's power curve (an O(N) Lua scan).
