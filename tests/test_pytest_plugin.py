@@ -1,4 +1,7 @@
-"""The pytest plugin (typedis.pytest_plugin), run on small test files in pytest subprocesses.
+"""The pytest plugin (typedis.pytest_plugin), on small test files run by pytester in-process.
+
+Each run builds its own pytest configuration, loading plugins from their entry points as a
+user's run does (`-p no:typedis` turning this one off proves the fixtures come from there).
 
 The runs use database 4 of the suite's server (REDIS_URL's, or the embedded one), or database 0
 of the suite's own server (`own_server`) where database 0 itself is the point.
@@ -16,7 +19,7 @@ from hypothesis import strategies as st
 from redis.connection import parse_url
 
 from typedis._connection import Connection
-from typedis.pytest_plugin import worker_url
+from typedis.pytest_plugin import _worker_url
 
 pytest_plugins = ["pytester"]
 
@@ -24,10 +27,15 @@ PLUGIN_DB = 4
 
 
 @pytest.fixture
-def plugin_db(conn: Connection) -> Iterator[redis.Redis]:
-    """A client on database 4 of the suite's server, empty before and after the test."""
-    url = urlsplit(conn.url)._replace(path=f"/{PLUGIN_DB}").geturl()
-    client = redis.Redis.from_url(url)  # pyright: ignore[reportUnknownMemberType]
+def plugin_url(conn: Connection) -> str:
+    """Database 4 of the suite's server."""
+    return urlsplit(conn.url)._replace(path=f"/{PLUGIN_DB}").geturl()
+
+
+@pytest.fixture
+def plugin_db(plugin_url: str) -> Iterator[redis.Redis]:
+    """A client on database 4, empty before and after the test."""
+    client = redis.Redis.from_url(plugin_url)  # pyright: ignore[reportUnknownMemberType]
     client.flushdb()
     yield client
     client.flushdb()
@@ -35,23 +43,26 @@ def plugin_db(conn: Connection) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, plugin_db: redis.Redis) -> pytest.MonkeyPatch:
-    """REDIS_URL set to database 4, as a test process outside pytest-xdist."""
-    kwargs = plugin_db.connection_pool.connection_kwargs
-    monkeypatch.setenv("REDIS_URL", f"redis://{kwargs['host']}:{kwargs['port']}/{PLUGIN_DB}")
+def env(
+    monkeypatch: pytest.MonkeyPatch, plugin_url: str, plugin_db: redis.Redis
+) -> pytest.MonkeyPatch:
+    """REDIS_URL set to database 4 (emptied), as in a test process outside pytest-xdist."""
+    monkeypatch.setenv("REDIS_URL", plugin_url)
     monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
     return monkeypatch
 
 
 def run(pytester: pytest.Pytester, source: str, *args: str) -> pytest.RunResult:
     pytester.makepyfile(source)
-    return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
+    return pytester.runpytest("-p", "no:cacheprovider", *args)
 
 
 MODEL = """
 import pytest
 import typedis
 from typedis import Key, Model, Sorted, _connection
+
+BEFORE = _connection._default
 
 class Item(Model):
     name: Key[str]
@@ -78,7 +89,7 @@ def test_b(typedis_db, typedis_redis):
     assert typedis_redis.client_info()["db"] == 4
 
 def test_c():
-    assert _connection._default is None  # the default before the tests, restored
+    assert _connection._default is BEFORE  # restored after each test
 """,
     )
     result.assert_outcomes(passed=3)
@@ -233,5 +244,5 @@ _URLS = st.one_of(
 def test_worker_n_adds_n_to_the_database_and_keeps_the_rest(url: str, n: int) -> None:
     options = parse_url(url)
     expected = {**options, "db": options.get("db", 0) + n}
-    assert parse_url(worker_url(url, f"gw{n}")) == expected
-    assert worker_url(url, None) == url
+    assert parse_url(_worker_url(url, f"gw{n}")) == expected
+    assert _worker_url(url, None) == url

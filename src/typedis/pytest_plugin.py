@@ -39,12 +39,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(_ALLOW_DB0, why, type="bool", default=False)
 
 
-def worker_url(url: str, worker: str | None) -> str:
+def _worker_url(url: str, worker: str | None) -> str:
     """The URL of one test process's database: the URL's database, plus N for worker `gwN`.
 
-    Example:
-        >>> worker_url("redis://127.0.0.1:6379/4", "gw2")
-        'redis://127.0.0.1:6379?db=6'
+    `_worker_url("redis://127.0.0.1:6379/4", "gw2")` is `"redis://127.0.0.1:6379?db=6"`.
     """
     if not worker:
         return url
@@ -68,7 +66,7 @@ def typedis_connection(pytestconfig: pytest.Config) -> Iterator[Connection]:
     conn = Connection()  # REDIS_URL's server (its URL checked here), else the embedded one
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     if worker and not conn.embedded:  # the embedded server is each process's own already
-        conn = Connection(worker_url(conn.url, worker))
+        conn = Connection(_worker_url(conn.url, worker))
     db = _database(conn.url)
     allowed = pytestconfig.getoption(_ALLOW_DB0) or pytestconfig.getini(_ALLOW_DB0)
     if db == 0 and not conn.embedded and not allowed:
