@@ -48,7 +48,7 @@ def _worker_url(url: str, worker: str | None) -> str:
         return url
     db = _database(url) + int(worker.removeprefix("gw"))
     parts = urlsplit(url)
-    # redis-py reads `?db=` before the path, and the only way for a unix socket URL.
+    # `?db=`: redis-py reads it before the path, and a unix socket URL has no other way.
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "db"]
     path = parts.path if parts.scheme == "unix" else ""
     return f"{parts.scheme}://{parts.netloc}{path}?{urlencode([*query, ('db', str(db))])}"
