@@ -55,6 +55,7 @@ IO_MODULES = {
     "typedis._model",
     "typedis._maintenance",
     "typedis._query._query",
+    "typedis.pytest_plugin",
 }
 
 
