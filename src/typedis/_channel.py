@@ -1,9 +1,11 @@
 """Typed pub/sub: ``Channel[M]`` publishes pydantic models and subscribers receive them validated.
 
-Wire format: msgpack of ``["td:msg:1", <model name>, <the model's JSON-mode dump>]``; the first
-item marks (and versions) a typedis message, the second tells a message of another model from
-one of this channel's. The Redis channel is ``td:ch:<name>`` (escaped like a key), so ACL users
-need ``&td:ch:*``.
+Wire format: msgpack of ``["td:msg:1", <model name>, <the model's dump>]``; the first item marks
+(and versions) a typedis message, the second tells a message of another model from one of this
+channel's. The dump is pydantic's Python-mode dump with what msgpack cannot carry in its
+JSON-mode form (datetime, Decimal, UUID, enum... as text): unlike a JSON-mode dump, bytes travel
+as msgpack binary (any bytes, not only UTF-8) and floats keep inf and nan. The Redis channel
+is ``td:ch:<name>`` (escaped like a key), so ACL users need ``&td:ch:*``.
 
 A subscriber holds one connection of the read client's pool from ``with``/``async with`` entry
 until exit; its messages are decoded by the shared ``_Receiver``, which reports and skips a
@@ -20,7 +22,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from types import TracebackType
 from typing import Any, Generic, Protocol, Self, TypeVar, cast
 
+import msgpack
 from pydantic import BaseModel, TypeAdapter
+from pydantic_core import to_jsonable_python
 
 from . import _codec, _keys
 from ._connection import get_connection
@@ -93,14 +97,20 @@ class Channel(Generic[M]):
         """The bytes ``publish`` sends for ``message``.
 
         Raises:
-            ModelError: ``message`` is not an instance of the channel's model.
+            ModelError: ``message`` is not an instance of the channel's model, or holds a
+                value msgpack cannot carry (an int beyond 64 bits).
         """
         if not isinstance(message, self.model):
             raise ModelError(
                 f"{self!r}.publish() takes a {self._type}, got {type(message).__name__}"
             )
-        data = self._adapter.dump_python(message, mode="json", round_trip=True)
-        return _codec.pack([MARK, self._type, data])
+        data = self._adapter.dump_python(message, round_trip=True)
+        try:
+            return msgpack.packb(
+                [MARK, self._type, data], default=to_jsonable_python, use_bin_type=True
+            )
+        except (TypeError, ValueError, OverflowError) as error:
+            raise ModelError(f"{self!r}: cannot send {message!r}: {error}") from error
 
     def decode(self, raw: bytes) -> M:
         """The message in ``raw``, validated.
@@ -109,11 +119,14 @@ class Channel(Generic[M]):
             CorruptRecord: ``raw`` is not a typedis message of this channel's model.
             pydantic.ValidationError: it is, but its data does not validate.
         """
-        data = _codec.unpack(raw)
+        try:
+            data = _codec.unpack(raw)
+        except CorruptRecord:
+            data = None
         if not (isinstance(data, list) and len(data) == 3 and data[0] == MARK):  # pyright: ignore[reportUnknownArgumentType]
-            raise CorruptRecord(f"{self!r}: a message typedis did not publish")
+            raise CorruptRecord("not a message typedis published")
         if data[1] != self._type:
-            raise CorruptRecord(f"{self!r}: a message of {data[1]!r}, not {self._type!r}")
+            raise CorruptRecord(f"a message of {data[1]!r}, not of {self._type!r}")
         return self._adapter.validate_python(data[2])
 
     def publish(self, message: M) -> int:
@@ -177,9 +190,7 @@ class _Receiver(Generic[M]):
             if self._on_error is not None:
                 self._on_error(raw, error)
             else:
-                log.warning(
-                    "%r: skipped a message it cannot read (%s): %r", self.channel, error, raw
-                )
+                log.warning("%r skipped a message: %s (%r)", self.channel, error, raw)
             return None
 
     @staticmethod
