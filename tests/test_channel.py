@@ -235,7 +235,7 @@ def test_many_publishers_one_subscriber() -> None:
         for thread in threads:
             thread.join()
         assert sub.get(timeout=0) is None
-    by_publisher = {f"p{who}": [] for who in range(publishers)}
+    by_publisher: dict[str, list[int]] = {f"p{who}": [] for who in range(publishers)}
     for line in received:
         assert line is not None
         by_publisher[line.sku].append(line.qty)
