@@ -158,7 +158,7 @@ class Channel(Generic[M]):
         Args:
             on_error: called as ``on_error(raw, error)`` for each message that cannot be
                 read (then skipped); without it, such a message is logged as a warning on the
-                ``typedis`` logger.
+                ``typedis`` logger. What ``on_error`` raises propagates to the consumer.
         """
         return Subscription(self, on_error)
 
