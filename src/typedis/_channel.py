@@ -179,8 +179,12 @@ class _Receiver(Generic[M]):
         self._on_error = on_error
 
     def _accept(self, reply: Reply) -> M | None:
-        """The message in a redis-py pub/sub reply, or None (no message, or a skipped one)."""
-        if reply is None or reply["type"] != "message":
+        """The message in a redis-py pub/sub reply, or None (no message, or a skipped one).
+
+        Subscription replies are dropped by redis-py (``get_message(True, ...)``), so a reply
+        is a published message.
+        """
+        if reply is None:
             return None
         raw: bytes = reply["data"]
         try:
