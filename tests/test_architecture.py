@@ -55,6 +55,7 @@ IO_MODULES = {
     "typedis._model",
     "typedis._maintenance",
     "typedis._query._query",
+    "typedis._channel",
     "typedis.pytest_plugin",
 }
 
@@ -174,3 +175,10 @@ def test_the_checker_sees_a_forbidden_import() -> None:
     assert "redis" in reachable("typedis._model")
     assert "typedis._scripts" in reachable("typedis._store")
     assert "typedis._lua" in reachable("typedis._scripts")
+
+
+def test_the_channel_module_stays_beside_the_write_path() -> None:
+    """Pub/sub sends its own commands: it never reaches into models, stores or queries."""
+    allowed = {"typedis._connection", "typedis._scripts", "typedis._keys", "typedis._codec"}
+    mine = {m for m in imports("typedis._channel") if m.startswith("typedis.")}
+    assert mine <= allowed | {"typedis._errors"}

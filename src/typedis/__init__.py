@@ -8,6 +8,7 @@ from typedis._maintenance import install_functions, prune_functions
 from typedis._scripts import check_connection
 
 from . import memory as memory  # the agent-memory primitives register their kinds and operations
+from ._channel import AsyncSubscription, Channel, Subscription
 from ._connection import Connection, connect, get_connection
 from ._errors import (
     ConfigError,
@@ -52,7 +53,9 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
 __all__ = [
+    "AsyncSubscription",
     "AutoKey",
+    "Channel",
     "Cond",
     "Confidence",
     "ConfigError",
@@ -80,6 +83,7 @@ __all__ = [
     "ServerRefused",
     "ServerUnavailable",
     "Sorted",
+    "Subscription",
     "TypedisError",
     "Unique",
     "UniqueViolation",
