@@ -35,8 +35,8 @@ def alive(pid: int) -> bool:
 
 
 def gone(pid: int, data_dir: Path) -> bool:
-    """Whether the server and its directory are gone, polled for up to 20 s."""
-    deadline = time.monotonic() + 20
+    """Whether the server and its directory are gone, polled for up to 60 s (a loaded machine)."""
+    deadline = time.monotonic() + 60
     while alive(pid) or data_dir.exists():
         if time.monotonic() > deadline:
             return False
