@@ -51,11 +51,14 @@ local function plan_save(spec, r, self_ids, wanted)
   if r.mode == 'partial' and not old_live then return {'missing'} end
   local fresh = moving or not old_live
 
-  -- The record's values after this write.
-  local new = {}
-  if old_live then for f, t in pairs(old) do new[f] = t end end
-  for f, t in pairs(r.sets) do new[f] = t end
-  for _, f in ipairs(r.dels) do new[f] = nil end
+  -- The record's values after this write (a record not live gets those sent: r.sets).
+  local new = r.sets
+  if old_live then
+    new = {}
+    for f, t in pairs(old) do new[f] = t end
+    for f, t in pairs(r.sets) do new[f] = t end
+    for _, f in ipairs(r.dels) do new[f] = nil end
+  end
   local expiry = r.expiry
   if expiry == '-' then
     new[EXP] = nil
@@ -87,7 +90,7 @@ local function plan_save(spec, r, self_ids, wanted)
     wanted[otag .. ':all'] = 'set'
     wanted[otag .. ':exp'] = 'zset'
   end
-  r.old, r.new, r.target, r.fresh = old, new, target, fresh
+  r.old, r.old_live, r.new, r.target, r.fresh = old, old_live, new, target, fresh
   return nil
 end
 
@@ -112,10 +115,16 @@ local function write_save(spec, r)
   if r.target then purge(spec, ntag, nid, nkey, r.target) end
   if old and r.fresh then purge(spec, r.otag, r.oid, r.okey, old) end
   if r.fresh then
-    local flat = {}
-    for f, t in pairs(new) do
-      flat[#flat + 1] = f
-      flat[#flat + 1] = t
+    local flat = r.set_flat -- every value of new, as a record not live gets only those sent
+    if r.old_live then
+      flat = {}
+      for f, t in pairs(new) do
+        flat[#flat + 1] = f
+        flat[#flat + 1] = t
+      end
+    elseif new[EXP] then
+      flat[#flat + 1] = EXP
+      flat[#flat + 1] = new[EXP]
     end
     redis.call('HSET', nkey, unpack(flat))
     index_all(spec, ntag, nid, new, r.args)
