@@ -34,12 +34,14 @@ local function read_values(spec, argv, i, r)
 end
 
 -- Check save r against the stored data, adding the keys it writes to wanted (key -> type).
--- self_ids: the ids at r.tag whose unique values r may take. Returns nil, or the reply that
--- refuses it: {'unique', index position} | {'exists'} | {'missing'} | {'corrupt', key, field}.
-local function plan_save(spec, r, self_ids, wanted)
+-- self_ids: the ids at r.tag whose unique values r may take; absent: r.okey is known to hold
+-- nothing. Returns nil, or the reply that refuses it: {'unique', index position} |
+-- {'exists'} | {'missing'} | {'corrupt', key, field}.
+local function plan_save(spec, r, self_ids, wanted, absent)
   local ntag, otag = r.tag, r.otag
   local moving = r.key ~= r.okey
-  local old, old_live, bad = inspect_record(r.okey)
+  local old, old_live, bad = nil, false, nil
+  if not absent then old, old_live, bad = inspect_record(r.okey) end
   if bad then return {'corrupt', r.okey, bad} end
   local target = nil
   if moving then

@@ -17,9 +17,14 @@ for k, key in ipairs(KEYS) do
   ids[r.tag] = ids[r.tag] or {}
   ids[r.tag][r.id] = true
 end
+-- A batch of new records (the common bulk load) reads no record: one EXISTS per 1000 keys.
+local absent = true
+for k = 1, #KEYS, 1000 do
+  absent = absent and redis.call('EXISTS', unpack(KEYS, k, math.min(k + 999, #KEYS))) == 0
+end
 local wanted, claimed = {}, {}
 for k, r in ipairs(saves) do
-  local refused = plan_save(SPEC, r, ids[r.tag], wanted)
+  local refused = plan_save(SPEC, r, ids[r.tag], wanted, absent)
         or claim_values(SPEC, r.tag, r.id, r.new, claimed)
   if refused then return {'at', k, refused} end
 end
