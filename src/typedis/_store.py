@@ -274,7 +274,8 @@ def save_many_calls(model: type[Model], records: Sequence[Model], size: int) -> 
             args: list[Arg] = [tag, rid, expiry]
             _values_args(spec, values, None, args)
         except TypedisError as error:
-            raise at_position(error, position, "nothing was written")  # noqa: B904
+            _at_position(error, position, "nothing was written")
+            raise
         batches.setdefault(tag, []).append(_Pending(obj, position, tag, rid, values, stamped, args))
     function = _lua.library(spec).function("save_many")
     return [
@@ -309,7 +310,7 @@ def _batch_call(spec: ModelSpec, function: _lua.Function, batch: list[_Pending])
             return
         p = batch[int(reply[1]) - 1]
         error = _refusal(spec, reply[2], p.values, p.rid, p.rid)
-        raise at_position(error, p.position, "nothing of its batch was written")
+        raise _at_position(error, p.position, "nothing of its batch was written")
 
     return Call(function, keys, args, done, write=True)
 
@@ -317,7 +318,7 @@ def _batch_call(spec: ModelSpec, function: _lua.Function, batch: list[_Pending])
 E = TypeVar("E", bound=TypedisError)
 
 
-def at_position(error: E, position: int, outcome: str) -> E:
+def _at_position(error: E, position: int, outcome: str) -> E:
     """``error``, about the record at ``position`` of a save_many() call (``.position``);
     ``outcome`` says what was written."""
     error.position = position
