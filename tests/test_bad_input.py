@@ -208,14 +208,15 @@ def test_save_many_refuses_what_is_not_a_record(redis_client: redis.Redis, store
         redis_client,
         lambda: BadShop.save_many([good, "str"]),  # type: ignore[list-item]  # pyright: ignore[reportArgumentType]
         ModelError,
-        r"^BadShop\.save_many\(\): takes BadShop records, got 'str' at position 1; nothing was "
-        r"written$",
+        r"^BadShop\.save_many\(\): takes BadShop records, got 'str' \[save_many\(\): the record "
+        r"at position 1; nothing was written\]$",
     )
     _refused(
         redis_client,
         lambda: BadShop.save_many([BadCount(n=1)]),  # type: ignore[list-item]  # pyright: ignore[reportArgumentType]
         ModelError,
-        r"^BadShop\.save_many\(\): takes BadShop records, got BadCount\(n=1\) at position 0",
+        r"^BadShop\.save_many\(\): takes BadShop records, got BadCount\(n=1\) \[save_many\(\): the "
+        r"record at position 0;",
     )
 
 

@@ -31,6 +31,7 @@ from typedis import (
     KeyMutationError,
     Model,
     ModelError,
+    NotFound,
     OutcomeUnknown,
     Sorted,
     TypedisError,
@@ -234,6 +235,18 @@ def _cut(how: str, killer: redis.Redis, victim: int, connection: Any) -> object:
     return 1
 
 
+def _settled_ids(client: redis.Redis) -> set[str]:
+    """The stored ids once they stop changing: a batch the server received before the cut may
+    still run after it."""
+    before = None
+    while True:
+        ids = {m.decode() for m in client.smembers(f"{TAG}:all")}
+        if ids == before:
+            return ids
+        before = ids
+        time.sleep(0.2)
+
+
 # CLIENT KILL and CLIENT PAUSE act on the whole server: these tests run on the suite's own one.
 @pytest.mark.parametrize("how", ["client-kill", "socket-shutdown"])
 def test_batch_cut_mid_flight_leaves_no_partial_record(
@@ -259,7 +272,7 @@ def test_batch_cut_mid_flight_leaves_no_partial_record(
             thread.start()
             outcome = "completed"
             try:
-                FailShop.save_many([shop(i) for i in range(2000)])
+                FailShop.save_many(batch, batch_size=100)
             except OutcomeUnknown:
                 outcome = "unknown"
             finally:
@@ -269,8 +282,11 @@ def test_batch_cut_mid_flight_leaves_no_partial_record(
             writer_conn.close()
             killer.close()
 
-        stored_ids = {m.decode() for m in own_client.smembers(f"{TAG}:all")}
+        stored_ids = _settled_ids(own_client)
         assert_each_whole_or_absent(own_client, batch, stored_ids)
+        # Whole batches, in order: each is one atomic call.
+        assert stored_ids == {r.name for r in batch[: len(stored_ids)]}
+        assert len(stored_ids) % 100 == 0
         if outcome == "completed":
             assert len(stored_ids) == len(batch)
         if outcome == "unknown" and 0 < len(stored_ids) < len(batch):
@@ -280,33 +296,27 @@ def test_batch_cut_mid_flight_leaves_no_partial_record(
     assert cut_mid_batch >= 1
 
 
-def test_batch_with_one_refused_record_still_marks_the_others_saved(
-    redis_client: redis.Redis,
-) -> None:
+def test_a_batch_with_one_refused_record_writes_none_of_it(redis_client: redis.Redis) -> None:
     shop(0).save()
     batch = [shop(1), shop(2, email="s0@x.io"), shop(3)]
-    with pytest.raises(UniqueViolation):
+    with pytest.raises(UniqueViolation, match=r"position 1; nothing of its batch") as caught:
         FailShop.save_many(batch)
-    assert redis_client.smembers(f"{TAG}:all") == {b"shop-0", b"shop-1", b"shop-3"}
-    assert_absent(redis_client, shop(2, email="s2@x.io"))
-    # Records after the refused one were stored: their instances must know it.
-    for stored in (batch[0], batch[2]):
-        assert stored.atomic_increment("visits", 1) == stored.visits
-        assert int(redis_client.hget(f"{TAG}:r:{stored.name}", "visits") or b"-1") == stored.visits
+    assert caught.value.position == 1
+    assert redis_client.smembers(f"{TAG}:all") == {b"shop-0"}
+    for record in (batch[0], shop(2), batch[2]):  # shop-0 holds the clashing email
+        assert_absent(redis_client, record)
+    with pytest.raises(NotFound):  # the instances know they are not saved
+        batch[0].atomic_increment("visits", 1)
 
 
-def test_batch_with_one_failing_script_still_marks_the_others_saved(
-    redis_client: redis.Redis,
-) -> None:
-    redis_client.set(f"{TAG}:r:shop-2", "not a hash")  # shop-2's script refuses: not a hash
+def test_a_batch_with_a_damaged_record_writes_none_of_it(redis_client: redis.Redis) -> None:
+    redis_client.set(f"{TAG}:r:shop-2", "not a hash")  # shop-2's save is refused: not a hash
     batch = [shop(1), shop(2), shop(3)]
-    with pytest.raises(CorruptRecord, match="holds another Redis type than a hash"):
+    with pytest.raises(CorruptRecord, match="holds another Redis type than a hash") as caught:
         FailShop.save_many(batch)
-    assert redis_client.smembers(f"{TAG}:all") == {b"shop-1", b"shop-3"}
+    assert caught.value.position == 1
+    assert redis_client.smembers(f"{TAG}:all") == set()
     assert redis_client.get(f"{TAG}:r:shop-2") == b"not a hash"
-    for stored in (batch[0], batch[2]):
-        assert stored.atomic_increment("visits", 1) == stored.visits
-        assert int(redis_client.hget(f"{TAG}:r:{stored.name}", "visits") or b"-1") == stored.visits
 
 
 # -- 4. a write that times out while writes are paused ---------------------------------------
@@ -437,10 +447,12 @@ def test_batch_timing_out_during_pause_is_unknown_and_never_partial(
             FailShop.save_many(batch)
     finally:
         time.sleep(max(0.0, until - time.monotonic()) + 0.3)
-    assert len(count_script_sends) == 1  # the pipeline went out once, never re-sent
-    assert count_script_sends[0].count(b"\r\nFCALL\r\n") == len(batch)
+    assert len(count_script_sends) == 1  # the batch went out once, never re-sent
+    assert count_script_sends[0].count(b"\r\nFCALL\r\n") == 1  # one call for the batch
+    stored = [r for r in batch if own_client.exists(f"{TAG}:r:{r.name}")]
+    assert stored in ([], batch)  # the batch is atomic
     for record in batch:
-        if own_client.exists(f"{TAG}:r:{record.name}"):
+        if stored:
             assert_fully_stored(own_client, record)
         else:
             assert_absent(own_client, record)

@@ -206,20 +206,11 @@ class Machine(RuleBasedStateMachine):
 
     def unique_clash(self, model: str, values: dict[str, Any], me: set[Any]) -> bool:
         """Whether values hold a unique value of another live record (not in me)."""
-        if model != "StA":
-            return False
-        for other in self.live(model):
-            if other.ident in me:
-                continue
-            o = other.values
-            if values["email"] is not None and values["email"] == o["email"]:
-                return True
-            if values["city"] is not None and (values["city"], values["kind"]) == (
-                o["city"],
-                o["kind"],
-            ):
-                return True
-        return False
+        return any(
+            self.same_unique(model, values, other.values)
+            for other in self.live(model)
+            if other.ident not in me
+        )
 
     def expiry_window(self, model: str, how: str, before: int, after: int, old: Rec | None) -> Any:
         if how == "none":
@@ -290,12 +281,57 @@ class Machine(RuleBasedStateMachine):
             lambda: obj.save(**self.save_kwargs(how, before)), UniqueViolation if clash else None
         )
         after = now_ms(self.client)
-        if clash:
-            return
+        if not clash:
+            self.stored_whole(model, values, how, before, after, live_old)
+
+    def stored_whole(
+        self, model: str, values: dict[str, Any], how: str, before: int, after: int, live_old: Any
+    ) -> None:
+        """Record a full save of values (over live_old, if any) in the reference."""
         reset = live_old is None or (
             model == "StB" and live_old.values["relevance"] != values["relevance"]
         )
         self.store(Rec(model, dict(values)), how, before, after, live_old, reset)
+
+    @rule(batch=st.lists(st.tuples(names, seconds, a_values), min_size=1, max_size=4))
+    def save_many_a(self, batch: list[tuple[str, int, dict[str, Any]]]) -> None:
+        """save_many(): one atomic call, refused whole on a clash with a stored record or
+        between two records of the batch."""
+        self.save_many("StA", [{"first": f, "second": s, **v} for f, s, v in batch])
+
+    @rule(batch=st.lists(st.tuples(agents, bids, b_values), min_size=1, max_size=4))
+    def save_many_b(self, batch: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """save_many() over several partitions: a batch per partition."""
+        self.save_many("StB", [{"agent": a, "id": i, **v} for a, i, v in batch])
+
+    def save_many(self, model: str, batch: list[dict[str, Any]]) -> None:
+        STEPS["steps"] += 1
+        by_key = {ident(model, values): values for values in batch}  # each key once per call
+        clash = any(self.unique_clash(model, v, set(by_key)) for v in by_key.values()) or any(
+            self.same_unique(model, a, b)
+            for i, a in enumerate(by_key.values())
+            for b in list(by_key.values())[i + 1 :]
+        )
+        olds = {k: self.recs.get(k) for k in by_key}
+        objs = [MODELS[model](**values) for values in by_key.values()]
+        before = now_ms(self.client)
+        self.attempt(lambda: MODELS[model].save_many(objs), UniqueViolation if clash else None)
+        after = now_ms(self.client)
+        if clash:
+            return
+        for key, values in by_key.items():
+            old = olds[key]
+            live_old = old if old is not None and not old.expired else None
+            self.stored_whole(model, values, "default", before, after, live_old)
+
+    @staticmethod
+    def same_unique(model: str, a: dict[str, Any], b: dict[str, Any]) -> bool:
+        """Whether two records of model hold one unique value."""
+        if model != "StA":
+            return False
+        return (a["email"] is not None and a["email"] == b["email"]) or (
+            a["city"] is not None and (a["city"], a["kind"]) == (b["city"], b["kind"])
+        )
 
     @rule(data=st.data(), partial=st.booleans(), how=expiries)
     def update_a(self, data: st.DataObject, partial: bool, how: str) -> None:

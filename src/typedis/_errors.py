@@ -24,7 +24,13 @@ from __future__ import annotations
 
 
 class TypedisError(Exception):
-    """Base class of every error typedis raises."""
+    """Base class of every error typedis raises.
+
+    ``position``: for an error about one record of a ``save_many()`` call, its position in the
+    records given (else None).
+    """
+
+    position: int | None = None
 
 
 class ConfigError(TypedisError, ValueError):

@@ -1,12 +1,13 @@
 """The server-side code: Lua sources assembled into scripts and per-model function libraries.
 
-A model's write operations (``lua/save.lua``, ``delete``, ``incr``, ``sweep``, ``touch``, the
-read by key ``load`` (the same code without ``no-writes``, ``load_reads``, for a model with a
-kind that hooks reads), and any operation a feature registers with ``operation()``) become the
-functions of one Redis function library per model. The library is assembled from the model's layout
-(``SPEC``), ``lua/_base.lua``, the index library ``lua/_lib.lua`` and the Lua of each index kind
-the model uses (``lua/index/<kind>.lua``), so a call carries only the record's data. The
-model-independent scripts (``query``, ``count``) are sent with EVALSHA.
+A model's write operations (``lua/save.lua``, ``save_many``, ``delete``, ``incr``, ``sweep``,
+``touch``, the read by key ``load`` (the same code without ``no-writes``, ``load_reads``, for a
+model with a kind that hooks reads), and any operation a feature registers with
+``operation()``) become the functions of one Redis function library per model. The library is
+assembled from the model's layout (``SPEC``), ``lua/_base.lua``, the index library
+``lua/_lib.lua``, the Lua of each index kind the model uses (``lua/index/<kind>.lua``) and the
+save steps ``lua/_save.lua``, so a call carries only the records' data. The model-independent
+scripts (``query``, ``count``) are sent with EVALSHA.
 
 Pure: nothing here talks to Redis (``_scripts`` runs the code).
 """
@@ -119,6 +120,7 @@ def _library(spec: ModelSpec, registered: int) -> Library:
     kinds = dict.fromkeys(ix.kind for ix in spec.indexes)
     parts = [spec_source(spec.stored, spec.indexes, spec.hidden), _source("_base"), _source("_lib")]
     parts += (_block(kind.lua()) for kind in kinds)
+    parts.append(_source("_save"))
     prelude = "\n".join(parts)
     for op in operations:
         flags, body = _shebang(op.source)
@@ -244,6 +246,6 @@ def _source(name: str) -> str:
     return (resources.files("typedis") / "lua" / f"{name}.lua").read_text()
 
 
-for _name in ("save", "delete", "incr", "sweep", "load", "touch"):
+for _name in ("save", "save_many", "delete", "incr", "sweep", "load", "touch"):
     operation(_name)
 operation("load_reads", _shebang(_source("load"))[1])  # load, allowed to write (read hooks)

@@ -248,25 +248,32 @@ class Model(BaseModel, metaclass=ModelMeta):
         return await cls(**data).asave()
 
     @classmethod
-    def save_many(cls, records: Sequence[Self]) -> None:
-        """Save many records in one pipeline: each record is atomic, the batch is not.
+    def save_many(cls, records: Sequence[Self], *, batch_size: int = 1000) -> None:
+        """Save records fully, one atomic call per batch of up to ``batch_size`` records.
+
+        Every record is checked before anything is sent. The batches of a partitioned model
+        hold the records of one partition each. A batch is atomic: a record it refuses leaves
+        the whole batch unwritten, and the error's ``.position`` (and message) gives that
+        record's position in ``records``; the batches before it stay written, those after it
+        are not sent. A record moves to no new key (save it with ``migrate_key=True``).
 
         Raises:
-            ModelError: an item is not a ``cls`` instance (nothing is written).
+            ModelError: an item is not a ``cls`` instance, a value cannot be stored, or two
+                records have the same key (nothing is written).
+            KeyMutationError: a record's key fields changed (nothing is written).
+            UniqueViolation: a unique value belongs to another record, stored or earlier in
+                its batch (nothing of its batch is written).
+            CorruptRecord: a stored record is damaged (nothing of its batch is written).
+            OutcomeUnknown: a batch's reply was lost; it was written once or not at all.
         """
-        calls: list[_scripts.Call[None]] = []
-        for position, record in enumerate(records):
-            if not isinstance(record, cls):
-                raise ModelError(
-                    f"{cls.__name__}.save_many(): takes {cls.__name__} records, got "
-                    f"{record!r} at position {position}; nothing was written"
-                )
-            calls.append(
-                _store.save_call(
-                    record, update_fields=None, migrate_key=False, ttl=_store.KEEP, expire_at=None
-                )
-            )
-        _scripts.run_many(calls)
+        for call in _store.save_many_calls(cls, records, batch_size):
+            _scripts.run(call)
+
+    @classmethod
+    async def asave_many(cls, records: Sequence[Self], *, batch_size: int = 1000) -> None:
+        """``save_many()`` on the asyncio client."""
+        for call in _store.save_many_calls(cls, records, batch_size):
+            await _scripts.arun(call)
 
     def delete(self) -> bool:
         """Delete this record and its index entries; False if it was not stored.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -18,7 +19,14 @@ from pydantic_core import PydanticUndefined
 
 from . import _keys, _lua
 from ._codec import text
-from ._errors import CorruptRecord, KeyMutationError, ModelError, NotFound, UniqueViolation
+from ._errors import (
+    CorruptRecord,
+    KeyMutationError,
+    ModelError,
+    NotFound,
+    TypedisError,
+    UniqueViolation,
+)
 from ._index import DECAY
 from ._markers import EXACT_SCORE, SortedMarker
 from ._query._refs import FieldRef
@@ -101,6 +109,71 @@ def _field_name(obj: Model, field: object, where: str) -> str:
     return ref.name
 
 
+def _saveable(obj: Model, where: str) -> None:
+    """Refuse a record that cannot be saved: of an abstract model, or with unset fields."""
+    spec = obj.__typedis_spec__
+    if spec.abstract:
+        raise ModelError(f"{spec.name} is abstract: only its subclasses can be saved")
+    if not vars(obj).keys() >= spec.fields.keys():
+        unset = [n for n in spec.fields if n not in vars(obj)]
+        raise ModelError(
+            f"{where}: field(s) {unset} are not set (model_construct() leaves required fields "
+            f"unset); give them values, or build the record with {spec.name}(...)"
+        )
+
+
+def _values_args(
+    spec: ModelSpec, values: Mapping[str, Any], written: frozenset[str] | None, args: list[Arg]
+) -> None:
+    """Append a record's field mask, texts and index arguments (lua/save.lua's ARGV[7..]) to
+    ``args``: of every field, or of the fields in ``written`` (a partial save)."""
+    mask: list[str] = []
+    texts: list[Arg] = []
+    for name, encode in spec.encoders:
+        if written is not None and name not in written:
+            mask.append(".")
+            continue
+        value = values[name]
+        if value is None:
+            mask.append("n")
+            continue
+        mask.append("w")
+        try:
+            stored = encode(value)
+            texts.append(stored.encode() if isinstance(stored, str) else stored)
+        except (OverflowError, TypeError, ValueError) as error:  # a lone surrogate: ValueError
+            raise ModelError(f"{spec.name}.{name}: cannot store {value!r}: {error}") from error
+    args.append("".join(mask))
+    args += texts
+    args += (encode(values[n]) for n, encode in spec.arguments if written is None or n in written)
+
+
+def _refusal(
+    spec: ModelSpec, reply: list[Any], values: Mapping[str, Any], rid: str, oid: str
+) -> TypedisError:
+    """The error for a save the script refused (``reply``: its status and details)."""
+    status = reply[0]
+    if status == b"unique":
+        index = spec.index(int(reply[1]))  # the only kind with a constraint so far: unique
+        return UniqueViolation(spec.name, ", ".join(index.fields), _shown(values, index.fields))
+    if status == b"exists":
+        return KeyMutationError(
+            f"{spec.name}: cannot move {oid!r} to {rid!r}: another record has that key"
+        )
+    if status == b"corrupt":
+        return _damaged_on_server(spec, reply[1], reply[2])
+    return NotFound(f"{spec.name}({rid!r}) is not stored: save() it fully before a partial save")
+
+
+def _saved(obj: Model, located: tuple[str, str], stamped: dict[str, Any], hidden: Any) -> None:
+    """Bring a record written under ``located`` up to date with what was stored."""
+    vars(obj).update(stamped)
+    _mark_saved(obj, located)
+    spec = obj.__typedis_spec__
+    if spec.hidden:
+        remember_hidden(obj, spec.hidden, hidden)
+
+
 def save_call(
     obj: Model,
     *,
@@ -111,26 +184,15 @@ def save_call(
 ) -> Call[None]:
     """The call that saves ``obj`` (fully, or only ``update_fields``)."""
     spec = obj.__typedis_spec__
-    if spec.abstract:
-        raise ModelError(f"{spec.name} is abstract: only its subclasses can be saved")
+    _saveable(obj, f"{spec.name}.save()")
     saved = saved_at(obj)
     values = vars(obj)
-    if not values.keys() >= spec.fields.keys():
-        unset = [n for n in spec.fields if n not in values]
-        raise ModelError(
-            f"{spec.name}.save(): field(s) {unset} are not set (model_construct() leaves "
-            f"required fields unset); give them values, or build the record with {spec.name}(...)"
-        )
     tag, rid = spec.locate(values)
     otag, oid = saved or (tag, rid)
     moving = (otag, oid) != (tag, rid)
     if moving and not migrate_key:
-        raise KeyMutationError(
-            f"save() changed key field(s) {spec.keys} of {spec.name} from {oid!r} to {rid!r}; "
-            "pass migrate_key=True to move the record, or save a model_copy() to keep both"
-        )
-    names: Iterable[str] = spec.stored
-    mode = "full"
+        raise _moved(spec, oid, rid)
+    written: frozenset[str] | None = None  # every field
     if update_fields is not None:
         where = f"{spec.name}.save(update_fields=...)"
         if isinstance(update_fields, str):  # would be read as its characters
@@ -147,54 +209,123 @@ def save_call(
         if unknown:
             raise ModelError(f"{where}: unknown field(s) {unknown}")
         if not moving:  # a moving record is written whole
-            names = listed + [n for n in spec.auto_now if n not in listed]
-            mode = "partial"
+            written = frozenset(listed).union(spec.auto_now)
     stamped = _timestamps(spec, values, first=saved is None)
     if stamped:
         values = {**values, **stamped}
-    full = mode == "full"
-    written = frozenset(() if full else names)
-    mask: list[str] = []
-    texts: list[Arg] = []
-    for name, encode in spec.encoders:
-        if not full and name not in written:
-            mask.append(".")
-            continue
-        value = values[name]
-        if value is None:
-            mask.append("n")
-            continue
-        mask.append("w")
-        try:
-            stored = encode(value)
-            texts.append(stored.encode() if isinstance(stored, str) else stored)
-        except (OverflowError, TypeError, ValueError) as error:  # a lone surrogate: ValueError
-            raise ModelError(f"{spec.name}.{name}: cannot store {value!r}: {error}") from error
-    extra = [encode(values[n]) for n, encode in spec.arguments if full or n in written]
     expiry = _expiry(spec, ttl, expire_at)
-    args: list[Arg] = [tag, rid, otag, oid, mode, expiry, "".join(mask), *texts, *extra]
+    mode = "full" if written is None else "partial"
+    args: list[Arg] = [tag, rid, otag, oid, mode, expiry]
+    _values_args(spec, values, written, args)
 
     def done(reply: list[Any]) -> None:
-        status = reply[0]
-        if status == b"ok":
-            vars(obj).update(stamped)
-            _mark_saved(obj, (tag, rid))
-            if spec.hidden:
-                remember_hidden(obj, spec.hidden, reply[1])
-            return
-        if status == b"unique":
-            index = spec.index(int(reply[1]))  # the only kind with a constraint so far: unique
-            raise UniqueViolation(spec.name, ", ".join(index.fields), _shown(values, index.fields))
-        if status == b"exists":
-            raise KeyMutationError(
-                f"{spec.name}: cannot move {oid!r} to {rid!r}: another record has that key"
-            )
-        if status == b"corrupt":
-            raise _damaged_on_server(spec, reply[1], reply[2])
-        raise NotFound(f"{spec.name}({rid!r}) is not stored: save() it fully before a partial save")
+        if reply[0] != b"ok":
+            raise _refusal(spec, reply, values, rid, oid)
+        _saved(obj, (tag, rid), stamped, reply[1])
 
     keys = (_keys.record(tag, rid), _keys.record(otag, oid))
     return Call(_lua.library(spec).function("save"), keys, args, done, write=True)
+
+
+def _moved(spec: ModelSpec, oid: str, rid: str) -> KeyMutationError:
+    return KeyMutationError(
+        f"save() changed key field(s) {spec.keys} of {spec.name} from {oid!r} to {rid!r}; "
+        "pass migrate_key=True to move the record, or save a model_copy() to keep both"
+    )
+
+
+def save_many_calls(model: type[Model], records: Sequence[Model], size: int) -> list[Call[None]]:
+    """The calls that save ``records`` fully, in place: one per batch of up to ``size`` records
+    of one hash tag (a batch spans one cluster slot), in order.
+
+    Every record is checked here before any call is built; an error names the record's
+    position in ``records`` (``.position``).
+
+    Raises:
+        ModelError: an item is not a ``model`` instance or cannot be stored, or two records
+            have the same key.
+        KeyMutationError: a record's key fields changed since it was saved or loaded.
+    """
+    spec = model.__typedis_spec__
+    where = f"{spec.name}.save_many()"
+    if type(size) is not int or size < 1:  # not a bool either
+        raise ModelError(f"{where}: batch_size must be a positive int, got {size!r}")
+    expiry = _expiry(spec, KEEP, None)
+    batches: dict[str, list[_Pending]] = {}  # by tag, in order
+    seen: dict[tuple[str, str], int] = {}
+    for position, obj in enumerate(records):
+        try:
+            if not isinstance(obj, model):
+                raise ModelError(f"{where}: takes {spec.name} records, got {obj!r}")
+            _saveable(obj, where)
+            values = vars(obj)
+            tag, rid = located = spec.locate(values)
+            saved = saved_at(obj)
+            if saved is not None and saved != located:
+                raise _moved(spec, saved[1], rid)
+            if located in seen:
+                raise ModelError(
+                    f"{where}: the records at positions {seen[located]} and {position} have "
+                    f"the same key {rid!r}; save each record once per call"
+                )
+            seen[located] = position
+            stamped = _timestamps(spec, values, first=saved is None)
+            if stamped:
+                values = {**values, **stamped}
+            args: list[Arg] = [tag, rid, expiry]
+            _values_args(spec, values, None, args)
+        except TypedisError as error:
+            _at_position(error, position, "nothing was written")
+            raise
+        batches.setdefault(tag, []).append(_Pending(obj, position, tag, rid, values, stamped, args))
+    function = _lua.library(spec).function("save_many")
+    return [
+        _batch_call(spec, function, pending[start : start + size])
+        for pending in batches.values()
+        for start in range(0, len(pending), size)
+    ]
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A record of a save_many() call, checked and encoded."""
+
+    obj: Model
+    position: int  # in the call's records
+    tag: str
+    rid: str
+    values: Mapping[str, Any]
+    stamped: dict[str, Any]
+    args: list[Arg]  # its part of lua/save_many.lua's ARGV
+
+
+def _batch_call(spec: ModelSpec, function: _lua.Function, batch: list[_Pending]) -> Call[None]:
+    """The call that saves one batch (lua/save_many.lua)."""
+    keys = [_keys.record(p.tag, p.rid) for p in batch]
+    args = [a for p in batch for a in p.args]
+
+    def done(reply: list[Any]) -> None:
+        if reply[0] == b"ok":
+            for p, hidden in zip(batch, reply[1], strict=True):
+                _saved(p.obj, (p.tag, p.rid), p.stamped, hidden)
+            return
+        p = batch[int(reply[1]) - 1]
+        error = _refusal(spec, reply[2], p.values, p.rid, p.rid)
+        raise _at_position(error, p.position, "nothing of its batch was written")
+
+    return Call(function, keys, args, done, write=True)
+
+
+E = TypeVar("E", bound=TypedisError)
+
+
+def _at_position(error: E, position: int, outcome: str) -> E:
+    """``error``, about the record at ``position`` of a save_many() call (``.position``);
+    ``outcome`` says what was written."""
+    error.position = position
+    first = error.args[0] if error.args else ""
+    error.args = (f"{first} [save_many(): the record at position {position}; {outcome}]",)
+    return error
 
 
 def _shown(values: Mapping[str, Any], names: tuple[str, ...]) -> Any:

@@ -20,6 +20,9 @@
 --   carry(tag, ix, id, old, new)      the argument that re-creates the entry of a record that
 --                                     moves to another key, or nil
 --   conflict(tag, ix, old, new, self_ids)  whether values new break the index's constraint
+--                                     (a holder in self_ids is no conflict)
+--   claim(ix, v)                      the value of v the constraint holds to one record, or nil
+--                                     (two records of one save_many call may not claim one)
 --   touch(tag, ix, id, v, t)          refresh the entry of record id at time t (lua/touch.lua)
 -- Kinds may also evaluate query nodes (lua/query.lua): NODES[op] = function(node, key, scratch)
 -- returning the key of a set or sorted set of ids; key(suffix) names a key of the query's tag,

@@ -1,7 +1,7 @@
 -- Index kind "unique": one hash, value text -> id (typedis/_index/unique_kind.py).
 -- key: <tag>:<suffix>, field <text>[:<text>...]; no entry while a part is missing (None)
 -- opts: none   arg: none
--- conflict: another live record holds the value
+-- conflict: another live record holds the value   claim: the hash field of the value
 local function field_of(ix, v)
   local parts = {}
   for i, f in ipairs(ix.fields) do
@@ -30,6 +30,7 @@ KINDS.unique = {
     if was ~= is then release(h, was, id) end
     if is then redis.call('HSET', h, is, id) end
   end,
+  claim = field_of,
   conflict = function(tag, ix, old, new, self_ids)
     local f = field_of(ix, new)
     if not f or (old and f == field_of(ix, old)) then return false end
