@@ -115,6 +115,8 @@ _CORRUPT = re.compile(r"TYPEDIS_CORRUPT (\S*) (.*?)(?: script: |$)", re.S)
 # Failures before a command was sent: redis-py's wording when connecting or waiting for a
 # connection of the pool.
 _UNSENT = re.compile(r"connecting to|No connection available")
+# redis-py's wording when sending a command failed part-way: the server never got it whole.
+_CUT_WHILE_SENDING = re.compile(r"while writing to socket|Timeout writing to socket")
 _INSTALL = (
     "an administrator must install the function libraries with "
     "typedis.install_functions(Model, ...) or `typedis install-functions MODULE`"
@@ -132,6 +134,11 @@ def typed(error: redis.RedisError, what: str, *, write: bool, sent: Command = ()
 def _typed(error: redis.RedisError, what: str, write: bool, sent: Command) -> TypedisError:
     if _never_sent(error):
         return ServerUnavailable(f"{what}: {_unsent(error)}; nothing was sent, nothing applied")
+    if sent and _CUT_WHILE_SENDING.search(str(error)):  # one command, not received whole
+        return ServerUnavailable(
+            f"{what}: the connection broke before the request was sent whole ({error}); the "
+            "server runs no partial command: nothing was applied"
+        )
     if isinstance(error, redis.ConnectionError | redis.TimeoutError):
         if write:
             return OutcomeUnknown(
