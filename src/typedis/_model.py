@@ -377,7 +377,7 @@ class Model(BaseModel, metaclass=ModelMeta):
             CorruptRecord: the stored record holds a value typedis cannot read.
         """
         located = cls._locate_key(key, key_fields)
-        found = _scripts.run(_store.load_call(cls, [located]))[0]
+        found = _scripts.run(_store.load_one_call(cls, located))
         if found is None:
             raise _store.not_found(cls.__typedis_spec__, located[1])
         return found
@@ -386,7 +386,7 @@ class Model(BaseModel, metaclass=ModelMeta):
     async def aload(cls, *key: Any, **key_fields: Any) -> Self:
         """``load()`` on the asyncio client."""
         located = cls._locate_key(key, key_fields)
-        found = (await _scripts.arun(_store.load_call(cls, [located])))[0]
+        found = await _scripts.arun(_store.load_one_call(cls, located))
         if found is None:
             raise _store.not_found(cls.__typedis_spec__, located[1])
         return found
@@ -403,13 +403,13 @@ class Model(BaseModel, metaclass=ModelMeta):
             NotFound: the record is no longer stored.
         """
         located = self._located()
-        found = _scripts.run(_store.load_call(type(self), [located]))[0]
+        found = _scripts.run(_store.load_one_call(type(self), located))
         return self._refresh_from(found, located)
 
     async def arefresh(self) -> Self:
         """``refresh()`` on the asyncio client."""
         located = self._located()
-        found = (await _scripts.arun(_store.load_call(type(self), [located])))[0]
+        found = await _scripts.arun(_store.load_one_call(type(self), located))
         return self._refresh_from(found, located)
 
     def _located(self) -> tuple[str, str]:
@@ -423,11 +423,11 @@ class Model(BaseModel, metaclass=ModelMeta):
 
     def exists(self) -> bool:
         """Whether this record (under its saved key) is stored and not expired."""
-        return _scripts.run(_store.load_call(type(self), [self._located()]))[0] is not None
+        return _scripts.run(_store.load_one_call(type(self), self._located())) is not None
 
     async def aexists(self) -> bool:
         """``exists()`` on the asyncio client."""
-        return (await _scripts.arun(_store.load_call(type(self), [self._located()])))[0] is not None
+        return await _scripts.arun(_store.load_one_call(type(self), self._located())) is not None
 
     # ---- whole-model operations -----------------------------------------------------------
 

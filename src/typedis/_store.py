@@ -7,6 +7,7 @@ indexed values on the server, so a save never trusts a client-side snapshot.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -21,7 +22,7 @@ from ._codec import text
 from ._errors import CorruptRecord, KeyMutationError, ModelError, NotFound, UniqueViolation
 from ._index import DECAY
 from ._query._refs import FieldRef
-from ._scripts import Arg, Call
+from ._scripts import HMGET, NOT_A_HASH, Arg, Call, Instead, then
 
 if TYPE_CHECKING:
     from ._model import Model
@@ -406,6 +407,42 @@ def load_call(model: type[M], records: Sequence[tuple[str, str]]) -> Call[list[M
     return Call(_lua.library(spec).function("load"), keys, (), done, write=False)
 
 
+def load_one_call(model: type[M], located: tuple[str, str]) -> Call[M | None]:
+    """The call that reads one record (by tag and id); None if it is missing or expired.
+
+    A record of a model whose reads need no script (``_plain_read``) is one HMGET of its
+    expiry and values; only if it holds an expiry does the load script read it again, as the
+    script alone knows the server's clock.
+    """
+    fields = _plain_read(model.__typedis_spec__)
+    if fields is None:
+        return then(load_call(model, [located]), _first)
+
+    def done(reply: list[bytes | None]) -> M | None:
+        if reply[0] is not None:  # an expiry: live or not by the server's clock
+            raise Instead(then(load_call(model, [located]), _first))
+        row = reply[1:]
+        if row.count(None) == len(row):
+            return None
+        return hydrate(model, row, located)
+
+    return Call(HMGET, (_keys.record(*located),), fields, done, write=False)
+
+
+def _first(found: list[M | None]) -> M | None:
+    return found[0]
+
+
+@functools.cache
+def _plain_read(spec: ModelSpec) -> tuple[str, ...] | None:
+    """The hash fields a plain read of a record asks for (its expiry, then ``spec.read``), or
+    None when the model's reads need the load script: it has a ttl (its records hold an expiry)
+    or a kind whose Lua runs on every read."""
+    if spec.ttl is not None or any(ix.kind.on_read for ix in spec.indexes):
+        return None
+    return (_keys.EXPIRES, *spec.read)
+
+
 def hydrate(model: type[M], row: list[bytes | None] | bytes, located: tuple[str, str]) -> M:
     """Build an instance from stored values (``spec.read`` order), validated by pydantic.
 
@@ -488,8 +525,8 @@ def _damaged(
 
 # What the scripts report as damaged, by the hidden field they name ("": the key's type).
 _SERVER_DAMAGE = {
-    "~exp": "holds an expiry that is not a number (epoch ms)",
-    "": "holds another Redis type than a hash",
+    _keys.EXPIRES: "holds an expiry that is not a number (epoch ms)",
+    "": NOT_A_HASH,
 }
 
 

@@ -147,12 +147,11 @@ class Query(Generic[M]):
         if p.where[0] != "ids" or p.offset:
             return query, query._records(p)
         # by key: read the records themselves, without the query script
-        load = _store.load_call(self.model, [(p.tag, i) for i in dict.fromkeys(p.where[1])])
-
-        def found(rows: Any) -> list[M]:
-            return [r for r in load.decode(rows) if r is not None]
-
-        return query, _scripts.Call(load.code, load.keys, load.args, found, write=False)
+        ids = list(dict.fromkeys(p.where[1]))
+        if len(ids) == 1:
+            return query, _scripts.then(_store.load_one_call(self.model, (p.tag, ids[0])), _found)
+        load = _store.load_call(self.model, [(p.tag, i) for i in ids])
+        return query, _scripts.then(load, _found_all)
 
     def _count_call(self) -> _scripts.Call[int]:
         spec = self.model.__typedis_spec__
@@ -304,6 +303,14 @@ class Query(Generic[M]):
             for r in batch:
                 if r:
                     yield r
+
+
+def _found(record: M | None) -> list[M]:
+    return [] if record is None else [record]
+
+
+def _found_all(records: list[M | None]) -> list[M]:
+    return [r for r in records if r is not None]
 
 
 def _call(p: Plan, decode: Any) -> _scripts.Call[Any]:
