@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 import redis
 from hypothesis import given
+from hypothesis import strategies as st
 
-from test_codec import CodecAll, all_values, fixture_ok, same
+from test_codec import CodecAll, all_values, fixture_ok, same, texts
 from typedis import CorruptRecord, Indexed, Key, Model, NotFound, Sorted, _keys, _scripts, _store
 from typedis._connection import get_connection
 
@@ -31,6 +32,13 @@ class LdTtlShop(Model, ttl=3600):
 def _located(model: type[Model], *key: Any) -> tuple[str, str]:
     spec = model.__typedis_spec__
     return spec.locate(spec.key_values(key, {}))
+
+
+@given(texts | st.text())
+def test_a_str_key_locates_as_the_spec_locates_it(value: str) -> None:
+    """``load()``'s shortcut for one str key gives the (tag, id) of the general path."""
+    spec = LdShop.__typedis_spec__
+    assert LdShop._locate_key((value,), {}) == spec.locate(spec.key_values((value,), {}))
 
 
 def test_which_models_read_without_the_script() -> None:

@@ -7,6 +7,7 @@ reads as a field reference (``Restaurant.rating``); on an instance, as its value
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -394,6 +395,11 @@ class Model(BaseModel, metaclass=ModelMeta):
     @classmethod
     def _locate_key(cls, key: Sequence[Any], key_fields: dict[str, Any]) -> tuple[str, str]:
         spec = cls.__typedis_spec__
+        tag = _str_key_tag(spec)
+        if tag is not None and len(key) == 1 and not key_fields:
+            value = key[0]
+            if type(value) is str and value.isascii():  # its own text: what spec.locate makes
+                return tag, _keys.escape(value)
         return spec.locate(spec.key_values(key, key_fields))
 
     def refresh(self) -> Self:
@@ -458,6 +464,15 @@ class Model(BaseModel, metaclass=ModelMeta):
     def delete_all(cls) -> int:
         """Delete every record with its index entries; returns how many live ones there were."""
         return _maintenance.delete_all(cls)
+
+
+@functools.cache
+def _str_key_tag(spec: ModelSpec) -> str | None:
+    """The tag of a model whose records one ``str`` key locates alone (not partitioned), else
+    None."""
+    if spec.tag is None or len(spec.keys) != 1 or spec.fields[spec.keys[0]].annotation is not str:
+        return None
+    return spec.tag
 
 
 def _after_model(cls: type[Model]) -> tuple[type, ...]:

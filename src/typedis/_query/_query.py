@@ -126,9 +126,11 @@ class Query(Generic[M]):
         model = self.model
 
         def decode(flat: list[Any]) -> list[M]:
+            pairs = iter(flat)  # id, values, id, values...
+            tag = p.tag
             return [
-                _store.hydrate(model, flat[i + 1], (p.tag, flat[i].decode()))
-                for i in range(0, len(flat), 2)
+                _store.hydrate(model, row, (tag, rid.decode()))
+                for rid, row in zip(pairs, pairs, strict=True)
             ]
 
         return _call(p, decode)
