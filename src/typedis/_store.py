@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -399,8 +399,9 @@ def load_call(model: type[M], records: Sequence[tuple[str, str]]) -> Call[list[M
     keys = [_keys.record(tag, rid) for tag, rid in records]
 
     def done(rows: list[list[bytes | None] | bytes | None]) -> list[M | None]:
+        read = reader(model)
         return [
-            None if row is None else hydrate(model, row, located)
+            None if row is None else read(row, located)
             for row, located in zip(rows, records, strict=True)
         ]
 
@@ -449,34 +450,46 @@ def hydrate(model: type[M], row: list[bytes | None] | bytes, located: tuple[str,
     A damaged record (a value typedis did not write, or one the model no longer accepts; a
     bytes ``row``: what ``lua/load.lua`` found damaged) raises ``CorruptRecord``.
     """
+    return reader(model)(row, located)
+
+
+def reader(model: type[M]) -> Callable[[list[bytes | None] | bytes, tuple[str, str]], M]:
+    """``hydrate`` for many rows of one reply: what it looks up once per model, looked up once."""
     spec = model.__typedis_spec__
-    if isinstance(row, bytes):
-        raise _damaged_on_server(spec, _keys.record(*located), row)
-    hidden: list[bytes | None] = []
-    if spec.hidden:  # the kinds' hidden values follow the fields
-        hidden, row = row[len(spec.stored) :], row[: len(spec.stored)]
-    data: dict[str, Any] = dict(zip(spec.stored, row, strict=True))
-    for name, decode in spec.decoders:
-        raw = data[name]
-        if raw is not None:
-            try:
-                data[name] = decode(raw)
-            except (CorruptRecord, ValueError) as error:  # garbage msgpack, Decimal, UTF-8
-                raise _damaged(spec, located, name, f"cannot be decoded ({error})") from error
-    if None in row:
-        for name in spec.required:
-            if data[name] is None:
-                del data[name]  # written before the field existed: let its default apply
-    try:  # the model's validator, as model_validate() calls it, without that wrapper's cost
-        obj: M = model.__pydantic_validator__.validate_python(data)
-    except ValidationError as error:
-        first = error.errors()[0]
-        bad = str(first["loc"][0]) if first["loc"] else None
-        raise _damaged(spec, located, bad, f"does not validate ({first['msg']})") from error
-    _mark_saved(obj, located)
-    if hidden:
-        remember_hidden(obj, spec.hidden, hidden)
-    return obj
+    stored, hidden, decoders, required = spec.stored, spec.hidden, spec.decoders, spec.required
+    count = len(stored)
+    validate = model.__pydantic_validator__.validate_python  # what model_validate() calls
+
+    def read(row: list[bytes | None] | bytes, located: tuple[str, str]) -> M:
+        if isinstance(row, bytes):
+            raise _damaged_on_server(spec, _keys.record(*located), row)
+        hidden_values: list[bytes | None] = []
+        if hidden:  # the kinds' hidden values follow the fields
+            hidden_values, row = row[count:], row[:count]
+        data: dict[str, Any] = dict(zip(stored, row, strict=True))
+        for name, decode in decoders:
+            raw = data[name]
+            if raw is not None:
+                try:
+                    data[name] = decode(raw)
+                except (CorruptRecord, ValueError) as error:  # garbage msgpack, Decimal, UTF-8
+                    raise _damaged(spec, located, name, f"cannot be decoded ({error})") from error
+        if None in row:
+            for name in required:
+                if data[name] is None:
+                    del data[name]  # written before the field existed: let its default apply
+        try:
+            obj: M = validate(data)
+        except ValidationError as error:
+            first = error.errors()[0]
+            bad = str(first["loc"][0]) if first["loc"] else None
+            raise _damaged(spec, located, bad, f"does not validate ({first['msg']})") from error
+        _mark_saved(obj, located)
+        if hidden_values:
+            remember_hidden(obj, hidden, hidden_values)
+        return obj
+
+    return read
 
 
 def remember_hidden(obj: Model, names: Sequence[str], values: Sequence[bytes | None]) -> None:

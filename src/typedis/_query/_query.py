@@ -127,11 +127,8 @@ class Query(Generic[M]):
 
         def decode(flat: list[Any]) -> list[M]:
             pairs = iter(flat)  # id, values, id, values...
-            tag = p.tag
-            return [
-                _store.hydrate(model, row, (tag, rid.decode()))
-                for rid, row in zip(pairs, pairs, strict=True)
-            ]
+            read, tag = _store.reader(model), p.tag
+            return [read(row, (tag, rid.decode())) for rid, row in zip(pairs, pairs, strict=True)]
 
         return _call(p, decode)
 
