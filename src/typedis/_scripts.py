@@ -1,7 +1,9 @@
 """The one place that runs server-side code (assembled by ``_lua``) and types redis-py's errors.
 
 A ``Call`` is one invocation plus the function that turns the reply into a result; ``run`` and
-``arun`` execute it on the sync and asyncio clients, ``run_many`` pipelines many. Missing code
+``arun`` execute it on the sync and asyncio clients, ``run_many`` pipelines many. A call may
+also be a plain read (``Read``: a load by key needs no script unless the record holds an
+expiry), whose decoder then asks for the script call ``Instead``. Missing code
 (NOSCRIPT, or a function library the server lacks) is loaded and the call sent again: safe,
 as nothing ran; an out-of-memory server that refuses to load a library runs the code of an
 ``allow-oom`` or ``no-writes`` function as a script instead. Writes go to the connection's
@@ -149,9 +151,9 @@ _WRONG_TYPE = re.compile(r"(typedis: key .*? holds an? \w+, expected an? \w+)|\b
 # A stored value the scripts cannot read (corrupt() in lua/_base.lua): "TYPEDIS_CORRUPT <field>
 # <key>" ("" for the key itself), before the server's " script: ..." suffix.
 _CORRUPT = re.compile(r"TYPEDIS_CORRUPT (\S*) (.*?)(?: script: |$)", re.S)
+NOT_A_HASH = "holds another Redis type than a hash"  # a record key's, as CorruptRecord says
 # Failures before a command was sent: redis-py's wording when connecting or waiting for a
 # connection of the pool.
-NOT_A_HASH = "holds another Redis type than a hash"  # a record key's, as CorruptRecord says
 _UNSENT = re.compile(r"connecting to|No connection available")
 _INSTALL = (
     "an administrator must install the function libraries with "

@@ -1,4 +1,5 @@
-"""The write path and record reads: each operation becomes one ``Call`` of one script.
+"""The write path and record reads: each operation becomes one ``Call`` of one script (a load
+by key, of a model whose reads need no script, one plain HMGET: see ``load_one_call``).
 
 Nothing here talks to Redis directly: the functions build calls (keys, arguments, and the
 reply decoder) and ``_scripts`` runs them, sync or async. The write scripts read the old
