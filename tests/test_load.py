@@ -129,3 +129,12 @@ def test_a_missing_or_damaged_record_by_plain_read(redis_client: redis.Redis) ->
     redis_client.delete(shop.redis_key)
     with pytest.raises(NotFound):
         LdShop.load("taco")
+
+
+def test_a_rebuilt_model_reads_with_its_new_validator(redis_client: redis.Redis) -> None:
+    LdShop(name="a", cuisine="Thai").save()
+    before = _store.reader(LdShop)
+    assert _store.reader(LdShop) is before  # built once per model
+    LdShop.model_rebuild(force=True)
+    assert _store.reader(LdShop) is not before
+    assert LdShop.load("a") == LdShop(name="a", cuisine="Thai")

@@ -455,13 +455,21 @@ def hydrate(model: type[M], row: list[bytes | None] | bytes, located: tuple[str,
 
 
 def reader(model: type[M]) -> Callable[[list[bytes | None] | bytes, tuple[str, str]], M]:
-    """``hydrate`` for many rows of one reply: what it looks up once per model, looked up once."""
-    spec = model.__typedis_spec__
+    """``hydrate`` of one model, its lookups done once (per model and pydantic validator)."""
+    read: Callable[[list[bytes | None] | bytes, tuple[str, str]], M]
+    read = _reader(model.__typedis_spec__, model.__pydantic_validator__)  # model_rebuild(): new
+    return read
+
+
+@functools.cache
+def _reader(
+    spec: ModelSpec, validator: Any
+) -> Callable[[list[bytes | None] | bytes, tuple[str, str]], Any]:
     stored, hidden, decoders, required = spec.stored, spec.hidden, spec.decoders, spec.required
     count = len(stored)
-    validate = model.__pydantic_validator__.validate_python  # what model_validate() calls
+    validate = validator.validate_python  # what model_validate() calls
 
-    def read(row: list[bytes | None] | bytes, located: tuple[str, str]) -> M:
+    def read(row: list[bytes | None] | bytes, located: tuple[str, str]) -> Any:
         if isinstance(row, bytes):
             raise _damaged_on_server(spec, _keys.record(*located), row)
         hidden_values: list[bytes | None] = []
@@ -480,7 +488,7 @@ def reader(model: type[M]) -> Callable[[list[bytes | None] | bytes, tuple[str, s
                 if data[name] is None:
                     del data[name]  # written before the field existed: let its default apply
         try:
-            obj: M = validate(data)
+            obj = validate(data)
         except ValidationError as error:
             first = error.errors()[0]
             bad = str(first["loc"][0]) if first["loc"] else None
