@@ -29,6 +29,7 @@ from collections.abc import Iterable
 
 NAMESPACE = "td"
 NULL = "%"
+EXPIRES = "~exp"  # the hash field of a record's expiry (epoch ms), as lua/_base.lua names it
 
 _ESCAPES = {ord(c): f"%{ord(c):02X}" for c in "%:{}*?[]\\\x00"}
 _ESCAPED = re.compile("%([0-9A-F]{2})")

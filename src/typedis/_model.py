@@ -7,6 +7,7 @@ reads as a field reference (``Restaurant.rating``); on an instance, as its value
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -384,7 +385,7 @@ class Model(BaseModel, metaclass=ModelMeta):
             CorruptRecord: the stored record holds a value typedis cannot read.
         """
         located = cls._locate_key(key, key_fields)
-        found = _scripts.run(_store.load_call(cls, [located]))[0]
+        found = _scripts.run(_store.load_one_call(cls, located))
         if found is None:
             raise _store.not_found(cls.__typedis_spec__, located[1])
         return found
@@ -393,7 +394,7 @@ class Model(BaseModel, metaclass=ModelMeta):
     async def aload(cls, *key: Any, **key_fields: Any) -> Self:
         """``load()`` on the asyncio client."""
         located = cls._locate_key(key, key_fields)
-        found = (await _scripts.arun(_store.load_call(cls, [located])))[0]
+        found = await _scripts.arun(_store.load_one_call(cls, located))
         if found is None:
             raise _store.not_found(cls.__typedis_spec__, located[1])
         return found
@@ -401,6 +402,11 @@ class Model(BaseModel, metaclass=ModelMeta):
     @classmethod
     def _locate_key(cls, key: Sequence[Any], key_fields: dict[str, Any]) -> tuple[str, str]:
         spec = cls.__typedis_spec__
+        tag = _str_key_tag(spec)
+        if tag is not None and len(key) == 1 and not key_fields:
+            value = key[0]
+            if type(value) is str and value.isascii():  # its own text: what spec.locate makes
+                return tag, _keys.escape(value)
         return spec.locate(spec.key_values(key, key_fields))
 
     def refresh(self) -> Self:
@@ -410,13 +416,13 @@ class Model(BaseModel, metaclass=ModelMeta):
             NotFound: the record is no longer stored.
         """
         located = self._located()
-        found = _scripts.run(_store.load_call(type(self), [located]))[0]
+        found = _scripts.run(_store.load_one_call(type(self), located))
         return self._refresh_from(found, located)
 
     async def arefresh(self) -> Self:
         """``refresh()`` on the asyncio client."""
         located = self._located()
-        found = (await _scripts.arun(_store.load_call(type(self), [located])))[0]
+        found = await _scripts.arun(_store.load_one_call(type(self), located))
         return self._refresh_from(found, located)
 
     def _located(self) -> tuple[str, str]:
@@ -430,11 +436,11 @@ class Model(BaseModel, metaclass=ModelMeta):
 
     def exists(self) -> bool:
         """Whether this record (under its saved key) is stored and not expired."""
-        return _scripts.run(_store.load_call(type(self), [self._located()]))[0] is not None
+        return _scripts.run(_store.load_one_call(type(self), self._located())) is not None
 
     async def aexists(self) -> bool:
         """``exists()`` on the asyncio client."""
-        return (await _scripts.arun(_store.load_call(type(self), [self._located()])))[0] is not None
+        return await _scripts.arun(_store.load_one_call(type(self), self._located())) is not None
 
     # ---- whole-model operations -----------------------------------------------------------
 
@@ -465,6 +471,15 @@ class Model(BaseModel, metaclass=ModelMeta):
     def delete_all(cls) -> int:
         """Delete every record with its index entries; returns how many live ones there were."""
         return _maintenance.delete_all(cls)
+
+
+@functools.cache
+def _str_key_tag(spec: ModelSpec) -> str | None:
+    """The tag of a model whose records one ``str`` key locates alone (not partitioned), else
+    None."""
+    if spec.tag is None or len(spec.keys) != 1 or spec.fields[spec.keys[0]].annotation is not str:
+        return None
+    return spec.tag
 
 
 def _after_model(cls: type[Model]) -> tuple[type, ...]:

@@ -1,7 +1,9 @@
 """The one place that runs server-side code (assembled by ``_lua``) and types redis-py's errors.
 
 A ``Call`` is one invocation plus the function that turns the reply into a result; ``run`` and
-``arun`` execute it on the sync and asyncio clients, ``run_many`` pipelines many. Missing code
+``arun`` execute it on the sync and asyncio clients, ``run_many`` pipelines many. A call may
+also be a plain read (``Read``: a load by key needs no script unless the record holds an
+expiry), whose decoder then asks for the script call ``Instead``. Missing code
 (NOSCRIPT, or a function library the server lacks) is loaded and the call sent again: safe,
 as nothing ran; an out-of-memory server that refuses to load a library runs the code of an
 ``allow-oom`` or ``no-writes`` function as a script instead. Writes go to the connection's
@@ -50,15 +52,26 @@ from ._errors import (
 from ._lua import Function, Script
 
 R = TypeVar("R")
+S = TypeVar("S")
 
 Command = tuple[Arg, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """A plain read command of one key, sent without a script (``HMGET key field...``)."""
+
+    name: str
+
+
+HMGET = Read("HMGET")
 
 
 @dataclass(slots=True)  # not frozen: built for every call, and frozen __init__ costs more
 class Call(Generic[R]):
     """One script or function invocation and how to read its reply."""
 
-    code: Script | Function
+    code: Script | Function | Read
     keys: Sequence[str]
     args: Sequence[Arg]
     decode: Callable[[Any], R]
@@ -70,8 +83,10 @@ class Call(Generic[R]):
         The reply of an attempt's last command is the call's reply. The next attempt is sent
         only when the server ran nothing (``_again``), so it is safe.
         """
-        tail = (len(self.keys), *self.keys, *self.args)
         code = self.code
+        if isinstance(code, Read):
+            return [[(code.name, *self.keys, *self.args)]]
+        tail = (len(self.keys), *self.keys, *self.args)
         if isinstance(code, Script):
             return [[("EVALSHA", code.sha, *tail)], [("EVAL", code.text, *tail)]]
         attempts: list[list[Command]] = [
@@ -85,6 +100,31 @@ class Call(Generic[R]):
     @property
     def what(self) -> str:
         return f"{self.code.name} of {self.keys[0] if self.keys else '?'}"
+
+
+class Instead(Exception):
+    """Raised by a reply decoder when the reply asks for another call: the runners then run
+    ``call``, and its result is the first call's (a plain read of a record that holds an
+    expiry asks for the load script, which alone reads the server's clock)."""
+
+    def __init__(self, call: Call[Any]) -> None:
+        super().__init__(call.what)
+        self.call = call
+
+
+def then(call: Call[R], after: Callable[[R], S]) -> Call[S]:
+    """``call`` with ``after`` applied to its result (also to the result of a call it asks for
+    ``Instead``)."""
+    decode = call.decode
+
+    def done(reply: Any) -> S:
+        try:
+            result = decode(reply)
+        except Instead as instead:
+            raise Instead(then(instead.call, after)) from None
+        return after(result)
+
+    return Call(call.code, call.keys, call.args, done, call.write)
 
 
 def _again(error: Exception, sent: Command) -> bool:
@@ -112,6 +152,7 @@ _WRONG_TYPE = re.compile(r"(typedis: key .*? holds an? \w+, expected an? \w+)|\b
 # A stored value the scripts cannot read (corrupt() in lua/_base.lua): "TYPEDIS_CORRUPT <field>
 # <key>" ("" for the key itself), before the server's " script: ..." suffix.
 _CORRUPT = re.compile(r"TYPEDIS_CORRUPT (\S*) (.*?)(?: script: |$)", re.S)
+NOT_A_HASH = "holds another Redis type than a hash"  # a record key's, as CorruptRecord says
 # Failures before a command was sent: redis-py's wording when connecting or waiting for a
 # connection of the pool.
 _UNSENT = re.compile(r"connecting to|No connection available")
@@ -202,6 +243,9 @@ def _refused(error: redis.RedisError, what: str, sent: Command) -> TypedisError:
             field=corrupt[1] or None,
         )
     wrong = _WRONG_TYPE.search(text)
+    if wrong and sent[:1] == (HMGET.name,):  # a record read by key, without the load script
+        key = str(sent[1])
+        return CorruptRecord(NOT_A_HASH, model=_keys.model_of(key), key=key)
     if wrong:
         return CorruptRecord(
             f"{what}: a key holds data typedis did not write ({wrong[1] or text}); nothing "
@@ -264,7 +308,11 @@ def run(call: Call[R]) -> R:
                     raise
     except redis.RedisError as error:
         raise typed(error, call.what, write=call.write, sent=sent) from error
-    return call.decode(reply)
+    try:
+        return call.decode(reply)
+    except Instead as instead:
+        result: R = run(instead.call)
+        return result
 
 
 async def arun(call: Call[R]) -> R:
@@ -297,7 +345,11 @@ async def arun(call: Call[R]) -> R:
             f"{call.what}: cancelled while it ran; the write was applied once or not at all. "
             "Re-read to find out."
         ) from cancelled
-    return call.decode(reply)
+    try:
+        return call.decode(reply)
+    except Instead as instead:
+        result: R = await arun(instead.call)
+        return result
 
 
 def run_many(calls: Sequence[Call[R]]) -> list[R]:
@@ -353,7 +405,10 @@ def run_many(calls: Sequence[Call[R]]) -> list[R]:
             decoded.append(None)
             continue
         try:
-            decoded.append(call.decode(reply))
+            try:
+                decoded.append(call.decode(reply))
+            except Instead as instead:
+                decoded.append(run(instead.call))
         except TypedisError as refused:
             first = first or refused
             decoded.append(None)

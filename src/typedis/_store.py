@@ -1,4 +1,5 @@
-"""The write path and record reads: each operation becomes one ``Call`` of one script.
+"""The write path and record reads: each operation becomes one ``Call`` of one script (a load
+by key, of a model whose reads need no script, one plain HMGET: see ``load_one_call``).
 
 Nothing here talks to Redis directly: the functions build calls (keys, arguments, and the
 reply decoder) and ``_scripts`` runs them, sync or async. The write scripts read the old
@@ -7,8 +8,9 @@ indexed values on the server, so a save never trusts a client-side snapshot.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -30,7 +32,7 @@ from ._errors import (
 from ._index import DECAY
 from ._markers import EXACT_SCORE, SortedMarker
 from ._query._refs import FieldRef
-from ._scripts import Arg, Call
+from ._scripts import HMGET, NOT_A_HASH, Arg, Call, Instead, then
 
 if TYPE_CHECKING:
     from ._model import Model
@@ -543,12 +545,49 @@ def load_call(model: type[M], records: Sequence[tuple[str, str]]) -> Call[list[M
     keys = [_keys.record(tag, rid) for tag, rid in records]
 
     def done(rows: list[list[bytes | None] | bytes | None]) -> list[M | None]:
+        read = reader(model)
         return [
-            None if row is None else hydrate(model, row, located)
+            None if row is None else read(row, located)
             for row, located in zip(rows, records, strict=True)
         ]
 
     return Call(_lua.library(spec).function("load"), keys, (), done, write=False)
+
+
+def load_one_call(model: type[M], located: tuple[str, str]) -> Call[M | None]:
+    """The call that reads one record (by tag and id); None if it is missing or expired.
+
+    A record of a model whose reads need no script (``_plain_read``) is one HMGET of its
+    expiry and values; only if it holds an expiry does the load script read it again, as the
+    script alone knows the server's clock.
+    """
+    fields = _plain_read(model.__typedis_spec__)
+    if fields is None:
+        return then(load_call(model, [located]), _first)
+
+    def done(reply: list[bytes | None]) -> M | None:
+        if reply[0] is not None:  # an expiry: live or not by the server's clock
+            raise Instead(then(load_call(model, [located]), _first))
+        row = reply[1:]
+        if row.count(None) == len(row):
+            return None
+        return hydrate(model, row, located)
+
+    return Call(HMGET, (_keys.record(*located),), fields, done, write=False)
+
+
+def _first(found: list[M | None]) -> M | None:
+    return found[0]
+
+
+@functools.cache
+def _plain_read(spec: ModelSpec) -> tuple[str, ...] | None:
+    """The hash fields a plain read of a record asks for (its expiry, then ``spec.read``), or
+    None when the model's reads need the load script: it has a ttl (its records hold an expiry)
+    or a kind whose Lua runs on every read."""
+    if spec.ttl is not None or any(ix.kind.on_read for ix in spec.indexes):
+        return None
+    return (_keys.EXPIRES, *spec.read)
 
 
 def hydrate(model: type[M], row: list[bytes | None] | bytes, located: tuple[str, str]) -> M:
@@ -557,34 +596,54 @@ def hydrate(model: type[M], row: list[bytes | None] | bytes, located: tuple[str,
     A damaged record (a value typedis did not write, or one the model no longer accepts; a
     bytes ``row``: what ``lua/load.lua`` found damaged) raises ``CorruptRecord``.
     """
-    spec = model.__typedis_spec__
-    if isinstance(row, bytes):
-        raise _damaged_on_server(spec, _keys.record(*located), row)
-    hidden: list[bytes | None] = []
-    if spec.hidden:  # the kinds' hidden values follow the fields
-        hidden, row = row[len(spec.stored) :], row[: len(spec.stored)]
-    data: dict[str, Any] = dict(zip(spec.stored, row, strict=True))
-    for name, decode in spec.decoders:
-        raw = data[name]
-        if raw is not None:
-            try:
-                data[name] = decode(raw)
-            except (CorruptRecord, ValueError) as error:  # garbage msgpack, Decimal, UTF-8
-                raise _damaged(spec, located, name, f"cannot be decoded ({error})") from error
-    if None in row:
-        for name in spec.required:
-            if data[name] is None:
-                del data[name]  # written before the field existed: let its default apply
-    try:
-        obj = model.model_validate(data)
-    except ValidationError as error:
-        first = error.errors()[0]
-        bad = str(first["loc"][0]) if first["loc"] else None
-        raise _damaged(spec, located, bad, f"does not validate ({first['msg']})") from error
-    _mark_saved(obj, located)
-    if hidden:
-        remember_hidden(obj, spec.hidden, hidden)
-    return obj
+    return reader(model)(row, located)
+
+
+def reader(model: type[M]) -> Callable[[list[bytes | None] | bytes, tuple[str, str]], M]:
+    """``hydrate`` of one model, its lookups done once (per model and pydantic validator)."""
+    read: Callable[[list[bytes | None] | bytes, tuple[str, str]], M]
+    read = _reader(model.__typedis_spec__, model.__pydantic_validator__)  # model_rebuild(): new
+    return read
+
+
+@functools.cache
+def _reader(
+    spec: ModelSpec, validator: Any
+) -> Callable[[list[bytes | None] | bytes, tuple[str, str]], Any]:
+    stored, hidden, decoders, required = spec.stored, spec.hidden, spec.decoders, spec.required
+    count = len(stored)
+    validate = validator.validate_python  # what model_validate() calls
+
+    def read(row: list[bytes | None] | bytes, located: tuple[str, str]) -> Any:
+        if isinstance(row, bytes):
+            raise _damaged_on_server(spec, _keys.record(*located), row)
+        hidden_values: list[bytes | None] = []
+        if hidden:  # the kinds' hidden values follow the fields
+            hidden_values, row = row[count:], row[:count]
+        data: dict[str, Any] = dict(zip(stored, row, strict=True))
+        for name, decode in decoders:
+            raw = data[name]
+            if raw is not None:
+                try:
+                    data[name] = decode(raw)
+                except (CorruptRecord, ValueError) as error:  # garbage msgpack, Decimal, UTF-8
+                    raise _damaged(spec, located, name, f"cannot be decoded ({error})") from error
+        if None in row:
+            for name in required:
+                if data[name] is None:
+                    del data[name]  # written before the field existed: let its default apply
+        try:
+            obj = validate(data)
+        except ValidationError as error:
+            first = error.errors()[0]
+            bad = str(first["loc"][0]) if first["loc"] else None
+            raise _damaged(spec, located, bad, f"does not validate ({first['msg']})") from error
+        _mark_saved(obj, located)
+        if hidden_values:
+            remember_hidden(obj, hidden, hidden_values)
+        return obj
+
+    return read
 
 
 def remember_hidden(obj: Model, names: Sequence[str], values: Sequence[bytes | None]) -> None:
@@ -633,8 +692,8 @@ def _damaged(
 
 # What the scripts report as damaged, by the hidden field they name ("": the key's type).
 _SERVER_DAMAGE = {
-    "~exp": "holds an expiry that is not a number (epoch ms)",
-    "": "holds another Redis type than a hash",
+    _keys.EXPIRES: "holds an expiry that is not a number (epoch ms)",
+    "": NOT_A_HASH,
 }
 
 

@@ -126,10 +126,9 @@ class Query(Generic[M]):
         model = self.model
 
         def decode(flat: list[Any]) -> list[M]:
-            return [
-                _store.hydrate(model, flat[i + 1], (p.tag, flat[i].decode()))
-                for i in range(0, len(flat), 2)
-            ]
+            pairs = iter(flat)  # id, values, id, values...
+            read, tag = _store.reader(model), p.tag
+            return [read(row, (tag, rid.decode())) for rid, row in zip(pairs, pairs, strict=True)]
 
         return _call(p, decode)
 
@@ -147,12 +146,11 @@ class Query(Generic[M]):
         if p.where[0] != "ids" or p.offset:
             return query, query._records(p)
         # by key: read the records themselves, without the query script
-        load = _store.load_call(self.model, [(p.tag, i) for i in dict.fromkeys(p.where[1])])
-
-        def found(rows: Any) -> list[M]:
-            return [r for r in load.decode(rows) if r is not None]
-
-        return query, _scripts.Call(load.code, load.keys, load.args, found, write=False)
+        ids = list(dict.fromkeys(p.where[1]))
+        if len(ids) == 1:
+            return query, _scripts.then(_store.load_one_call(self.model, (p.tag, ids[0])), _found)
+        load = _store.load_call(self.model, [(p.tag, i) for i in ids])
+        return query, _scripts.then(load, _found_all)
 
     def _count_call(self) -> _scripts.Call[int]:
         spec = self.model.__typedis_spec__
@@ -304,6 +302,14 @@ class Query(Generic[M]):
             for r in batch:
                 if r:
                     yield r
+
+
+def _found(record: M | None) -> list[M]:
+    return [] if record is None else [record]
+
+
+def _found_all(records: list[M | None]) -> list[M]:
+    return [r for r in records if r is not None]
 
 
 def _call(p: Plan, decode: Any) -> _scripts.Call[Any]:
