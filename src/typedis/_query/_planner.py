@@ -58,6 +58,36 @@ class Plan:
     min_score: float | None = None
     shift: tuple[tuple[str, float], ...] = ()
     boost: tuple[tuple[str, float], ...] = ()
+    profile: bool = False  # the script returns the work it did instead of the results
+
+    @property
+    def shape(self) -> str:
+        """How the query script runs this plan (see ``describe`` and lua/query.lua).
+
+        ``index``, ``range``, ``ordered`` and ``scan`` walk an index in order and stop when the
+        page is full; ``sort`` computes every match first; ``count`` counts them.
+        """
+        if self.mode == "count":
+            return "count"
+        if self.order is None:
+            return "scan"
+        plain = self.plain_order()
+        if plain is None:
+            return "sort"
+        if self.where[0] == "range" and self.where[1] == plain:
+            return "range"
+        if self.limit < 0:  # a walk would read everything, then sort anyway for the tail
+            return "sort"
+        return "index" if self.where == ["all"] else "ordered"
+
+    def plain_order(self) -> str | None:
+        """The sorted set of an order by one source of weight 1 (no rank stage), else None."""
+        if not self.order or isinstance(self.order, dict):
+            return None
+        by, _ = self.order
+        if len(by) != 1 or by[0][1] != 1 or self.min_score is not None:
+            return None
+        return None if self.shift or self.boost else by[0][0]
 
     def program(self) -> str:
         """The JSON the query script reads (its ARGV[1])."""
@@ -83,7 +113,10 @@ class Plan:
             "limit": self.limit,
             "mode": self.mode,
             "fields": list(self.fields),
+            "shape": self.shape,
         }
+        if self.profile:
+            program["profile"] = True
         if self.reads:
             program["reads"] = [
                 {
@@ -287,10 +320,26 @@ class Compiler:
         return ["ids", [_keys.record_id(k) for k in key_texts]]
 
 
+# Each shape in words, and its cost class: N records of the tag (of the order's sorted set), M
+# matches, S the smallest part of the filter's conjunction, K its parts, k = offset + limit
+# (M without a limit).
+_SHAPES = {
+    "index": "index page: walks {z} from the offset, O(log N + k)",
+    "range": "range page: walks the range of {z} from the offset, O(log N + k)",
+    "ordered": (
+        "ordered scan with early stop: walks {z} keeping the matches, O(k·N/M·K); "
+        "after S ids without a full page, intersection and sort instead, O(S·K + M log M)"
+    ),
+    "scan": "scan with early stop: walks the smallest part, checking the others, O(k·S/M·K)",
+    "sort": "sort: every match ordered before the page is cut, O(S·K + M log M)",
+    "count": "count: every match's hash checked, O(S·K + M)",
+}
+
+
 def describe(p: Plan) -> str:
-    """A plan in words."""
+    """A plan in words: its filter, order, page, shape and cost class."""
     where = _describe(p.where)
-    order = "ordered by id"
+    order = "in no order"
     if isinstance(p.order, dict):
         order = _index.named(p.order["kind"]).describe_order(p.order)
     elif p.order:
@@ -303,7 +352,8 @@ def describe(p: Plan) -> str:
             how = "" if p.aggregate == "SUM" else f" (aggregate {p.aggregate})"
             order = f"ordered by rank {terms}{how} {way}"
     page = f"offset {p.offset}" + ("" if p.limit < 0 else f", limit {p.limit}")
-    return f"in {p.tag}: {where}; {order}; {page}; {p.mode} in one script call"
+    shape = _SHAPES[p.shape].format(z=p.plain_order())
+    return f"in {p.tag}: {where}; {order}; {page}; {p.mode} in one script call; {shape}"
 
 
 def _describe(node: Node) -> str:
