@@ -237,11 +237,14 @@ def test_keyword_lookups_end_to_end(places: list[QyPlace], ex: Executor) -> None
     ]
 
 
-def test_range_without_order_is_by_record_id(places: list[QyPlace], ex: Executor) -> None:
-    # "without an order, results are ordered by record id" holds for a lone range too
-    # (the script's push-down path must not hand back the index's score order).
+def test_without_order_all_is_by_id_and_a_limit_walks_the_index(
+    places: list[QyPlace], ex: Executor
+) -> None:
+    # Without an order and without a limit, the matches come by record id; with a limit, in the
+    # order the walk of the index yields them (a lone range: its scores), stopping at the page.
     assert names(ex.all(P.query.filter(P.rating >= 1))) == ["alpha", "bravo", "charlie", "echo"]
-    assert names(ex.all(P.query.filter(P.rating >= 1).limit(2))) == ["alpha", "bravo"]
+    assert names(ex.all(P.query.filter(P.rating >= 1).limit(2))) == ["echo", "bravo"]
+    assert P.query.filter(P.rating >= 1).limit(2).plan().shape == "scan"
 
 
 def test_in_with_no_values_matches_nothing(places: list[QyPlace], ex: Executor) -> None:

@@ -219,6 +219,7 @@ class Model(BaseModel, metaclass=ModelMeta):
         call = _store.save_call(
             self, update_fields=update_fields, migrate_key=migrate_key, ttl=ttl, expire_at=expire_at
         )
+        _maintenance.register(self.__typedis_spec__, [call])
         _scripts.run(call)
         return self
 
@@ -234,6 +235,7 @@ class Model(BaseModel, metaclass=ModelMeta):
         call = _store.save_call(
             self, update_fields=update_fields, migrate_key=migrate_key, ttl=ttl, expire_at=expire_at
         )
+        await _maintenance.aregister(self.__typedis_spec__, [call])
         await _scripts.arun(call)
         return self
 
@@ -266,6 +268,7 @@ class Model(BaseModel, metaclass=ModelMeta):
                     record, update_fields=None, migrate_key=False, ttl=_store.KEEP, expire_at=None
                 )
             )
+        _maintenance.register(cls.__typedis_spec__, calls)
         _scripts.run_many(calls)
 
     def delete(self) -> bool:

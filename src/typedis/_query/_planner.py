@@ -65,18 +65,22 @@ class Plan:
         """How the query script runs this plan (see ``describe`` and lua/query.lua).
 
         ``index``, ``range``, ``ordered`` and ``scan`` walk an index in order and stop when the
-        page is full; ``sort`` computes every match first; ``count`` counts them.
+        page is full (``scan``: a limited query without an order, in the index's own order);
+        ``sort`` computes every match first (without an order: by id); ``count`` counts them;
+        ``empty`` (limit 0) reads nothing.
         """
         if self.mode == "count":
             return "count"
+        if self.limit == 0:
+            return "empty"
+        plain = self.plain_order()
+        if plain is not None and self.where[0] == "range" and self.where[1] == plain:
+            return "range"
+        if self.limit < 0:  # every match is read: by id without an order; a walk of an order
+            return "sort"  # would read them all, then sort anyway for those without a score
         if self.order is None:
             return "scan"
-        plain = self.plain_order()
         if plain is None:
-            return "sort"
-        if self.where[0] == "range" and self.where[1] == plain:
-            return "range"
-        if self.limit < 0:  # a walk would read everything, then sort anyway for the tail
             return "sort"
         return "index" if self.where == ["all"] else "ordered"
 
@@ -333,6 +337,7 @@ _SHAPES = {
     "scan": "scan with early stop: walks the smallest part, checking the others, O(k·S/M·K)",
     "sort": "sort: every match ordered before the page is cut, O(S·K + M log M)",
     "count": "count: every match's hash checked, O(S·K + M)",
+    "empty": "empty page: nothing is read, O(1)",
 }
 
 

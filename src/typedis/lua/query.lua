@@ -13,9 +13,11 @@
 --     "ordered" a plain order and a filter: walk the order's sorted set, keeping the ids in
 --               every part of where's conjunction; after as many ids as its smallest part
 --               holds (or at the end of the sorted set), "sort" instead
---     "scan"    no order: walk the smallest part of where's conjunction in its own order (a
---               set's SSCAN order, a sorted set's scores), keeping the ids in the others
---     "sort"    set algebra over every match, then order and slice; also "count"
+--     "scan"    no order, a limit: walk the smallest part of where's conjunction in its own
+--               order (a set's SSCAN order, a sorted set's scores), keeping the ids in the others
+--     "sort"    set algebra over every match, then order (no order: by id) and slice
+--     "count"   the number of live matches
+--     "empty"   limit 0: nothing
 --   A walk stops as soon as the page is full: it never copies the matches.
 --   node: ["all"] | ["ids", [id, ...]] | ["and", [node, ...]] | ["or", [node, ...]]
 --       | ["not", node] | a node of an index kind (NODES in lua/index/*.lua)
@@ -176,6 +178,13 @@ end
 -- ids at positions off .. off + lim - 1 (lim < 0: to the end). The set algebra of the order
 -- runs once, before the first read.
 local function pager(found)
+  if order == cjson.null then -- by id
+    local by_id = tmp()
+    redis.call('ZUNIONSTORE', by_id, 1, found, 'WEIGHTS', 0)
+    return function(off, lim)
+      return redis.call('ZRANGE', by_id, off, lim < 0 and -1 or off + lim - 1)
+    end
+  end
   if order.kind then
     return function(off, lim) return ORDERS[order.kind](order, found, off, lim, k, tmp) end
   end
@@ -367,6 +376,7 @@ end
 -- Run the plan's shape: the shape run and the page's ids (or the count).
 local function run()
   local shape = plan.shape
+  if shape == 'empty' then return shape, {} end
   if shape == 'count' then return shape, present_in(tag, matches()) end
   if shape == 'scan' then
     local keys, tests, _, least = conjunction()
@@ -398,9 +408,13 @@ local function run()
   return shape, page
 end
 
-if plan.mode ~= 'count' and limit == 0 then return {} end
--- scratch keys are deleted whether or not the set algebra fails (a wrong key type)
-local ok, shape, result = pcall(run)
+-- scratch keys (which may hold the scores of mode "scored") are deleted after the reply is
+-- built, whether or not the set algebra fails (a wrong key type)
+local ok, shape, result = pcall(function()
+  local shape, page = run()
+  if plan.profile or plan.mode == 'count' then return shape, page end
+  return shape, reply(page)
+end)
 local stored = 0
 for i = 1, scratch do
   local key = tag .. ':q:' .. i
@@ -411,5 +425,4 @@ if not ok then error(shape) end
 if plan.profile then
   return {shape, walked, stored, plan.mode == 'count' and result or #result}
 end
-if plan.mode == 'count' then return result end
-return reply(result)
+return result
