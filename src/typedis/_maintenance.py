@@ -51,8 +51,20 @@ def _scanned_tags(spec: ModelSpec) -> list[str]:
 def _registry(spec: ModelSpec) -> list[str]:
     """The partitions a partitioned model's registry lists."""
     key = _keys.partitions(spec.name)
-    with _scripts.typed_errors(f"reading the registry of partitions {key}"):
-        return sorted(m.decode() for m in _scripts.command(_client(), "SMEMBERS", key))
+    try:
+        members = _scripts.command(_client(), "SMEMBERS", key)
+    except NoPermissionError as error:
+        raise PermissionDenied(
+            f"reading the registry of partitions {key} needs SMEMBERS on it, which the server's "
+            f"ACL refuses this user (a tenant user sweeps its own partition with "
+            f"{spec.name}.sweep_expired(<partition values>); sweeping every partition, like "
+            "check_indexes() and delete_all() with their SCAN, is for an administrator)"
+        ) from error
+    except redis.RedisError as error:
+        raise _scripts.typed(
+            error, f"reading the registry of partitions {key}", write=False
+        ) from error
+    return sorted(m.decode() for m in members)
 
 
 def partitions(spec: ModelSpec) -> list[str]:
@@ -104,7 +116,9 @@ async def aregister(spec: ModelSpec, saves: Sequence[_scripts.Call[Any]]) -> Non
     if new:
         key = _keys.partitions(spec.name)
         with _scripts.typed_errors(f"registering the partitions {new} in {key}"):
-            await cast(Awaitable[Any], _scripts.command(get_connection().aclient, "SADD", key, *new))
+            await cast(
+                Awaitable[Any], _scripts.command(get_connection().aclient, "SADD", key, *new)
+            )
         _registered[get_connection()].update(new)
 
 
