@@ -69,57 +69,84 @@ def _registry(spec: ModelSpec) -> list[str]:
 
 def partitions(spec: ModelSpec) -> list[str]:
     """The partitions to sweep: the registry's; where it is absent (partitions written before
-    typedis kept one), those SCAN finds, which are registered then."""
+    typedis kept one, or a FLUSHDB), those SCAN finds, which are registered then."""
     listed = _registry(spec)
     if listed:
         return listed
+    _known(spec).clear()  # this connection registers its partitions again
     found = _scanned_tags(spec)
     if found:
         _add(spec, found)
     return found
 
 
-# The partitions each connection has added to their model's registry: each is registered once
-# per connection, before its first write (docs/keys.md, "The registry of partitions").
-_registered: weakref.WeakKeyDictionary[Connection, set[str]] = weakref.WeakKeyDictionary()
+# The partitions each connection has added to each model's registry, first added first: each
+# is registered once per connection, before its first write (docs/keys.md, "The registry of
+# partitions"). The first one is a witness: sent again with every new partition, it tells
+# when the registry was lost (SADD counts it as added), and then all of them are added again.
+_registered: weakref.WeakKeyDictionary[Connection, dict[str, dict[str, None]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
-def _unregistered(spec: ModelSpec, saves: Sequence[_scripts.Call[Any]]) -> list[str]:
-    """The partitions ``saves`` (of ``_store.save_call``) write that this connection has not
-    registered yet."""
+def _known(spec: ModelSpec) -> dict[str, None]:
+    return _registered.setdefault(get_connection(), {}).setdefault(spec.name, {})
+
+
+def _registration(spec: ModelSpec, saves: Sequence[_scripts.Call[Any]]) -> list[str]:
+    """The partitions to SADD before ``saves`` (of ``_store.save_call``): those they write that
+    this connection has not registered, with the witness; [] for none."""
     if not spec.partition:
         return []
-    known = _registered.setdefault(get_connection(), set())
-    return sorted({str(call.args[0]) for call in saves} - known)  # a save's first arg: its tag
+    known = _known(spec)
+    new = sorted({str(call.args[0]) for call in saves} - known.keys())  # a save's 1st arg: its tag
+    return [*new, *list(known)[:1]] if new else []
+
+
+def _registered_now(spec: ModelSpec, sent: list[str], added: int) -> list[str]:
+    """Note the partitions ``sent`` as registered; those to add again: all, if the registry had
+    lost the witness (it was then added), else none."""
+    known = _known(spec)
+    lost = len(known) > 0 and added == len(sent)
+    known.update(dict.fromkeys(sent))
+    return list(known) if lost else []
 
 
 def register(spec: ModelSpec, saves: Sequence[_scripts.Call[Any]]) -> None:
     """Before ``saves``: add the partitions they write to the model's registry, unless this
     connection did. The registry is a set under the model's own tag, written by a command of its
     own: the save scripts run in the partition's slot, and a cluster lets a script touch one."""
-    new = _unregistered(spec, saves)
-    if new:
-        _add(spec, new)
-        _registered[get_connection()].update(new)
+    sent = _registration(spec, saves)
+    if sent:
+        again = _registered_now(spec, sent, _add(spec, sent))
+        if again:
+            _add(spec, again)
 
 
-def _add(spec: ModelSpec, tags: list[str]) -> None:
-    """SADD partitions to the registry: idempotent, so the retrying read client sends it."""
+def _add(spec: ModelSpec, tags: list[str]) -> int:
+    """SADD partitions to the registry (idempotent: the retrying read client sends it); how
+    many were not there."""
     key = _keys.partitions(spec.name)
     with _scripts.typed_errors(f"registering the partitions {tags} in {key}"):
-        _scripts.command(get_connection().client, "SADD", key, *tags)
+        added: int = _scripts.command(get_connection().client, "SADD", key, *tags)
+    return added
 
 
 async def aregister(spec: ModelSpec, saves: Sequence[_scripts.Call[Any]]) -> None:
     """``register()`` on the asyncio client."""
-    new = _unregistered(spec, saves)
-    if new:
-        key = _keys.partitions(spec.name)
-        with _scripts.typed_errors(f"registering the partitions {new} in {key}"):
-            await cast(
-                Awaitable[Any], _scripts.command(get_connection().aclient, "SADD", key, *new)
-            )
-        _registered[get_connection()].update(new)
+    sent = _registration(spec, saves)
+    if sent:
+        again = _registered_now(spec, sent, await _aadd(spec, sent))
+        if again:
+            await _aadd(spec, again)
+
+
+async def _aadd(spec: ModelSpec, tags: list[str]) -> int:
+    """``_add()`` on the asyncio client."""
+    key = _keys.partitions(spec.name)
+    with _scripts.typed_errors(f"registering the partitions {tags} in {key}"):
+        client = get_connection().aclient
+        return await cast(Awaitable[int], _scripts.command(client, "SADD", key, *tags))
 
 
 def forget_registrations() -> None:
@@ -210,8 +237,9 @@ def check_indexes(model: type[Model]) -> dict[str, int]:
     ``partitions``: the partitions holding keys that the model's registry does not list."""
     spec = model.__typedis_spec__
     report: dict[str, int] = dict.fromkeys(report_entries(), 0)
-    if spec.partition:
-        report["partitions"] = len(set(_scanned_tags(spec)) - set(_registry(spec)))
+    listed = _registry(spec) if spec.partition else []
+    if listed:  # an absent registry is found by the next sweep_expired()
+        report["partitions"] = len(set(_scanned_tags(spec)) - set(listed))
     for tag in tags(spec):
         _check_tag(spec, tag, report)
     report["total"] = sum(report.values())
