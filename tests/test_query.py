@@ -365,9 +365,11 @@ def test_get(places: list[QyPlace], ex: Executor) -> None:
 
 
 def test_first_and_exists(places: list[QyPlace], ex: Executor) -> None:
-    assert ex.first(P.query).name == "alpha"
+    # without an order, first() is any match (the first its index yields)
+    assert ex.first(P.query).name in names(places)
     assert ex.first(P.query.order_by(P.rating.desc())).name == "charlie"
-    assert ex.first(P.query.filter(P.cuisine == "French").offset(1)).name == "echo"
+    french = P.query.filter(P.cuisine == "French")
+    assert {ex.first(french).name, ex.first(french.offset(1)).name} == {"charlie", "echo"}
     assert ex.first(P.query.filter(P.cuisine == "Lao")) is None
     assert ex.exists(P.query.filter(P.seats == 30))
     assert not ex.exists(P.query.filter(P.seats == 31))
@@ -475,7 +477,7 @@ def test_async_executors_share_one_loop(places: list[QyPlace]) -> None:
 
     every, first, got, count, exists, many, lao, total, collected = asyncio.run(scenario())
     assert names(every) == ["alpha", "bravo"]
-    assert first.name == "alpha"
+    assert first.name in ("alpha", "bravo")  # no order: any match
     assert got.name == "bravo"
     assert (count, exists, lao, total) == (2, True, False, 6)
     assert [m.name if m else None for m in many] == ["echo", None]

@@ -6,9 +6,11 @@ import asyncio
 import time
 from typing import Any
 
+import pytest
 import redis
 
 import typedis
+from _acl import as_user
 from typedis import Key, Model, _keys, _maintenance
 
 REGISTRY = _keys.partitions("RgNote")
@@ -90,3 +92,19 @@ def test_delete_all_keeps_the_registry(redis_client: redis.Redis) -> None:
     expire_soon("a")
     assert RgNote.sweep_expired() == 1
     assert _maintenance.partitions(RgNote.__typedis_spec__) == [_keys.tag("RgNote", ["a"])]
+
+
+def test_a_user_who_may_not_register_writes_nothing(
+    own_conn: typedis.Connection, own_client: redis.Redis, own_server: str
+) -> None:
+    """Without write access to the registry, the first save of a partition is refused before
+    anything is written (the save is not sent)."""
+    with (
+        as_user(own_server, own_client, "no-registry", "~{td:RgNote:a}*"),
+        pytest.raises(typedis.PermissionDenied, match="ACL"),
+    ):
+        RgNote(agent="a", name="1").save()
+    assert own_client.keys() == []
+    with as_user(own_server, own_client, "registers", "~{td:RgNote:a}*", f"%W~{REGISTRY}"):
+        RgNote(agent="a", name="1").save()
+    assert own_client.smembers(REGISTRY) == tags("a")

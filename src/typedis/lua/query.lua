@@ -246,11 +246,8 @@ local function walk(batch, filters, skip, budget)
     local ids = batch()
     if #ids == 0 then return page, true end
     for _, id in ipairs(ids) do
-      looked = looked + 1
-      if budget and looked > budget then
-        walked = walked + looked
-        return nil
-      end
+      looked, walked = looked + 1, walked + 1
+      if budget and looked > budget then return nil end
       local keep = not seen[id] -- SSCAN may return an id twice
       seen[id] = true
       for _, member in ipairs(filters) do keep = keep and member(id) end
@@ -263,10 +260,7 @@ local function walk(batch, filters, skip, budget)
           skip = skip - 1
         elseif live(tag .. ':r:' .. id) then
           page[#page + 1] = id
-          if #page == limit then
-            walked = walked + looked
-            return page, false
-          end
+          if #page == limit then return page, false end
         end
       end
     end
