@@ -355,7 +355,7 @@ def test_explain_texts() -> None:
         "PlPlain in {td:PlPlain}: intersection of (union of (sorted set z:score scores (1.0..+inf, "
         "lexicographic index l:name prefix 'a'), all except (records by key ['b'])); ordered by "
         "sorted set z:score ascending; offset 2, limit 3; records in one script call; "
-        "ordered scan with early stop: walks z:score keeping the matches, O(k·N/M·K); after S "
+        "ordered scan with early stop: walks z:score keeping the matches, O(k·N/M·K); after 4·S "
         "ids without a full page, intersection and sort instead, O(S·K + M log M)"
     )
     assert R.query.filter(R.location.within((1, 2), 5, "m"), R.email == "e").explain() == (

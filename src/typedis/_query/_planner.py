@@ -36,6 +36,9 @@ _READ_MODES = ("records", "scored")  # modes that return records (and run the ki
 # A Redis set holds fewer than 2**32 members: a larger offset or limit means the same, and 2**32
 # is exact in the plan's JSON and in Lua's numbers.
 _MAX_PAGE = 2**32
+# An ordered scan gives up after this many ids per id of the filter's smallest part: checking
+# an id costs less than intersecting it (ZINTERSTORE writes and sorts each match).
+WALK_BUDGET = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +122,8 @@ class Plan:
             "fields": list(self.fields),
             "shape": self.shape,
         }
+        if self.shape == "ordered":
+            program["budget"] = WALK_BUDGET
         if self.profile:
             program["profile"] = True
         if self.reads:
@@ -332,7 +337,8 @@ _SHAPES = {
     "range": "range page: walks the range of {z} from the offset, O(log N + k)",
     "ordered": (
         "ordered scan with early stop: walks {z} keeping the matches, O(k·N/M·K); "
-        "after S ids without a full page, intersection and sort instead, O(S·K + M log M)"
+        f"after {WALK_BUDGET}·S ids without a full page, intersection and sort instead, "
+        "O(S·K + M log M)"
     ),
     "scan": "scan with early stop: walks the smallest part, checking the others, O(k·S/M·K)",
     "sort": "sort: every match ordered before the page is cut, O(S·K + M log M)",

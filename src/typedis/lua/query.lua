@@ -6,13 +6,13 @@
 -- ARGV[1]: the plan (JSON):
 --   {"tag": tag, "where": node, "order": order | null, "offset": n, "limit": n (-1: no limit),
 --    "mode": "records" | "ids" | "count", "fields": [field, ...], "reads": [index, ...]?,
---    "shape": shape, "profile": true?}
+--    "shape": shape, "budget": n (shape "ordered"), "profile": true?}
 --   shape (typedis._query._planner.Plan.shape; the planner chooses it, this script runs it):
 --     "index"   where is ["all"], a plain order: walk the order's sorted set from the offset
 --     "range"   where is one range node on the plain order's sorted set: walk that range
 --     "ordered" a plain order and a filter: walk the order's sorted set, keeping the ids in
---               every part of where's conjunction; after as many ids as its smallest part
---               holds (or at the end of the sorted set), "sort" instead
+--               every part of where's conjunction; after "budget" times as many ids as
+--               its smallest part holds (or at the end of the sorted set), "sort" instead
 --     "scan"    no order, a limit: walk the smallest part of where's conjunction in its own
 --               order (a set's SSCAN order, a sorted set's scores), keeping the ids in the others
 --     "sort"    set algebra over every match, then order (no order: by id) and slice
@@ -391,7 +391,7 @@ local function run()
   local batch = ranked_ids(zset, order.desc, first, step(skip), lo, hi)
   if shape == 'ordered' then
     local keys, tests, sizes, least = conjunction()
-    local page, ended = walk(batch, tests, skip, sizes[least])
+    local page, ended = walk(batch, tests, skip, plan.budget * sizes[least])
     if page and not ended then return shape, page end
     return 'sort', sorted_page(#keys == 1 and keys[1] or combine('ZINTERSTORE', keys))
   end
