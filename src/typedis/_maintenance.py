@@ -36,9 +36,15 @@ def _client() -> redis.Redis:
 def tags(spec: ModelSpec) -> list[str]:
     """Every hash tag holding keys of this model: for a partitioned model, the partitions SCAN
     finds and those its registry lists (registered, maybe empty)."""
+    scanned, listed = _found_and_listed(spec)
+    return sorted(scanned | listed)
+
+
+def _found_and_listed(spec: ModelSpec) -> tuple[set[str], set[str]]:
+    """The partitions SCAN finds and those the registry lists (the model's tag, unpartitioned)."""
     if not spec.partition:
-        return [_keys.tag(spec.name)]
-    return sorted(set(_scanned_tags(spec)) | set(_registry(spec)))
+        return {_keys.tag(spec.name)}, set()
+    return set(_scanned_tags(spec)), set(_registry(spec))
 
 
 def _scanned_tags(spec: ModelSpec) -> list[str]:
@@ -237,10 +243,10 @@ def check_indexes(model: type[Model]) -> dict[str, int]:
     ``partitions``: the partitions holding keys that the model's registry does not list."""
     spec = model.__typedis_spec__
     report: dict[str, int] = dict.fromkeys(report_entries(), 0)
-    listed = _registry(spec) if spec.partition else []
+    scanned, listed = _found_and_listed(spec)
     if listed:  # an absent registry is found by the next sweep_expired()
-        report["partitions"] = len(set(_scanned_tags(spec)) - set(listed))
-    for tag in tags(spec):
+        report["partitions"] = len(scanned - listed)
+    for tag in sorted(scanned | listed):
         _check_tag(spec, tag, report)
     report["total"] = sum(report.values())
     return report
