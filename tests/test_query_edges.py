@@ -197,7 +197,7 @@ def test_huge_limit_and_offset_work(ex: Executor) -> None:
     """Before: limit(10**20) raised redis-py's "value is not an integer or out of range"."""
     for key in "abc":
         E(key=key).save()
-    assert keys(ex.all(E.query.limit(10**20))) == ["a", "b", "c"]
+    assert sorted(keys(ex.all(E.query.limit(10**20)))) == ["a", "b", "c"]  # a limit: no order
     assert keys(ex.all(E.query.order_by(E.x).offset(1).limit(2**64))) == ["b", "c"]
     assert ex.all(E.query.offset(10**20)) == []
     assert ex.count(E.query.filter(E.x >= 0).limit(10**20)) == 3

@@ -598,6 +598,7 @@ def test_sample_keys_written(redis_client: redis.Redis) -> None:
             f"{tag}:l:email",
             f"{tag}:u:city+cuisine",
             f"{tag}:c:city+tier:Paris:1",
+            "{td:SchSample}:partitions",  # the registry of partitions
         ]
     )
     assert redis_client.hgetall(f"{tag}:u:city+cuisine") == {b"Paris:fr": rid.encode()}

@@ -42,6 +42,7 @@ from typedis import (
     _codec,
     _index,
     _keys,
+    _maintenance,
     field,
     new_id,
 )
@@ -194,6 +195,7 @@ class Machine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.client.flushdb()
+        _maintenance.forget_registrations()  # the registry of partitions went with the flush
         self.recs: dict[tuple[str, tuple[Any, ...]], Rec] = {}
         # every key ever used, in first-use order (a set of random ids would order randomly)
         self.known: dict[tuple[str, tuple[Any, ...]], None] = {}
@@ -566,6 +568,12 @@ class Machine(RuleBasedStateMachine):
                     want[raw] = got[raw]
             if want:
                 expected[hkey] = ("hash", want)
+
+        # the registry of partitions: a superset of the partitions holding live records (a save
+        # registers its partition before it is sent, whether or not it then succeeds)
+        registry = actual.pop(_keys.partitions("StB"), ("set", set()))[1]
+        live_b = {locate("StB", r.values)[0] for r in self.recs.values() if r.model == "StB"}
+        assert live_b <= registry and all(t.startswith("{td:StB:") for t in registry), registry
 
         missing, unexpected = set(expected) - set(actual), set(actual) - set(expected)
         assert not missing and not unexpected, f"missing keys {missing}, unexpected {unexpected}"

@@ -16,6 +16,7 @@ model; all keys of one tag share one Redis Cluster hash slot)::
     <tag>:l:<field>               sorted set of "<text>\\0<id>", all scores 0 (prefix search on
                                   str Key, Indexed and Unique fields)
     <tag>:q:<n>                   scratch sets of one query script, deleted before it returns
+    {td:M}:partitions             set of the tags of a partitioned model's partitions
 
 ``escape`` percent-encodes ``% : { } * ? [ ] \\`` and NUL so that a value can never end a component,
 close a hash tag or act as a SCAN pattern; a lone ``%`` (which ``escape`` never yields) stands
@@ -102,6 +103,11 @@ def set_index_suffix(suffix: str, texts: Iterable[str | None]) -> str:
 def unique_field(texts: Iterable[str]) -> str:
     """The field of a unique hash for these value texts."""
     return ":".join(escape(t) for t in texts)
+
+
+def partitions(model: str) -> str:
+    """The registry of a partitioned model's partitions: a set of their tags (maintenance)."""
+    return f"{tag(model)}:partitions"
 
 
 def scan_pattern(model: str) -> str:

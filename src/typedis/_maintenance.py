@@ -9,16 +9,17 @@ entry the stored records imply, and compares it with what the server holds.
 from __future__ import annotations
 
 import inspect
+import weakref
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import redis
 from redis.exceptions import NoPermissionError
 
 from . import _index, _keys, _lua, _scripts, _store
 from ._codec import text
-from ._connection import get_connection
+from ._connection import Connection, get_connection
 from ._errors import ModelError, PermissionDenied, QueryError
 from ._spec import ModelSpec
 
@@ -33,11 +34,130 @@ def _client() -> redis.Redis:
 
 
 def tags(spec: ModelSpec) -> list[str]:
-    """Every hash tag holding keys of this model (one per partition)."""
+    """Every hash tag holding keys of this model: for a partitioned model, the partitions SCAN
+    finds and those its registry lists (registered, maybe empty)."""
+    scanned, listed = _found_and_listed(spec)
+    return sorted(scanned | listed)
+
+
+def _found_and_listed(spec: ModelSpec) -> tuple[set[str], set[str]]:
+    """The partitions SCAN finds and those the registry lists (the model's tag, unpartitioned)."""
     if not spec.partition:
-        return [_keys.tag(spec.name)]
+        return {_keys.tag(spec.name)}, set()
+    return set(_scanned_tags(spec)), set(_registry(spec))
+
+
+def _scanned_tags(spec: ModelSpec) -> list[str]:
+    """The partitions of a partitioned model that hold keys, by SCAN."""
+    own = _keys.tag(spec.name)  # holds the registry only
     found = {key[: key.index(b"}") + 1].decode() for key in _scan(_keys.scan_pattern(spec.name))}
-    return sorted(found)
+    return sorted(found - {own})
+
+
+def _registry(spec: ModelSpec) -> list[str]:
+    """The partitions a partitioned model's registry lists."""
+    key = _keys.partitions(spec.name)
+    try:
+        members = _scripts.command(_client(), "SMEMBERS", key)
+    except NoPermissionError as error:
+        raise PermissionDenied(
+            f"reading the registry of partitions {key} needs SMEMBERS on it, which the server's "
+            f"ACL refuses this user (a tenant user sweeps its own partition with "
+            f"{spec.name}.sweep_expired(<partition values>); sweeping every partition, like "
+            "check_indexes() and delete_all() with their SCAN, is for an administrator)"
+        ) from error
+    except redis.RedisError as error:
+        raise _scripts.typed(
+            error, f"reading the registry of partitions {key}", write=False
+        ) from error
+    return sorted(m.decode() for m in members)
+
+
+def partitions(spec: ModelSpec) -> list[str]:
+    """The partitions to sweep: the registry's; where it is absent (partitions written before
+    typedis kept one, or a FLUSHDB), those SCAN finds, which are registered then."""
+    listed = _registry(spec)
+    if listed:
+        return listed
+    _known(spec).clear()  # this connection registers its partitions again
+    found = _scanned_tags(spec)
+    if found:
+        _add(spec, found)
+    return found
+
+
+# The partitions each connection has added to each model's registry, first added first: each
+# is registered once per connection, before its first write (docs/keys.md, "The registry of
+# partitions"). The first one is a witness: sent again with every new partition, it tells
+# when the registry was lost (SADD counts it as added), and then all of them are added again.
+_registered: weakref.WeakKeyDictionary[Connection, dict[str, dict[str, None]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _known(spec: ModelSpec) -> dict[str, None]:
+    return _registered.setdefault(get_connection(), {}).setdefault(spec.name, {})
+
+
+def _registration(spec: ModelSpec, saves: Sequence[_scripts.Call[Any]]) -> list[str]:
+    """The partitions to SADD before ``saves`` (save calls, whose first argument is the tag they
+    write): those this connection has not registered, with the witness; [] for none."""
+    if not spec.partition:
+        return []
+    known = _known(spec)
+    new = sorted({str(call.args[0]) for call in saves} - known.keys())  # a save's 1st arg: its tag
+    return [*new, *list(known)[:1]] if new else []
+
+
+def _registered_now(spec: ModelSpec, sent: list[str], added: int) -> list[str]:
+    """Note the partitions ``sent`` as registered; those to add again: all, if the registry had
+    lost the witness (it was then added), else none."""
+    known = _known(spec)
+    lost = len(known) > 0 and added == len(sent)
+    known.update(dict.fromkeys(sent))
+    return list(known) if lost else []
+
+
+def register(spec: ModelSpec, saves: Sequence[_scripts.Call[Any]]) -> None:
+    """Before ``saves``: add the partitions they write to the model's registry, unless this
+    connection did. The registry is a set under the model's own tag, written by a command of its
+    own: the save scripts run in the partition's slot, and a cluster lets a script touch one."""
+    sent = _registration(spec, saves)
+    if sent:
+        again = _registered_now(spec, sent, _add(spec, sent))
+        if again:
+            _add(spec, again)
+
+
+def _add(spec: ModelSpec, tags: list[str]) -> int:
+    """SADD partitions to the registry (idempotent: the retrying read client sends it); how
+    many were not there."""
+    key = _keys.partitions(spec.name)
+    with _scripts.typed_errors(f"registering the partitions {tags} in {key}"):
+        added: int = _scripts.command(get_connection().client, "SADD", key, *tags)
+    return added
+
+
+async def aregister(spec: ModelSpec, saves: Sequence[_scripts.Call[Any]]) -> None:
+    """``register()`` on the asyncio client."""
+    sent = _registration(spec, saves)
+    if sent:
+        again = _registered_now(spec, sent, await _aadd(spec, sent))
+        if again:
+            await _aadd(spec, again)
+
+
+async def _aadd(spec: ModelSpec, tags: list[str]) -> int:
+    """``_add()`` on the asyncio client."""
+    key = _keys.partitions(spec.name)
+    with _scripts.typed_errors(f"registering the partitions {tags} in {key}"):
+        client = get_connection().aclient
+        return await cast(Awaitable[int], _scripts.command(client, "SADD", key, *tags))
+
+
+def forget_registrations() -> None:
+    """Register every partition again before its next write (after a FLUSHDB, in tests)."""
+    _registered.clear()
 
 
 def _scan(pattern: str) -> list[bytes]:
@@ -55,6 +175,8 @@ def _scan(pattern: str) -> list[bytes]:
                 "Model.sweep_expired(<partition values>); check_indexes() and delete_all() "
                 "are for an administrator)"
             ) from error
+        except redis.RedisError as error:
+            raise _scripts.typed(error, f"SCAN {pattern}", write=False) from error
         cursor, batch = reply
         keys += batch
         if int(cursor) == 0:
@@ -99,26 +221,32 @@ def _read_all(keys: Sequence[bytes], command: str) -> list[Any]:
         pipe = _scripts.pipeline(_client())
         for key in chunk:
             _scripts.command(pipe, command, key, *extra)
-        out += pipe.execute()
+        with _scripts.typed_errors(f"reading {len(chunk)} keys with {command}"):
+            out += pipe.execute()
     return out
 
 
 def _server_ms(client: redis.Redis) -> float:
-    seconds, micros = _scripts.command(client, "TIME")
+    with _scripts.typed_errors("TIME"):
+        seconds, micros = _scripts.command(client, "TIME")
     return int(seconds) * 1000 + int(micros) / 1000
 
 
 def report_entries() -> tuple[str, ...]:
     """The entries of a ``check_indexes()`` report: the record-level ones and each kind's."""
     by_kinds = (name for kind in _index.kinds() for name in kind.reports)
-    return ("class_set", "records", *dict.fromkeys(by_kinds), "expiry")
+    return ("class_set", "records", *dict.fromkeys(by_kinds), "expiry", "partitions")
 
 
 def check_indexes(model: type[Model]) -> dict[str, int]:
-    """Count orphaned, missing or wrong index entries of each kind, without writing anything."""
+    """Count orphaned, missing or wrong index entries of each kind, without writing anything;
+    ``partitions``: the partitions holding keys that the model's registry does not list."""
     spec = model.__typedis_spec__
     report: dict[str, int] = dict.fromkeys(report_entries(), 0)
-    for tag in tags(spec):
+    scanned, listed = _found_and_listed(spec)
+    if listed:  # an absent registry is found by the next sweep_expired()
+        report["partitions"] = len(scanned - listed)
+    for tag in sorted(scanned | listed):
         _check_tag(spec, tag, report)
     report["total"] = sum(report.values())
     return report
@@ -146,7 +274,8 @@ def _check_tag(spec: ModelSpec, tag: str, report: dict[str, int]) -> None:
         if _keys.record_id(key_texts) != rid or _keys.tag(spec.name, part_texts) != tag:  # type: ignore[arg-type]
             report["records"] += 1
 
-    members = {m.decode() for m in _scripts.command(client, "SMEMBERS", _keys.all_ids(tag))}
+    with _scripts.typed_errors(f"reading {_keys.all_ids(tag)}"):
+        members = {m.decode() for m in _scripts.command(client, "SMEMBERS", _keys.all_ids(tag))}
     report["class_set"] += len(members ^ set(records))
 
     expiry = _read_held([_keys.expiry(tag)], "zset")
@@ -199,15 +328,17 @@ def delete_all(model: type[Model]) -> int:
             removed += _scripts.run(_store.delete_call(spec, chunk))
         leftovers = _tag_keys(tag)
         for chunk in _chunks(leftovers):
-            _client().unlink(*chunk)
+            with _scripts.typed_errors(f"deleting the keys left in {tag}"):
+                _scripts.command(_client(), "UNLINK", *chunk)
     return removed
 
 
 def sweep_expired(model: type[Model], partition: Sequence[Any], limit: object) -> int:
     """Remove expired records with their index entries, ``limit`` per script call; the count.
 
-    With partition values, only that partition (no SCAN). Without, every partition SCAN finds;
-    one the ACL user may not sweep stops it with ``PermissionDenied``.
+    With partition values, only that partition. Without, every partition the model's registry
+    lists (no SCAN; see ``partitions``); one the ACL user may not sweep stops it with
+    ``PermissionDenied``.
     """
     spec = model.__typedis_spec__
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
@@ -215,7 +346,7 @@ def sweep_expired(model: type[Model], partition: Sequence[Any], limit: object) -
     if partition or not spec.partition:
         return _sweep_tag(spec, tag_for(spec, partition), limit)
     removed = 0
-    for tag in tags(spec):
+    for tag in partitions(spec):
         try:
             removed += _sweep_tag(spec, tag, limit)
         except PermissionDenied as error:
@@ -251,9 +382,10 @@ def prune_functions(*models: type[Model]) -> list[str]:
     """
     keep = {_lua.library(m.__typedis_spec__).name for m in models}
     pattern = _lua.LIBRARY_PREFIX + "*"
-    listed: list[dict[bytes, Any]] = _scripts.command(
-        _client(), "FUNCTION", "LIST", "LIBRARYNAME", pattern
-    )
+    with _scripts.typed_errors("FUNCTION LIST"):
+        listed: list[dict[bytes, Any]] = _scripts.command(
+            _client(), "FUNCTION", "LIST", "LIBRARYNAME", pattern
+        )
     names = [entry[b"library_name"].decode() for entry in listed]
     # The server matches LIBRARYNAME without regard to case; typedis' prefix is lowercase.
     pruned = sorted(n for n in names if n.startswith(_lua.LIBRARY_PREFIX) and n not in keep)
@@ -262,7 +394,9 @@ def prune_functions(*models: type[Model]) -> list[str]:
             _scripts.command(get_connection().writer, "FUNCTION", "DELETE", name)
         except redis.ResponseError as error:  # deleted meanwhile by another pruner
             if "not found" not in str(error).lower():
-                raise
+                raise _scripts.typed(error, f"FUNCTION DELETE {name}", write=True) from error
+        except redis.RedisError as error:
+            raise _scripts.typed(error, f"FUNCTION DELETE {name}", write=True) from error
     return pruned
 
 
@@ -295,4 +429,6 @@ def install_functions(*models: type[Model]) -> list[str]:
                 f"install_functions(): loading {name} needs FUNCTION LOAD, which the server's "
                 "ACL refuses this user: run it as an administrator"
             ) from error
+        except redis.RedisError as error:
+            raise _scripts.typed(error, f"FUNCTION LOAD {name}", write=True) from error
     return list(libraries)

@@ -220,6 +220,7 @@ class Model(BaseModel, metaclass=ModelMeta):
         call = _store.save_call(
             self, update_fields=update_fields, migrate_key=migrate_key, ttl=ttl, expire_at=expire_at
         )
+        _maintenance.register(self.__typedis_spec__, [call])
         _scripts.run(call)
         return self
 
@@ -235,6 +236,7 @@ class Model(BaseModel, metaclass=ModelMeta):
         call = _store.save_call(
             self, update_fields=update_fields, migrate_key=migrate_key, ttl=ttl, expire_at=expire_at
         )
+        await _maintenance.aregister(self.__typedis_spec__, [call])
         await _scripts.arun(call)
         return self
 
@@ -267,13 +269,17 @@ class Model(BaseModel, metaclass=ModelMeta):
             CorruptRecord: a stored record is damaged (nothing of its batch is written).
             OutcomeUnknown: a batch's reply was lost; it was written once or not at all.
         """
-        for call in _store.save_many_calls(cls, records, batch_size):
+        calls = _store.save_many_calls(cls, records, batch_size)
+        _maintenance.register(cls.__typedis_spec__, calls)
+        for call in calls:
             _scripts.run(call)
 
     @classmethod
     async def asave_many(cls, records: Sequence[Self], *, batch_size: int = 1000) -> None:
         """``save_many()`` on the asyncio client."""
-        for call in _store.save_many_calls(cls, records, batch_size):
+        calls = _store.save_many_calls(cls, records, batch_size)
+        await _maintenance.aregister(cls.__typedis_spec__, calls)
+        for call in calls:
             await _scripts.arun(call)
 
     def delete(self) -> bool:

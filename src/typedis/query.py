@@ -7,7 +7,7 @@ Example:
 """
 
 from ._query._conditions import Cond
-from ._query._query import Query
+from ._query._query import Profile, Query
 from ._query._refs import (
     ConfidenceRef,
     DecayRef,
@@ -34,6 +34,7 @@ __all__ = [
     "LinkRef",
     "OptionalLinkRef",
     "Ordering",
+    "Profile",
     "Query",
     "Rank",
     "SortedRef",

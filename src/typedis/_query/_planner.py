@@ -36,6 +36,9 @@ _READ_MODES = ("records", "scored")  # modes that return records (and run the ki
 # A Redis set holds fewer than 2**32 members: a larger offset or limit means the same, and 2**32
 # is exact in the plan's JSON and in Lua's numbers.
 _MAX_PAGE = 2**32
+# An ordered scan gives up after this many ids per id of the filter's smallest part: checking
+# an id costs less than intersecting it (ZINTERSTORE writes and sorts each match).
+WALK_BUDGET = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,40 @@ class Plan:
     min_score: float | None = None
     shift: tuple[tuple[str, float], ...] = ()
     boost: tuple[tuple[str, float], ...] = ()
+    profile: bool = False  # the script returns the work it did instead of the results
+
+    @property
+    def shape(self) -> str:
+        """How the query script runs this plan (see ``describe`` and lua/query.lua).
+
+        ``index``, ``range``, ``ordered`` and ``scan`` walk an index in order and stop when the
+        page is full (``scan``: a limited query without an order, in the index's own order);
+        ``sort`` computes every match first (without an order: by id); ``count`` counts them;
+        ``empty`` (limit 0) reads nothing.
+        """
+        if self.mode == "count":
+            return "count"
+        if self.limit == 0:
+            return "empty"
+        plain = self.plain_order()
+        if plain is not None and self.where[0] == "range" and self.where[1] == plain:
+            return "range"
+        if self.limit < 0:  # every match is read: by id without an order; a walk of an order
+            return "sort"  # would read them all, then sort anyway for those without a score
+        if self.order is None:
+            return "scan"
+        if plain is None:
+            return "sort"
+        return "index" if self.where == ["all"] else "ordered"
+
+    def plain_order(self) -> str | None:
+        """The sorted set of an order by one source of weight 1 (no rank stage), else None."""
+        if not self.order or isinstance(self.order, dict):
+            return None
+        by, _ = self.order
+        if len(by) != 1 or by[0][1] != 1 or self.min_score is not None:
+            return None
+        return None if self.shift or self.boost else by[0][0]
 
     def program(self) -> str:
         """The JSON the query script reads (its ARGV[1])."""
@@ -83,7 +120,12 @@ class Plan:
             "limit": self.limit,
             "mode": self.mode,
             "fields": list(self.fields),
+            "shape": self.shape,
         }
+        if self.shape == "ordered":
+            program["budget"] = WALK_BUDGET
+        if self.profile:
+            program["profile"] = True
         if self.reads:
             program["reads"] = [
                 {
@@ -287,10 +329,28 @@ class Compiler:
         return ["ids", [_keys.record_id(k) for k in key_texts]]
 
 
+# Each shape in words, and its cost class: N records of the tag (of the order's sorted set), M
+# matches, S the smallest part of the filter's conjunction, K its parts, k = offset + limit
+# (M without a limit).
+_SHAPES = {
+    "index": "index page: walks {z} from the offset, O(log N + k)",
+    "range": "range page: walks the range of {z} from the offset, O(log N + k)",
+    "ordered": (
+        "ordered scan with early stop: walks {z} keeping the matches, O(k·N/M·K); "
+        f"after {WALK_BUDGET}·S ids without a full page, intersection and sort instead, "
+        "O(S·K + M log M)"
+    ),
+    "scan": "scan with early stop: walks the smallest part, checking the others, O(k·S/M·K)",
+    "sort": "sort: every match ordered before the page is cut, O(S·K + M log M)",
+    "count": "count: every match's hash checked, O(S·K + M)",
+    "empty": "empty page: nothing is read, O(1)",
+}
+
+
 def describe(p: Plan) -> str:
-    """A plan in words."""
+    """A plan in words: its filter, order, page, shape and cost class."""
     where = _describe(p.where)
-    order = "ordered by id"
+    order = "in no order"
     if isinstance(p.order, dict):
         order = _index.named(p.order["kind"]).describe_order(p.order)
     elif p.order:
@@ -303,7 +363,8 @@ def describe(p: Plan) -> str:
             how = "" if p.aggregate == "SUM" else f" (aggregate {p.aggregate})"
             order = f"ordered by rank {terms}{how} {way}"
     page = f"offset {p.offset}" + ("" if p.limit < 0 else f", limit {p.limit}")
-    return f"in {p.tag}: {where}; {order}; {page}; {p.mode} in one script call"
+    shape = _SHAPES[p.shape].format(z=p.plain_order())
+    return f"in {p.tag}: {where}; {order}; {page}; {p.mode} in one script call; {shape}"
 
 
 def _describe(node: Node) -> str:

@@ -34,6 +34,16 @@ _UNITS = {"m": 1.0, "km": 1000.0, "mi": 1609.34, "ft": 0.3048}
 
 
 @dataclass(frozen=True, slots=True)
+class Profile:
+    """What the query script did for one run of a query (``Query.profile()``)."""
+
+    shape: str  # the shape it ran: the plan's, or "sort" where an ordered scan gave up
+    walked: int  # ids its walks looked at
+    stored: int  # ids it wrote to scratch keys (set algebra over the matches)
+    found: int  # ids on the page (for a count: the count)
+
+
+@dataclass(frozen=True, slots=True)
 class Query(Generic[M]):
     """A query over the records of one model. Build it with ``Model.query``."""
 
@@ -117,8 +127,20 @@ class Query(Generic[M]):
         return plan(self.model, self.where, self.ordering, self.skip, self.take, mode)
 
     def explain(self) -> str:
-        """The plan in words."""
+        """The plan in words: filter, order, page, shape and cost class (pure)."""
         return f"{self.model.__name__} {describe(self.plan())}"
+
+    def profile(self) -> Profile:
+        """Run the query's page selection on the server and say what it cost: the shape run
+        and the ids it walked and stored. No record is read (mode "ids": no read hook runs)."""
+        p = replace(self.plan("ids"), profile=True)
+
+        def decode(reply: list[Any]) -> Profile:
+            shape, walked, stored, found = reply
+            return Profile(shape.decode(), int(walked), int(stored), int(found))
+
+        profile: Profile = _scripts.run(_call(p, decode))
+        return profile
 
     # ---- calls (one per terminal method, shared by both executors) ---------------------------
 

@@ -5,7 +5,20 @@
 -- KEYS[1]: <tag>:all (the tag's id set; every other key is derived from the tag, same slot)
 -- ARGV[1]: the plan (JSON):
 --   {"tag": tag, "where": node, "order": order | null, "offset": n, "limit": n (-1: no limit),
---    "mode": "records" | "ids" | "count", "fields": [field, ...], "reads": [index, ...]?}
+--    "mode": "records" | "ids" | "count", "fields": [field, ...], "reads": [index, ...]?,
+--    "shape": shape, "budget": n (shape "ordered"), "profile": true?}
+--   shape (typedis._query._planner.Plan.shape; the planner chooses it, this script runs it):
+--     "index"   where is ["all"], a plain order: walk the order's sorted set from the offset
+--     "range"   where is one range node on the plain order's sorted set: walk that range
+--     "ordered" a plain order and a filter: walk the order's sorted set, keeping the ids in
+--               every part of where's conjunction; after "budget" times as many ids as
+--               its smallest part holds (or at the end of the sorted set), "sort" instead
+--     "scan"    no order, a limit: walk the smallest part of where's conjunction in its own
+--               order (a set's SSCAN order, a sorted set's scores), keeping the ids in the others
+--     "sort"    set algebra over every match, then order (no order: by id) and slice
+--     "count"   the number of live matches
+--     "empty"   limit 0: nothing
+--   A walk stops as soon as the page is full: it never copies the matches.
 --   node: ["all"] | ["ids", [id, ...]] | ["and", [node, ...]] | ["or", [node, ...]]
 --       | ["not", node] | a node of an index kind (NODES in lua/index/*.lua)
 --   order: {"by": [[zset suffix, weight], ...], "desc": bool}: by the weighted sum of the
@@ -22,7 +35,8 @@
 -- returns: mode "count": the number of live matches (records whose hash exists, not past
 --          their expiry; O(matches)); "ids": their ids in order;
 --          "records": a flat list id1, values1, id2, values2, ... (values in "fields" order);
---          "scored": id1, values1, score1, ... (the order's score of each record, as text)
+--          "scored": id1, values1, score1, ... (the order's score of each record, as text);
+--          with "profile": {shape run, ids walked, elements stored in scratch keys, results}
 -- Scratch keys <tag>:q:<n> live only inside this call (scripts run alone, so the names are
 -- safe to reuse) and are deleted before it returns.
 local plan = cjson.decode(ARGV[1])
@@ -86,9 +100,9 @@ local offset, limit = plan.offset, plan.limit
 local order = plan.order
 local where = plan.where
 
--- A key holding the ids of the live matches (a set or a sorted set).
-local function matches()
-  local found = eval(where)
+-- A key holding the ids of found (a key of matches; default: where's) less the expired ones.
+local function matches(found)
+  found = found or eval(where)
   if expired > 0 then
     local gone, live = tmp(), tmp()
     redis.call('ZRANGESTORE', gone, expkey, '-inf', now_ms(), 'BYSCORE')
@@ -164,7 +178,7 @@ end
 -- ids at positions off .. off + lim - 1 (lim < 0: to the end). The set algebra of the order
 -- runs once, before the first read.
 local function pager(found)
-  if order == cjson.null then
+  if order == cjson.null then -- by id
     local by_id = tmp()
     redis.call('ZUNIONSTORE', by_id, 1, found, 'WEIGHTS', 0)
     return function(off, lim)
@@ -210,15 +224,6 @@ local function pager(found)
   end
 end
 
--- A range filter on the order's own sorted set, pushed down: one range read of the index.
-local function pushed_down(off, lim)
-  local lo, hi = where[3], where[4]
-  if order.desc then lo, hi = hi, lo end
-  local args = {k(where[2]), lo, hi, 'BYSCORE', 'LIMIT', off, lim}
-  if order.desc then args[#args + 1] = 'REV' end
-  return redis.call('ZRANGE', unpack(args))
-end
-
 -- Whether record key is live: its hash exists (one deleted outside typedis, by a stray DEL or
 -- an eviction, left its id in the indexes) and it is not past its expiry.
 local function live(key)
@@ -228,52 +233,190 @@ local function live(key)
   return alive
 end
 
-local fields, reads = plan.fields, plan.reads or {}
+local walked = 0 -- ids the walks looked at (returned with "profile")
 
--- Add the live records of ids to out (by mode: id; id, values; or id, values, score) and
--- return how many were not live.
-local function read(ids, out)
-  local gone = 0
-  for _, id in ipairs(ids) do
-    local key = tag .. ':r:' .. id
-    if not live(key) then
-      gone = gone + 1
-    elseif plan.mode == 'ids' then
-      out[#out + 1] = id
-    else
-      out[#out + 1] = id
-      out[#out + 1] = redis.call('HMGET', key, unpack(fields))
-      if plan.mode == 'scored' then out[#out + 1] = redis.call('ZSCORE', scored, id) end
-      for _, ix in ipairs(reads) do KINDS[ix.kind].read(tag, ix, id, key) end
+-- The page's live ids from a walk over a stream of ids in order: batch() returns the next ids
+-- (none at its end). An id counts when it is in every filter (functions id -> bool) and not
+-- expired; the first skip of those are passed over, the next ones whose record is live make
+-- the page (a record found gone is replaced by the next match). Returns the page and whether
+-- the stream ended before it was full; nil after more than budget ids (if given).
+local function walk(batch, filters, skip, budget)
+  local page, seen, looked = {}, {}, 0
+  while true do
+    local ids = batch()
+    if #ids == 0 then return page, true end
+    for _, id in ipairs(ids) do
+      looked, walked = looked + 1, walked + 1
+      if budget and looked > budget then return nil end
+      local keep = not seen[id] -- SSCAN may return an id twice
+      seen[id] = true
+      for _, member in ipairs(filters) do keep = keep and member(id) end
+      if keep and skip > 0 and expired > 0 then
+        local at = redis.call('ZSCORE', expkey, id)
+        keep = not at or tonumber(at) > now_ms()
+      end
+      if keep then
+        if skip > 0 then
+          skip = skip - 1
+        elseif live(tag .. ':r:' .. id) then
+          page[#page + 1] = id
+          if #page == limit then return page, false end
+        end
+      end
     end
   end
-  return gone
 end
 
--- The page's records, read from fetch(off, lim); the records found not live are replaced by
--- the next matches, so a page is full while matches remain.
+-- How many ids a walk reads per command: the page (and the skipped ids) at first, at most BATCH.
+local function step(skip)
+  local want = limit < 0 and BATCH or skip + limit
+  return math.max(16, math.min(want, BATCH))
+end
+
+-- A stream of the ids of a sorted set by rank from position first (desc: highest first), or,
+-- given lo and hi, of its scores within them (ZRANGE ... BYSCORE bounds).
+local function ranked_ids(key, desc, first, n, lo, hi)
+  local pos = first
+  return function()
+    local args
+    if lo then
+      args = {key, lo, hi, 'BYSCORE', 'LIMIT', pos, n}
+      if desc then args[2], args[3], args[#args + 1] = hi, lo, 'REV' end
+    else
+      args = {key, pos, pos + n - 1}
+      if desc then args[4] = 'REV' end
+    end
+    pos = pos + n
+    return redis.call('ZRANGE', unpack(args))
+  end
+end
+
+-- A stream of the members of a set, in SSCAN order (nothing runs between the SSCAN calls of a
+-- script; an id returned twice is walked once).
+local function scanned_ids(key, n)
+  local cursor
+  return function()
+    local ids = {}
+    while #ids == 0 and cursor ~= '0' do
+      local reply = redis.call('SSCAN', key, cursor or '0', 'COUNT', n)
+      cursor, ids = reply[1], reply[2]
+    end
+    return ids
+  end
+end
+
+-- The Redis type of key ('set', 'zset', ...; 'none' when absent).
+local function type_of(key)
+  local t = redis.call('TYPE', key)
+  return t.ok or t
+end
+
+-- The membership test of a key of ids (a set or a sorted set) and its size.
+local function membership(key)
+  if type_of(key) == 'zset' then
+    return function(id) return redis.call('ZSCORE', key, id) ~= false end, redis.call('ZCARD', key)
+  end
+  return function(id) return redis.call('SISMEMBER', key, id) == 1 end, redis.call('SCARD', key)
+end
+
+-- The keys of where's conjunction (each part evaluated once), their membership tests, and the
+-- position of the smallest.
+local function conjunction()
+  local parts = where[1] == 'and' and where[2] or {where}
+  local keys, tests, sizes, least = many(parts), {}, {}, 1
+  for i, key in ipairs(keys) do
+    tests[i], sizes[i] = membership(key)
+    if sizes[i] < sizes[least] then least = i end
+  end
+  return keys, tests, sizes, least
+end
+
+-- The page's records, read from fetch(off, lim) (the "sort" shape); the records found not live
+-- are replaced by the next matches, so a page is full while matches remain.
 local function collect(fetch)
-  local out, off, want = {}, offset, limit
+  local page, off, want = {}, offset, limit
   while true do
     local ids = fetch(off, want)
-    local gone = read(ids, out)
-    if gone == 0 or want < 0 or #ids < want then return out end
+    local gone = 0
+    for _, id in ipairs(ids) do
+      if live(tag .. ':r:' .. id) then page[#page + 1] = id else gone = gone + 1 end
+    end
+    if gone == 0 or want < 0 or #ids < want then return page end
     off, want = off + #ids, gone
   end
 end
 
-if plan.mode ~= 'count' and limit == 0 then return {} end
-if plan.mode ~= 'count' and expired == 0 and where[1] == 'range'
-    and plain_order() == k(where[2]) and not order.min then
-  scored = k(where[2])
-  return collect(pushed_down)
+local fields, reads = plan.fields, plan.reads or {}
+
+-- The reply of a page of live ids, by mode: id; id, values; or id, values, score.
+local function reply(page)
+  if plan.mode == 'ids' then return page end
+  local out = {}
+  for _, id in ipairs(page) do
+    local key = tag .. ':r:' .. id
+    out[#out + 1] = id
+    out[#out + 1] = redis.call('HMGET', key, unpack(fields))
+    if plan.mode == 'scored' then out[#out + 1] = redis.call('ZSCORE', scored, id) end
+    for _, ix in ipairs(reads) do KINDS[ix.kind].read(tag, ix, id, key) end
+  end
+  return out
 end
--- scratch keys are deleted whether or not the set algebra fails (a wrong key type)
-local ok, result = pcall(function()
-  local found = matches()
-  if plan.mode == 'count' then return present_in(tag, found) end
-  return collect(pager(found))
+
+-- The "sort" shape's page: every match (found: their key, default where's), ordered.
+local function sorted_page(found)
+  return collect(pager(matches(found)))
+end
+
+-- Run the plan's shape: the shape run and the page's ids (or the count).
+local function run()
+  local shape = plan.shape
+  if shape == 'empty' then return shape, {} end
+  if shape == 'count' then return shape, present_in(tag, matches()) end
+  if shape == 'scan' then
+    local keys, tests, _, least = conjunction()
+    local source = keys[least]
+    local batch = type_of(source) == 'zset' and ranked_ids(source, false, 0, step(offset))
+      or scanned_ids(source, step(offset))
+    table.remove(tests, least)
+    return shape, walk(batch, tests, offset)
+  end
+  if shape == 'sort' then return shape, sorted_page() end
+  local zset = plain_order()
+  scored = zset
+  -- Nothing expired: the offset is a position of the index itself; else each id is checked.
+  local first, skip = 0, offset
+  if shape ~= 'ordered' and expired == 0 then first, skip = offset, 0 end
+  local lo, hi
+  if shape == 'range' then lo, hi = where[3], where[4] end
+  local batch = ranked_ids(zset, order.desc, first, step(skip), lo, hi)
+  if shape == 'ordered' then
+    local keys, tests, sizes, least = conjunction()
+    local page, ended = walk(batch, tests, skip, plan.budget * sizes[least])
+    if page and not ended then return shape, page end
+    return 'sort', sorted_page(#keys == 1 and keys[1] or combine('ZINTERSTORE', keys))
+  end
+  local page, ended = walk(batch, {}, skip)
+  if ended and shape == 'index' and (limit < 0 or #page < limit) then
+    return 'sort', sorted_page(KEYS[1]) -- records without a score come last
+  end
+  return shape, page
+end
+
+-- scratch keys (which may hold the scores of mode "scored") are deleted after the reply is
+-- built, whether or not the set algebra fails (a wrong key type)
+local ok, shape, result = pcall(function()
+  local shape, page = run()
+  if plan.profile or plan.mode == 'count' then return shape, page end
+  return shape, reply(page)
 end)
-for i = 1, scratch do redis.call('DEL', tag .. ':q:' .. i) end
-if not ok then error(result) end
+local stored = 0
+for i = 1, scratch do
+  local key = tag .. ':q:' .. i
+  if plan.profile then stored = stored + select(2, membership(key)) end
+  redis.call('DEL', key)
+end
+if not ok then error(shape) end
+if plan.profile then
+  return {shape, walked, stored, plan.mode == 'count' and result or #result}
+end
 return result
