@@ -24,38 +24,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from _common import CAVEAT
-from pydantic import BaseModel
+from harness.contenders import BenchPlace, PlainPlace
 
 import typedis
-from typedis import Indexed, Key, Model, Sorted, _keys, field
+from typedis import _keys
 
 CUISINES = [f"c{i}" for i in range(10)]
 
 
-class LimPlace(Model):
-    name: Key[str]
-    cuisine: Indexed[str]
-    rating: Sorted[float] = field(default=0.0)
-    city: str = ""
-    visits: int = 0
-    note: str = ""
-
-
-class Plain(BaseModel):
-    name: str
-    cuisine: str
-    rating: float = 0.0
-    city: str = ""
-    visits: int = 0
-    note: str = ""
-
-
 def fill(n: int) -> None:
     """Records 0 .. n - 1 (those saved already are kept), ratings scattered."""
-    have = LimPlace.count()
-    LimPlace.save_many(
+    have = BenchPlace.count()
+    BenchPlace.save_many(
         [
-            LimPlace(name=f"p{i:07d}", cuisine=CUISINES[i % 10], rating=(i * 7919 % n) / 7)
+            BenchPlace(name=f"p{i:07d}", cuisine=CUISINES[i % 10], rating=(i * 7919 % n) / 7)
             for i in range(have, n)
         ]
     )
@@ -71,24 +53,26 @@ def main() -> None:
     conn = typedis.connect()
     raw: Any = conn.client
     raw.flushdb()
-    tag = _keys.tag("LimPlace")
+    tag = _keys.tag("BenchPlace")
     zkey, skey = f"{tag}:z:rating", f"{tag}:i:cuisine:c3"
 
-    def read(ids: list[bytes]) -> list[Plain]:
+    def read(ids: list[bytes]) -> list[PlainPlace]:
         pipe = raw.pipeline(transaction=False)
         for i in ids:
             pipe.hgetall(_keys.record(tag, i.decode()))
-        return [Plain.model_validate({k.decode(): v for k, v in h.items()}) for h in pipe.execute()]
+        return [
+            PlainPlace.model_validate({k.decode(): v for k, v in h.items()}) for h in pipe.execute()
+        ]
 
-    def raw_filtered_top() -> list[Plain]:
+    def raw_filtered_top() -> list[PlainPlace]:
         ids = raw.zrange(zkey, 0, 1499, desc=True)
         return read([i for i, m in zip(ids, raw.smismember(skey, ids), strict=True) if m][:100])
 
-    query = LimPlace.query
-    thai = query.filter(LimPlace.cuisine == "c3")
+    query = BenchPlace.query
+    thai = query.filter(BenchPlace.cuisine == "c3")
     shapes: dict[str, tuple[Callable[[], object], Callable[[], object]]] = {
         "top 100": (
-            lambda: query.order_by(LimPlace.rating.desc()).limit(100).all(),
+            lambda: query.order_by(BenchPlace.rating.desc()).limit(100).all(),
             lambda: read(raw.zrange(zkey, 0, 99, desc=True)),
         ),
         "eq, limit 100": (
@@ -96,7 +80,7 @@ def main() -> None:
             lambda: read(raw.sscan(skey, 0, count=100)[1][:100]),
         ),
         "eq, top 100": (
-            lambda: thai.order_by(LimPlace.rating.desc()).limit(100).all(),
+            lambda: thai.order_by(BenchPlace.rating.desc()).limit(100).all(),
             raw_filtered_top,
         ),
     }
@@ -104,7 +88,7 @@ def main() -> None:
         fill(n)
         if args.expired:
             gone = datetime.now(UTC) - timedelta(seconds=1)
-            LimPlace(name="expired", cuisine="c3", rating=1e9).save(expire_at=gone)
+            BenchPlace(name="expired", cuisine="c3", rating=1e9).save(expire_at=gone)
         times: dict[tuple[str, str], list[float]] = {}
         for _ in range(args.rounds):
             for name, contenders in shapes.items():
@@ -118,7 +102,7 @@ def main() -> None:
             print(
                 f"N={n:>8,}  {name:<14} typedis {t:7.2f} ms   raw {r:6.2f} ms   ratio {t / r:5.2f}"
             )
-        LimPlace.sweep_expired()
+        BenchPlace.sweep_expired()
     raw.flushdb()
     conn.close()
 
