@@ -8,6 +8,7 @@ Popoto has the feature. docs/performance.md walks through one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
@@ -131,9 +132,11 @@ class Bench:
 # ---- writes: each run starts from an empty database --------------------------------------
 
 
-@workload
-def save(bench: Bench) -> list[Workload]:
-    n = bench.sizes.save
+def _fresh(
+    bench: Bench, n: int
+) -> tuple[Callable[[], list[BenchPlace]], Callable[[], list[dict[str, Any]]]]:
+    """Set-ups of a write workload: an empty database, then n records to write (as typedis
+    models, as raw rows)."""
     rows = data.rows(n)
 
     def fresh_models() -> list[BenchPlace]:
@@ -144,6 +147,13 @@ def save(bench: Bench) -> list[Workload]:
         bench.flush()
         return rows
 
+    return fresh_models, fresh_rows
+
+
+@workload
+def save(bench: Bench) -> list[Workload]:
+    n = bench.sizes.save
+    fresh_models, fresh_rows = _fresh(bench, n)
     return [
         Workload(
             "save",
@@ -163,16 +173,7 @@ def save(bench: Bench) -> list[Workload]:
 @workload
 def bulk_save(bench: Bench) -> list[Workload]:
     n = bench.sizes.bulk
-    rows = data.rows(n)
-
-    def fresh_models() -> list[BenchPlace]:
-        bench.flush()
-        return build(n)
-
-    def fresh_rows() -> list[dict[str, Any]]:
-        bench.flush()
-        return rows
-
+    fresh_models, fresh_rows = _fresh(bench, n)
     return [
         Workload(
             "bulk_save",
