@@ -64,6 +64,10 @@ QUERIES: dict[str, tuple[str, Query[ScPlace]]] = {
         ScPlace.query.filter(ScPlace.rating >= 10).order_by(ScPlace.rating).limit(100),
     ),
     "no filter, limit 100": ("scan", ScPlace.query.limit(100)),
+    "range, limit 100": (  # half the records: the range is read in place, never copied
+        "scan",
+        ScPlace.query.filter(ScPlace.rating.between(10, SMALL / 2)).limit(100),
+    ),
 }
 
 

@@ -319,16 +319,29 @@ local function membership(key)
   return function(id) return redis.call('SISMEMBER', key, id) == 1 end, redis.call('SCARD', key)
 end
 
--- The keys of where's conjunction (each part evaluated once), their membership tests, and the
--- position of the smallest.
-local function conjunction()
+-- The keys of where's conjunction (each part evaluated once), their membership tests, their
+-- sizes and the position of the smallest. With in_place, a range part is sized by ZCOUNT and,
+-- if it is the smallest, left unevaluated (keys and tests hold nothing at its position): the
+-- walk reads it where it is (ZRANGE ... BYSCORE LIMIT) instead of copying its matches.
+local function conjunction(in_place)
   local parts = where[1] == 'and' and where[2] or {where}
-  local keys, tests, sizes, least = many(parts), {}, {}, 1
-  for i, key in ipairs(keys) do
-    tests[i], sizes[i] = membership(key)
+  local keys, tests, sizes, least = {}, {}, {}, 1
+  for i, part in ipairs(parts) do
+    if in_place and part[1] == 'range' then
+      sizes[i] = redis.call('ZCOUNT', k(part[2]), part[3], part[4])
+    else
+      keys[i] = eval(part)
+      tests[i], sizes[i] = membership(keys[i])
+    end
     if sizes[i] < sizes[least] then least = i end
   end
-  return keys, tests, sizes, least
+  for i, part in ipairs(parts) do
+    if not keys[i] and i ~= least then
+      keys[i] = eval(part)
+      tests[i] = membership(keys[i])
+    end
+  end
+  return keys, tests, sizes, least, parts
 end
 
 -- The page's records, read from fetch(off, lim) (the "sort" shape); the records found not live
@@ -373,12 +386,21 @@ local function run()
   if shape == 'empty' then return shape, {} end
   if shape == 'count' then return shape, present_in(tag, matches()) end
   if shape == 'scan' then
-    local keys, tests, _, least = conjunction()
-    local source = keys[least]
-    local batch = type_of(source) == 'zset' and ranked_ids(source, false, 0, step(offset))
-      or scanned_ids(source, step(offset))
-    table.remove(tests, least)
-    return shape, walk(batch, tests, offset)
+    local keys, tests, _, least, parts = conjunction(true)
+    local source, batch = keys[least], nil
+    if not source then -- the smallest part is a range, read in place
+      local range = parts[least]
+      batch = ranked_ids(k(range[2]), false, 0, step(offset), range[3], range[4])
+    elseif type_of(source) == 'zset' then
+      batch = ranked_ids(source, false, 0, step(offset))
+    else
+      batch = scanned_ids(source, step(offset))
+    end
+    local others = {}
+    for i, test in pairs(tests) do
+      if i ~= least then others[#others + 1] = test end
+    end
+    return shape, walk(batch, others, offset)
   end
   if shape == 'sort' then return shape, sorted_page() end
   local zset = plain_order()
