@@ -16,11 +16,11 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, cast
 
 from .. import _keys
 from .._codec import Arg as Arg  # re-exported for the kinds
-from .._errors import QueryError
+from .._errors import ModelError, QueryError
 from .._markers import Marker
 
 if TYPE_CHECKING:
@@ -177,3 +177,29 @@ class IndexKind(ABC):
 
 def _difference(expected: Counter[Any], actual: Counter[Any]) -> int:
     return sum(((expected - actual) + (actual - expected)).values())
+
+
+def check_valueless(where: str, field: FieldSpec, alias: str) -> None:
+    """Refuse a field of a kind whose field holds no value unless it is declared ``None``."""
+    if field.annotation is not type(None):
+        raise ModelError(
+            f"{where}: a {type(field.marker).__name__} field holds no value; declare it "
+            f"'{alias} = field(default=None)'"
+        )
+
+
+def check_fractions(where: str, marker: Marker, names: Iterable[str], *, open_low: bool) -> None:
+    """Refuse a marker option of ``names`` outside [0, 1] (``open_low``: outside (0, 1])."""
+    for name in names:
+        value = cast(object, getattr(marker, name))
+        inside = (
+            not isinstance(value, bool)
+            and isinstance(value, int | float)
+            and (value > 0 if open_low else value >= 0)
+            and value <= 1
+        )
+        if not inside:
+            interval = "(0, 1]" if open_low else "[0, 1]"
+            raise ModelError(
+                f"{where}: {type(marker).__name__}({name}=...) must be in {interval}, got {value!r}"
+            )

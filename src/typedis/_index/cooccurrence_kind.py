@@ -16,13 +16,12 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field as declared
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from .._defaults import Defaults
-from .._errors import ModelError
 from .._markers import Marker
 from .._query._refs import FieldRef
-from ._kind import Held, IndexKind, Records
+from ._kind import Held, IndexKind, Records, check_fractions, check_valueless
 
 if TYPE_CHECKING:
     from .._model import Model
@@ -66,19 +65,9 @@ class CoOccurrenceKind(IndexKind):
     reports = ("cooccurrence",)
 
     def check_field(self, where: str, field: FieldSpec) -> None:
-        marker = field.marker
-        assert isinstance(marker, CoOccurrence)
-        if field.annotation is not type(None):
-            raise ModelError(
-                f"{where}: a CoOccurrence field holds no value; declare it "
-                "'Associations = field(default=None)'"
-            )
-        for name in ("decay", "hop_decay"):
-            value = cast(object, getattr(marker, name))
-            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
-                raise ModelError(
-                    f"{where}: CoOccurrence({name}=...) must be in (0, 1], got {value!r}"
-                )
+        assert isinstance(field.marker, CoOccurrence)
+        check_valueless(where, field, "Associations")
+        check_fractions(where, field.marker, ("decay", "hop_decay"), open_low=True)
 
     def options(self, field: FieldSpec) -> Mapping[str, str | float]:
         marker = field.marker

@@ -29,10 +29,9 @@ from dataclasses import field as declared
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypeVar, cast
 
 from .._defaults import Defaults
-from .._errors import ModelError
 from .._markers import Marker
 from .._query._refs import FieldRef
-from ._kind import Held, IndexKind, Records
+from ._kind import Held, IndexKind, Records, check_fractions, check_valueless
 
 if TYPE_CHECKING:
     from .._model import Model
@@ -137,19 +136,9 @@ class LedgerKind(IndexKind):
     reports = ("ledger",)
 
     def check_field(self, where: str, field: FieldSpec) -> None:
-        marker = field.marker
-        assert isinstance(marker, PredictionLedger)
-        if field.annotation is not type(None):
-            raise ModelError(
-                f"{where}: a PredictionLedger field holds no value; declare it "
-                "'Predictions = field(default=None)'"
-            )
-        for name in ("threshold", "low_signal"):
-            value = cast(object, getattr(marker, name))
-            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-                raise ModelError(
-                    f"{where}: PredictionLedger({name}=...) must be in [0, 1], got {value!r}"
-                )
+        assert isinstance(field.marker, PredictionLedger)
+        check_valueless(where, field, "Predictions")
+        check_fractions(where, field.marker, ("threshold", "low_signal"), open_low=False)
 
     def options(self, field: FieldSpec) -> Mapping[str, str | float]:
         marker = field.marker
