@@ -354,7 +354,8 @@ class Model(BaseModel, metaclass=ModelMeta):
         (default: the server's now; give it to import when a record was last used).
 
         Raises:
-            NotFound: the record is not stored. ModelError: the field holds None.
+            NotFound: the record is not stored.
+            ModelError: the field holds None.
         """
         return _scripts.run(_store.touch_call(self, field, at))
 

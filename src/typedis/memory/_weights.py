@@ -175,7 +175,8 @@ def filtered_save(
         field: its ``Priority`` field (any ``Sorted[float]`` field), as ``Model.field``; it
             gets ``score`` before the save, so queries and rank orders can weigh it.
         score: the record's worth, a finite number in [0, 1].
-        min_threshold, priority_threshold: as ``decide_write``.
+        min_threshold: as ``decide_write``.
+        priority_threshold: as ``decide_write``.
 
     Returns:
         The decision; when ``write`` is false nothing was sent and ``record`` is unchanged.
