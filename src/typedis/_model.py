@@ -110,7 +110,7 @@ def _add_auto_key(model: type[BaseModel]) -> None:
 class Model(BaseModel, metaclass=ModelMeta):
     """Base class of persisted models.
 
-    Example:
+    Examples:
         >>> class Restaurant(Model):
         ...     name: Key[str]
         ...     cuisine: Indexed[str]
@@ -331,7 +331,7 @@ class Model(BaseModel, metaclass=ModelMeta):
             NotFound: the record is not stored (never saved, deleted or expired).
             CorruptRecord: the stored text is not a number of the field's type.
 
-        Example:
+        Examples:
             >>> shop.atomic_increment(Shop.score, 1)
             4
         """
