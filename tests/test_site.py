@@ -165,3 +165,16 @@ def test_the_site_takes_in_the_files_the_docs_link_to() -> None:
     hook = files.get_file_from_path("hooks.py")
     assert hook is not None
     assert hook.inclusion == InclusionLevel.EXCLUDED  # the hook itself stays out of the site
+
+
+def test_docstring_examples_use_the_section_griffe_reads() -> None:
+    # Google style's section is "Examples:"; griffe reads "Example:" as a note, whose `>>>`
+    # lines the reference then renders as nested quotes instead of code.
+    src = Path(typedis.__file__).parent
+    wrong = [
+        f"{path.relative_to(src)}:{number}"
+        for path in sorted(src.rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if line.strip() == "Example:"
+    ]
+    assert not wrong, f"write 'Examples:' there: {wrong}"
