@@ -45,7 +45,9 @@ from ._markers import (
 from ._model import Model
 from ._query._conditions import Cond
 from ._query._query import Query
+from ._registry import RegisteredModel, models
 from ._schema import Index
+from ._sweeper import AsyncSweeper, Sweeper, astart_sweeper, start_sweeper
 
 try:
     __version__ = version("typedis")
@@ -54,6 +56,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 __all__ = [
     "AsyncSubscription",
+    "AsyncSweeper",
     "AutoKey",
     "Channel",
     "Cond",
@@ -79,19 +82,24 @@ __all__ = [
     "PermissionDenied",
     "Query",
     "QueryError",
+    "RegisteredModel",
     "ServerFull",
     "ServerRefused",
     "ServerUnavailable",
     "Sorted",
     "Subscription",
+    "Sweeper",
     "TypedisError",
     "Unique",
     "UniqueViolation",
+    "astart_sweeper",
     "check_connection",
     "connect",
     "field",
     "get_connection",
     "install_functions",
+    "models",
     "new_id",
     "prune_functions",
+    "start_sweeper",
 ]
