@@ -157,6 +157,11 @@ class Sweeper(_Counts):
         self._thread = threading.Thread(target=self._run, name="typedis-sweeper", daemon=True)
         self._thread.start()
 
+    @property
+    def running(self) -> bool:
+        """Whether its thread runs (False once ``stop()`` has returned)."""
+        return self._thread.is_alive()
+
     def _run(self) -> None:
         stopping = self._rounds.stopping
         while not stopping.is_set():
@@ -192,6 +197,11 @@ class AsyncSweeper(_Counts):
             ) from None
         self._wake = asyncio.Event()
         self._task = loop.create_task(self._run(), name="typedis-sweeper")
+
+    @property
+    def running(self) -> bool:
+        """Whether its task runs (False once ``stop()`` has returned)."""
+        return not self._task.done()
 
     async def _run(self) -> None:
         while not self._rounds.stopping.is_set():
