@@ -2,10 +2,12 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-# Absolute, unlike their neighbours: the relative form makes pyright treat `_maintenance` and
-# `_scripts` as private names of this package, which `from . import _scripts` elsewhere trips on.
+# Absolute, unlike their neighbours: the relative form makes pyright treat `_maintenance`,
+# `_scripts`... as private names of this package, which `from . import _scripts` elsewhere trips on.
 from typedis._maintenance import install_functions, prune_functions
+from typedis._registry import RegisteredModel, models
 from typedis._scripts import check_connection
+from typedis._sweeper import AsyncSweeper, Sweeper, astart_sweeper, start_sweeper
 
 from . import memory as memory  # the agent-memory primitives register their kinds and operations
 from ._channel import AsyncSubscription, Channel, Subscription
@@ -45,9 +47,7 @@ from ._markers import (
 from ._model import Model
 from ._query._conditions import Cond
 from ._query._query import Query
-from ._registry import RegisteredModel, models
 from ._schema import Index
-from ._sweeper import AsyncSweeper, Sweeper, astart_sweeper, start_sweeper
 
 try:
     __version__ = version("typedis")

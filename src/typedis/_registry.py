@@ -9,7 +9,7 @@ which replaces the first. docs/models.md, "The registry of models", is the user'
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -93,7 +93,7 @@ def models() -> tuple[RegisteredModel, ...]:
 
 
 @contextmanager
-def kept() -> Iterator[None]:
+def kept() -> Generator[None]:
     """Restore the registry as it was when the block started (the pytest plugin wraps each
     test in it: models a test defines are gone after it)."""
     saved = dict(_models)
