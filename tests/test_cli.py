@@ -309,8 +309,9 @@ def test_python_m_typedis_runs_the_command(workdir: Path) -> None:
     assert done.returncode == 2 and "usage: typedis" in done.stderr
 
 
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
 def test_sweep_every_runs_until_interrupted(
-    shop: ModuleType, conn: Connection, redis_client: redis.Redis
+    shop: ModuleType, conn: Connection, redis_client: redis.Redis, stop: signal.Signals
 ) -> None:
     expire(shop)
     env = {**os.environ, "REDIS_URL": conn.url}
@@ -330,7 +331,7 @@ def test_sweep_every_runs_until_interrupted(
             assert time.monotonic() < deadline
             time.sleep(0.01)
     finally:
-        sweeping.send_signal(signal.SIGINT)
+        sweeping.send_signal(stop)
         out, err = sweeping.communicate(timeout=60)
     assert sweeping.returncode == 0, err
     assert out.startswith("stopped after ") and out.endswith(": removed 3 expired records\n")

@@ -3,8 +3,9 @@ install-functions. docs/operations.md, "Command line", shows a session.
 
 Exit status 0 when it worked, 1 on a problem (`check` finding damaged indexes, a failed sweep,
 an error, reported in one line on stderr; `--debug` shows the traceback instead), 2 on a
-usage error (argparse's, or a MODULE[:Model] that names no module or model). Progress bars go
-to stderr, only when both stdout and stderr are terminals.
+usage error (argparse's, or a MODULE[:Model] that names no module or model). `sweep --every`
+stops on Ctrl-C or SIGTERM after the partition being swept (0), at once on a second one (130).
+Progress bars go to stderr, only when both stdout and stderr are terminals.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Generator
@@ -157,20 +159,24 @@ def _check(args: argparse.Namespace) -> int:
     for model, report in _each(args, "check"):
         damaged = damaged or report.total > 0
         found = ", ".join(f"{kind} {count}" for kind, count in _kinds(report))
-        print(f"{_name(model)}: {report.total} damaged index entries" + f" ({found})" * bool(found))
+        print(
+            f"{_name(model)}: {report.total:,} damaged index entries" + f" ({found})" * bool(found)
+        )
     return 1 if damaged else 0
 
 
 def _clean(args: argparse.Namespace) -> int:
     for model, report in _each(args, "clean"):
         found = ", ".join(f"{kind} {count}" for kind, count in _kinds(report))
-        print(f"{_name(model)}: removed {report.total} index entries" + f" ({found})" * bool(found))
+        print(
+            f"{_name(model)}: removed {report.total:,} index entries" + f" ({found})" * bool(found)
+        )
     return 0
 
 
 def _rebuild(args: argparse.Namespace) -> int:
     for model, records in _each(args, "rebuild"):
-        print(f"{_name(model)}: rebuilt the indexes of {records} records")
+        print(f"{_name(model)}: rebuilt the indexes of {records:,} records")
     return 0
 
 
@@ -192,7 +198,7 @@ def _sweep(args: argparse.Namespace) -> int:
                 progress = bar(f"sweep {_name(model)}")
                 swept.append((model, _sweeper.sweep_model(model, failed=failed, progress=progress)))
         for model, removed in swept:
-            print(f"{_name(model)}: removed {removed or 0} expired records")
+            print(f"{_name(model)}: removed {removed or 0:,} expired records")
         for line in failures:
             print(line, file=sys.stderr)
         return 1 if failures else 0
@@ -205,13 +211,23 @@ def _sweep_every(models: list[type[typedis.Model]], every: float) -> int:
     names = ", ".join(_name(m) for m in models)
     print(f"sweeping {names} every {every:g} s; Ctrl-C stops", flush=True)
     sweeper = typedis.start_sweeper(every, models=models)
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop: as Ctrl-C
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
-        sweeper.stop()
-    print(f"stopped after {sweeper.rounds} rounds: removed {sweeper.removed} expired records")
+        try:
+            sweeper.stop()  # after the partition being swept
+        except KeyboardInterrupt:  # again: leave now (each step of a sweep is atomic)
+            return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    print(f"stopped after {sweeper.rounds} rounds: removed {sweeper.removed:,} expired records")
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _install(args: argparse.Namespace) -> int:
