@@ -5,8 +5,8 @@ models given, one partition at a time (``_maintenance.sweep_tag``: atomic script
 model's ``sweep`` function), then waits ``every`` seconds. A failure is logged on the
 ``typedis.sweeper`` logger and the round goes on with the next partition. Within a process a
 model is never swept by two sweepers at once: one that finds it busy skips it for that round.
-Both sweepers run the same ``_sweep_round``; the asyncio one runs it in a worker thread, so
-the event loop is never blocked.
+Both sweepers run the same round (``_Rounds.round``); the asyncio one runs it in a worker
+thread, so the event loop is never blocked.
 """
 
 from __future__ import annotations
