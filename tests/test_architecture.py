@@ -42,6 +42,7 @@ DECLARATIONS = {
     "typedis._query._conditions",
     "typedis._query._refs",
     "typedis._query._planner",
+    "typedis._registry",
 }
 IO_MODULES = {
     "redis",
@@ -57,6 +58,8 @@ IO_MODULES = {
     "typedis._query._query",
     "typedis._channel",
     "typedis.pytest_plugin",
+    "typedis._sweeper",
+    "typedis.__main__",
 }
 
 

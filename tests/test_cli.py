@@ -1,11 +1,18 @@
-"""The `typedis` command: --version, usage errors, `install-functions`, one-line errors."""
+"""The `typedis` command: each verb's exit status, usage errors, one-line errors, progress bars
+only on a terminal, `python -m typedis`."""
 
 from __future__ import annotations
 
 import importlib
+import os
+import pty
+import signal
+import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import redis
@@ -13,6 +20,7 @@ import redis
 import typedis
 from typedis import _lua
 from typedis.__main__ import main
+from typedis._connection import Connection
 
 MODELS = """
     from typedis import Indexed, Key, Model
@@ -31,16 +39,37 @@ MODELS = """
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, own_server: str) -> Path:
-    """A working directory holding the module ``cli_models``; REDIS_URL is the own server."""
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory holding the modules ``cli_models``, ``cli_empty``, ``cli_broken``."""
     (tmp_path / "cli_models.py").write_text(textwrap.dedent(MODELS))
     (tmp_path / "cli_empty.py").write_text("from typedis import Model\n")
+    (tmp_path / "cli_broken.py").write_text("import cli_not_installed\n")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "path", list(sys.path))  # undo the command's sys.path entry
-    for name in ("cli_models", "cli_empty"):
+    for name in ("cli_models", "cli_empty", "cli_broken"):
         monkeypatch.delitem(sys.modules, name, raising=False)
-    monkeypatch.setenv("REDIS_URL", own_server)
     return tmp_path
+
+
+@pytest.fixture
+def project(workdir: Path, monkeypatch: pytest.MonkeyPatch, own_server: str) -> Path:
+    """``workdir``, REDIS_URL the own server (for tests that load functions)."""
+    monkeypatch.setenv("REDIS_URL", own_server)
+    return workdir
+
+
+@pytest.fixture
+def shop(workdir: Path, monkeypatch: pytest.MonkeyPatch, conn: Connection) -> ModuleType:
+    """``workdir``, REDIS_URL the test database; the module ``cli_models`` with 3 shops and
+    4 notes in 2 partitions."""
+    monkeypatch.setenv("REDIS_URL", conn.url)
+    monkeypatch.syspath_prepend(str(workdir))
+    models = importlib.import_module("cli_models")
+    for name, cuisine in (("a", "thai"), ("b", "thai"), ("c", "lao")):
+        models.CliShop(name=name, cuisine=cuisine).save()
+    for owner, text in (("ann", "x"), ("ann", "y"), ("bob", "x"), ("bob", "z")):
+        models.CliNote(owner=owner, text=text).save()
+    return models
 
 
 def libraries(client: redis.Redis) -> set[str]:
@@ -62,7 +91,22 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out == f"typedis {typedis.__version__}\n"
 
 
-@pytest.mark.parametrize("argv", [[], ["nonsense"], ["install-functions"], ["--bogus", "demo"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["nonsense"],
+        ["install-functions"],
+        ["--bogus", "demo"],
+        ["check"],
+        ["clean"],
+        ["rebuild"],
+        ["sweep"],
+        ["check", "cli_models", "--batch-size", "0"],
+        ["sweep", "cli_models", "--every", "-1"],
+        ["sweep", "cli_models", "--every", "soon"],
+    ],
+)
 def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main(argv)
@@ -108,16 +152,26 @@ def test_install_functions_of_one_named_model(
         ("cli_empty", "ModelError: cli_empty: the module holds no typedis Model subclass"),
     ],
 )
-def test_install_functions_reports_a_bad_target_in_one_line(
+def test_a_target_naming_no_module_or_model_is_a_usage_error(
     project: Path,
     own_client: redis.Redis,
     capsys: pytest.CaptureFixture[str],
     target: str,
     says: str,
 ) -> None:
-    assert main(["install-functions", target]) == 1
-    assert says in error_line(capsys)
+    for verb in ("install-functions", "info", "check", "clean", "rebuild", "sweep"):
+        assert main([verb, target]) == 2
+        assert says in error_line(capsys)
     assert libraries(own_client) == set()
+    with pytest.raises((ModuleNotFoundError, typedis.ModelError)):
+        main(["--debug", "check", target])
+
+
+def test_a_module_that_fails_to_import_is_a_problem_not_a_usage_error(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check", "cli_broken"]) == 1
+    assert "ModuleNotFoundError: No module named 'cli_not_installed'" in error_line(capsys)
 
 
 def test_install_functions_needs_redis_url(
@@ -144,3 +198,164 @@ def test_install_functions_as_a_user_without_function_rights(
     assert libraries(own_client) == set()
     with pytest.raises(typedis.PermissionDenied):
         main(["--debug", "install-functions", "cli_models"])
+
+
+def test_info_shows_the_server_and_the_records_of_each_model(
+    shop: ModuleType, conn: Connection, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["info", "cli_models"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""  # no progress bar: stdout is not a terminal
+    lines = captured.out.splitlines()
+    assert lines[0].startswith(f"server:  {conn.redacted_url} (")
+    assert lines[1].startswith("memory:  ") and " used, maxmemory " in lines[1]
+    assert lines[2] == "evicts:  noeviction"
+    assert lines[3:] == [
+        "models:",
+        "  CliShop           3 records  {td:CliShop}:*",
+        "  CliNote           4 records  {td:CliNote:<owner>}:*",
+    ]
+
+
+def test_info_without_targets_shows_the_server(
+    shop: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["info"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("models:  none named")
+
+
+def test_every_verb_needs_redis_url(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    for verb in ("info", "check", "clean", "rebuild", "sweep"):
+        assert main([verb, "cli_models"]) == 1
+        assert "ConfigError: REDIS_URL is not set" in error_line(capsys)
+    with pytest.raises(typedis.ConfigError):
+        main(["--debug", "info"])
+
+
+def test_check_exits_1_on_damage_and_clean_repairs_it(
+    shop: ModuleType, redis_client: redis.Redis, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check", "cli_models"]) == 0
+    assert capsys.readouterr().out == (
+        "CliShop: 0 damaged index entries\nCliNote: 0 damaged index entries\n"
+    )
+    redis_client.delete("{td:CliShop}:r:a", "{td:CliNote:bob}:r:bob:z")  # a stray DEL
+    assert main(["check", "cli_models", "--batch-size", "1"]) == 1
+    found = capsys.readouterr().out.splitlines()
+    assert all(" damaged index entries (" in line for line in found)
+    assert main(["clean", "cli_models:CliShop", "cli_models:CliNote"]) == 0
+    assert [line.split(": removed ")[0] for line in capsys.readouterr().out.splitlines()] == [
+        "CliShop",
+        "CliNote",
+    ]
+    assert main(["check", "cli_models"]) == 0
+    assert shop.CliShop.query.filter(shop.CliShop.cuisine == "thai").count() == 1
+
+
+def test_rebuild_indexes_records_written_around_typedis(
+    shop: ModuleType, redis_client: redis.Redis, capsys: pytest.CaptureFixture[str]
+) -> None:
+    redis_client.hset("{td:CliShop}:r:d", mapping={"name": "d", "cuisine": "lao"})  # an import
+    assert main(["rebuild", "cli_models:CliShop"]) == 0
+    assert capsys.readouterr().out == "CliShop: rebuilt the indexes of 4 records\n"
+    assert {s.name for s in shop.CliShop.query.filter(shop.CliShop.cuisine == "lao").all()} == {
+        "c",
+        "d",
+    }
+
+
+def expire(shop: ModuleType) -> None:
+    """Two expired notes of ann's and one of bob's."""
+    for owner, text in (("ann", "old1"), ("ann", "old2"), ("bob", "old")):
+        shop.CliNote(owner=owner, text=text).save(ttl=0.001)
+    time.sleep(0.01)
+
+
+def test_sweep_once(
+    shop: ModuleType, redis_client: redis.Redis, capsys: pytest.CaptureFixture[str]
+) -> None:
+    expire(shop)
+    assert main(["sweep", "cli_models"]) == 0
+    assert capsys.readouterr() == (
+        "CliShop: removed 0 expired records\nCliNote: removed 3 expired records\n",
+        "",
+    )
+    assert shop.CliNote.count("ann") == 2 and redis_client.zcard("{td:CliNote:ann}:exp") == 0
+
+
+def test_a_failed_sweep_exits_1_after_sweeping_the_rest(
+    shop: ModuleType, redis_client: redis.Redis, capsys: pytest.CaptureFixture[str]
+) -> None:
+    expire(shop)
+    redis_client.set("{td:CliNote:ann}:exp", "not a sorted set")
+    assert main(["sweep", "cli_models:CliNote"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "CliNote: removed 1 expired records\n"  # bob's
+    assert err.startswith("typedis: error: sweeping CliNote {td:CliNote:ann}: CorruptRecord: ")
+    assert err.count("\n") == 1
+
+
+def command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "typedis", *args]
+
+
+def test_python_m_typedis_runs_the_command(workdir: Path) -> None:
+    done = subprocess.run(command("--version"), capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (0, f"typedis {typedis.__version__}\n")
+    done = subprocess.run(command("check"), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "usage: typedis" in done.stderr
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_sweep_every_runs_until_interrupted(
+    shop: ModuleType, conn: Connection, redis_client: redis.Redis, stop: signal.Signals
+) -> None:
+    expire(shop)
+    env = {**os.environ, "REDIS_URL": conn.url}
+    sweeping = subprocess.Popen(
+        command("sweep", "cli_models", "--every", "0.05"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert sweeping.stdout is not None
+        assert sweeping.stdout.readline().startswith("sweeping CliShop, CliNote every 0.05 s")
+        deadline = time.monotonic() + 60
+        held = ("{td:CliNote:ann}:all", "{td:CliNote:bob}:all")
+        while sum(redis_client.scard(key) for key in held) > 4:  # not swept yet
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        sweeping.send_signal(stop)
+        out, err = sweeping.communicate(timeout=60)
+    assert sweeping.returncode == 0, err
+    assert out.startswith("stopped after ") and out.endswith(": removed 3 expired records\n")
+
+
+def test_progress_bars_are_drawn_on_a_terminal(shop: ModuleType, conn: Connection) -> None:
+    expire(shop)
+    leader, follower = pty.openpty()
+    env = {**os.environ, "REDIS_URL": conn.url, "COLUMNS": "100"}
+    done = subprocess.run(
+        command("sweep", "cli_models"), stdout=follower, stderr=follower, env=env, timeout=60
+    )
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closed: everything is read
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    assert done.returncode == 0
+    text = shown.decode()
+    assert "sweep CliNote" in text and "2/2" in text  # its bar: 2 partitions of 2
+    assert "CliNote: removed 3 expired records" in text

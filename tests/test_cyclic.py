@@ -51,7 +51,7 @@ class Habit(Model, partition="agent"):
     )
 
 
-class Plain(Model):
+class CyPlain(Model):
     name: Key[str]
     level: CyclicDecaying[float] = 2.0
 
@@ -143,12 +143,12 @@ def test_refusals_name_the_problem_and_write_nothing(redis_client: redis.Redis) 
     with pytest.raises(ModelError, match="not a CyclicDecay field"):
         strengthen_cycle(h, Habit.topic)  # type: ignore[arg-type]
     with pytest.raises(ModelError, match="not a CyclicDecay field"):
-        cyclic_score(h, Plain.level)  # type: ignore[arg-type]
-    p = Plain(name="p").save()
+        cyclic_score(h, CyPlain.level)  # type: ignore[arg-type]
+    p = CyPlain(name="p").save()
     with pytest.raises(ModelError, match="declares no cycles"):
-        strengthen_cycle(p, Plain.level)
+        strengthen_cycle(p, CyPlain.level)
     with pytest.raises(ModelError, match="pressure_rate 0"):
-        resolve_pressure(p, Plain.level)
+        resolve_pressure(p, CyPlain.level)
     ghost = Habit(agent="a", name="ghost")
     for call in (
         lambda: strengthen_cycle(ghost, Habit.urge),
@@ -210,9 +210,9 @@ def test_the_score_follows_the_formula(redis_client: redis.Redis) -> None:
         reference(3.0, ms(T0), ms(at), [2.0, 5.0], ms(at)), rel=1e-12
     )
     # the default field: plain exponential decay
-    p = Plain(name="p").save()
-    p.touch(Plain.level, at=T0)
-    assert cyclic_score(p, Plain.level, T0 + timedelta(days=3)) == pytest.approx(
+    p = CyPlain(name="p").save()
+    p.touch(CyPlain.level, at=T0)
+    assert cyclic_score(p, CyPlain.level, T0 + timedelta(days=3)) == pytest.approx(
         2.0 * math.exp(-0.1 * 3)
     )
 

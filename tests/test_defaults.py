@@ -153,17 +153,17 @@ def test_access_log_size_is_read_when_the_class_is_created() -> None:
 
 
 def test_initial_confidence_is_the_prior_without_a_value(redis_client: redis.Redis) -> None:
-    class Belief(Model):
+    class DfBelief(Model):
         id: Key[str]
         sure: Confidence  # no default
 
-    b = Belief(id="b", sure=0.3).save()
-    key = "{td:Belief}:r:b"
+    b = DfBelief(id="b", sure=0.3).save()
+    key = "{td:DfBelief}:r:b"
     redis_client.hdel(key, "sure")  # e.g. stored before the field existed
     redis_client.hset(key, "~conf+:sure", 1)
     Defaults.INITIAL_CONFIDENCE = 0.9  # read at the call
-    assert get_confidence(b, Belief.sure) == 0.9
-    assert update_confidence(b, Belief.sure, 0.1) == bayesian_update(0.9, 0.1, 1)
+    assert get_confidence(b, DfBelief.sure) == 0.9
+    assert update_confidence(b, DfBelief.sure, 0.1) == bayesian_update(0.9, 0.1, 1)
 
 
 # ---- interaction weights ---------------------------------------------------------------------
@@ -203,34 +203,34 @@ def test_decide_write_thresholds() -> None:
         decide_write(0.5, min_threshold=0.8, priority_threshold=0.6)
 
 
-class Note(Model):
+class DfNote(Model):
     id: Key[str]
     priority: Priority = field(default=0.0)
     predictions: Predictions = field(default=None)
 
 
 def test_filtered_save_writes_only_what_passes(redis_client: redis.Redis) -> None:
-    low = filtered_save(Note(id="low"), Note.priority, 0.1)
+    low = filtered_save(DfNote(id="low"), DfNote.priority, 0.1)
     assert low == WriteDecision(0.1, False, False)
     assert redis_client.keys("*") == []
-    assert filtered_save(Note(id="mid"), Note.priority, 0.5).priority is False
-    assert filtered_save(Note(id="top"), Note.priority, 0.9).priority is True
-    assert Note.load("top").priority == 0.9
-    ranked = Note.query.order_by(Note.priority.desc()).all()
+    assert filtered_save(DfNote(id="mid"), DfNote.priority, 0.5).priority is False
+    assert filtered_save(DfNote(id="top"), DfNote.priority, 0.9).priority is True
+    assert DfNote.load("top").priority == 0.9
+    ranked = DfNote.query.order_by(DfNote.priority.desc()).all()
     assert [n.id for n in ranked] == ["top", "mid"]
-    assert [n.id for n in Note.query.filter(Note.priority > 0.7).all()] == ["top"]
-    assert Note.check_indexes()["total"] == 0
+    assert [n.id for n in DfNote.query.filter(DfNote.priority > 0.7).all()] == ["top"]
+    assert DfNote.check_indexes()["total"] == 0
     with pytest.raises(ModelError, match="Priority"):
-        filtered_save(Note(id="x"), Note.id, 0.5)  # type: ignore[arg-type]
+        filtered_save(DfNote(id="x"), DfNote.id, 0.5)  # type: ignore[arg-type]
     with pytest.raises(ValidationError):
-        Note(id="x", priority=1.5)
+        DfNote(id="x", priority=1.5)
 
 
 def test_afiltered_save(conn: Connection) -> None:
     async def main() -> None:
-        assert (await afiltered_save(Note(id="a"), Note.priority, 0.8)).priority
-        assert not (await afiltered_save(Note(id="b"), Note.priority, 0.0)).write
+        assert (await afiltered_save(DfNote(id="a"), DfNote.priority, 0.8)).priority
+        assert not (await afiltered_save(DfNote(id="b"), DfNote.priority, 0.0)).write
         await conn.aclose()
 
     asyncio.run(main())
-    assert [n.id for n in Note.query.all()] == ["a"]
+    assert [n.id for n in DfNote.query.all()] == ["a"]

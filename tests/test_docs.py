@@ -12,6 +12,8 @@ Conventions for doc writers (docs/index.md has the short version):
   rendered page hides (the records a fragment needs, say). It runs where it stands.
 - ``<!-- no-run: why -->`` right before a block skips that block; say why.
 - Every other fence (``text``, ``sh``...) is not run.
+- A page runs as a program of its own: the registry of models (``typedis.models()``) is empty
+  when it starts, so a page's ``Memory`` never meets a test module's.
 
 A failure points at the Markdown file and line of the code that failed.
 """
@@ -29,6 +31,7 @@ from typing import Any
 
 import pytest
 
+from typedis import _registry
 from typedis._connection import get_connection
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,7 +94,8 @@ def run_pycon(block: Block, page: Path, namespace: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: page.relative_to(ROOT).as_posix())
-def test_examples_run(page: Path) -> None:
+def test_examples_run(page: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_registry, "_models", {})
     text = page.read_text()
     found = blocks(text)
     namespace: dict[str, Any] = {"__name__": f"docs_{page.stem}"}

@@ -65,7 +65,7 @@ class AgentGuess(Model, partition="agent"):
     ] = None
 
 
-class Plain(Model):
+class LgPlain(Model):
     id: Key[str]
     predictions: Predictions = field(default=None)
 
@@ -272,23 +272,23 @@ def test_highest_errors_order_limit_and_partitions() -> None:
 
 
 def test_auto_resolve_uses_the_outcome_errors(monkeypatch: pytest.MonkeyPatch) -> None:
-    g = Plain(id="g").save()
-    assert auto_resolve(g, Plain.predictions, "acted") is None  # nothing to resolve
+    g = LgPlain(id="g").save()
+    assert auto_resolve(g, LgPlain.predictions, "acted") is None  # nothing to resolve
     for key in ("acted", "used", "dismissed", "contradicted", "deferred"):
-        record_prediction(g, Plain.predictions, {"x": 1}, key=key)
-    assert auto_resolve(g, Plain.predictions, "acted", key="acted") == 0.1
-    assert auto_resolve(g, Plain.predictions, "used", key="used") == 0.3
-    assert auto_resolve(g, Plain.predictions, "dismissed", key="dismissed") == 0.5
+        record_prediction(g, LgPlain.predictions, {"x": 1}, key=key)
+    assert auto_resolve(g, LgPlain.predictions, "acted", key="acted") == 0.1
+    assert auto_resolve(g, LgPlain.predictions, "used", key="used") == 0.3
+    assert auto_resolve(g, LgPlain.predictions, "dismissed", key="dismissed") == 0.5
     monkeypatch.setattr(Defaults, "PL_AUTO_RESOLVE_CONTRADICTED", 0.95)  # read at the call
-    assert auto_resolve(g, Plain.predictions, "contradicted", key="contradicted") == 0.95
-    assert auto_resolve(g, Plain.predictions, "deferred", key="deferred") is None
-    data = prediction_data(g, Plain.predictions, key="deferred")
+    assert auto_resolve(g, LgPlain.predictions, "contradicted", key="contradicted") == 0.95
+    assert auto_resolve(g, LgPlain.predictions, "deferred", key="deferred") is None
+    data = prediction_data(g, LgPlain.predictions, key="deferred")
     assert data is not None and not data.resolved
-    data = prediction_data(g, Plain.predictions, key="acted")
+    data = prediction_data(g, LgPlain.predictions, key="acted")
     assert data is not None and data.resolution_mode == "acted" and data.actual is None
-    assert auto_resolve(g, Plain.predictions, "acted", key="acted") is None  # already resolved
+    assert auto_resolve(g, LgPlain.predictions, "acted", key="acted") is None  # already resolved
     with pytest.raises(ModelError, match="outcome"):
-        auto_resolve(g, Plain.predictions, "ignored")  # type: ignore[arg-type]
+        auto_resolve(g, LgPlain.predictions, "ignored")  # type: ignore[arg-type]
 
 
 # ---- confidence feedback ---------------------------------------------------------------------
@@ -323,9 +323,9 @@ def test_the_ledger_names_its_confidence_field_and_options() -> None:
 
 
 def test_a_model_without_confidence_gets_no_feedback() -> None:
-    g = Plain(id="g").save()
-    record_prediction(g, Plain.predictions, {"x": "a"})
-    assert resolve_prediction(g, Plain.predictions, {"x": "b"}) == 1.0
+    g = LgPlain(id="g").save()
+    record_prediction(g, LgPlain.predictions, {"x": "a"})
+    assert resolve_prediction(g, LgPlain.predictions, {"x": "b"}) == 1.0
 
 
 def test_ambiguous_or_wrong_confidence_fields_are_refused() -> None:
@@ -394,7 +394,7 @@ def test_bad_arguments_write_nothing(redis_client: redis.Redis) -> None:
         (lambda: rec(g, P, {"a": "\ud800"}), ModelError, "Unicode"),
         (lambda: rec(g, Guess.certainty, {"a": 1}), ModelError, "PredictionLedger"),
         (
-            lambda: rec(Plain(id="g"), P, {"a": 1}),
+            lambda: rec(LgPlain(id="g"), P, {"a": 1}),
             ModelError,
             "Guess record",
         ),

@@ -2,10 +2,12 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-# Absolute, unlike their neighbours: the relative form makes pyright treat `_maintenance` and
-# `_scripts` as private names of this package, which `from . import _scripts` elsewhere trips on.
+# Absolute, unlike their neighbours: the relative form makes pyright treat `_maintenance`,
+# `_scripts`... as private names of this package, which `from . import _scripts` elsewhere trips on.
 from typedis._maintenance import install_functions, prune_functions
+from typedis._registry import RegisteredModel, models
 from typedis._scripts import check_connection
+from typedis._sweeper import AsyncSweeper, Sweeper, astart_sweeper, start_sweeper
 
 from . import memory as memory  # the agent-memory primitives register their kinds and operations
 from ._channel import AsyncSubscription, Channel, Subscription
@@ -54,6 +56,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 __all__ = [
     "AsyncSubscription",
+    "AsyncSweeper",
     "AutoKey",
     "Channel",
     "Cond",
@@ -79,19 +82,24 @@ __all__ = [
     "PermissionDenied",
     "Query",
     "QueryError",
+    "RegisteredModel",
     "ServerFull",
     "ServerRefused",
     "ServerUnavailable",
     "Sorted",
     "Subscription",
+    "Sweeper",
     "TypedisError",
     "Unique",
     "UniqueViolation",
+    "astart_sweeper",
     "check_connection",
     "connect",
     "field",
     "get_connection",
     "install_functions",
+    "models",
     "new_id",
     "prune_functions",
+    "start_sweeper",
 ]

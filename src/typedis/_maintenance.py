@@ -344,11 +344,11 @@ def sweep_expired(model: type[Model], partition: Sequence[Any], limit: object) -
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise ModelError(f"{spec.name}.sweep_expired(): limit must be an int >= 1, got {limit!r}")
     if partition or not spec.partition:
-        return _sweep_tag(spec, tag_for(spec, partition), limit)
+        return sweep_tag(spec, tag_for(spec, partition), limit)
     removed = 0
     for tag in partitions(spec):
         try:
-            removed += _sweep_tag(spec, tag, limit)
+            removed += sweep_tag(spec, tag, limit)
         except PermissionDenied as error:
             raise PermissionDenied(
                 f"{spec.name}.sweep_expired() stopped at the partition {tag} ({error}); a user "
@@ -357,7 +357,8 @@ def sweep_expired(model: type[Model], partition: Sequence[Any], limit: object) -
     return removed
 
 
-def _sweep_tag(spec: ModelSpec, tag: str, limit: int) -> int:
+def sweep_tag(spec: ModelSpec, tag: str, limit: int) -> int:
+    """Remove the expired records of one tag (a partition), ``limit`` per call; the count."""
     removed = 0
     while True:
         done = _scripts.run(_store.sweep_call(spec, tag, limit))

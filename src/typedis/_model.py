@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.fields import FieldInfo
 from typing_extensions import dataclass_transform
 
-from . import _keys, _maintenance, _scripts, _store
+from . import _keys, _maintenance, _registry, _scripts, _store
 from ._errors import ModelError
 from ._markers import AutoKey, Marker, field
 from ._query._query import QueryAccess
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 else:
     _PydanticMeta = type(BaseModel)
 
-_OPTIONS = ("ttl", "partition", "indexes", "abstract", "order_by")
+_OPTIONS = ("ttl", "partition", "indexes", "abstract", "order_by", "name")
 
 if TYPE_CHECKING:
     _M = TypeVar("_M", bound="Model")
@@ -50,7 +50,7 @@ class ModelMeta(_PydanticMeta):
         # class with a custom metaclass). At run time Model.__init_subclass__ takes them.
         def __new__(
             mcs,
-            name: str,
+            cls_name: str,
             bases: tuple[type[Any], ...],
             namespace: dict[str, Any],
             *,
@@ -59,6 +59,7 @@ class ModelMeta(_PydanticMeta):
             indexes: Sequence[Index] = (),
             abstract: bool = False,
             order_by: str | None = None,
+            name: str | None = None,
             **config: Unpack[ConfigDict],
         ) -> ModelMeta: ...
 
@@ -136,6 +137,7 @@ class Model(BaseModel, metaclass=ModelMeta):
         indexes: Sequence[Index] = (),
         abstract: bool = False,
         order_by: str | None = None,
+        name: str | None = None,
         **kwargs: Any,
     ) -> None:
         """Take typedis's class keywords; pydantic has taken its config keys already.
@@ -147,11 +149,15 @@ class Model(BaseModel, metaclass=ModelMeta):
             abstract: a base class that is not stored; its subclasses inherit its fields.
             order_by: default query order: a Sorted, Decaying or Confidence field name,
                 ``"-rating"`` for descending.
+            name: the name its keys and the registry (``typedis.models()``) carry, instead of
+                the class name: for two models of one name in a process.
 
-        A keyword left out is inherited from the parent model (``abstract`` is not).
+        A keyword left out is inherited from the parent model (``abstract`` and ``name`` are
+        not).
 
         Raises:
             TypeError: an unknown keyword (``class Shop(Model, tll=60)``).
+            ModelError: (when the class is built) another model has its name.
         """
         if kwargs and not any("__init_subclass__" in vars(b) for b in _after_model(cls)):
             raise TypeError(
@@ -173,11 +179,17 @@ class Model(BaseModel, metaclass=ModelMeta):
         inherited: dict[str, Any] = dict(getattr(cls, "__typedis_options__", {}))
         inherited.pop("abstract", None)
         options = {**inherited, **{k: kwargs[k] for k in _OPTIONS if k in kwargs}}
+        name = options.pop("name", None)  # not inherited: a subclass of a model is another model
         cls.__typedis_options__ = options
+        if name is None:
+            name = cls.__name__
+        elif not isinstance(name, str) or not name:
+            raise ModelError(f"{cls.__name__}: name= takes a non-empty str, got {name!r}")
         if not options.get("abstract") and not _has_key(cls):
             _add_auto_key(cls)
-        cls.__typedis_spec__ = build(cls.__name__, cls.model_fields, **options)
+        cls.__typedis_spec__ = build(name, cls.model_fields, **options)
         cls.__typedis_refs__ = references(cls)
+        _registry.register(cls)
 
     # ---- identity -------------------------------------------------------------------------
 

@@ -1,8 +1,10 @@
 """typedis' pytest plugin: an empty database for each test that asks for one.
 
 Installing typedis registers it (the `typedis` entry point of `pytest11`); `-p no:typedis`
-turns it off. It adds fixtures and options only, no autouse fixture: a run that requests none
-of its fixtures never connects to anything. docs/testing.md is the user's guide.
+turns it off. It adds fixtures and options, and one autouse fixture that connects to nothing:
+the models a test defines leave the registry of models (`typedis.models()`) when it ends, so
+that tests may each define their own `Item`. A run that requests none of its other fixtures
+never connects to anything. docs/testing.md is the user's guide.
 
 The server is `REDIS_URL`'s, else the embedded Valkey server, started once per test process.
 On `REDIS_URL`'s server each test process keeps to one database: the URL's, plus N for
@@ -23,7 +25,7 @@ import redis
 from redis.connection import parse_url  # pyright: ignore[reportUnknownVariableType]
 
 import typedis._connection as _connection
-from typedis import _scripts
+from typedis import _registry, _scripts
 from typedis._connection import Connection
 
 __all__ = ["typedis_connection", "typedis_db", "typedis_redis"]
@@ -87,6 +89,13 @@ def typedis_connection(pytestconfig: pytest.Config) -> Iterator[Connection]:
         )
     yield conn
     conn.close()
+
+
+@pytest.fixture(autouse=True)
+def _typedis_models() -> Iterator[None]:
+    """The registry of models as it was before the test: the models it defined are gone."""
+    with _registry.kept():
+        yield
 
 
 @pytest.fixture
