@@ -85,7 +85,7 @@ def models() -> tuple[RegisteredModel, ...]:
     A model is registered when its class statement runs: import the modules that define your
     models first.
 
-    Example:
+    Examples:
         >>> [m.name for m in typedis.models()]
         ['Memory', 'Restaurant']
     """

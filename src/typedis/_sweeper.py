@@ -243,7 +243,7 @@ def start_sweeper(every: float = 60, *, models: Iterable[type[Model]] | None = N
         ConfigError: ``every`` is not a positive number.
         ModelError: ``models`` holds something other than a concrete Model subclass.
 
-    Example:
+    Examples:
         >>> with typedis.start_sweeper(every=60):
         ...     serve_forever()
     """
@@ -260,7 +260,7 @@ def astart_sweeper(
         ConfigError: no event loop is running, or ``every`` is not a positive number.
         ModelError: ``models`` holds something other than a concrete Model subclass.
 
-    Example:
+    Examples:
         >>> async with typedis.astart_sweeper(every=60):
         ...     await serve_forever()
     """
