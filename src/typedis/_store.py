@@ -288,7 +288,7 @@ def save_many_calls(
             args: list[Arg] = [tag, rid, expiry]
             _values_args(spec, values, None, args)
         except TypedisError as error:
-            at_position(error, position, "nothing was written", where)
+            at_position(error, position, _UNSENT[operation], where)
             raise
         batches.setdefault(tag, []).append(_Pending(obj, position, tag, rid, values, stamped, args))
     function = _lua.library(spec).function(operation)
@@ -299,8 +299,10 @@ def save_many_calls(
     ]
 
 
-# The public method of each batch save operation, for messages.
+# The public method of each batch save operation, and what it has written when it finds a
+# record it cannot send: save_many() checks them all first, bulk_create() a batch at a time.
 _METHODS = {"save_many": "save_many", "create_many": "bulk_create"}
+_UNSENT = {"save_many": "nothing was written", "create_many": "nothing of its batch was written"}
 
 
 def check_batch_size(where: str, size: object) -> None:

@@ -4,7 +4,7 @@
 -- In place of the word in capitals below, typedis._lua puts lua/query.lua as a function.
 -- Allowed on a full server: a bulk_delete() is how memory gets freed.
 -- KEYS[1]: <tag>:all (as lua/query.lua's KEYS[1])
--- KEYS[2]: <tag>:b:<token>, where the ids go (a list, in the query's order); absent
+-- KEYS[2]: <tag>:bulk:<token>, where the ids go (a list, in the query's order); absent
 -- ARGV[1]: the plan (JSON, see lua/query.lua), mode "ids"   ARGV[2]: KEYS[2]'s lifetime (ms)
 -- returns: the number of ids listed (the live matches of the query's page, in its order)
 local ids = (QUERY)(KEYS, ARGV)
