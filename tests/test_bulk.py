@@ -208,6 +208,21 @@ def test_a_bad_item_is_reported_by_position_and_nothing_of_its_batch_is_written(
         assert names(redis_client) == {f"s{i}" for i in range(7)} - {f"s{i}" for i in written}
 
 
+class BkShopChild(BkShop):
+    pass
+
+
+@pytest.mark.parametrize("method", ["bulk_update", "bulk_delete"])
+def test_a_record_of_a_subclass_is_refused(redis_client: redis.Redis, method: str) -> None:
+    child = BkShopChild(name="c").save()  # stored under BkShopChild's own keys
+    changes = {"note": "x"} if method == "bulk_update" else {}
+    with pytest.raises(ModelError, match="takes BkShop records, got BkShopChild") as caught:
+        getattr(BkShop, method)([child], **changes)
+    assert caught.value.position == 0
+    assert BkShopChild.load("c").note == ""
+    assert list(redis_client.scan_iter(match=f"{TAG}*")) == []
+
+
 @pytest.mark.parametrize("method", ["bulk_update", "bulk_delete"])
 def test_the_same_record_twice_in_a_batch_is_refused(method: str) -> None:
     records = [shop(0), shop(1)]

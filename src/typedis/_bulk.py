@@ -158,7 +158,7 @@ def _each_given(
         seen: dict[tuple[str, str], int] = {}
         for position, obj in enumerate(chunk, start):
             try:
-                if not isinstance(obj, model):
+                if type(obj) is not model:  # a subclass's records have keys of their own
                     raise ModelError(f"{where}: takes {spec.name} records, got {obj!r}")
                 tag, rid = located = _store.saved_at(obj) or spec.locate(vars(obj))
                 if located in seen:
