@@ -53,6 +53,7 @@ IO_MODULES = {
     "typedis._connection",
     "typedis._scripts",
     "typedis._store",
+    "typedis._bulk",
     "typedis._model",
     "typedis._maintenance",
     "typedis._query._query",

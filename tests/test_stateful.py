@@ -418,6 +418,85 @@ class Machine(RuleBasedStateMachine):
         rec = self.recs.pop(key, None)
         assert obj.delete() == (rec is not None and not rec.expired)
 
+    @rule(batch=st.lists(st.tuples(names, seconds, a_values), min_size=1, max_size=4))
+    def bulk_create_a(self, batch: list[tuple[str, int, dict[str, Any]]]) -> None:
+        """bulk_create(): one batch, refused whole if a key is live or a unique value clashes."""
+        STEPS["steps"] += 1
+        by_key = {ident("StA", v): v for v in ({"first": f, "second": s, **v} for f, s, v in batch)}
+        taken = any(self.recs.get(k) is not None and not self.recs[k].expired for k in by_key)
+        clash = any(self.unique_clash("StA", v, set(by_key)) for v in by_key.values()) or any(
+            self.same_unique("StA", a, b)
+            for i, a in enumerate(by_key.values())
+            for b in list(by_key.values())[i + 1 :]
+        )
+        objs = [StA(**values) for values in by_key.values()]
+        before = now_ms(self.client)
+        expect = UniqueViolation if taken or clash else None
+        created = self.attempt(lambda: StA.bulk_create(objs), expect)
+        after = now_ms(self.client)
+        if expect is None:
+            assert created == len(objs)
+            for values in by_key.values():
+                self.stored_whole("StA", values, "default", before, after, None)
+
+    @rule(data=st.data(), model=st.sampled_from(["StA", "StB"]))
+    def bulk_update(self, data: st.DataObject, model: str) -> None:
+        """bulk_update() of stored records (live or expired: those are skipped), one value per
+        chosen field for all: a partial save of each, in one batch per partition."""
+        recs = [r for r in self.recs.values() if r.model == model]
+        if not recs:
+            return
+        STEPS["steps"] += 1
+        chosen = data.draw(st.lists(st.sampled_from(recs), min_size=1, max_size=3, unique_by=id))
+        names_ = A_FIELDS if model == "StA" else B_FIELDS
+        new = data.draw(a_values if model == "StA" else b_values)
+        fields = data.draw(st.lists(st.sampled_from(names_), min_size=1, unique=True))
+        changes = {n: new[n] for n in fields}
+        live = [r for r in chosen if not r.expired]
+        after_values = [{**r.values, **changes} for r in live]
+        me = {r.ident for r in live}
+        clash = any(self.unique_clash(model, v, me) for v in after_values) or any(
+            self.same_unique(model, a, b)
+            for i, a in enumerate(after_values)
+            for b in after_values[i + 1 :]
+        )
+        objs = [load(r.ident) if not r.expired else self.stale(r) for r in chosen]
+        before = now_ms(self.client)
+        updated = self.attempt(
+            lambda: MODELS[model].bulk_update(objs, **changes), UniqueViolation if clash else None
+        )
+        after = now_ms(self.client)
+        if clash:
+            return
+        assert updated == len(live)
+        for rec, values in zip(live, after_values, strict=True):
+            reset = model == "StB" and values["relevance"] != rec.values["relevance"]
+            self.store(Rec(model, values), "default", before, after, rec, reset)
+
+    @staticmethod
+    def stale(rec: Rec) -> Model:
+        """An instance of a record (expired, say) as its holder kept it."""
+        return MODELS[rec.model](**rec.values)
+
+    @rule(data=st.data(), by_query=st.booleans())
+    def bulk_delete_a(self, data: st.DataObject, by_query: bool) -> None:
+        """bulk_delete() of a query's matches (live records only) or of records given (an
+        expired one is removed too, not counted)."""
+        STEPS["steps"] += 1
+        if by_query:
+            city = data.draw(cities)
+            gone = [r for r in self.live("StA") if r.values["city"] == city]
+            assert StA.bulk_delete(StA.query.filter(StA.city == city), batch_size=2) == len(gone)
+        else:
+            recs = [r for r in self.recs.values() if r.model == "StA"]
+            gone = (
+                data.draw(st.lists(st.sampled_from(recs), max_size=3, unique_by=id)) if recs else []
+            )
+            live = sum(not r.expired for r in gone)
+            assert StA.bulk_delete([self.stale(r) for r in gone]) == live
+        for rec in gone:
+            del self.recs[rec.ident]
+
     @rule(data=st.data(), delta=st.integers(-3, 3))
     def increment_a(self, data: st.DataObject, delta: int) -> None:
         live = self.live("StA")

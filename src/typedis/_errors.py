@@ -26,8 +26,9 @@ from __future__ import annotations
 class TypedisError(Exception):
     """Base class of every error typedis raises.
 
-    ``position``: for an error about one record of a ``save_many()`` call, its position in the
-    records given (else None).
+    ``position``: for an error about one record of a ``save_many()`` or bulk call
+    (``bulk_create()``...), its position in the records given, or among a query's matches
+    (else None).
     """
 
     position: int | None = None

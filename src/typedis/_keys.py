@@ -16,6 +16,8 @@ model; all keys of one tag share one Redis Cluster hash slot)::
     <tag>:l:<field>               sorted set of "<text>\\0<id>", all scores 0 (prefix search on
                                   str Key, Indexed and Unique fields)
     <tag>:q:<n>                   scratch sets of one query script, deleted before it returns
+    <tag>:bulk:<token>            list of the ids a bulk change by query has still to change
+                                  (popped as it runs; gone an hour after it was listed)
     {td:M}:partitions             set of the tags of a partitioned model's partitions
 
 ``escape`` percent-encodes ``% : { } * ? [ ] \\`` and NUL so that a value can never end a component,
@@ -75,6 +77,11 @@ def all_ids(tag: str) -> str:
 
 def expiry(tag: str) -> str:
     return f"{tag}:exp"
+
+
+def bulk_ids(tag: str, token: str) -> str:
+    """The ids a bulk change by query (``Model.bulk_update(query)``...) has still to change."""
+    return f"{tag}:bulk:{token}"
 
 
 def index_suffix(kind: str, fields: tuple[str, ...]) -> str:

@@ -249,3 +249,8 @@ def _source(name: str) -> str:
 for _name in ("save", "save_many", "delete", "incr", "sweep", "load", "touch"):
     operation(_name)
 operation("load_reads", _shebang(_source("load"))[1])  # load, allowed to write (read hooks)
+operation("update_many")
+operation("create_many", _source("create_many") + _source("save_many"))  # a check, then save_many
+operation(
+    "list_ids", _source("list_ids").replace("QUERY", _callback(_shebang(_source("query"))[1]))
+)

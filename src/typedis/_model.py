@@ -17,10 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.fields import FieldInfo
 from typing_extensions import dataclass_transform
 
-from . import _keys, _maintenance, _registry, _scripts, _store
+from . import _bulk, _keys, _maintenance, _registry, _scripts, _store
 from ._errors import ModelError
 from ._markers import AutoKey, Marker, field
-from ._query._query import QueryAccess
+from ._query._query import Query, QueryAccess
 from ._query._refs import DecayRef, FieldRef
 from ._schema import Index, build, references
 from ._spec import ModelSpec
@@ -293,6 +293,102 @@ class Model(BaseModel, metaclass=ModelMeta):
         await _maintenance.aregister(cls.__typedis_spec__, calls)
         for call in calls:
             await _scripts.arun(call)
+
+    @classmethod
+    def bulk_create(cls, records: Iterable[Self], *, batch_size: int = 1000) -> int:
+        """Create new records, one atomic call per batch of up to ``batch_size``; how many.
+
+        Unlike ``save_many()``, a create never overwrites: a record whose key holds a stored,
+        live record is refused. ``records`` is read ``batch_size`` at a time (a generator keeps
+        memory bounded); each batch is checked before it is sent and holds the records of one
+        partition. A refused record leaves its whole batch unwritten and is reported by its
+        position in ``records`` (``.position``); earlier batches stay written.
+
+        Raises:
+            UniqueViolation: a record's key holds a stored record, or a unique value belongs
+                to another record, stored or earlier in its batch.
+            ModelError: an item is not a ``cls`` instance, a value cannot be stored, two
+                records of a batch have the same key, or ``batch_size`` is not a positive int.
+            KeyMutationError: a record's key fields changed since it was saved or loaded.
+            CorruptRecord: a stored record is damaged (nothing of its batch is written).
+            OutcomeUnknown: a batch's reply was lost; it was written once or not at all.
+        """
+        return _bulk.run(_bulk.create(cls, records, batch_size))
+
+    @classmethod
+    async def abulk_create(cls, records: Iterable[Self], *, batch_size: int = 1000) -> int:
+        """``bulk_create()`` on the asyncio client."""
+        return await _bulk.arun(_bulk.create(cls, records, batch_size))
+
+    @classmethod
+    def bulk_update(
+        cls,
+        query_or_records: Query[Self] | Iterable[Self],
+        *,
+        batch_size: int = 1000,
+        **changes: Any,
+    ) -> int:
+        """Write the same field values to every record of a query, or to the records given, one
+        atomic call per batch of up to ``batch_size``; how many records were updated.
+
+        ``changes`` are validated (pydantic, as their fields declare them) before anything is
+        written. Each record gets them as ``save(update_fields=...)`` writes them: on the
+        server, its other fields as stored (a concurrent write of another field is kept), its
+        index entries moved, its expiry as a partial save sets it, auto_now fields stamped (one
+        time for the call). A query's matches are listed on the server when the call starts,
+        then taken a batch at a time (the client holds one batch); a record deleted or expired
+        before its batch is skipped, not counted. Given records are updated in place.
+
+        Raises:
+            ValidationError: a value its field does not take (nothing is written).
+            ModelError: no change, an unknown, key or frozen field, an item that is not a
+                ``cls`` instance, a query of another model, or a bad ``batch_size`` (nothing
+                is written).
+            UniqueViolation: a unique value belongs to another record, or would go to two
+                (nothing of that record's batch is written; ``.position`` says which).
+            CorruptRecord: a stored record is damaged (nothing of its batch is written).
+            NotFound: the query's listed matches vanished (after an hour) before the end.
+            OutcomeUnknown: a batch's reply was lost; it was written once or not at all.
+        """
+        return _bulk.run(_bulk.update(cls, query_or_records, batch_size, changes))
+
+    @classmethod
+    async def abulk_update(
+        cls,
+        query_or_records: Query[Self] | Iterable[Self],
+        *,
+        batch_size: int = 1000,
+        **changes: Any,
+    ) -> int:
+        """``bulk_update()`` on the asyncio client."""
+        return await _bulk.arun(_bulk.update(cls, query_or_records, batch_size, changes))
+
+    @classmethod
+    def bulk_delete(
+        cls, query_or_records: Query[Self] | Iterable[Self], *, batch_size: int = 1000
+    ) -> int:
+        """Delete every record of a query, or the records given, with their index entries, one
+        atomic call per batch of up to ``batch_size``; how many live records were deleted.
+
+        A query's matches are listed on the server when the call starts, then deleted a batch
+        at a time (the client holds one batch), as ``delete()`` deletes them; it works on a
+        server out of memory.
+
+        Raises:
+            ModelError: an item that is not a ``cls`` instance, two records of a batch with
+                the same key, a query of another model, or a bad ``batch_size``.
+            CorruptRecord: a key of the batch holds data typedis did not write.
+            NotFound: the query's listed matches vanished (after an hour) before the end.
+            OutcomeUnknown: a batch's reply was lost; it was deleted once or not at all.
+        """
+        return _bulk.run(_bulk.delete(cls, query_or_records, batch_size))
+
+    @classmethod
+    async def abulk_delete(
+        cls, query_or_records: Query[Self] | Iterable[Self], *, batch_size: int = 1000
+    ) -> int:
+        """``bulk_delete()`` on the asyncio client."""
+        return await _bulk.arun(_bulk.delete(cls, query_or_records, batch_size))
 
     def delete(self) -> bool:
         """Delete this record and its index entries; False if it was not stored.

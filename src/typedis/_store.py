@@ -32,10 +32,11 @@ from ._errors import (
 from ._index import DECAY
 from ._markers import EXACT_SCORE, SortedMarker
 from ._query._refs import FieldRef
-from ._scripts import HMGET, NOT_A_HASH, Arg, Call, Instead, then
+from ._scripts import HMGET, NOT_A_HASH, Arg, Call, Instead, Read, then
 
 if TYPE_CHECKING:
     from ._model import Model
+    from ._query._planner import Plan
     from ._spec import IndexSpec, ModelSpec
 
 M = TypeVar("M", bound="Model")
@@ -159,6 +160,8 @@ def _refusal(
         index = spec.index(int(reply[1]))  # the only kind with a constraint so far: unique
         return UniqueViolation(spec.name, ", ".join(index.fields), _shown(values, index.fields))
     if status == b"exists":
+        if oid == rid:  # a create (bulk_create) of a record that is stored: its key is taken
+            return UniqueViolation(spec.name, ", ".join(spec.keys), _shown(values, spec.keys))
         return KeyMutationError(
             f"{spec.name}: cannot move {oid!r} to {rid!r}: another record has that key"
         )
@@ -236,12 +239,21 @@ def _moved(spec: ModelSpec, oid: str, rid: str) -> KeyMutationError:
     )
 
 
-def save_many_calls(model: type[Model], records: Sequence[Model], size: int) -> list[Call[None]]:
+def save_many_calls(
+    model: type[Model],
+    records: Sequence[Model],
+    size: int,
+    *,
+    operation: str = "save_many",
+    start: int = 0,
+) -> list[Call[None]]:
     """The calls that save ``records`` fully, in place: one per batch of up to ``size`` records
     of one hash tag (a batch spans one cluster slot), in order.
 
     Every record is checked here before any call is built; an error names the record's
-    position in ``records`` (``.position``).
+    position in ``records`` (``.position``), counted from ``start``. ``operation``:
+    ``save_many``, or ``create_many`` (``bulk_create``: a record that is stored is refused
+    as a ``UniqueViolation`` of its key).
 
     Raises:
         ModelError: an item is not a ``model`` instance or cannot be stored, or two records
@@ -249,13 +261,12 @@ def save_many_calls(model: type[Model], records: Sequence[Model], size: int) -> 
         KeyMutationError: a record's key fields changed since it was saved or loaded.
     """
     spec = model.__typedis_spec__
-    where = f"{spec.name}.save_many()"
-    if type(size) is not int or size < 1:  # not a bool either
-        raise ModelError(f"{where}: batch_size must be a positive int, got {size!r}")
+    where = f"{spec.name}.{_METHODS[operation]}()"
+    check_batch_size(where, size)
     expiry = _expiry(spec, KEEP, None)
     batches: dict[str, list[_Pending]] = {}  # by tag, in order
     seen: dict[tuple[str, str], int] = {}
-    for position, obj in enumerate(records):
+    for position, obj in enumerate(records, start):
         try:
             if not isinstance(obj, model):
                 raise ModelError(f"{where}: takes {spec.name} records, got {obj!r}")
@@ -277,15 +288,28 @@ def save_many_calls(model: type[Model], records: Sequence[Model], size: int) -> 
             args: list[Arg] = [tag, rid, expiry]
             _values_args(spec, values, None, args)
         except TypedisError as error:
-            _at_position(error, position, "nothing was written")
+            at_position(error, position, _UNSENT[operation], where)
             raise
         batches.setdefault(tag, []).append(_Pending(obj, position, tag, rid, values, stamped, args))
-    function = _lua.library(spec).function("save_many")
+    function = _lua.library(spec).function(operation)
     return [
-        _batch_call(spec, function, pending[start : start + size])
+        _batch_call(spec, function, pending[first : first + size], where)
         for pending in batches.values()
-        for start in range(0, len(pending), size)
+        for first in range(0, len(pending), size)
     ]
+
+
+# The public method of each batch save operation, and what it has written when it finds a
+# record it cannot send: save_many() checks them all first, bulk_create() a batch at a time.
+_METHODS = {"save_many": "save_many", "create_many": "bulk_create"}
+_UNSENT = {"save_many": "nothing was written", "create_many": "nothing of its batch was written"}
+
+
+def check_batch_size(where: str, size: object) -> None:
+    """Refuse a ``batch_size`` that is not a positive int (``where``: the method, for the
+    message)."""
+    if type(size) is not int or size < 1:  # not a bool either
+        raise ModelError(f"{where}: batch_size must be a positive int, got {size!r}")
 
 
 @dataclass(slots=True)
@@ -301,8 +325,10 @@ class _Pending:
     args: list[Arg]  # its part of lua/save_many.lua's ARGV
 
 
-def _batch_call(spec: ModelSpec, function: _lua.Function, batch: list[_Pending]) -> Call[None]:
-    """The call that saves one batch (lua/save_many.lua)."""
+def _batch_call(
+    spec: ModelSpec, function: _lua.Function, batch: list[_Pending], where: str
+) -> Call[None]:
+    """The call that saves one batch (lua/save_many.lua, or create_many.lua)."""
     keys = [_keys.record(p.tag, p.rid) for p in batch]
     args = [a for p in batch for a in p.args]
 
@@ -313,7 +339,7 @@ def _batch_call(spec: ModelSpec, function: _lua.Function, batch: list[_Pending])
             return
         p = batch[int(reply[1]) - 1]
         error = _refusal(spec, reply[2], p.values, p.rid, p.rid)
-        raise _at_position(error, p.position, "nothing of its batch was written")
+        raise at_position(error, p.position, "nothing of its batch was written", where)
 
     return Call(function, keys, args, done, write=True)
 
@@ -321,12 +347,13 @@ def _batch_call(spec: ModelSpec, function: _lua.Function, batch: list[_Pending])
 E = TypeVar("E", bound=TypedisError)
 
 
-def _at_position(error: E, position: int, outcome: str) -> E:
-    """``error``, about the record at ``position`` of a save_many() call (``.position``);
-    ``outcome`` says what was written."""
+def at_position(error: E, position: int, outcome: str, where: str) -> E:
+    """``error``, about the record at ``position`` of a batch call of ``where`` (``Shop.
+    save_many()``...: ``.position``); ``outcome`` says what was written."""
     error.position = position
     first = error.args[0] if error.args else ""
-    error.args = (f"{first} [save_many(): the record at position {position}; {outcome}]",)
+    method = where.rpartition(".")[2]
+    error.args = (f"{first} [{method}: the record at position {position}; {outcome}]",)
     return error
 
 
@@ -343,6 +370,118 @@ def delete_call(spec: ModelSpec, records: Sequence[tuple[str, str]]) -> Call[int
     keys = [_keys.record(tag, rid) for tag, rid in records]
     args: list[Arg] = [*(t for t, _ in records), *(r for _, r in records), *spec.keys]
     return Call(_lua.library(spec).function("delete"), keys, args, int, write=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """The field values of a ``bulk_update()`` call: validated and encoded once, for every
+    batch."""
+
+    values: Mapping[str, Any]  # by field: the changes, validated, and the auto_now stamps
+    args: list[Arg]  # lua/update_many.lua's ARGV[2..]: expiry, mask, texts, index arguments
+
+
+def bulk_changes(model: type[Model], changes: Mapping[str, Any]) -> Changes:
+    """The changes of ``model.bulk_update(..., **changes)``, each validated as its field's
+    type and constraints declare it (pydantic), then encoded as a partial save sends them.
+
+    Raises:
+        ModelError: no change, an unknown, key or frozen field, or a value that cannot be
+            stored.
+        ValidationError: a value its field does not take (the error names the field).
+    """
+    spec = model.__typedis_spec__
+    where = f"{spec.name}.bulk_update()"
+    if spec.abstract:
+        raise ModelError(f"{spec.name} is abstract: only its subclasses' records can be updated")
+    if not changes:
+        raise ModelError(f"{where}: name the fields to change: bulk_update(query, field=value)")
+    unknown = [n for n in changes if n not in spec.fields]
+    if unknown:
+        raise ModelError(f"{where}: unknown field(s) {unknown}")
+    keys = [n for n in changes if n in spec.keys]
+    if keys:
+        raise ModelError(
+            f"{where}: {keys} are key fields, which locate a record and cannot change in place; "
+            "move a record by saving it with migrate_key=True"
+        )
+    frozen = [n for n in changes if model.model_fields[n].frozen]
+    if frozen:
+        raise ModelError(f"{where}: field(s) {frozen} are frozen")
+    values = {name: spec.validate(name, value) for name, value in changes.items()}
+    values.update(_timestamps(spec, values, first=False))  # auto_now: one time for the call
+    args: list[Arg] = [_expiry(spec, KEEP, None)]  # as a partial save(): the model's ttl
+    _values_args(spec, values, frozenset(values), args)
+    return Changes(values, args)
+
+
+class _Stored:
+    """Stands, in a message, for a value of a field the refused write did not change."""
+
+    def __repr__(self) -> str:
+        return "<stored>"
+
+
+def update_many_call(
+    spec: ModelSpec,
+    tag: str,
+    ids: Sequence[str],
+    positions: Sequence[int],
+    records: Sequence[Model | None],
+    changes: Changes,
+) -> Call[int]:
+    """The call that writes ``changes`` to the records ``ids`` of one tag (lua/update_many.lua);
+    its result: how many were live, and updated. ``positions``: their positions in the
+    ``bulk_update()`` call, for an error; ``records``: the instances given for them (None for
+    those of a query), brought up to date when updated.
+    """
+    keys = [_keys.record(tag, rid) for rid in ids]
+    args: list[Arg] = [tag, *changes.args, *ids]
+    where = f"{spec.name}.bulk_update()"
+
+    def done(reply: list[Any]) -> int:
+        if reply[0] == b"ok":
+            for k, hidden in zip(reply[1], reply[2], strict=True):
+                obj = records[int(k) - 1]
+                if obj is not None:
+                    _saved(obj, (tag, ids[int(k) - 1]), dict(changes.values), hidden)
+            return len(reply[1])
+        k = int(reply[1]) - 1
+        shown = {**dict.fromkeys(spec.fields, _Stored()), **changes.values}
+        error = _refusal(spec, reply[2], shown, ids[k], ids[k])
+        raise at_position(error, positions[k], "nothing of its batch was written", where)
+
+    return Call(_lua.library(spec).function("update_many"), keys, args, done, write=True)
+
+
+LISTED_MS = 3_600_000  # how long the ids of a bulk change by query stay listed on the server
+
+
+def list_ids_call(spec: ModelSpec, plan: Plan, key: str) -> Call[int]:
+    """The call that lists the ids of a query's matches (``plan``, mode "ids") in list ``key``
+    (``_keys.bulk_ids``) for a bulk change (lua/list_ids.lua); its result: how many."""
+    keys = (_keys.all_ids(plan.tag), key)
+    function = _lua.library(spec).function("list_ids")
+    return Call(function, keys, (plan.program(), LISTED_MS), int, write=True)
+
+
+_LPOP = Read("LPOP")  # a plain command of one key, as Read sends one: here a write
+_DEL = Read("DEL")
+
+
+def pop_ids_call(key: str, count: int) -> Call[list[str]]:
+    """The call that takes the next ``count`` ids listed by ``list_ids_call`` ([] when none
+    is left: the list is gone)."""
+
+    def done(reply: list[bytes] | None) -> list[str]:
+        return [rid.decode() for rid in reply or ()]
+
+    return Call(_LPOP, (key,), (count,), done, write=True)
+
+
+def drop_ids_call(key: str) -> Call[int]:
+    """The call that deletes what remains of the ids listed by ``list_ids_call``."""
+    return Call(_DEL, (key,), (), int, write=True)
 
 
 def increment_call(obj: Model, field_ref: str | FieldRef[Any, Any], delta: object) -> Call[Any]:
