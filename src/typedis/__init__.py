@@ -10,6 +10,7 @@ from typedis._scripts import check_connection
 from typedis._sweeper import AsyncSweeper, Sweeper, astart_sweeper, start_sweeper
 
 from . import memory as memory  # the agent-memory primitives register their kinds and operations
+from ._changes import Change, ChangeLog, PendingChange
 from ._channel import AsyncSubscription, Channel, Subscription
 from ._connection import Connection, connect, get_connection
 from ._errors import (
@@ -28,6 +29,7 @@ from ._errors import (
     TypedisError,
     UniqueViolation,
 )
+from ._index import ChangeStream
 from ._links import Linked
 from ._markers import (
     AutoKey,
@@ -58,6 +60,9 @@ __all__ = [
     "AsyncSubscription",
     "AsyncSweeper",
     "AutoKey",
+    "Change",
+    "ChangeLog",
+    "ChangeStream",
     "Channel",
     "Cond",
     "Confidence",
@@ -79,6 +84,7 @@ __all__ = [
     "NotFound",
     "OptionalLink",
     "OutcomeUnknown",
+    "PendingChange",
     "PermissionDenied",
     "Query",
     "QueryError",
