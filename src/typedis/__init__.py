@@ -4,6 +4,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 # Absolute, unlike their neighbours: the relative form makes pyright treat `_maintenance`,
 # `_scripts`... as private names of this package, which `from . import _scripts` elsewhere trips on.
+from typedis._index import ChangeStream
 from typedis._maintenance import install_functions, prune_functions
 from typedis._registry import RegisteredModel, models
 from typedis._scripts import check_connection
@@ -29,7 +30,6 @@ from ._errors import (
     TypedisError,
     UniqueViolation,
 )
-from ._index import ChangeStream
 from ._links import Linked
 from ._markers import (
     AutoKey,

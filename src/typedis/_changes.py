@@ -149,7 +149,7 @@ class ChangeLog(Generic[M]):
                 "changes=True)`"
             )
         for name, value in (("group", group), ("consumer", consumer)):
-            if not isinstance(value, str) or not value:
+            if not isinstance(cast(object, value), str) or not value:
                 raise QueryError(f"ChangeLog({spec.name}): {name}= must be a non-empty str")
         self.model = model
         self.group = group
@@ -199,7 +199,8 @@ class ChangeLog(Generic[M]):
 
     def _claim(self, min_idle: float, count: int, start: str) -> _Command[_Batch[M]]:
         _positive("count", count)
-        if isinstance(min_idle, bool) or not isinstance(min_idle, int | float) or not min_idle >= 0:
+        idle = cast(object, min_idle)
+        if isinstance(idle, bool) or not isinstance(idle, int | float) or not idle >= 0:
             raise QueryError(f"{self!r}.claim(): min_idle= must be seconds >= 0, got {min_idle!r}")
         args = ("XAUTOCLAIM", self.key, self.group, self.consumer, int(min_idle * 1000), start)
         return _Command(f"claiming events of {self.key}", (*args, "COUNT", count), self._claimed)
@@ -391,7 +392,7 @@ def _streamed(reply: Any) -> list[Entry]:
     if isinstance(reply, dict):
         (entries,) = cast(dict[bytes, list[list[Entry]]], reply).values()
         return entries[0]
-    return cast(list[list[Any]], reply)[0][1]
+    return cast(list[list[list[Entry]]], reply)[0][1]
 
 
 def _pending_list(reply: Any) -> list[PendingChange]:
@@ -406,8 +407,8 @@ def _pending_list(reply: Any) -> list[PendingChange]:
     ]
 
 
-def _refusal(command: _Command[Any], error: redis.RedisError) -> None:
-    """None when the server's refusal is the answer the command accepts, else raise it typed."""
+def _unless_accepted(command: _Command[Any], error: redis.RedisError) -> None:
+    """Raise the server's refusal typed, unless it is the answer the command accepts."""
     accepted = isinstance(error, redis.ResponseError) and str(error).startswith(command.accept)
     if command.accept and accepted:
         return None
@@ -420,7 +421,8 @@ def _run(command: _Command[R]) -> R:
     try:
         reply = client.execute_command(*command.args, **(command.options or {}))
     except redis.RedisError as error:
-        reply = _refusal(command, error)
+        _unless_accepted(command, error)
+        reply = None
     return command.parse(reply)
 
 
@@ -432,5 +434,6 @@ async def _arun(command: _Command[R]) -> R:
             Awaitable[Any], client.execute_command(*command.args, **(command.options or {}))
         )
     except redis.RedisError as error:
-        reply = _refusal(command, error)
+        _unless_accepted(command, error)
+        reply = None
     return command.parse(reply)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from .. import _keys
 from .._errors import ModelError
@@ -49,7 +49,7 @@ def policy(model: str, changes: object) -> ChangeStream | None:
         return ChangeStream()
     if not isinstance(changes, ChangeStream):
         raise ModelError(f"{model}: changes= takes True, False or a ChangeStream, got {changes!r}")
-    maxlen: object = changes.maxlen
+    maxlen = cast(object, changes.maxlen)  # the dataclass does not check its arguments' types
     if maxlen is not None and (
         isinstance(maxlen, bool) or not isinstance(maxlen, int) or maxlen < 1
     ):
