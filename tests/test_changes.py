@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import shlex
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +18,7 @@ from hypothesis import strategies as st
 from pydantic import Field
 
 import typedis
-from _acl import as_user
+from _acl import connected_as
 from typedis import (
     Change,
     ChangeLog,
@@ -27,6 +30,7 @@ from typedis import (
     Key,
     Model,
     ModelError,
+    PermissionDenied,
     QueryError,
     ServerRefused,
     Unique,
@@ -460,18 +464,22 @@ def test_reading_without_a_group_is_refused() -> None:
         log.read()
 
 
-def test_a_consumer_acl_recipe(own_conn: Connection, own_client: redis.Redis) -> None:
-    rules = ("resetkeys", "~{td:Order}*", "-@all", "+fcall", "+fcall_ro", "+evalsha", "+eval")
-    commands = ("+xgroup|create", "+xreadgroup", "+xack", "+xpending", "+xautoclaim")
-    typedis.install_functions(Order)
+def test_the_consumer_acl_recipe_of_the_docs(own_conn: Connection, own_client: redis.Redis) -> None:
+    """docs/events.md's consumer line, run as written (for Order instead of Invoice)."""
+    text = (Path(__file__).parents[1] / "docs" / "events.md").read_text()
+    [line] = re.findall(r"^ACL SETUSER (billing-worker .+)$", text, re.MULTILINE)
+    rules = shlex.split(line.replace("Invoice", "Order"))
+    own_client.execute_command("ACL", "SETUSER", *rules)
     Order(id="a").save()
-    with as_user(own_conn.url, own_client, "typedis-consumer", *rules, *commands):
+    with connected_as(own_conn.url, rules[0], "secret"):
         log = ChangeLog(Order, "g", "w")
-        log.create_group()
+        assert log.create_group() is True
         [change] = log.read()
         assert log.claim(0) == [change]
         assert [p.event for p in log.pending()] == [change.event]
         assert log.ack(change) == 1
+        with pytest.raises(PermissionDenied):
+            Order(id="b").save()  # a consumer only
 
 
 # ---- async ---------------------------------------------------------------------------------------
