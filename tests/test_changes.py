@@ -23,6 +23,7 @@ from typedis import (
     Change,
     ChangeLog,
     ChangeStream,
+    Confidence,
     Connection,
     CorruptRecord,
     Decaying,
@@ -38,6 +39,7 @@ from typedis import (
     field,
 )
 from typedis._errors import TypedisError
+from typedis.memory import update_confidence
 
 
 class Order(Model, changes=True):
@@ -57,6 +59,11 @@ class Shop(Model, partition="region", changes=ChangeStream(maxlen=None)):
 class Memo(Model, changes=True):
     id: Key[str]
     relevance: Decaying[float] = field(default=1.0, rate=0.3)
+
+
+class Belief(Model, changes=True):
+    id: Key[str]
+    certainty: Confidence = field(default=0.5)
 
 
 class Plain(Model):
@@ -153,6 +160,17 @@ def test_a_touch_is_an_event() -> None:
         ("create", "m", ("id", "relevance")),
         ("touch", "m", ("relevance",)),
     ]
+
+
+def test_a_memory_primitive_writing_a_field_is_an_update() -> None:
+    log = ChangeLog(Belief, "test", "w1")
+    log.create_group()
+    belief = Belief(id="b").save()
+    update_confidence(belief, Belief.certainty, 0.9)
+    [_, updated] = log.read(10)
+    assert (updated.op, updated.fields) == ("update", ("certainty",))
+    assert updated.record is not None
+    assert updated.record.certainty == pytest.approx(0.9)
 
 
 def test_a_moved_record_is_deleted_at_its_old_key_and_created_at_its_new_one() -> None:
