@@ -349,10 +349,15 @@ def test_an_unreadable_entry_is_reported_acknowledged_and_skipped(
     assert "total" in str(seen[1][2])
     assert log.skipped == 2
     assert [p.event for p in log.pending()] == [log.pending()[0].event]  # only b's is pending
+    for n in range(3):
+        redis_client.xadd(LOG, {"junk": str(n)})
+    Order(id="c").save()
+    assert ops(log.read(count=2)) == [("create", "c", ("id", "status", "total"))]  # reads past
+    assert log.skipped == 5
     quiet = ChangeLog(Order, "h", "w")
     quiet.create_group()
     with caplog.at_level(logging.WARNING, logger="typedis"):
-        assert len(quiet.read()) == 1
+        assert len(quiet.read()) == 2
     assert "skipped event" in caplog.text
 
 

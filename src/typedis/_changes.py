@@ -281,7 +281,8 @@ class ChangeLog(Generic[M]):
         """Up to ``count`` events new to the group, now delivered to this consumer.
 
         Each stays pending (``pending()``) until acknowledged (``ack``): a consumer that
-        crashes before acknowledging leaves it for another to ``claim``.
+        crashes before acknowledging leaves it for another to ``claim``. An entry that cannot
+        be read is reported, acknowledged and read past (``on_error``).
 
         Args:
             count: at most this many events.
@@ -298,7 +299,7 @@ class ChangeLog(Generic[M]):
             batch = _run(self._read_new(count, _block(deadline)))
             if skipped := self._kept(batch):
                 _run(skipped)
-            if batch.changes or deadline is None or time.monotonic() >= deadline:
+            if _done(batch, deadline):
                 return batch.changes
 
     def ack(self, *changes: Change[M] | str) -> int:
@@ -347,7 +348,7 @@ class ChangeLog(Generic[M]):
             batch = await _arun(self._read_new(count, _block(deadline)))
             if skipped := self._kept(batch):
                 await _arun(skipped)
-            if batch.changes or deadline is None or time.monotonic() >= deadline:
+            if _done(batch, deadline):
                 return batch.changes
 
     async def aack(self, *changes: Change[M] | str) -> int:
@@ -375,6 +376,14 @@ class ChangeLog(Generic[M]):
 def _positive(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise QueryError(f"{name}= must be a positive int, got {value!r}")
+
+
+def _done(batch: _Batch[Any], deadline: float | None) -> bool:
+    """Whether ``read`` returns this batch: it holds events, or it read nothing (only skipped
+    entries: read on, more may follow them) and there is no time left to wait."""
+    if batch.changes:
+        return True
+    return not batch.skipped and (deadline is None or time.monotonic() >= deadline)
 
 
 def _block(deadline: float | None) -> int | None:
