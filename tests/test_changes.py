@@ -209,6 +209,7 @@ _step = st.one_of(
     st.tuples(st.just("many"), st.lists(st.tuples(_ids, _emails), min_size=1, max_size=3)),
     st.tuples(st.just("incr"), _ids, st.integers(-2, 2)),
     st.tuples(st.just("delete"), _ids),
+    st.tuples(st.just("move"), _ids, _ids),
 )
 
 
@@ -222,6 +223,10 @@ def _apply(step: tuple[Any, ...]) -> None:
         Order.save_many([Order(id=i, email=e) for i, e in dict(step[1]).items()])
     elif kind == "incr":
         Order(id=step[1]).atomic_increment("total", step[2])
+    elif kind == "move":
+        order = Order.load(step[1])
+        order.id = step[2]
+        order.save(migrate_key=True)
     else:
         Order(id=step[1]).delete()
 
@@ -240,7 +245,7 @@ def test_events_replayed_give_the_final_state(
         before = redis_client.xlen(LOG)
         try:
             _apply(step)
-        except TypedisError:  # refused (unique, bounds, missing record): no event
+        except TypedisError:  # refused (unique, bounds, missing record, taken key): no event
             assert redis_client.xlen(LOG) == before
     replayed: dict[str, Order] = {}
     for change in log.read(1000):
