@@ -124,7 +124,7 @@ class ChangeLog(Generic[M]):
         ModelError: the model keeps no change log.
         QueryError: partition values missing, or given for a model that is not partitioned.
 
-    Example:
+    Examples:
         >>> log = ChangeLog(Order, "billing", "worker-1")
         >>> log.create_group()
         True
