@@ -335,6 +335,15 @@ def test_read_waits_up_to_its_timeout(protocol: int) -> None:
     assert ops(log.read(timeout=5)) == [("create", "a", ("id", "status", "total"))]
 
 
+def test_a_wait_longer_than_the_socket_timeout_is_read_in_shorter_waits(
+    conn: Connection, reconnect: Callable[..., Connection]
+) -> None:
+    reconnect(conn.url, socket_timeout=1.0)
+    log = ChangeLog(Order, "g", "w")
+    log.create_group()
+    assert log.read(timeout=1.2) == []  # no socket timeout: each BLOCK is 500 ms at most
+
+
 def test_an_unreadable_entry_is_reported_acknowledged_and_skipped(
     redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:

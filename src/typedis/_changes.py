@@ -40,7 +40,8 @@ OnError = Callable[[str, Mapping[bytes, bytes], Exception], object]
 Entry = tuple[bytes, Mapping[bytes, bytes] | None]  # a stream entry as redis-py gives it
 
 _OPS: tuple[str, ...] = get_args(Op)
-_BLOCK_MS = 1000  # the longest one blocking read waits on the server (read() loops for more)
+_BLOCK_MS = 1000  # the longest one blocking read waits on the server (read() loops for more),
+# unless half the connection's socket timeout is shorter
 log = logging.getLogger("typedis")
 
 
@@ -387,10 +388,15 @@ def _done(batch: _Batch[Any], deadline: float | None) -> bool:
 
 
 def _block(deadline: float | None) -> int | None:
-    """The BLOCK of one read before ``deadline`` (None: no BLOCK, the read does not wait)."""
+    """The BLOCK of one read before ``deadline`` (None: no BLOCK, the read does not wait),
+    short enough that the reply comes before the socket times out."""
     if deadline is None:
         return None
-    return max(1, min(_BLOCK_MS, int((deadline - time.monotonic()) * 1000)))
+    timeout: float | None = get_connection().writer.connection_pool.connection_kwargs.get(
+        "socket_timeout"
+    )
+    longest = _BLOCK_MS if timeout is None else min(_BLOCK_MS, int(timeout * 500))
+    return max(1, min(longest, int((deadline - time.monotonic()) * 1000)))
 
 
 def _streamed(reply: Any) -> list[Entry]:
