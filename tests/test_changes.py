@@ -129,6 +129,23 @@ def test_every_write_path_appends_its_event() -> None:
     ]
 
 
+def test_bulk_changes_log_each_record(redis_client: redis.Redis) -> None:
+    log = ChangeLog(ChgOrder, "test", "w1")
+    log.create_group()
+    assert ChgOrder.bulk_create([ChgOrder(id=str(n)) for n in range(3)], batch_size=2) == 3
+    before = redis_client.xlen(LOG)
+    with pytest.raises(TypedisError):
+        ChgOrder.bulk_create([ChgOrder(id="new"), ChgOrder(id="1")])  # "1" exists: batch refused
+    assert redis_client.xlen(LOG) == before
+    paid = ChgOrder.query.filter(ChgOrder.status == "new")
+    assert ChgOrder.bulk_update(paid, status="paid") == 3
+    assert ChgOrder.bulk_delete(ChgOrder.query.filter(ChgOrder.status == "paid")) == 3
+    events = ops(log.read(100))
+    assert events[:3] == [("create", str(n), ("id", "status", "total")) for n in range(3)]
+    assert sorted(events[3:6]) == [("update", str(n), ("status",)) for n in range(3)]
+    assert sorted(events[6:]) == [("delete", str(n), ()) for n in range(3)]
+
+
 def test_an_event_carries_the_record_after_the_write() -> None:
     log = ChangeLog(ChgOrder, "test", "w1")
     log.create_group()
