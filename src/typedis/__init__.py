@@ -4,12 +4,14 @@ from importlib.metadata import PackageNotFoundError, version
 
 # Absolute, unlike their neighbours: the relative form makes pyright treat `_maintenance`,
 # `_scripts`... as private names of this package, which `from . import _scripts` elsewhere trips on.
+from typedis._index import ChangeStream
 from typedis._maintenance import install_functions, prune_functions
 from typedis._registry import RegisteredModel, models
 from typedis._scripts import check_connection
 from typedis._sweeper import AsyncSweeper, Sweeper, astart_sweeper, start_sweeper
 
 from . import memory as memory  # the agent-memory primitives register their kinds and operations
+from ._changes import Change, ChangeLog, PendingChange
 from ._channel import AsyncSubscription, Channel, Subscription
 from ._connection import Connection, connect, get_connection
 from ._errors import (
@@ -58,6 +60,9 @@ __all__ = [
     "AsyncSubscription",
     "AsyncSweeper",
     "AutoKey",
+    "Change",
+    "ChangeLog",
+    "ChangeStream",
     "Channel",
     "Cond",
     "Confidence",
@@ -79,6 +84,7 @@ __all__ = [
     "NotFound",
     "OptionalLink",
     "OutcomeUnknown",
+    "PendingChange",
     "PermissionDenied",
     "Query",
     "QueryError",

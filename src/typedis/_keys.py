@@ -18,6 +18,7 @@ model; all keys of one tag share one Redis Cluster hash slot)::
     <tag>:q:<n>                   scratch sets of one query script, deleted before it returns
     <tag>:bulk:<token>            list of the ids a bulk change by query has still to change
                                   (popped as it runs; gone an hour after it was listed)
+    <tag>:changes                 stream: the change log of a model declared with changes=
     {td:M}:partitions             set of the tags of a partitioned model's partitions
 
 ``escape`` percent-encodes ``% : { } * ? [ ] \\`` and NUL so that a value can never end a component,
@@ -82,6 +83,14 @@ def expiry(tag: str) -> str:
 def bulk_ids(tag: str, token: str) -> str:
     """The ids a bulk change by query (``Model.bulk_update(query)``...) has still to change."""
     return f"{tag}:bulk:{token}"
+
+
+CHANGES = "changes"  # the change log's key after ``<tag>:``
+
+
+def changes(tag: str) -> str:
+    """The change log (a stream) of one tag of a model declared with ``changes=``."""
+    return f"{tag}:{CHANGES}"
 
 
 def index_suffix(kind: str, fields: tuple[str, ...]) -> str:

@@ -295,7 +295,9 @@ def _check_tag(spec: ModelSpec, tag: str, report: dict[str, int]) -> None:
 
 def _read_held(keys: Sequence[str], redis_type: str) -> dict[str, Any]:
     """The contents of index keys of one Redis type: member sets, hashes, zset scores or strings
-    (a bitmap's bytes)."""
+    (a bitmap's bytes); nothing for no keys (a change log gives none to read)."""
+    if not keys:
+        return {}
     command = {"set": "SMEMBERS", "hash": "HGETALL", "zset": "ZRANGE", "string": "GET"}[redis_type]
     replies = _read_all([k.encode() for k in keys], command)
     held: dict[str, Any] = {}
@@ -317,7 +319,8 @@ def delete_all(model: type[Model]) -> int:
     """Delete every record of the model (all partitions) with its index entries.
 
     Records go through the delete script, so each disappears with its entries atomically;
-    index keys left without records (from writes outside typedis) are removed afterwards.
+    index keys left without records (from writes outside typedis) are removed afterwards. A
+    change log (``changes=``) stays, holding the delete events.
     Not meant to run while other clients write the same model.
     """
     spec = model.__typedis_spec__
@@ -326,7 +329,8 @@ def delete_all(model: type[Model]) -> int:
         located = [(tag, rid) for _, rid in _record_ids(tag, _tag_keys(tag))]
         for chunk in _chunks(located):
             removed += _scripts.run(_store.delete_call(spec, chunk))
-        leftovers = _tag_keys(tag)
+        kept = {f"{tag}:{index.suffix}" for index in spec.indexes if index.kind.kept}
+        leftovers = [key for key in _tag_keys(tag) if key.decode() not in kept]
         for chunk in _chunks(leftovers):
             with _scripts.typed_errors(f"deleting the keys left in {tag}"):
                 _scripts.command(_client(), "UNLINK", *chunk)

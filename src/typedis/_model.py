@@ -19,6 +19,7 @@ from typing_extensions import dataclass_transform
 
 from . import _bulk, _keys, _maintenance, _registry, _scripts, _store
 from ._errors import ModelError
+from ._index import ChangeStream
 from ._markers import AutoKey, Marker, field
 from ._query._query import Query, QueryAccess
 from ._query._refs import DecayRef, FieldRef
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 else:
     _PydanticMeta = type(BaseModel)
 
-_OPTIONS = ("ttl", "partition", "indexes", "abstract", "order_by", "name")
+_OPTIONS = ("ttl", "partition", "indexes", "abstract", "order_by", "name", "changes")
 
 if TYPE_CHECKING:
     _M = TypeVar("_M", bound="Model")
@@ -60,6 +61,7 @@ class ModelMeta(_PydanticMeta):
             abstract: bool = False,
             order_by: str | None = None,
             name: str | None = None,
+            changes: bool | ChangeStream = False,
             **config: Unpack[ConfigDict],
         ) -> ModelMeta: ...
 
@@ -138,6 +140,7 @@ class Model(BaseModel, metaclass=ModelMeta):
         abstract: bool = False,
         order_by: str | None = None,
         name: str | None = None,
+        changes: bool | ChangeStream = False,
         **kwargs: Any,
     ) -> None:
         """Take typedis's class keywords; pydantic has taken its config keys already.
@@ -151,6 +154,9 @@ class Model(BaseModel, metaclass=ModelMeta):
                 ``"-rating"`` for descending.
             name: the name its keys and the registry (``typedis.models()``) carry, instead of
                 the class name: for two models of one name in a process.
+            changes: keep a change log: every write appends its event to a Redis Stream in
+                the same atomic step (``typedis.ChangeLog`` reads it); a ``ChangeStream``
+                sets its length policy.
 
         A keyword left out is inherited from the parent model (``abstract`` and ``name`` are
         not).

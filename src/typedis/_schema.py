@@ -20,6 +20,8 @@ from . import _index, _keys
 from ._codec import LINK, codec_for
 from ._errors import ModelError
 from ._index import IndexKind, Shape
+from ._index.changes_kind import options as change_options
+from ._index.changes_kind import policy
 from ._markers import FieldOptions, KeyMarker, LinkMarker, Marker
 from ._query._refs import FieldRef, KeyRef
 from ._spec import FieldSpec, IndexSpec, ModelSpec
@@ -220,6 +222,7 @@ def build(
     indexes: Sequence[object] = (),
     abstract: bool = False,
     order_by: str | None = None,
+    changes: object = None,
 ) -> ModelSpec:
     """Build the spec of a model from its pydantic fields and class keywords."""
     fields = read_fields(model, model_fields)
@@ -233,6 +236,12 @@ def build(
     if not abstract and not keys:
         raise ModelError(f"{model}: no Key field (typedis adds 'id: AutoKey' when it can)")
     index_specs = _indexes(model, fields, Shape(keys, parts), indexes)
+    stream = policy(model, changes)
+    if stream is not None:  # last: its events see the other kinds' writes of the same step
+        log = IndexSpec(
+            _index.CHANGES, "changes", tuple(fields), _keys.CHANGES, change_options(stream)
+        )
+        index_specs = (*index_specs, log)
     arguments = [
         (ix.fields[0], argument)
         for ix in index_specs

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from .._errors import ModelError
 from .._markers import Marker
 from ._kind import Arg, Held, IndexKind, Records, Shape
+from .changes_kind import CHANGES, ChangeStream
 from .decay_kind import DECAY
 from .geo_kind import GEO
 from .prefix_kind import PREFIX
@@ -63,10 +64,11 @@ def serving_node(op: str) -> IndexKind | None:
     return next((k for k in _KINDS.values() if op in k.nodes), None)
 
 
-for _builtin in (SET, UNIQUE, SORTED, DECAY, GEO, PREFIX):
+for _builtin in (SET, UNIQUE, SORTED, DECAY, GEO, PREFIX, CHANGES):
     register(_builtin)
 
 __all__ = [
+    "CHANGES",
     "DECAY",
     "GEO",
     "PREFIX",
@@ -74,6 +76,7 @@ __all__ = [
     "SORTED",
     "UNIQUE",
     "Arg",
+    "ChangeStream",
     "Held",
     "IndexKind",
     "Records",

@@ -64,6 +64,7 @@ class IndexKind(ABC):
     companions: ClassVar[tuple[str, ...]] = ()  # suffixes of more keys beside its own
     checks_scores: ClassVar[bool] = False  # check_indexes() compares a sorted set's scores
     touchable: ClassVar[bool] = False  # its Lua has touch() (lua/touch.lua)
+    kept: ClassVar[bool] = False  # its keys outlive delete_all() (a change log)
     on_read: ClassVar[bool] = False  # its Lua has read(tag, ix, id, key), run on every record a
     # query or load returns (the access kind stages a read); such reads write to the record
 

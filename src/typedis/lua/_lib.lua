@@ -24,6 +24,8 @@
 --   claim(ix, v)                      the value of v the constraint holds to one record, or nil
 --                                     (two records of one save_many call may not claim one)
 --   touch(tag, ix, id, v, t)          refresh the entry of record id at time t (lua/touch.lua)
+--   touched(tag, ix, id, v, field)    hear that another index's touch() refreshed field of
+--                                     record id (values v): the change log records it
 -- Kinds may also evaluate query nodes (lua/query.lua): NODES[op] = function(node, key, scratch)
 -- returning the key of a set or sorted set of ids; key(suffix) names a key of the query's tag,
 -- scratch() a new empty scratch key. And orders: ORDERS[name] = function(order, found,
@@ -132,10 +134,11 @@ local function index_keys(spec, tag, v, wanted)
 end
 
 -- A write command (and its arguments after the key) on each type of key, to ask the ACL
--- whether the user may write one. A string is a bitmap (the bloom kind).
+-- whether the user may write one. A string is a bitmap (the bloom kind), a stream the change
+-- log (the changes kind).
 local WRITE_PROBE = {
   set = {'SADD', 'm'}, hash = {'HSET', 'f', 'v'}, zset = {'ZADD', '0', 'm'},
-  string = {'SETBIT', '0', '0'},
+  string = {'SETBIT', '0', '0'}, stream = {'XADD', '*', 'f', 'v'},
 }
 
 -- Check, before any write, that each key holds its wanted type (or nothing) and that the
