@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 
-from . import _index
+from . import _codegen, _index
 from ._errors import ModelError
 from ._spec import IndexSpec, ModelSpec
 
@@ -120,7 +120,7 @@ def _library(spec: ModelSpec, registered: int) -> Library:
     kinds = dict.fromkeys(ix.kind for ix in spec.indexes)
     parts = [spec_source(spec.stored, spec.indexes, spec.hidden), _source("_base"), _source("_lib")]
     parts += (_block(kind.lua()) for kind in kinds)
-    parts.append(_source("_save"))
+    parts += (_source("_save"), _codegen.functions(spec))  # FRESH: the generated fast path
     prelude = "\n".join(parts)
     for op in operations:
         flags, body = _shebang(op.source)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from .._errors import ModelError
 from .._markers import Marker
-from ._kind import Arg, Held, IndexKind, Records, Shape
+from ._kind import AddLua, Arg, Held, IndexKind, Records, Shape
 from .decay_kind import DECAY
 from .geo_kind import GEO
 from .prefix_kind import PREFIX
@@ -73,6 +73,7 @@ __all__ = [
     "SET",
     "SORTED",
     "UNIQUE",
+    "AddLua",
     "Arg",
     "Held",
     "IndexKind",
