@@ -6,7 +6,8 @@ model with a kind that hooks reads), and any operation a feature registers with
 ``operation()``) become the functions of one Redis function library per model. The library is
 assembled from the model's layout (``SPEC``), ``lua/_base.lua``, the index library
 ``lua/_lib.lua``, the Lua of each index kind the model uses (``lua/index/<kind>.lua``) and the
-save steps ``lua/_save.lua``, so a call carries only the records' data. The model-independent
+save steps ``lua/_save.lua`` (with, for a model whose kinds generate it, the straight-line fast
+path of a fresh save: ``_codegen``), so a call carries only the records' data. The model-independent
 scripts (``query``, ``count``) are sent with EVALSHA.
 
 Pure: nothing here talks to Redis (``_scripts`` runs the code).
