@@ -27,28 +27,31 @@ local function fresh_saves(read, check, write)
     end,
     -- save_many.lua's call (KEYS, ARGV) when none of the records exists
     save_many = function(keys, argv)
-      local saves, ids, i = {}, {}, 1 -- ids: tag -> the batch's ids there
+      local records, tags, ids, exps = {}, {}, {}, {}
+      local mine, i = {}, 1 -- mine: tag -> the batch's ids there
       for k = 1, #keys do
         local tag, id = argv[i], argv[i + 1]
-        local exp = expiry_after(argv[i + 2], nil)
-        local r
-        r, i = read(argv, i + 3, tag, id)
-        saves[k] = {r, tag, id, exp}
-        ids[tag] = ids[tag] or {}
-        ids[tag][id] = true
+        tags[k], ids[k], exps[k] = tag, id, expiry_after(argv[i + 2], nil)
+        records[k], i = read(argv, i + 3, tag, id)
+        local at = mine[tag]
+        if not at then
+          at = {}
+          mine[tag] = at
+        end
+        at[id] = true
       end
       local wanted, claimed = {}, {}
-      for k, s in ipairs(saves) do
-        local tag = s[2]
-        wanted[tag .. ':all'] = 'set'
-        if s[4] then wanted[tag .. ':exp'] = 'zset' end
-        local refused = check(s[1], tag, s[3], ids[tag], claimed, wanted)
+      for tag in pairs(mine) do wanted[tag .. ':all'] = 'set' end
+      for k = 1, #keys do
+        local tag = tags[k]
+        if exps[k] then wanted[tag .. ':exp'] = 'zset' end
+        local refused = check(records[k], tag, ids[k], mine[tag], claimed, wanted)
         if refused then return {'at', k, refused} end
       end
       expect_types(wanted) -- once per distinct key of the batch
       local hidden = {}
-      for k, s in ipairs(saves) do
-        write(s[1], keys[k], s[2], s[3], s[4])
+      for k = 1, #keys do
+        write(records[k], keys[k], tags[k], ids[k], exps[k])
         hidden[k] = hidden_values(keys[k])
       end
       return {'ok', hidden}
