@@ -283,3 +283,31 @@ def test_a_lost_reply_of_a_fresh_save_is_outcome_unknown(
         assert CgPlace.check_indexes()["total"] == 0
     finally:
         conn.close()
+
+
+CgWide = type(
+    "CgWide",
+    (Model,),
+    {
+        "__annotations__": {
+            "id": Key[str],
+            "tag": Indexed[str],
+            **{f"f{i}": str for i in range(80)},
+        },
+        "tag": "t",
+        **{f"f{i}": "" for i in range(80)},
+    },
+)
+
+
+def test_a_model_of_many_fields_reads_and_writes_through_its_mask(
+    redis_client: redis.Redis,
+) -> None:
+    # Above 60 fields the texts are read through the mask and the hash written from a table
+    # (a Lua call takes about 250 arguments at most).
+    assert _codegen.fast_path(CgWide.__typedis_spec__)
+    CgWide(id="a", f79="last").save()
+    CgWide.save_many([CgWide(id=f"b{i}", f0=str(i)) for i in range(3)])
+    assert CgWide.load("a").f79 == "last"  # type: ignore[attr-defined]
+    assert redis_client.scard("{td:CgWide}:i:tag:t") == 4
+    assert CgWide.check_indexes()["total"] == 0
