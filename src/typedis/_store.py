@@ -121,8 +121,7 @@ def _saveable(obj: Model, method: str) -> None:
         unset = [n for n in spec.fields if n not in vars(obj)]
         raise ModelError(
             f"{spec.name}.{method}: field(s) {unset} are not set (model_construct() leaves "
-            "required fields "
-            f"unset); give them values, or build the record with {spec.name}(...)"
+            f"required fields unset); give them values, or build the record with {spec.name}(...)"
         )
 
 
