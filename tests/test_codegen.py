@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 import redis
@@ -23,6 +23,7 @@ import typedis
 from _acl import as_user
 from _util import dumped
 from typedis import (
+    Confidence,
     CorruptRecord,
     Decaying,
     Geo,
@@ -41,7 +42,17 @@ from typedis import (
     _lua,
     field,
 )
-from typedis.memory import Associations
+from typedis._index import IndexKind
+from typedis._index.set_kind import SetKind
+from typedis.memory import (
+    AccessCount,
+    Associations,
+    Cycle,
+    CyclicDecay,
+    Fingerprinted,
+    Predictions,
+    TemporalPeriod,
+)
 
 TAG = "{td:CgPlace}"
 PAST = datetime(2001, 1, 1, tzinfo=UTC)
@@ -70,11 +81,18 @@ class CgNote(Model, partition="agent"):
     topic: Indexed[str] = ""
 
 
-class CgLinked(Model):
-    """A kind without a generator (cooccurrence): every save takes the generic steps."""
+class CgMemory(Model, partition="agent"):
+    """The memory primitives' kinds, which delegate to their Lua (``Fresh.delegated``):
+    bloom, ledger, cooccurrence, cyclic; and access and confidence (sorted)."""
 
+    agent: Key[str]
     id: Key[str]
+    topic: Fingerprinted[str] = ""
+    predictions: Predictions = field(default=None)
     related: Associations = field(default=None)
+    urge: Annotated[float, CyclicDecay(cycles=[Cycle(TemporalPeriod.DAILY, 1.0, 0.2)])] = 1.0
+    hits: AccessCount = field(default=0)
+    certainty: Confidence = field(default=0.5)
 
 
 @contextmanager
@@ -89,20 +107,25 @@ def generic_saves() -> Iterator[None]:
             _lua._library.cache_clear()  # pyright: ignore[reportPrivateUsage]
 
 
+CLOCKS = (b"~t:", b"~cy:r:")  # hidden fields holding the time of the save
+
+
 def state(client: redis.Redis) -> dict[bytes, Any]:
     """Every key: its type, contents (hash fields in stored order), TTL and, where no clock is
-    in it, its DUMP. A decay clock ("~t:" fields, the decay index's scores) depends on when the
-    save ran: its fields are masked and the index compared by members (check_indexes()
-    verifies the scores against the clocks)."""
+    in it, its DUMP. A decay or cyclic clock (their "~t:" and "~cy:r:" fields, the decay
+    index's scores) depends on when the save ran: these fields are masked and the index
+    compared by members (check_indexes() verifies the scores against the clocks)."""
     out: dict[bytes, Any] = {}
     for key in sorted(client.scan_iter()):
+        if key.endswith(b"}:partitions"):  # the registry: a client command, once per connection
+            continue
         kind = client.type(key).decode()
         clocked = False
         value: Any
         if kind == "hash":
             items = list(client.hgetall(key).items())
-            clocked = any(f.startswith(b"~t:") for f, _ in items)
-            value = [(f, b"<clock>" if f.startswith(b"~t:") else v) for f, v in items]
+            clocked = any(f.startswith(CLOCKS) for f, _ in items)
+            value = [(f, b"<clock>" if f.startswith(CLOCKS) else v) for f, v in items]
         elif kind == "set":
             value = sorted(client.smembers(key))
         elif kind == "zset":
@@ -133,11 +156,23 @@ records = st.fixed_dictionaries(
     }
 )
 expiries = st.sampled_from([None, PAST, FUTURE])
+memories = st.fixed_dictionaries(
+    {
+        "agent": st.sampled_from(["x", "y"]),
+        "id": names,
+        "topic": st.sampled_from(["", "cats", "dogs"]),
+        "urge": st.floats(0, 10),
+        "hits": st.integers(0, 3),
+        "certainty": st.floats(0, 1),
+    }
+)
 operations = st.lists(
     st.one_of(
         st.tuples(st.just("save"), records, expiries),
         st.tuples(st.just("many"), st.lists(records, max_size=4, unique_by=lambda r: r["name"])),
         st.tuples(st.just("delete"), names),
+        st.tuples(st.just("memory"), memories),
+        st.tuples(st.just("memories"), st.lists(memories, max_size=3, unique_by=lambda r: r["id"])),
     ),
     max_size=8,
 )
@@ -152,6 +187,10 @@ def run(ops: list[Any]) -> list[Any]:
                 CgPlace(**op[1]).save(expire_at=op[2])
             elif op[0] == "many":
                 CgPlace.save_many([CgPlace(**values) for values in op[1]])
+            elif op[0] == "memory":
+                CgMemory(**op[1]).save()
+            elif op[0] == "memories":
+                CgMemory.save_many([CgMemory(**values) for values in op[1]])
             else:
                 CgPlace.model_construct(name=op[1]).delete()
             outcomes.append("ok")
@@ -168,11 +207,16 @@ def test_the_generated_and_the_generic_path_leave_the_same_state(
     ops: list[Any], redis_client: redis.Redis
 ) -> None:
     assert _codegen.fast_path(CgPlace.__typedis_spec__)
+    assert _codegen.fast_path(CgMemory.__typedis_spec__)
+
+    def faults() -> int:
+        return CgPlace.check_indexes()["total"] + CgMemory.check_indexes()["total"]
+
     redis_client.flushdb()
     with generic_saves():
-        generic = run(ops), state(redis_client), CgPlace.check_indexes()["total"]
+        generic = run(ops), state(redis_client), faults()
     redis_client.flushdb()
-    generated = run(ops), state(redis_client), CgPlace.check_indexes()["total"]
+    generated = run(ops), state(redis_client), faults()
     redis_client.flushdb()
     assert generated == generic
     assert generated[2] == 0
@@ -181,13 +225,21 @@ def test_the_generated_and_the_generic_path_leave_the_same_state(
 def test_a_model_with_a_kind_without_a_generator_takes_the_generic_steps(
     redis_client: redis.Redis,
 ) -> None:
-    assert not _codegen.fast_path(CgLinked.__typedis_spec__)
-    assert "local FRESH = nil" in _lua.library(CgLinked.__typedis_spec__).source
     generated = _lua.library(CgPlace.__typedis_spec__).source
     assert "FRESH = fresh_saves(read, check, write)" in generated
-    CgLinked(id="a").save()
-    CgLinked.save_many([CgLinked(id="b"), CgLinked(id="c")])
-    assert redis_client.scard("{td:CgLinked}:all") == 3
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SetKind, "add_lua", IndexKind.add_lua)  # as a kind without the hook
+
+        class CgPlain(Model):
+            id: Key[str]
+            topic: Indexed[str] = "t"
+
+        spec = CgPlain.__typedis_spec__
+        assert not _codegen.fast_path(spec)
+        assert "local FRESH = nil" in _lua.library(spec).source
+        CgPlain(id="a").save()
+        CgPlain.save_many([CgPlain(id="b"), CgPlain(id="c")])
+    assert redis_client.smembers("{td:CgPlain}:i:topic:t") == {b"a", b"b", b"c"}
 
 
 def test_a_fresh_save_returns_the_hidden_values(redis_client: redis.Redis) -> None:

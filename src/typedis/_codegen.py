@@ -21,8 +21,9 @@ import functools
 from importlib import resources
 from typing import TYPE_CHECKING
 
+from ._index import AddLua
+
 if TYPE_CHECKING:
-    from ._index import AddLua
     from ._spec import IndexSpec, ModelSpec
 
 _STRAIGHT = 60  # up to this many fields, a record of no None is read and written without a mask
@@ -101,6 +102,21 @@ class Fresh:
             slot = self._slots[expression] = f"r[{n}]"
             self.derived.append(expression)
         return slot
+
+    def delegated(self, index: IndexSpec) -> AddLua:
+        """The entry written by the kind's own Lua (``KINDS.<name>.keys`` and ``add``), given the
+        record's values of the index's fields: for a kind without a constraint whose entry
+        needs no straight-line Lua of its own (the writes are the generic steps' for a record
+        not stored)."""
+        ix = self.index(index)
+        kind = f"KINDS.{index.kind.name}"
+        pairs = (f"[{ix}.fields[{k}]] = {self.text(f)}" for k, f in enumerate(index.fields, 1))
+        values = self.derive("{" + ", ".join(pairs) + "}")
+        argument = self.argument(index) if id(index) in self._arguments else "nil"
+        return AddLua(
+            f"{kind}.keys(tag, {ix}, {values}, wanted)",
+            f"{kind}.add(tag, {ix}, id, {values}, {argument})",
+        )
 
     @staticmethod
     def want(key: str, redis_type: str) -> str:

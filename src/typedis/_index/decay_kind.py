@@ -69,12 +69,7 @@ class DecayKind(IndexKind):
         return {"rate": rate_of(field), "curve": curve_of(field)}
 
     def add_lua(self, index: IndexSpec, fresh: Fresh) -> AddLua:
-        # A fresh record holds no touch time yet: the Lua functions of the kind do the rest.
-        ix, base = fresh.index(index), fresh.text(index.fields[0])
-        return AddLua(
-            f"KINDS.decay.keys(tag, {ix}, {{}}, wanted)",
-            f"KINDS.decay.add(tag, {ix}, id, {{[{ix}.fields[1]] = {base}}})",
-        )
+        return fresh.delegated(index)  # a fresh record holds no touch time yet
 
     def hidden(self, index: IndexSpec) -> tuple[str, ...]:
         return (touched(index.fields[0]),)
