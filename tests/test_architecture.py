@@ -24,6 +24,7 @@ DECLARATIONS = {
     "typedis._spec",
     "typedis._schema",
     "typedis._lua",
+    "typedis._codegen",
     "typedis._index",
     "typedis._index._kind",
     "typedis._index.set_kind",

@@ -6,7 +6,8 @@ model with a kind that hooks reads), and any operation a feature registers with
 ``operation()``) become the functions of one Redis function library per model. The library is
 assembled from the model's layout (``SPEC``), ``lua/_base.lua``, the index library
 ``lua/_lib.lua``, the Lua of each index kind the model uses (``lua/index/<kind>.lua``) and the
-save steps ``lua/_save.lua``, so a call carries only the records' data. The model-independent
+save steps ``lua/_save.lua`` (with, for a model whose kinds generate it, the straight-line fast
+path of a fresh save: ``_codegen``), so a call carries only the records' data. The model-independent
 scripts (``query``, ``count``) are sent with EVALSHA.
 
 Pure: nothing here talks to Redis (``_scripts`` runs the code).
@@ -21,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 
-from . import _index
+from . import _codegen, _index
 from ._errors import ModelError
 from ._spec import IndexSpec, ModelSpec
 
@@ -120,7 +121,7 @@ def _library(spec: ModelSpec, registered: int) -> Library:
     kinds = dict.fromkeys(ix.kind for ix in spec.indexes)
     parts = [spec_source(spec.stored, spec.indexes, spec.hidden), _source("_base"), _source("_lib")]
     parts += (_block(kind.lua()) for kind in kinds)
-    parts.append(_source("_save"))
+    parts += (_source("_save"), _codegen.functions(spec))  # FRESH: the generated fast path
     prelude = "\n".join(parts)
     for op in operations:
         flags, body = _shebang(op.source)

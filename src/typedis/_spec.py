@@ -107,7 +107,7 @@ class ModelSpec:
     def locate(self, values: Mapping[str, Any]) -> tuple[str, str]:
         """The (tag, id) of the record whose key fields hold these values."""
         tag = self.tag or _keys.tag(self.name, [self._key_text(p, values) for p in self.partition])
-        return tag, _keys.record_id(self._key_text(k, values) for k in self.keys)
+        return tag, _keys.record_id([self._key_text(k, values) for k in self.keys])
 
     def _key_text(self, name: str, values: Mapping[str, Any]) -> str:
         """The text of key field ``name``, refusing one that cannot be part of a Redis key."""

@@ -112,17 +112,24 @@ def _field_name(obj: Model, field: object, where: str) -> str:
     return ref.name
 
 
-def _saveable(obj: Model, where: str) -> None:
-    """Refuse a record that cannot be saved: of an abstract model, or with unset fields."""
+def _saveable(obj: Model, method: str) -> None:
+    """Refuse a record that cannot be saved (by ``method``, named in the error): of an abstract
+    model, or with unset fields."""
     spec = obj.__typedis_spec__
     if spec.abstract:
         raise ModelError(f"{spec.name} is abstract: only its subclasses can be saved")
-    if not vars(obj).keys() >= spec.fields.keys():
+    if not _names(spec) <= vars(obj).keys():
         unset = [n for n in spec.fields if n not in vars(obj)]
         raise ModelError(
-            f"{where}: field(s) {unset} are not set (model_construct() leaves required fields "
-            f"unset); give them values, or build the record with {spec.name}(...)"
+            f"{spec.name}.{method}: field(s) {unset} are not set (model_construct() leaves "
+            f"required fields unset); give them values, or build the record with {spec.name}(...)"
         )
+
+
+@functools.cache
+def _names(spec: ModelSpec) -> frozenset[str]:
+    """The model's field names (a frozenset: the cheapest subset test against an instance)."""
+    return frozenset(spec.fields)
 
 
 def _values_args(
@@ -132,23 +139,27 @@ def _values_args(
     ``args``: of every field, or of the fields in ``written`` (a partial save)."""
     mask: list[str] = []
     texts: list[Arg] = []
-    for name, encode in spec.encoders:
-        if written is not None and name not in written:
-            mask.append(".")
-            continue
-        value = values[name]
-        if value is None:
-            mask.append("n")
-            continue
-        mask.append("w")
-        try:
+    name = ""
+    try:  # one try for the loop: this runs for every record saved
+        for name, encode in spec.encoders:
+            if written is not None and name not in written:
+                mask.append(".")
+                continue
+            value = values[name]
+            if value is None:
+                mask.append("n")
+                continue
+            mask.append("w")
             stored = encode(value)
-            texts.append(stored.encode() if isinstance(stored, str) else stored)
-        except (OverflowError, TypeError, ValueError) as error:  # a lone surrogate: ValueError
-            raise ModelError(f"{spec.name}.{name}: cannot store {value!r}: {error}") from error
+            texts.append(stored.encode() if stored.__class__ is str else stored)
+    except (OverflowError, TypeError, ValueError) as error:  # a lone surrogate: ValueError
+        raise ModelError(f"{spec.name}.{name}: cannot store {values[name]!r}: {error}") from error
     args.append("".join(mask))
     args += texts
-    args += (encode(values[n]) for n, encode in spec.arguments if written is None or n in written)
+    if written is None:
+        args += [encode(values[n]) for n, encode in spec.arguments]
+    else:
+        args += [encode(values[n]) for n, encode in spec.arguments if n in written]
 
 
 def _refusal(
@@ -189,7 +200,7 @@ def save_call(
 ) -> Call[None]:
     """The call that saves ``obj`` (fully, or only ``update_fields``)."""
     spec = obj.__typedis_spec__
-    _saveable(obj, f"{spec.name}.save()")
+    _saveable(obj, "save()")
     saved = saved_at(obj)
     values = vars(obj)
     tag, rid = spec.locate(values)
@@ -228,7 +239,8 @@ def save_call(
             raise _refusal(spec, reply, values, rid, oid)
         _saved(obj, (tag, rid), stamped, reply[1])
 
-    keys = (_keys.record(tag, rid), _keys.record(otag, oid))
+    key = _keys.record(tag, rid)
+    keys = (key, _keys.record(otag, oid) if moving else key)
     return Call(_lua.library(spec).function("save"), keys, args, done, write=True)
 
 
@@ -270,7 +282,7 @@ def save_many_calls(
         try:
             if not isinstance(obj, model):
                 raise ModelError(f"{where}: takes {spec.name} records, got {obj!r}")
-            _saveable(obj, where)
+            _saveable(obj, "save_many()")
             values = vars(obj)
             tag, rid = located = spec.locate(values)
             saved = saved_at(obj)

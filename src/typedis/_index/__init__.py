@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from .._errors import ModelError
 from .._markers import Marker
-from ._kind import Arg, Held, IndexKind, Records, Shape
+from ._kind import AddLua, Arg, Held, IndexKind, Records, Shape
 from .changes_kind import CHANGES, ChangeStream
 from .decay_kind import DECAY
 from .geo_kind import GEO
@@ -75,6 +75,7 @@ __all__ = [
     "SET",
     "SORTED",
     "UNIQUE",
+    "AddLua",
     "Arg",
     "ChangeStream",
     "Held",

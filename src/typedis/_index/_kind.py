@@ -24,6 +24,7 @@ from .._errors import ModelError, QueryError
 from .._markers import Marker
 
 if TYPE_CHECKING:
+    from .._codegen import Fresh
     from .._query._conditions import Cond
     from .._query._planner import Compiler, Node
     from .._query._refs import FieldRef
@@ -43,6 +44,20 @@ class Shape(NamedTuple):
     def free_keys(self) -> tuple[str, ...]:
         """The key fields outside the partition (they make up a record id)."""
         return tuple(k for k in self.keys if k not in self.partition)
+
+
+class AddLua(NamedTuple):
+    """A kind's straight-line Lua for the entry of a record saved fresh (``IndexKind.add_lua``).
+
+    Each part is Lua source over the names ``Fresh`` gives (``tag``, ``id``, the record's
+    texts, arguments and derived values); ``wanted`` is the call's table of key -> Redis type.
+    """
+
+    keys: str  # statements adding each key the entry writes to wanted (Fresh.want)
+    write: str  # statements writing the entry (the record's hash is written before them)
+    conflict: str = ""  # an expression, true when the entry breaks the index's constraint
+    # (a holder in ``mine``, the call's ids at the tag, is no conflict)
+    claim: str = ""  # an expression: the value the constraint holds to one record, or nil
 
 
 class IndexKind(ABC):
@@ -97,6 +112,13 @@ class IndexKind(ABC):
         """How a value becomes the argument the save script reads for this index, if any.
 
         A kind that returns one declares ``arg = true`` in its Lua table.
+        """
+        return None
+
+    def add_lua(self, index: IndexSpec, fresh: Fresh) -> AddLua | None:
+        """Straight-line Lua writing the entry of a record saved fresh (none was stored), the
+        same writes as the Lua ``add``; None (the default) leaves every model with an index of
+        this kind on the generic save steps (``_codegen.fast_path``).
         """
         return None
 

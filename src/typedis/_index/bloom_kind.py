@@ -26,9 +26,10 @@ from .._defaults import Defaults
 from .._errors import ModelError
 from .._markers import Marker
 from .._query._refs import FieldRef
-from ._kind import Arg, Held, IndexKind, Records
+from ._kind import AddLua, Arg, Held, IndexKind, Records
 
 if TYPE_CHECKING:
+    from .._codegen import Fresh
     from .._model import Model
     from .._spec import FieldSpec, IndexSpec, ModelSpec
 
@@ -108,6 +109,9 @@ class BloomKind(IndexKind):
     redis_type = "string"
     markers = (Fingerprint,)
     reports = ("bloom",)
+
+    def add_lua(self, index: IndexSpec, fresh: Fresh) -> AddLua:
+        return fresh.delegated(index)
 
     def check_field(self, where: str, field: FieldSpec) -> None:
         marker = field.marker

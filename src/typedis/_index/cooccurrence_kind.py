@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from .._defaults import Defaults
 from .._markers import Marker
 from .._query._refs import FieldRef
-from ._kind import Held, IndexKind, Records, check_fractions, check_valueless
+from ._kind import AddLua, Held, IndexKind, Records, check_fractions, check_valueless
 
 if TYPE_CHECKING:
+    from .._codegen import Fresh
     from .._model import Model
     from .._spec import FieldSpec, IndexSpec, ModelSpec
 
@@ -63,6 +64,9 @@ class CoOccurrenceKind(IndexKind):
     markers = (CoOccurrence,)
     companions = (":w",)
     reports = ("cooccurrence",)
+
+    def add_lua(self, index: IndexSpec, fresh: Fresh) -> AddLua:
+        return fresh.delegated(index)
 
     def check_field(self, where: str, field: FieldSpec) -> None:
         assert isinstance(field.marker, CoOccurrence)

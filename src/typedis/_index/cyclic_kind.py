@@ -34,9 +34,10 @@ from .. import _keys
 from .._errors import ModelError
 from .._markers import Marker
 from .._query._refs import DecayRef, FieldRef
-from ._kind import IndexKind, Records
+from ._kind import AddLua, IndexKind, Records
 
 if TYPE_CHECKING:
+    from .._codegen import Fresh
     from .._model import Model
     from .._spec import FieldSpec, IndexSpec, ModelSpec
 
@@ -116,6 +117,9 @@ class CyclicKind(IndexKind):
     checks_scores = True
     touchable = True
     reports = ("sorted",)
+
+    def add_lua(self, index: IndexSpec, fresh: Fresh) -> AddLua:
+        return fresh.delegated(index)
 
     def check_field(self, where: str, field: FieldSpec) -> None:
         if field.annotation not in (int, float):

@@ -28,9 +28,10 @@ from .._defaults import Defaults
 from .._errors import ModelError
 from .._markers import DecayCurve, DecayingMarker
 from .._query._refs import DecayRef, FieldRef
-from ._kind import IndexKind, Records
+from ._kind import AddLua, IndexKind, Records
 
 if TYPE_CHECKING:
+    from .._codegen import Fresh
     from .._spec import FieldSpec, IndexSpec, ModelSpec
 
 DEFAULT_RATE = Defaults.DECAY_RATE  # the shipped defaults; rate_of / curve_of read Defaults
@@ -66,6 +67,9 @@ class DecayKind(IndexKind):
 
     def options(self, field: FieldSpec) -> Mapping[str, str | float]:
         return {"rate": rate_of(field), "curve": curve_of(field)}
+
+    def add_lua(self, index: IndexSpec, fresh: Fresh) -> AddLua:
+        return fresh.delegated(index)  # a fresh record holds no touch time yet
 
     def hidden(self, index: IndexSpec) -> tuple[str, ...]:
         return (touched(index.fields[0]),)

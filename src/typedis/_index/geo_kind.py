@@ -13,11 +13,12 @@ from .._errors import ModelError
 from .._markers import GeoMarker, GeoPoint
 from .._query import _conditions as c
 from .._query._refs import FieldRef, GeoRef
-from ._kind import Arg, IndexKind
+from ._kind import AddLua, Arg, IndexKind
 
 if TYPE_CHECKING:
+    from .._codegen import Fresh
     from .._query._planner import Compiler, Node
-    from .._spec import FieldSpec
+    from .._spec import FieldSpec, IndexSpec
 
 
 class GeoKind(IndexKind):
@@ -36,6 +37,12 @@ class GeoKind(IndexKind):
                 f"{where}: Geo fields need a GeoPoint (or GeoPoint | None), "
                 f"got {field.annotation!r}"
             )
+
+    def add_lua(self, index: IndexSpec, fresh: Fresh) -> AddLua:
+        key, point = fresh.index_key(index), fresh.argument(index)
+        return AddLua(
+            fresh.want(key, "zset"), f"if {point} ~= '' then KINDS.geo.put({key}, id, {point}) end"
+        )
 
     def argument(self, field: FieldSpec) -> Callable[[Any], Arg]:
         return _point

@@ -31,9 +31,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypeVar, cast
 from .._defaults import Defaults
 from .._markers import Marker
 from .._query._refs import FieldRef
-from ._kind import Held, IndexKind, Records, check_fractions, check_valueless
+from ._kind import AddLua, Held, IndexKind, Records, check_fractions, check_valueless
 
 if TYPE_CHECKING:
+    from .._codegen import Fresh
     from .._model import Model
     from .._spec import FieldSpec, IndexSpec, ModelSpec
 
@@ -134,6 +135,9 @@ class LedgerKind(IndexKind):
     markers = (PredictionLedger,)
     companions = (":e",)
     reports = ("ledger",)
+
+    def add_lua(self, index: IndexSpec, fresh: Fresh) -> AddLua:
+        return fresh.delegated(index)
 
     def check_field(self, where: str, field: FieldSpec) -> None:
         assert isinstance(field.marker, PredictionLedger)

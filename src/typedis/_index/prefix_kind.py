@@ -15,9 +15,10 @@ from .. import _keys
 from .._errors import QueryError
 from .._markers import IndexedMarker, KeyMarker, UniqueMarker
 from .._query import _conditions as c
-from ._kind import IndexKind, Records, Shape
+from ._kind import AddLua, IndexKind, Records, Shape
 
 if TYPE_CHECKING:
+    from .._codegen import Fresh
     from .._query._planner import Compiler, Node
     from .._spec import FieldSpec, IndexSpec, ModelSpec
 
@@ -47,6 +48,13 @@ class PrefixKind(IndexKind):
 
     def check_field(self, where: str, field: FieldSpec) -> None:
         """Nothing to refuse: it indexes the str fields that other kinds accept."""
+
+    def add_lua(self, index: IndexSpec, fresh: Fresh) -> AddLua:
+        key, text = fresh.index_key(index), fresh.text(index.fields[0])
+        return AddLua(
+            fresh.want(key, "zset"),
+            f"if {text} then redis.call('ZADD', {key}, 0, {text} .. '\\0' .. id) end",
+        )
 
     def compile(self, ctx: Compiler, cond: c.Cond[Any], field: FieldSpec) -> Node:
         assert isinstance(cond, c.Prefix)

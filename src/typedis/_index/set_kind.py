@@ -16,9 +16,10 @@ from .._errors import ModelError
 from .._markers import IndexedMarker, KeyMarker, LinkMarker
 from .._query import _conditions as c
 from .._query._refs import FieldRef, IndexedRef, LinkRef, OptionalLinkRef
-from ._kind import IndexKind, Records, Shape
+from ._kind import AddLua, IndexKind, Records, Shape
 
 if TYPE_CHECKING:
+    from .._codegen import Fresh
     from .._query._planner import Compiler, Node
     from .._spec import FieldSpec, IndexSpec, ModelSpec
 
@@ -57,6 +58,11 @@ class SetKind(IndexKind):
     def suffix(self, fields: tuple[str, ...]) -> str:
         letter = "i" if len(fields) == 1 else "c"
         return f"{letter}:{'+'.join(_keys.escape(f) for f in fields)}:"
+
+    def add_lua(self, index: IndexSpec, fresh: Fresh) -> AddLua:
+        parts = " .. ':' .. ".join(f"({fresh.escaped(f)} or '%')" for f in index.fields)
+        key = fresh.derive(f"{fresh.key_prefix(index)} .. {parts}")
+        return AddLua(fresh.want(key, "set"), f"redis.call('SADD', {key}, id)")
 
     def ref(self, field: FieldSpec) -> type[FieldRef[Any, Any]]:
         if isinstance(field.marker, LinkMarker):

@@ -17,9 +17,10 @@ from .._errors import ModelError, QueryError
 from .._markers import ConfidenceMarker, Marker, SortedMarker
 from .._query import _conditions as c
 from .._query._refs import ConfidenceRef, FieldRef, SortedRef
-from ._kind import Arg, IndexKind, Records
+from ._kind import AddLua, Arg, IndexKind, Records
 
 if TYPE_CHECKING:
+    from .._codegen import Fresh
     from .._query._planner import Compiler, Node
     from .._spec import FieldSpec, IndexSpec, ModelSpec
 
@@ -45,6 +46,11 @@ class SortedKind(IndexKind):
                 f"{where}: Sorted fields need a numeric or date type (int, float, Decimal, date, "
                 f"datetime), got {getattr(base, '__name__', base)}"
             )
+
+    def add_lua(self, index: IndexSpec, fresh: Fresh) -> AddLua:
+        key, score = fresh.index_key(index), fresh.argument(index)
+        write = f"if {score} ~= '' then redis.call('ZADD', {key}, {score}, id) end"
+        return AddLua(fresh.want(key, "zset"), write)
 
     def argument(self, field: FieldSpec) -> Callable[[Any], Arg]:
         score = field.codec.score

@@ -16,9 +16,10 @@ from .._errors import ModelError
 from .._markers import UniqueMarker
 from .._query import _conditions as c
 from .._query._refs import FieldRef, UniqueRef
-from ._kind import Held, IndexKind, Records
+from ._kind import AddLua, Held, IndexKind, Records
 
 if TYPE_CHECKING:
+    from .._codegen import Fresh
     from .._query._planner import Compiler, Node
     from .._spec import FieldSpec, IndexSpec, ModelSpec
 
@@ -40,6 +41,18 @@ class UniqueKind(IndexKind):
                 f"{where}: Unique fields need a str, int, float, bool, Decimal, date or "
                 f"datetime (optionally | None), got {field.annotation!r}"
             )
+
+    def add_lua(self, index: IndexSpec, fresh: Fresh) -> AddLua:
+        parts = [fresh.escaped(f) for f in index.fields]  # nil while a part is None
+        joined = "(" + " .. ':' .. ".join(parts) + ")"
+        value = parts[0] if len(parts) == 1 else fresh.derive(" and ".join([*parts, joined]))
+        key = fresh.index_key(index)
+        return AddLua(
+            keys=fresh.want(key, "hash"),
+            write=f"if {value} then redis.call('HSET', {key}, {value}, id) end",
+            conflict=f"{value} and KINDS.unique.taken(tag, {key}, {value}, mine)",
+            claim=value,
+        )
 
     def ref(self, field: FieldSpec) -> type[FieldRef[Any, Any]]:
         return UniqueRef

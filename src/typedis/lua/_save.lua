@@ -4,6 +4,16 @@
 -- read_values() takes from ARGV. plan_save() checks it and adds the keys it writes to wanted;
 -- once every plan of a call is checked (and expect_types(wanted) passed), write_save() writes.
 
+-- The expiry (epoch ms text, or nil for none) of a record whose expiry is current, after a
+-- save sending expiry: "" keep, "-" none, "+<ms>" from now, "=<epoch ms>".
+local function expiry_after(expiry, current)
+  if expiry == '' then return current end
+  if expiry == '-' then return nil end
+  local n = tonumber(string.sub(expiry, 2))
+  if string.sub(expiry, 1, 1) == '+' then n = now_ms() + n end
+  return tostring(n)
+end
+
 -- Read a record's values from ARGV at i (its field mask, then the texts of its "w" fields,
 -- then its indexes' save-time arguments: see save.lua) into r; returns the next position.
 local function read_values(spec, argv, i, r)
@@ -61,14 +71,7 @@ local function plan_save(spec, r, self_ids, wanted, absent)
     for f, t in pairs(r.sets) do new[f] = t end
     for _, f in ipairs(r.dels) do new[f] = nil end
   end
-  local expiry = r.expiry
-  if expiry == '-' then
-    new[EXP] = nil
-  elseif expiry ~= '' then
-    local n = tonumber(string.sub(expiry, 2))
-    if string.sub(expiry, 1, 1) == '+' then n = now_ms() + n end
-    new[EXP] = tostring(n)
-  end
+  new[EXP] = expiry_after(r.expiry, new[EXP])
 
   -- What the client did not send (scores of fields not written, clocks of unchanged values)
   -- travels with a moving record.

@@ -12,7 +12,11 @@
 --          {"exists"} (the new key holds another live record) | {"missing"} (partial save of
 --          a record that is not live) | {"corrupt", key, field} (the record at key, old or new,
 --          is damaged: see inspect_record in lua/_lib.lua)
--- Everything that can fail is checked before the first write (lua/_save.lua).
+-- Everything that can fail is checked before the first write (lua/_save.lua, lua/_fresh.lua).
+-- A full save in place of a record that does not exist: the model's generated fast path.
+if FRESH and ARGV[5] == 'full' and KEYS[1] == KEYS[2] and redis.call('EXISTS', KEYS[1]) == 0 then
+  return FRESH.save(KEYS[1], ARGV)
+end
 local r = {key = KEYS[1], okey = KEYS[2], tag = ARGV[1], id = ARGV[2], otag = ARGV[3],
   oid = ARGV[4], mode = ARGV[5], expiry = ARGV[6]}
 read_values(SPEC, ARGV, 7, r)

@@ -7,6 +7,13 @@
 --          {"at", k, <save.lua's reply refusing record k>}
 -- Uniqueness holds against the stored records and among the batch's own; a record may take a
 -- unique value that another record of the batch gives up.
+-- A batch of new records (the common bulk load) reads no record: one EXISTS per 1000 keys,
+-- and the model's generated fast path writes it.
+local absent = true
+for k = 1, #KEYS, 1000 do
+  absent = absent and redis.call('EXISTS', unpack(KEYS, k, math.min(k + 999, #KEYS))) == 0
+end
+if absent and FRESH then return FRESH.save_many(KEYS, ARGV) end
 local saves, ids = {}, {} -- ids: tag -> the batch's ids there
 local i = 1
 for k, key in ipairs(KEYS) do
@@ -16,11 +23,6 @@ for k, key in ipairs(KEYS) do
   saves[k] = r
   ids[r.tag] = ids[r.tag] or {}
   ids[r.tag][r.id] = true
-end
--- A batch of new records (the common bulk load) reads no record: one EXISTS per 1000 keys.
-local absent = true
-for k = 1, #KEYS, 1000 do
-  absent = absent and redis.call('EXISTS', unpack(KEYS, k, math.min(k + 999, #KEYS))) == 0
 end
 local wanted, claimed = {}, {}
 for k, r in ipairs(saves) do

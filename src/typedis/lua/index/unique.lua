@@ -2,6 +2,7 @@
 -- key: <tag>:<suffix>, field <text>[:<text>...]; no entry while a part is missing (None)
 -- opts: none   arg: none
 -- conflict: another live record holds the value   claim: the hash field of the value
+-- taken(tag, h, f, self_ids): the conflict of hash field f, for the generated fast path
 local function field_of(ix, v)
   local parts = {}
   for i, f in ipairs(ix.fields) do
@@ -16,6 +17,14 @@ end
 -- record's value).
 local function release(h, f, id)
   if f and redis.call('HGET', h, f) == id then redis.call('HDEL', h, f) end
+end
+
+-- Whether field f of hash h names a live record, other than those in self_ids.
+local function taken(tag, h, f, self_ids)
+  local holder = redis.call('HGET', h, f)
+  if not holder or self_ids[holder] then return false end
+  local _, live = read_record(record_key(tag, holder))
+  return live
 end
 
 KINDS.unique = {
@@ -34,11 +43,9 @@ KINDS.unique = {
   conflict = function(tag, ix, old, new, self_ids)
     local f = field_of(ix, new)
     if not f or (old and f == field_of(ix, old)) then return false end
-    local holder = redis.call('HGET', index_key(tag, ix), f)
-    if not holder or self_ids[holder] then return false end
-    local _, live = read_record(record_key(tag, holder))
-    return live
+    return taken(tag, index_key(tag, ix), f, self_ids)
   end,
+  taken = taken, -- for the generated fast path (typedis/_index/unique_kind.py)
 }
 
 -- ["uniq", hash suffix, [text, ...]]: the holders of these values
