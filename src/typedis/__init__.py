@@ -4,7 +4,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 # Absolute, unlike their neighbours: the relative form makes pyright treat `_maintenance` and
 # `_scripts` as private names of this package, which `from . import _scripts` elsewhere trips on.
-from typedis._maintenance import install_functions, prune_functions
+from typedis._maintenance import IndexReport, Progress, install_functions, prune_functions
 from typedis._scripts import check_connection
 
 from . import memory as memory  # the agent-memory primitives register their kinds and operations
@@ -66,6 +66,7 @@ __all__ = [
     "Geo",
     "GeoPoint",
     "Index",
+    "IndexReport",
     "Indexed",
     "Key",
     "KeyMutationError",
@@ -77,6 +78,7 @@ __all__ = [
     "OptionalLink",
     "OutcomeUnknown",
     "PermissionDenied",
+    "Progress",
     "Query",
     "QueryError",
     "ServerFull",

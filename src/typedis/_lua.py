@@ -249,3 +249,5 @@ def _source(name: str) -> str:
 for _name in ("save", "save_many", "delete", "incr", "sweep", "load", "touch"):
     operation(_name)
 operation("load_reads", _shebang(_source("load"))[1])  # load, allowed to write (read hooks)
+operation("clean")  # clean_indexes(): removes entries the client found stale, re-checked
+operation("reindex")  # rebuild_indexes(): indexes records from what their hashes hold

@@ -44,6 +44,21 @@ end
 local function record_key(tag, id) return tag .. ':r:' .. id end
 local function index_key(tag, ix) return tag .. ':' .. ix.suffix end
 
+-- A digest of what record id holds (its expiry, then SPEC.read), as typedis._maintenance.
+-- digest computes it from a read: the repair operations (clean.lua, reindex.lua) act on a
+-- record only while it holds what the client read. An absent record has the digest of no
+-- values; a key of another type, '' (no read matches it).
+local function digest(tag, id)
+  local values = redis.pcall('HMGET', record_key(tag, id), EXP, unpack(SPEC.read))
+  if values.err then return '' end
+  local parts = {}
+  for i = 1, #SPEC.read + 1 do
+    local x = values[i]
+    parts[i] = x and ('+' .. #x .. ':' .. x) or '-'
+  end
+  return redis.sha1hex(table.concat(parts))
+end
+
 -- keys() of a kind whose index is one key of the given Redis type.
 local function one_key(redis_type)
   return function(tag, ix, v, wanted) wanted[index_key(tag, ix)] = redis_type end
