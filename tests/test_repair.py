@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Annotated, Any
 
 import pytest
@@ -97,16 +97,21 @@ def _found(cuisine: str) -> set[str]:
     return {s.name for s in RpShop.query.filter(RpShop.cuisine == cuisine).all()}
 
 
-def _all_found(names: dict[str, str]) -> None:
-    """Every query over RpShop answers as ``names`` (name -> cuisine) says."""
+def _all_found(shops: Iterable[RpShop]) -> None:
+    """Every query over RpShop answers as the in-memory ``shops`` do."""
+    live = {s.name: s for s in shops}
     for cuisine in CUISINES:
-        assert _found(cuisine) == {n for n, c in names.items() if c == cuisine}
+        assert _found(cuisine) == {n for n, s in live.items() if s.cuisine == cuisine}
     rated = RpShop.query.order_by(RpShop.rating.desc()).all()
-    assert sorted(s.name for s in rated) == sorted(names)
-    for name in names:
-        shop = RpShop.query.filter(RpShop.email == f"{name}@x").first()
-        assert shop is not None and shop.name == name
-    assert RpShop.count() == len(names)
+    assert [live[s.name].rating for s in rated] == sorted(
+        (s.rating for s in live.values()), reverse=True
+    )
+    assert {s.name for s in rated} == live.keys()
+    for shop in live.values():
+        found = RpShop.query.filter(RpShop.email == shop.email).first()
+        assert found is not None and found.name == shop.name
+        assert RpShop.query.filter(RpShop.rating == shop.rating).count() >= 1
+    assert RpShop.count() == len(live)
 
 
 # -- the report --------------------------------------------------------------------------------
@@ -141,7 +146,7 @@ def test_raw_del_then_check_clean_check_reports_nothing(redis_client: redis.Redi
     assert removed["class_set"] == 4 and removed["unique"] == 4 and removed["geo"] == 4
     assert removed.total == found.total  # every fault was an orphan
     assert RpShop.check_indexes().total == 0
-    _all_found({s.name: s.cuisine for s in shops[4:]})
+    _all_found(shops[4:])
 
 
 def test_clean_removes_wrong_values_and_keeps_every_live_entry(redis_client: redis.Redis) -> None:
@@ -161,7 +166,7 @@ def test_clean_removes_wrong_values_and_keeps_every_live_entry(redis_client: red
         f"{tag}:u:email".encode(),
         f"{tag}:l:cuisine".encode(),
     }
-    _all_found({s.name: s.cuisine for s in shops})
+    _all_found(shops)
 
 
 def test_clean_leaves_a_wrong_score_to_rebuild(redis_client: redis.Redis) -> None:
@@ -207,31 +212,46 @@ def _import_raw(redis_client: redis.Redis, records: list[Model]) -> None:
         redis_client.hset(key, mapping=values)  # pyright: ignore[reportUnknownMemberType]
 
 
+def _raw_text(name: str, value: Any) -> str | bytes:
+    """A value as typedis stores it in a record's hash."""
+    return dict(RpShop.__typedis_spec__.encoders)[name](value)
+
+
+values = st.tuples(st.sampled_from(CUISINES), st.floats(-1e6, 1e6, allow_nan=False))
+
+
 @settings(
     max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    rows=st.dictionaries(st.integers(0, 40), st.sampled_from(CUISINES), min_size=1, max_size=25),
-    edits=st.dictionaries(st.integers(0, 40), st.sampled_from(CUISINES), max_size=8),
+    rows=st.dictionaries(st.integers(0, 40), values, min_size=1, max_size=25),
+    edits=st.dictionaries(st.integers(0, 40), values, max_size=8),
 )
 def test_rebuild_after_a_raw_import_answers_every_query(
-    redis_client: redis.Redis, rows: dict[int, str], edits: dict[int, str]
+    redis_client: redis.Redis,
+    rows: dict[int, tuple[str, float]],
+    edits: dict[int, tuple[str, float]],
 ) -> None:
     redis_client.flushdb()
-    _import_raw(redis_client, [_shop(i, c) for i, c in rows.items()])
-    shops = {f"s{i}": c for i, c in rows.items()}
+    shops = {
+        i: _shop(i, cuisine).model_copy(update={"rating": r}) for i, (cuisine, r) in rows.items()
+    }
+    _import_raw(redis_client, list(shops.values()))
     assert RpShop.check_indexes().total > 0
     assert RpShop.rebuild_indexes(batch_size=7) == len(rows)
     assert RpShop.check_indexes().total == 0
-    _all_found(shops)
+    _all_found(shops.values())
     # Values changed by raw HSET: rebuild moves their entries (cleaning the old ones).
-    for i, cuisine in edits.items():
-        if i in rows:
-            redis_client.hset(_keys.record(_keys.tag("RpShop"), f"eu:s{i}"), "cuisine", cuisine)
-            shops[f"s{i}"] = cuisine
+    for i, (cuisine, rating) in edits.items():
+        if i in shops:
+            changes = {"cuisine": cuisine, "rating": rating}
+            redis_client.hset(  # pyright: ignore[reportUnknownMemberType]
+                shops[i].redis_key, mapping={k: _raw_text(k, v) for k, v in changes.items()}
+            )
+            shops[i] = shops[i].model_copy(update=changes)
     assert RpShop.rebuild_indexes(batch_size=4) == len(rows)
     assert RpShop.check_indexes().total == 0
-    _all_found(shops)
+    _all_found(shops.values())
 
 
 def test_rebuild_indexes_memory_kinds_and_keeps_their_data(redis_client: redis.Redis) -> None:
@@ -273,7 +293,7 @@ class _Writer(threading.Thread):
     def __init__(self, names: int) -> None:
         super().__init__(daemon=True)
         self.names = names
-        self.live: dict[str, str] = {}
+        self.live: dict[str, RpShop] = {}
         self.stop = threading.Event()
         self.error: BaseException | None = None
         self.writes = 0
@@ -284,12 +304,13 @@ class _Writer(threading.Thread):
             while not self.stop.is_set():
                 i = rng.randrange(self.names)
                 shop = _shop(i, rng.choice(CUISINES))
+                shop.rating = rng.random()
                 if rng.random() < 0.25:
                     shop.delete()
                     self.live.pop(shop.name, None)
                 else:
                     shop.save()
-                    self.live[shop.name] = shop.cuisine
+                    self.live[shop.name] = shop
                 self.writes += 1
         except BaseException as error:  # reported by the test
             self.error = error
@@ -308,13 +329,13 @@ def test_repair_while_another_thread_writes(
     redis_client: redis.Redis, writer: _Writer, repair: str
 ) -> None:
     shops = [_shop(i).save() for i in range(30)]
-    writer.live.update({s.name: s.cuisine for s in shops})
+    writer.live.update({s.name: s for s in shops})
     for shop in shops[::3]:  # stray DELs: orphans to clean; and the writer brings some back
         redis_client.delete(shop.redis_key)
         writer.live.pop(shop.name)
     writer.start()
     runs = 0
-    while runs < 4 or writer.writes < 300:  # the runs overlap hundreds of writes
+    while runs < 4 or writer.writes < 600:  # the runs overlap hundreds of writes
         runs += 1
         if repair == "clean":
             RpShop.clean_indexes(batch_size=5)
@@ -325,7 +346,7 @@ def test_repair_while_another_thread_writes(
     assert writer.error is None
     RpShop.clean_indexes()  # the last stray entries, if the writer still touched them
     assert RpShop.check_indexes().total == 0
-    _all_found(writer.live)
+    _all_found(writer.live.values())
 
 
 # -- partitions, progress, async, bad arguments ----------------------------------------------------
