@@ -414,7 +414,7 @@ def _check(run: _Run) -> _Steps[IndexReport]:
     report: Counter[str] = Counter(dict.fromkeys(report_entries(), 0))
     report["partitions"] = unlisted
     for tag in found:
-        yield from _inspect(run, tag, report)
+        yield from _inspect(run, tag, report, clean=False)
     return IndexReport(report)
 
 
@@ -423,7 +423,7 @@ def _clean(run: _Run, passes: int = 1) -> _Steps[IndexReport]:
     found, _ = yield from _survey(run, passes)
     removed: Counter[str] = Counter(dict.fromkeys(report_entries(), 0))
     for tag in found:
-        records, stale = yield from _inspect(run, tag, Counter())
+        records, stale = yield from _inspect(run, tag, Counter(), clean=True)
         digests = {
             rid: _digest(run.spec, records.get(rid)) for rid in {s.target for _, _, s in stale}
         }
@@ -437,9 +437,12 @@ def _clean(run: _Run, passes: int = 1) -> _Steps[IndexReport]:
 _Doomed = tuple[str, str, Stale]
 
 
-def _inspect(run: _Run, found: _Tag, report: Counter[str]) -> _Steps[tuple[Records, list[_Doomed]]]:
+def _inspect(
+    run: _Run, found: _Tag, report: Counter[str], *, clean: bool
+) -> _Steps[tuple[Records, list[_Doomed]]]:
     """Read a tag's records and index keys; add the faults to ``report``; the records (by id:
-    their texts by field) and the entries ``clean_indexes()`` would remove."""
+    their texts by field) and, to ``clean``, the entries to remove (the faults of the indexes
+    are then not counted)."""
     spec, tag = run.spec, found.tag
     records: dict[str, dict[str, str]] = {}
     for chunk in _chunks(found.records, run.batch_size):
@@ -476,28 +479,35 @@ def _inspect(run: _Run, found: _Tag, report: Counter[str]) -> _Steps[tuple[Recor
         if EXP not in records.get(e[1], {})
     )
     try:
-        faults, stale = _by_index(spec, tag, records, held[2:], now)
+        faults, stale = _by_index(spec, tag, records, held[2:], now, clean)
     except (ValidationError, ValueError):  # a value typedis cannot read: find the records
         unreadable = {rid for rid, v in records.items() if not _readable(run.model, tag, rid, v)}
         report["records"] += sum(1 for rid in unreadable if _locates(spec, tag, rid, records[rid]))
         readable = {rid: v for rid, v in records.items() if rid not in unreadable}
-        faults, stale = _by_index(spec, tag, readable, held[2:], now)
+        faults, stale = _by_index(spec, tag, readable, held[2:], now, clean)
         stale = [d for d in stale if d[2].target not in unreadable]  # left to the user
     report.update(faults)
     return records, doomed + stale
 
 
 def _by_index(
-    spec: ModelSpec, tag: str, records: Records, held: Sequence[Mapping[str, Any]], now: float
+    spec: ModelSpec,
+    tag: str,
+    records: Records,
+    held: Sequence[Mapping[str, Any]],
+    now: float,
+    clean: bool,
 ) -> tuple[Counter[str], list[_Doomed]]:
-    """The faults of each index (by report entry), and the entries to remove."""
+    """The faults of each index (by report entry); or, to ``clean``, the entries to remove."""
     faults: Counter[str] = Counter()
     doomed: list[_Doomed] = []
     for index, contents in zip(spec.indexes, held, strict=True):
         kind = index.kind
-        faults[index.report] += kind.check(spec, tag, index, records, contents, now)
-        stale = kind.stale(spec, tag, index, records, contents, now)
-        doomed += ((index.report, kind.redis_type, s) for s in stale)
+        if clean:
+            stale = kind.stale(spec, tag, index, records, contents, now)
+            doomed += ((index.report, kind.redis_type, s) for s in stale)
+        else:
+            faults[index.report] += kind.check(spec, tag, index, records, contents, now)
     return faults, doomed
 
 
