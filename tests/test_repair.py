@@ -284,6 +284,19 @@ def test_rebuild_skips_unreadable_hashes_and_names_them(redis_client: redis.Redi
     assert report == {**dict.fromkeys(report, 0), "records": 2, "class_set": 2, "total": 4}
 
 
+def test_a_damaged_expiry_is_counted_and_left(redis_client: redis.Redis) -> None:
+    notes = [RpNote(tenant="a", code=f"c{i}").save() for i in range(3)]
+    redis_client.hset(notes[0].redis_key, "~exp", "soon")
+    redis_client.delete(f"{_keys.tag('RpNote', ['a'])}:i:label:x")
+    assert RpNote.check_indexes()["records"] == 1
+    with pytest.raises(CorruptRecord, match=r"1 record\(s\).*2 were indexed.*expiry"):
+        RpNote.rebuild_indexes()
+    assert RpNote.check_indexes()["records"] == 1
+    in_a = RpNote.query.filter(RpNote.tenant == "a")
+    assert sorted(n.code for n in in_a.filter(RpNote.label == "x").all()) == ["c1", "c2"]
+    assert redis_client.hget(notes[0].redis_key, "~exp") == b"soon"  # left for the user
+
+
 # -- while the application writes -----------------------------------------------------------------
 
 

@@ -451,7 +451,6 @@ def _inspect(
             (rid, _texts(flat)) for (_, rid), flat in zip(chunk, replies, strict=True) if flat
         )
         run.advance(len(chunk))
-    report["records"] += sum(1 for rid, v in records.items() if not _locates(spec, tag, rid, v))
 
     names = [k.decode() for k in found.keys]
     all_ids, expiry = _keys.all_ids(tag), _keys.expiry(tag)
@@ -470,7 +469,8 @@ def _inspect(
     members: set[str] = held[0][all_ids]
     report["class_set"] += len(members ^ records.keys())
     doomed += (("class_set", "set", Stale((all_ids, m), m)) for m in members - records.keys())
-    expected = Counter((expiry, rid, float(v[EXP])) for rid, v in records.items() if EXP in v)
+    expires = {rid: at for rid, v in records.items() if (at := _expiry(v)) is not None}
+    expected = Counter((expiry, rid, at) for rid, at in expires.items())
     present = Counter((expiry, m, score) for m, score in held[1][expiry].items())
     report["expiry"] += sum(((expected - present) + (present - expected)).values())
     doomed += (
@@ -478,16 +478,22 @@ def _inspect(
         for e in present - expected
         if EXP not in records.get(e[1], {})
     )
+    # A record typedis cannot read is counted under "records"; the indexes are judged without
+    # it (its entries count as orphans) and clean_indexes() leaves its entries.
+    unreadable = {rid for rid, v in records.items() if EXP in v and _expiry(v) is None}
     try:
-        faults, stale = _by_index(spec, tag, records, held[2:], now, clean)
+        faults, stale = _by_index(spec, tag, _without(records, unreadable), held[2:], now, clean)
     except (ValidationError, ValueError):  # a value typedis cannot read: find the records
         unreadable = {rid for rid, v in records.items() if not _readable(run.model, tag, rid, v)}
-        report["records"] += sum(1 for rid in unreadable if _locates(spec, tag, rid, records[rid]))
-        readable = {rid: v for rid, v in records.items() if rid not in unreadable}
-        faults, stale = _by_index(spec, tag, readable, held[2:], now, clean)
-        stale = [d for d in stale if d[2].target not in unreadable]  # left to the user
+        faults, stale = _by_index(spec, tag, _without(records, unreadable), held[2:], now, clean)
+    lost = {rid for rid, v in records.items() if not _locates(spec, tag, rid, v)}
+    report["records"] += len(lost | unreadable)
     report.update(faults)
-    return records, doomed + stale
+    return records, doomed + [d for d in stale if d[2].target not in unreadable]
+
+
+def _without(records: Records, ids: set[str]) -> Records:
+    return {rid: v for rid, v in records.items() if rid not in ids} if ids else records
 
 
 def _by_index(
@@ -511,8 +517,18 @@ def _by_index(
     return faults, doomed
 
 
+def _expiry(texts: Mapping[str, str]) -> float | None:
+    """A record's expiry (epoch ms); None if it has none or one typedis did not write."""
+    try:
+        return float(texts[EXP])
+    except (KeyError, ValueError):
+        return None
+
+
 def _readable(model: type[Model], tag: str, rid: str, texts: Mapping[str, str]) -> bool:
-    """Whether typedis reads a record back (its values validate)."""
+    """Whether typedis reads a record back (its values validate, its expiry is a number)."""
+    if EXP in texts and _expiry(texts) is None:
+        return False
     row = [None if (t := texts.get(n)) is None else _raw(t) for n in model.__typedis_spec__.read]
     try:
         _store.hydrate(model, row, (tag, rid))
@@ -540,8 +556,8 @@ def _locates(spec: ModelSpec, tag: str, rid: str, values: Mapping[str, str]) -> 
 
 
 def _digest(spec: ModelSpec, values: Mapping[str, str] | None) -> str:
-    """A digest of a record's expiry and ``spec.read`` texts, as ``digest()`` of lua/_lib.lua
-    computes it on the server (None: an absent record)."""
+    """A digest of a record's expiry and ``spec.read`` texts, as ``digest_of()`` of
+    lua/_lib.lua computes it on the server (None: an absent record)."""
     parts: list[bytes] = []
     for name in (EXP, *spec.read):
         text = None if values is None else values.get(name)
@@ -620,8 +636,9 @@ def _rebuild(run: _Run, model: type[Model]) -> _Steps[int]:
                 call = _reindex_call(model, tag.tag, rows, unreadable)
                 if call is None:
                     break
-                done, changed = yield call
+                done, changed, damaged = yield call
                 indexed += done
+                unreadable += (_damaged(run.spec, tag.tag, rid) for rid in damaged)
                 pending = [(k, rid) for k, rid in pending if rid in changed]
                 if not pending:
                     break
@@ -640,7 +657,7 @@ def _reindex_call(
     tag: str,
     rows: Sequence[tuple[str, Mapping[bytes, bytes]]],
     unreadable: list[CorruptRecord],
-) -> _scripts.Call[tuple[int, set[str]]] | None:
+) -> _scripts.Call[tuple[int, set[str], list[str]]] | None:
     """The call indexing records from what they hold (lua/reindex.lua), or None for none; a
     record typedis cannot read goes to ``unreadable``."""
     spec = model.__typedis_spec__
@@ -669,8 +686,16 @@ def _reindex_call(
     return _scripts.Call(function, keys, args, _reindexed, write=True)
 
 
-def _reindexed(reply: list[Any]) -> tuple[int, set[str]]:
-    return int(reply[0]), {rid.decode() for rid in reply[1]}
+def _reindexed(reply: list[Any]) -> tuple[int, set[str], list[str]]:
+    return int(reply[0]), {rid.decode() for rid in reply[1]}, [rid.decode() for rid in reply[2]]
+
+
+def _damaged(spec: ModelSpec, tag: str, rid: str) -> CorruptRecord:
+    return CorruptRecord(
+        "holds an expiry typedis did not write, or is not a hash",
+        model=spec.name,
+        key=_keys.record(tag, rid),
+    )
 
 
 def check_indexes(model: type[Model], batch_size: object, progress: Progress | None) -> IndexReport:

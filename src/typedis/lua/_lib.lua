@@ -44,21 +44,6 @@ end
 local function record_key(tag, id) return tag .. ':r:' .. id end
 local function index_key(tag, ix) return tag .. ':' .. ix.suffix end
 
--- A digest of what record id holds (its expiry, then SPEC.read), as typedis._maintenance.
--- digest computes it from a read: the repair operations (clean.lua, reindex.lua) act on a
--- record only while it holds what the client read. An absent record has the digest of no
--- values; a key of another type, '' (no read matches it).
-local function digest(tag, id)
-  local values = redis.pcall('HMGET', record_key(tag, id), EXP, unpack(SPEC.read))
-  if values.err then return '' end
-  local parts = {}
-  for i = 1, #SPEC.read + 1 do
-    local x = values[i]
-    parts[i] = x and ('+' .. #x .. ':' .. x) or '-'
-  end
-  return redis.sha1hex(table.concat(parts))
-end
-
 -- keys() of a kind whose index is one key of the given Redis type.
 local function one_key(redis_type)
   return function(tag, ix, v, wanted) wanted[index_key(tag, ix)] = redis_type end
@@ -68,6 +53,26 @@ local function hash_to_table(flat)
   local v = {}
   for i = 1, #flat, 2 do v[flat[i]] = flat[i + 1] end
   return v
+end
+
+-- A digest of a record's values v (by field; nil: absent): of its expiry, then of SPEC.read,
+-- as typedis._maintenance._digest computes it from a read. The repair operations (clean.lua,
+-- reindex.lua) act on a record only while it holds what the client read.
+local function digest_of(v)
+  v = v or {}
+  local parts = {v[EXP] and ('+' .. #v[EXP] .. ':' .. v[EXP]) or '-'}
+  for _, f in ipairs(SPEC.read) do
+    local x = v[f]
+    parts[#parts + 1] = x and ('+' .. #x .. ':' .. x) or '-'
+  end
+  return redis.sha1hex(table.concat(parts))
+end
+
+-- digest_of() the record id holds now; '' for a key of another type (no read matches it).
+local function digest(tag, id)
+  local flat = redis.pcall('HGETALL', record_key(tag, id))
+  if flat.err then return '' end
+  return digest_of(hash_to_table(flat))
 end
 
 -- The stored values of a record (nil if absent), whether it is live (present, not expired),

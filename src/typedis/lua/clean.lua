@@ -26,6 +26,9 @@ for i = 2, #ARGV, 6 do
   removed[#removed + 1] = still and 1 or 0
   if still then doomed[#doomed + 1] = i end
 end
+local wanted = {}
+for _, i in ipairs(doomed) do wanted[ARGV[i + 1]] = ARGV[i] end
+expect_types(wanted)
 local REMOVE = {set = 'SREM', zset = 'ZREM', hash = 'HDEL'}
 for _, i in ipairs(doomed) do redis.call(REMOVE[ARGV[i]], ARGV[i + 1], ARGV[i + 2]) end
 return removed

@@ -6,17 +6,20 @@
 -- KEYS[1..n]: record hashes
 -- ARGV[1]: tag; then per record: its id, its digest as read, and the argument of each index
 --   whose kind takes one, in index order
--- returns: {records indexed, {ids of the records written since they were read}}
+-- returns: {records indexed, {ids of the records written since they were read}, {ids of the
+--   records damaged on the server (an expiry that is not a number, a key of another type)}}
 local spec, tag = SPEC, ARGV[1]
 local nargs = 0
 for _, ix in ipairs(spec.idx) do if KINDS[ix.kind].arg then nargs = nargs + 1 end end
-local plans, changed = {}, {}
+local plans, changed, damaged = {}, {}, {}
 local wanted = {[tag .. ':all'] = 'set', [tag .. ':exp'] = 'zset'}
 for k = 1, #KEYS do
   local at = 2 + (k - 1) * (2 + nargs)
   local id = ARGV[at]
   local v, _, bad = inspect_record(KEYS[k])
-  if bad or not v or digest(tag, id) ~= ARGV[at + 1] then
+  if bad then
+    damaged[#damaged + 1] = id
+  elseif not v or digest_of(v) ~= ARGV[at + 1] then
     changed[#changed + 1] = id
   else
     local args, j = {}, at + 2
@@ -49,4 +52,4 @@ for _, p in ipairs(plans) do
     redis.call('ZREM', tag .. ':exp', id)
   end
 end
-return {#plans, changed}
+return {#plans, changed, damaged}
