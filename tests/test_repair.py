@@ -9,6 +9,7 @@ meanwhile loses an entry.
 
 from __future__ import annotations
 
+import pickle
 import random
 import threading
 from collections.abc import Iterable, Iterator
@@ -131,6 +132,7 @@ def test_the_report_is_typed_immutable_and_reads_as_the_old_dict() -> None:
         report["sorted"] = 1  # type: ignore[index]
     assert repr(report) == "IndexReport(total=0)"
     assert IndexReport({"sorted": 2, "geo": 1, "total": 99}).total == 3  # total is the sum
+    assert pickle.loads(pickle.dumps(report)) == report
 
 
 # -- stray DEL: check, clean, check --------------------------------------------------------------

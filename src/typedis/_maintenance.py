@@ -30,7 +30,7 @@ from . import _index, _keys, _lua, _scripts, _store
 from ._codec import Arg, text
 from ._connection import Connection, get_connection
 from ._errors import CorruptRecord, ModelError, PermissionDenied, QueryError
-from ._index._kind import Records, Stale
+from ._index._kind import Records, Stale, difference
 from ._keys import EXPIRES as EXP
 from ._scripts import Command
 from ._spec import ModelSpec
@@ -350,6 +350,9 @@ class IndexReport(Mapping[str, int]):
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"an IndexReport is immutable (setting {name!r})")
 
+    def __reduce__(self) -> tuple[type[IndexReport], tuple[dict[str, int]]]:
+        return IndexReport, (dict(self._counts),)
+
     def __repr__(self) -> str:
         found = "".join(f", {k}={n}" for k, n in self.counts.items() if n)
         return f"IndexReport(total={self.total}{found})"
@@ -472,7 +475,7 @@ def _inspect(
     expires = {rid: at for rid, v in records.items() if (at := _expiry(v)) is not None}
     expected = Counter((expiry, rid, at) for rid, at in expires.items())
     present = Counter((expiry, m, score) for m, score in held[1][expiry].items())
-    report["expiry"] += sum(((expected - present) + (present - expected)).values())
+    report["expiry"] += difference(expected, present)
     doomed += (
         ("expiry", "zset", Stale(e, e[1]))
         for e in present - expected

@@ -528,7 +528,8 @@ class Model(BaseModel, metaclass=ModelMeta):
         """Re-derive every index from the record hashes (data written around typedis).
 
         Cleans (as ``clean_indexes()``), then indexes each record from what its hash holds,
-        ``batch_size`` records per atomic call; a record written meanwhile is read again.
+        ``batch_size`` records per atomic call; a record written meanwhile is read again (up to
+        five times; one still changing is left to its writer, whose save indexes it).
         Memory kinds' own data (co-occurrence edges, predictions) is kept: no hash holds it.
 
         Args:

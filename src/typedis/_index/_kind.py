@@ -180,7 +180,7 @@ class IndexKind(ABC):
         now_ms: float,
     ) -> int:
         """How many entries are orphaned, missing or wrong (0 when the index is right)."""
-        return _difference(self.entries(spec, tag, index, records, now_ms), self.held(held))
+        return difference(self.entries(spec, tag, index, records, now_ms), self.held(held))
 
     def stale(
         self,
@@ -209,7 +209,14 @@ class IndexKind(ABC):
         return str(entry[2] if self.redis_type == "hash" else entry[1])
 
 
-def _difference(expected: Counter[Any], actual: Counter[Any]) -> int:
+# dict's == compares two Counters at C speed (Counter's own == loops in Python).
+_same = cast(Callable[[Counter[Any], Counter[Any]], bool], dict.__eq__)  # pyright: ignore[reportUnknownMemberType]
+
+
+def difference(expected: Counter[Any], actual: Counter[Any]) -> int:
+    """How many entries one has and the other lacks (a healthy index: compared at C speed)."""
+    if _same(expected, actual):
+        return 0
     return sum(((expected - actual) + (actual - expected)).values())
 
 
