@@ -20,8 +20,10 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from _acl import as_user
 from _util import arun, dumped
 from typedis import (
+    Connection,
     CorruptRecord,
     Decaying,
     Geo,
@@ -32,6 +34,7 @@ from typedis import (
     Key,
     Model,
     ModelError,
+    PermissionDenied,
     Sorted,
     Unique,
     _keys,
@@ -425,3 +428,15 @@ def test_a_bad_batch_size_is_refused_before_anything(
     with pytest.raises(ModelError, match="progress must be a function"):
         getattr(RpShop, method)(progress=3)
     assert dumped(redis_client) == before
+
+
+@pytest.mark.parametrize("method", ["check_indexes", "clean_indexes", "rebuild_indexes"])
+def test_a_user_without_scan_is_refused(
+    own_conn: Connection, own_client: redis.Redis, method: str
+) -> None:
+    _shop(1).save()
+    with (
+        as_user(own_conn.url, own_client, "rp-noscan", "~*", "-scan"),
+        pytest.raises(PermissionDenied, match=r"needs SCAN.*administrator"),
+    ):
+        getattr(RpShop, method)()
