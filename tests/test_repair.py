@@ -289,6 +289,18 @@ def test_rebuild_skips_unreadable_hashes_and_names_them(redis_client: redis.Redi
     assert report == {**dict.fromkeys(report, 0), "records": 2, "class_set": 2, "total": 4}
 
 
+def test_rebuild_leaves_a_unique_value_to_the_record_holding_it(redis_client: redis.Redis) -> None:
+    first, second = _shop(1), _shop(2).model_copy(update={"email": "s1@x"})
+    _import_raw(redis_client, [first])
+    redis_client.hset(  # pyright: ignore[reportUnknownMemberType]
+        second.redis_key, mapping={k: _raw_text(k, getattr(second, k)) for k in RpShop.model_fields}
+    )
+    assert RpShop.rebuild_indexes() == 2
+    assert RpShop.check_indexes()["unique"] == 1  # the second record's entry: missing
+    holder = RpShop.query.filter(RpShop.email == "s1@x").all()
+    assert len(holder) == 1
+
+
 def test_a_damaged_expiry_is_counted_and_left(redis_client: redis.Redis) -> None:
     notes = [RpNote(tenant="a", code=f"c{i}").save() for i in range(3)]
     redis_client.hset(notes[0].redis_key, "~exp", "soon")
