@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 
-.PHONY: demo test lint typecheck bench bench-memory clean
+.PHONY: demo test lint typecheck docs bench bench-memory clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,8 @@ $(VENV)/.stamp-run: pyproject.toml | $(PY)
 	$(PIP) install --quiet -e .
 	touch $@
 
-# Development install: `pip install -e '.[dev]'` (test, lint and type-check tools).
+# Development install: `pip install -e '.[dev]'` (test, lint and type-check tools, and the
+# `docs` extra: mkdocs for the documentation site).
 $(VENV)/.stamp-dev: pyproject.toml | $(PY)
 	$(PIP) install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.stamp-run
@@ -27,7 +28,7 @@ demo: $(VENV)/.stamp-run
 	$(PY) -m typedis demo
 
 # Folders that do not exist yet are skipped (ruff fails on a missing path).
-LINT_DIRS := $(wildcard src tests typing_tests benchmarks)
+LINT_DIRS := $(wildcard src tests typing_tests benchmarks docs/hooks.py)
 
 lint: $(VENV)/.stamp-dev
 	$(BIN)/ruff check $(LINT_DIRS)
@@ -39,7 +40,14 @@ typecheck: $(VENV)/.stamp-dev
 	$(BIN)/pyright src typing_tests/run.py
 	$(PY) typing_tests/run.py
 
-test: lint typecheck
+# The documentation site (mkdocs.yml): docs/ and the API reference generated from the
+# docstrings, built into site/. --strict fails the build on any warning: a link or anchor that
+# points at nothing, a page left out of the nav, a reference to a missing name, a docstring
+# griffe cannot parse. NO_MKDOCS_2_WARNING quiets mkdocs-material's banner about MkDocs 2.0.
+docs: $(VENV)/.stamp-dev
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+test: lint typecheck docs
 	$(BIN)/pytest
 
 # Benchmark install: typedis plus the `bench` extra (matplotlib, for the harness' plots).
@@ -58,5 +66,5 @@ bench-memory: $(VENV)/.stamp-run
 	@set -e; for f in benchmarks/bench_*.py; do echo "== $$f"; $(PY) "$$f"; done
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis build dist
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis build dist site
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -69,7 +69,7 @@ class Channel(Generic[M]):
         model: the class of the messages.
         name: the channel's name; Redis sees ``td:ch:<name>`` (escaped like a key).
 
-    Example:
+    Examples:
         >>> from pydantic import BaseModel
         >>> class Ping(BaseModel):
         ...     n: int

@@ -295,7 +295,7 @@ def connect(
     Raises:
         ConfigError: the configuration is refused (see `Connection`).
 
-    Example:
+    Examples:
         >>> conn = connect("redis://127.0.0.1:6379/0")
         >>> conn
         Connection('redis://127.0.0.1:6379/0')

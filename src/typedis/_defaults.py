@@ -15,7 +15,7 @@ from typing import ClassVar, Literal
 class Defaults:
     """Every tuning constant of ``typedis.memory``, as class attributes (override globally).
 
-    Example:
+    Examples:
         >>> Defaults.DECAY_RATE
         0.1
         >>> Defaults.PL_CONFIDENCE_ERROR_THRESHOLD

@@ -131,7 +131,7 @@ def field(
             ``Key``, ``Indexed`` or ``Unique`` field (default True; False saves its memory and
             two sorted-set writes per save).
 
-    Example:
+    Examples:
         >>> class Note(Model):
         ...     id: AutoKey = field(default_factory=new_id)
         ...     score: Sorted[float] = field(default=0.0, ge=0)

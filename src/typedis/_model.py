@@ -111,7 +111,7 @@ def _add_auto_key(model: type[BaseModel]) -> None:
 class Model(BaseModel, metaclass=ModelMeta):
     """Base class of persisted models.
 
-    Example:
+    Examples:
         >>> class Restaurant(Model):
         ...     name: Key[str]
         ...     cuisine: Indexed[str]
@@ -332,7 +332,7 @@ class Model(BaseModel, metaclass=ModelMeta):
             NotFound: the record is not stored (never saved, deleted or expired).
             CorruptRecord: the stored text is not a number of the field's type.
 
-        Example:
+        Examples:
             >>> shop.atomic_increment(Shop.score, 1)
             4
         """
@@ -355,7 +355,8 @@ class Model(BaseModel, metaclass=ModelMeta):
         (default: the server's now; give it to import when a record was last used).
 
         Raises:
-            NotFound: the record is not stored. ModelError: the field holds None.
+            NotFound: the record is not stored.
+            ModelError: the field holds None.
         """
         return _scripts.run(_store.touch_call(self, field, at))
 

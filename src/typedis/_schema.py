@@ -34,7 +34,7 @@ _KEY_TYPES = (str, int, date, datetime)
 class Index:
     """A composite index over several fields, declared with the ``indexes=`` class keyword.
 
-    Example:
+    Examples:
         >>> class Branch(Model, indexes=[Index("city", "cuisine", unique=True)]):
         ...     name: Key[str]
         ...     city: str

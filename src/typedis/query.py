@@ -1,6 +1,6 @@
 """Query types for annotations: the query, its conditions and orderings, field references.
 
-Example:
+Examples:
     >>> from typedis.query import Cond, Query
     >>> def thai(query: Query[Restaurant]) -> Query[Restaurant]:
     ...     return query.filter(Restaurant.cuisine == "Thai")

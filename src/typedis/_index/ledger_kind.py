@@ -108,7 +108,7 @@ def prediction_error(predicted: Mapping[str, Value], actual: Mapping[str, Value]
     otherwise or when ``actual`` lacks the name; names only in ``actual`` are ignored. The sum
     runs left to right in doubles, exactly as the server computes it.
 
-    Example:
+    Examples:
         >>> prediction_error({"eta": 10, "mood": "calm"}, {"eta": 12, "mood": "calm"})
         0.08333333333333333
     """

@@ -110,7 +110,7 @@ def confirm_access(record: Model) -> int:
         ModelError: the record's model has no AccessCount field.
         OutcomeUnknown: the reply was lost; the promotion happened once or not at all.
 
-    Example:
+    Examples:
         >>> Note.query.filter(Note.topic == "x").all()  # stages a read of each note returned
         >>> confirm_access(note)
         1

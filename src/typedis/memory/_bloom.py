@@ -6,7 +6,7 @@ the record (index kind ``bloom``, ``typedis/_index/bloom_kind.py``). The functio
 filter whether a fingerprint may have been added: ``False`` is certain, ``True`` is wrong with
 probability about ``error_rate`` while the filter holds at most ``capacity`` tokens.
 
-Example:
+Examples:
     >>> class Note(Model):
     ...     id: AutoKey = field(default_factory=new_id)
     ...     topic: Fingerprinted[str]

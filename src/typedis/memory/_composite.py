@@ -7,7 +7,7 @@ query's matches, thresholded and read best first with the records and their scor
 script call whose scratch keys are deleted before it returns. A co-occurrence boost adds the
 scores of ``propagate()`` as one more source (read by one call before the query's).
 
-Example:
+Examples:
     >>> from typedis import Key, Model, Sorted
     >>> class Note(Model):
     ...     id: Key[str]

@@ -55,7 +55,7 @@ class ConfidenceData:
 def bayesian_update(prior: float, signal: float, evidence_count: int) -> float:
     """The update rule: ``prior + (signal - prior) / sqrt(evidence_count + 1)``, kept in [0, 1].
 
-    Example:
+    Examples:
         >>> bayesian_update(0.5, 1.0, 0)
         1.0
         >>> bayesian_update(1.0, 0.0, 3)
@@ -123,7 +123,7 @@ def update_confidence(record: M, field: ConfidenceRef[M], signal: float) -> floa
         ModelError: ``field`` is not a Confidence field of the record's model.
         OutcomeUnknown: the reply was lost; the update happened once or not at all.
 
-    Example:
+    Examples:
         >>> update_confidence(memory, Memory.certainty, 0.9)
         0.9
     """
@@ -173,7 +173,7 @@ def get_confidence_data(record: M, field: ConfidenceRef[M]) -> ConfidenceData:
         NotFound: the record is not stored (or expired).
         ModelError: ``field`` is not a Confidence field of the record's model.
 
-    Example:
+    Examples:
         >>> get_confidence_data(memory, Memory.certainty)
         ConfidenceData(confidence=0.9, evidence_count=1, corroborations=1, contradictions=0)
     """

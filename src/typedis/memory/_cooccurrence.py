@@ -7,7 +7,7 @@ becomes ``old * decay + weight``. ``neighbors()`` reads a record's heaviest edge
 ``propagate()`` spreads scores breadth-first from seed records, both on the server in one call.
 Deleting or sweeping a record removes its edges in the same script.
 
-Example:
+Examples:
     >>> class Fact(Model):
     ...     id: Key[str]
     ...     related: Associations = field(default=None)

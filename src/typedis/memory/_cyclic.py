@@ -6,7 +6,7 @@ value. Its score at a time is the base decayed since its touch, plus each cycle'
 pressure was last resolved. The per-record amplitudes and the last-resolved time are hidden
 fields of the record's own hash; each update below is one registered model operation.
 
-Example:
+Examples:
     >>> from typing import Annotated
     >>> from typedis import Key, Model
     >>> class Habit(Model):
@@ -156,7 +156,7 @@ def resolve_pressure(record: M, field: CyclicRef[M, Any], at: datetime | None = 
         NotFound: the record is not stored (or expired); nothing was written.
         OutcomeUnknown: the reply was lost; the write happened once or not at all.
 
-    Example:
+    Examples:
         >>> resolve_pressure(habit, Habit.urge)
         datetime.datetime(...)
     """
@@ -221,7 +221,7 @@ def strengthen_cycle(
         NotFound: the record is not stored (or expired); nothing was written.
         OutcomeUnknown: the reply was lost; the write happened once or not at all.
 
-    Example:
+    Examples:
         >>> strengthen_cycle(habit, Habit.urge, 1.5)
         [Cycle(period=1.0, amplitude=1.5, phase=0.375)]
     """
@@ -343,7 +343,7 @@ def top_by_cyclic(
     Exact, in one script call: every record of the field (in the query's tag) is scored on the
     server, O(N log N). Records whose value is None come last, by id.
 
-    Example:
+    Examples:
         >>> top_by_cyclic(Habit.query, Habit.urge, n=3)
         [Habit(name='coffee', urge=1.0)]
     """

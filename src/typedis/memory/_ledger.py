@@ -124,7 +124,7 @@ class ErrorSummary:
 def error_stats(errors: Sequence[float]) -> ErrorStats:
     """``ErrorStats`` of ``errors`` (any order).
 
-    Example:
+    Examples:
         >>> error_stats([0.1, 0.5, 0.9]).p50
         0.5
     """
@@ -511,7 +511,7 @@ def record_prediction(
         NotFound: the record is not stored (or expired); nothing was written.
         OutcomeUnknown: the reply was lost; the write happened once or not at all.
 
-    Example:
+    Examples:
         >>> record_prediction(memory, Memory.predictions, {"eta": 10, "mood": "calm"})
         datetime.datetime(...)
     """
@@ -541,7 +541,7 @@ def resolve_prediction(
             recorded or already resolved); nothing was written.
         OutcomeUnknown: the reply was lost; the resolution happened once or not at all.
 
-    Example:
+    Examples:
         >>> resolve_prediction(memory, Memory.predictions, {"eta": 12, "mood": "calm"})
         0.08333333333333333
     """

@@ -7,7 +7,7 @@ server step per record (``lua/observe.lua``): the Bayesian confidence update of 
 ``Confidence`` fields, the scaling of its ``CyclicDecay`` fields' amplitudes, the discharge of
 their pressure when the confidence falls below 0.1, and the resolution of its proposal.
 
-Example:
+Examples:
     >>> from typing import Annotated
     >>> from typedis import Confidence, Key, Model, field
     >>> class Tip(Model):

@@ -48,7 +48,7 @@ class InteractionWeight:
 
     Source: what kind of entity the interaction came from. Role: its authority.
 
-    Example:
+    Examples:
         >>> InteractionWeight.combine(InteractionWeight.HUMAN, InteractionWeight.EXECUTIVE)
         50.0
         >>> InteractionWeight.combine(InteractionWeight.AGENT, InteractionWeight.PEER)
@@ -124,7 +124,7 @@ def decide_write(
         ValidationError: ``score`` is not a finite number in [0, 1].
         ModelError: a threshold is not a number in [0, 1], or min exceeds priority.
 
-    Example:
+    Examples:
         >>> decide_write(0.1)
         WriteDecision(score=0.1, write=False, priority=False)
         >>> decide_write(0.9)
@@ -175,7 +175,8 @@ def filtered_save(
         field: its ``Priority`` field (any ``Sorted[float]`` field), as ``Model.field``; it
             gets ``score`` before the save, so queries and rank orders can weigh it.
         score: the record's worth, a finite number in [0, 1].
-        min_threshold, priority_threshold: as ``decide_write``.
+        min_threshold: as ``decide_write``.
+        priority_threshold: as ``decide_write``.
 
     Returns:
         The decision; when ``write`` is false nothing was sent and ``record`` is unchanged.
@@ -185,7 +186,7 @@ def filtered_save(
         ModelError: ``field`` is not a sorted field of the record's model, or a bad threshold.
         UniqueViolation, OutcomeUnknown: as ``save()``.
 
-    Example:
+    Examples:
         >>> filtered_save(note, Note.priority, 0.9).priority
         True
     """
