@@ -12,6 +12,7 @@ its hash with ``lua/reindex.lua`` (under the same condition).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import weakref
@@ -428,7 +429,8 @@ def _clean(run: _Run, passes: int = 1) -> _Steps[IndexReport]:
     for tag in found:
         records, stale = yield from _inspect(run, tag, Counter(), clean=True)
         digests = {
-            rid: _digest(run.spec, records.get(rid)) for rid in {s.target for _, _, s in stale}
+            rid: _digest(run.spec, _stored(records.get(rid, {})))
+            for rid in {s.target for _, _, s in stale}
         }
         for batch in _chunks(stale, run.batch_size):
             flags = yield _clean_call(run.spec, tag.tag, batch, digests)
@@ -544,6 +546,11 @@ def _raw(text: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
+def _stored(texts: Mapping[str, str]) -> dict[bytes, bytes]:
+    """A record's texts by field as its hash holds them (``_texts`` undone)."""
+    return {f.encode(): _raw(v) for f, v in texts.items()}
+
+
 def _texts(flat: Mapping[bytes, bytes]) -> dict[str, str]:
     """A record's hash as texts by field (bytes that are not UTF-8 kept, surrogate-escaped)."""
     return {f.decode(): v.decode("utf-8", "surrogateescape") for f, v in flat.items()}
@@ -558,18 +565,19 @@ def _locates(spec: ModelSpec, tag: str, rid: str, values: Mapping[str, str]) -> 
     return _keys.record_id(key_texts) == rid and _keys.tag(spec.name, part_texts) == tag  # type: ignore[arg-type]
 
 
-def _digest(spec: ModelSpec, values: Mapping[str, str] | None) -> str:
-    """A digest of a record's expiry and ``spec.read`` texts, as ``digest_of()`` of
-    lua/_lib.lua computes it on the server (None: an absent record)."""
+def _digest(spec: ModelSpec, stored: Mapping[bytes, bytes]) -> str:
+    """A digest of a record's expiry and ``spec.read`` values (its hash as read; empty: an
+    absent record), as ``digest_of()`` of lua/_lib.lua computes it on the server."""
     parts: list[bytes] = []
-    for name in (EXP, *spec.read):
-        text = None if values is None else values.get(name)
-        if text is None:
-            parts.append(b"-")
-        else:
-            raw = _raw(text)
-            parts.append(b"+%d:%s" % (len(raw), raw))
+    for name in _digested(spec):
+        value = stored.get(name)
+        parts.append(b"-" if value is None else b"+%d:%s" % (len(value), value))
     return hashlib.sha1(b"".join(parts)).hexdigest()
+
+
+@functools.cache
+def _digested(spec: ModelSpec) -> tuple[bytes, ...]:
+    return tuple(name.encode() for name in (EXP, *spec.read))
 
 
 def _held_read(redis_type: str, key: str) -> Command:
@@ -681,7 +689,7 @@ def _reindex_call(
             continue
         values = vars(obj)
         keys.append(_keys.record(tag, rid))
-        args += [rid, _digest(spec, texts)]
+        args += [rid, _digest(spec, flat)]
         args += (encode(values[name]) for name, encode in spec.arguments)
     if not keys:
         return None
