@@ -16,7 +16,7 @@ from .._errors import ModelError
 from .._markers import UniqueMarker
 from .._query import _conditions as c
 from .._query._refs import FieldRef, UniqueRef
-from ._kind import Held, IndexKind, Records, Stale
+from ._kind import Held, IndexKind, Records
 
 if TYPE_CHECKING:
     from .._query._planner import Compiler, Node
@@ -87,18 +87,6 @@ class UniqueKind(IndexKind):
         required = self.entries(spec, tag, index, _live(records, now_ms), now_ms)
         present = self.held(held)
         return len(required - present) + len(present - allowed)
-
-    def stale(
-        self,
-        spec: ModelSpec,
-        tag: str,
-        index: IndexSpec,
-        records: Records,
-        held: Held,
-        now_ms: float,
-    ) -> list[Stale]:
-        extra = self.held(held) - self.entries(spec, tag, index, records, now_ms)
-        return [Stale(entry, str(entry[2])) for entry in extra]
 
 
 def _live(records: Records, now_ms: float) -> Records:
