@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, assert_type
@@ -14,6 +15,7 @@ from typedis import (
     Geo,
     GeoPoint,
     Indexed,
+    IndexReport,
     Key,
     Model,
     Sorted,
@@ -119,7 +121,12 @@ assert_type(Restaurant.create(name="a", email="b"), Restaurant)
 assert_type(Memory.create(agent_id="a"), Memory)
 assert_type(r.delete(), bool)
 assert_type(r.exists(), bool)
-assert_type(Restaurant.check_indexes(), dict[str, int])
+assert_type(Restaurant.check_indexes(), IndexReport)
+assert_type(Restaurant.check_indexes()["total"], int)
+assert_type(Restaurant.check_indexes().total, int)
+assert_type(Restaurant.clean_indexes(batch_size=10, progress=lambda done, total: None), IndexReport)
+assert_type(Restaurant.rebuild_indexes(progress=print), int)
+report: Mapping[str, int] = Restaurant.check_indexes()  # still a read-only dict
 assert_type(Restaurant.count(), int)
 assert_type(Memory.count("a1"), int)
 assert_type(Restaurant.sweep_expired(), int)
@@ -127,6 +134,9 @@ assert_type(Memory.sweep_expired("a1", limit=500), int)
 assert_type(install_functions(Restaurant, Memory), list[str])
 assert_type(get_connection(), Connection)
 Restaurant.sweep_expired(limit="all")  # E: limit is an int
+Restaurant.rebuild_indexes(progress=lambda done: None)  # E: progress takes (done, total)
+Restaurant.check_indexes(batch_size="all")  # E: batch_size is an int
+Restaurant.check_indexes().total = 0  # E: a report is read-only
 install_functions(r)  # E: install_functions takes model classes
 assert_type(Restaurant.delete_all(), int)
 assert_type(Restaurant.save_many([r]), None)
@@ -140,6 +150,9 @@ restaurant_from_memory: Restaurant = Memory.load("x")  # E: load returns the cla
 
 
 async def async_methods() -> None:
+    assert_type(await Restaurant.acheck_indexes(), IndexReport)
+    assert_type(await Restaurant.aclean_indexes(batch_size=5), IndexReport)
+    assert_type(await Restaurant.arebuild_indexes(progress=None), int)
     assert_type(await r.asave(), Restaurant)
     assert_type(await r.asave(update_fields=["rating"]), Restaurant)
     assert_type(await Restaurant.aload("Taco Town"), Restaurant)

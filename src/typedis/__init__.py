@@ -2,10 +2,10 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-# Absolute, unlike their neighbours: the relative form makes pyright treat `_maintenance`,
-# `_scripts`... as private names of this package, which `from . import _scripts` elsewhere trips on.
+# Absolute, unlike their neighbours: the relative form makes pyright treat `_maintenance` and
+# `_scripts` as private names of this package, which `from . import _scripts` elsewhere trips on.
 from typedis._index import ChangeStream
-from typedis._maintenance import install_functions, prune_functions
+from typedis._maintenance import IndexReport, Progress, install_functions, prune_functions
 from typedis._registry import RegisteredModel, models
 from typedis._scripts import check_connection
 from typedis._sweeper import AsyncSweeper, Sweeper, astart_sweeper, start_sweeper
@@ -74,6 +74,7 @@ __all__ = [
     "Geo",
     "GeoPoint",
     "Index",
+    "IndexReport",
     "Indexed",
     "Key",
     "KeyMutationError",
@@ -86,6 +87,7 @@ __all__ = [
     "OutcomeUnknown",
     "PendingChange",
     "PermissionDenied",
+    "Progress",
     "Query",
     "QueryError",
     "RegisteredModel",

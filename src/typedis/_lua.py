@@ -255,3 +255,5 @@ operation("create_many", _source("create_many") + _source("save_many"))  # a che
 operation(
     "list_ids", _source("list_ids").replace("QUERY", _callback(_shebang(_source("query"))[1]))
 )
+operation("clean")  # clean_indexes(): removes entries the client found stale, re-checked
+operation("reindex")  # rebuild_indexes(): indexes records from what their hashes hold

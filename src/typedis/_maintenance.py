@@ -1,86 +1,182 @@
-"""Index health checks, whole-model cleanup, installing and pruning function libraries.
+"""Index health checks and repair, whole-model cleanup, installing and pruning function
+libraries.
 
 The only module that uses SCAN.
 
 ``check_indexes`` recomputes, in Python and independently of the Lua scripts, every index
-entry the stored records imply, and compares it with what the server holds.
+entry the stored records imply, and compares it with what the server holds. ``clean_indexes``
+sends the entries it finds stale to ``lua/clean.lua``, which removes each only if the record it
+points at still holds what was read; ``rebuild_indexes`` cleans, then indexes every record from
+its hash with ``lua/reindex.lua`` (under the same condition).
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import inspect
 import weakref
 from collections import Counter
-from collections.abc import Awaitable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Awaitable, Callable, Generator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import redis
+from pydantic import ValidationError
 from redis.exceptions import NoPermissionError
 
 from . import _index, _keys, _lua, _scripts, _store
-from ._codec import text
+from ._codec import Arg, text
 from ._connection import Connection, get_connection
-from ._errors import ModelError, PermissionDenied, QueryError
+from ._errors import CorruptRecord, ModelError, PermissionDenied, QueryError
+from ._index._kind import Records, Stale, difference
+from ._keys import EXPIRES as EXP
+from ._scripts import Command
 from ._spec import ModelSpec
 
 if TYPE_CHECKING:
     from ._model import Model
 
-_BATCH = 500
+_BATCH = 500  # commands per pipeline
+R = TypeVar("R")
+T = TypeVar("T")
 
 
 def _client() -> redis.Redis:
     return get_connection().client
 
 
+# ---- the steps of a maintenance run, driven on the sync or the asyncio clients --------------
+#
+# A run is a generator of steps (``_Steps``): it yields a ``_Read`` (commands to pipeline) or
+# a ``Call`` (a script), and receives the replies. ``_drive`` and ``_adrive`` run it, so the
+# sync and the async methods share every line of their logic.
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """Commands the driver pipelines (reads, or idempotent writes: the client retries them)."""
+
+    commands: Sequence[Command]
+    what: str
+    denied: str = ""  # the message of PermissionDenied when the ACL refuses a command
+
+
+_Steps = Generator["_Read | _scripts.Call[Any]", Any, R]
+
+
+def _drive(steps: _Steps[R]) -> R:
+    """Run the steps on the sync clients; their result."""
+    reply: Any = None
+    while True:
+        try:
+            step = steps.send(reply)
+        except StopIteration as stop:
+            return cast(R, stop.value)
+        if isinstance(step, _Read):
+            reply = _pipelined(step, lambda: _scripts.pipeline(_client()))
+        else:
+            reply = _scripts.run(step)
+
+
+async def _adrive(steps: _Steps[R]) -> R:
+    """Run the steps on the asyncio clients; their result."""
+    reply: Any = None
+    while True:
+        try:
+            step = steps.send(reply)
+        except StopIteration as stop:
+            return cast(R, stop.value)
+        if isinstance(step, _Read):
+            reply = [await cast(Awaitable[Any], part) for part in _apipelined(step)]
+            reply = [item for part in reply for item in part]
+        else:
+            reply = await _scripts.arun(step)
+
+
+def _pipelined(read: _Read, pipe: Callable[[], _scripts.Pipeline]) -> list[Any]:
+    out: list[Any] = []
+    with _read_errors(read):
+        for chunk in _chunks(read.commands):
+            batch = pipe()
+            for command in chunk:
+                _scripts.command(batch, *command)
+            out += batch.execute()
+    return out
+
+
+def _apipelined(read: _Read) -> Iterator[Awaitable[list[Any]]]:
+    """One awaitable per chunk of the read's commands (its errors typed as ``_read_errors``)."""
+    for chunk in _chunks(read.commands):
+        batch: Any = get_connection().aclient.pipeline(transaction=False)
+        for command in chunk:
+            _scripts.command(batch, *command)
+        yield _aexecute(read, batch)
+
+
+async def _aexecute(read: _Read, batch: Any) -> list[Any]:
+    with _read_errors(read):
+        return cast(list[Any], await batch.execute())
+
+
+@contextmanager
+def _read_errors(read: _Read) -> Generator[None]:
+    try:
+        yield
+    except NoPermissionError as error:
+        if read.denied:
+            raise PermissionDenied(read.denied) from error
+        raise _scripts.typed(error, read.what, write=False) from error
+    except redis.RedisError as error:
+        raise _scripts.typed(error, read.what, write=False) from error
+
+
 def tags(spec: ModelSpec) -> list[str]:
     """Every hash tag holding keys of this model: for a partitioned model, the partitions SCAN
     finds and those its registry lists (registered, maybe empty)."""
-    scanned, listed = _found_and_listed(spec)
+    scanned, listed = _drive(_found_and_listed(spec))
     return sorted(scanned | listed)
 
 
-def _found_and_listed(spec: ModelSpec) -> tuple[set[str], set[str]]:
+def _found_and_listed(spec: ModelSpec) -> _Steps[tuple[set[str], set[str]]]:
     """The partitions SCAN finds and those the registry lists (the model's tag, unpartitioned)."""
     if not spec.partition:
         return {_keys.tag(spec.name)}, set()
-    return set(_scanned_tags(spec)), set(_registry(spec))
+    return set((yield from _scanned_tags(spec))), set((yield from _registry(spec)))
 
 
-def _scanned_tags(spec: ModelSpec) -> list[str]:
+def _scanned_tags(spec: ModelSpec) -> _Steps[list[str]]:
     """The partitions of a partitioned model that hold keys, by SCAN."""
     own = _keys.tag(spec.name)  # holds the registry only
-    found = {key[: key.index(b"}") + 1].decode() for key in _scan(_keys.scan_pattern(spec.name))}
-    return sorted(found - {own})
+    keys = yield from _scan(_keys.scan_pattern(spec.name))
+    return sorted({key[: key.index(b"}") + 1].decode() for key in keys} - {own})
 
 
-def _registry(spec: ModelSpec) -> list[str]:
+def _registry(spec: ModelSpec) -> _Steps[list[str]]:
     """The partitions a partitioned model's registry lists."""
     key = _keys.partitions(spec.name)
-    try:
-        members = _scripts.command(_client(), "SMEMBERS", key)
-    except NoPermissionError as error:
-        raise PermissionDenied(
-            f"reading the registry of partitions {key} needs SMEMBERS on it, which the server's "
-            f"ACL refuses this user (a tenant user sweeps its own partition with "
-            f"{spec.name}.sweep_expired(<partition values>); sweeping every partition, like "
-            "check_indexes() and delete_all() with their SCAN, is for an administrator)"
-        ) from error
-    except redis.RedisError as error:
-        raise _scripts.typed(
-            error, f"reading the registry of partitions {key}", write=False
-        ) from error
+    denied = (
+        f"reading the registry of partitions {key} needs SMEMBERS on it, which the server's "
+        f"ACL refuses this user (a tenant user sweeps its own partition with "
+        f"{spec.name}.sweep_expired(<partition values>); sweeping every partition, like "
+        "check_indexes() and delete_all() with their SCAN, is for an administrator)"
+    )
+    (members,) = yield _Read(
+        [("SMEMBERS", key)], f"reading the registry of partitions {key}", denied
+    )
     return sorted(m.decode() for m in members)
 
 
 def partitions(spec: ModelSpec) -> list[str]:
     """The partitions to sweep: the registry's; where it is absent (partitions written before
     typedis kept one, or a FLUSHDB), those SCAN finds, which are registered then."""
-    listed = _registry(spec)
+    listed = _drive(_registry(spec))
     if listed:
         return listed
     _known(spec).clear()  # this connection registers its partitions again
-    found = _scanned_tags(spec)
+    found = _drive(_scanned_tags(spec))
     if found:
         _add(spec, found)
     return found
@@ -160,24 +256,18 @@ def forget_registrations() -> None:
     _registered.clear()
 
 
-def _scan(pattern: str) -> list[bytes]:
+def _scan(pattern: str) -> _Steps[list[bytes]]:
     """Every key matching a pattern, by SCAN (never KEYS)."""
-    client = _client()
+    denied = (
+        f"listing the keys {pattern} needs SCAN, which the server's ACL refuses this user (a "
+        "tenant user sweeps its own partition with Model.sweep_expired(<partition values>); "
+        "check_indexes() and delete_all() are for an administrator)"
+    )
     keys: list[bytes] = []
     cursor = 0
     while True:
-        try:
-            reply = _scripts.command(client, "SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
-        except NoPermissionError as error:
-            raise PermissionDenied(
-                f"listing the keys {pattern} needs SCAN, which the server's ACL refuses this "
-                "user (a tenant user sweeps its own partition with "
-                "Model.sweep_expired(<partition values>); check_indexes() and delete_all() "
-                "are for an administrator)"
-            ) from error
-        except redis.RedisError as error:
-            raise _scripts.typed(error, f"SCAN {pattern}", write=False) from error
-        cursor, batch = reply
+        scan = ("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
+        ((cursor, batch),) = yield _Read([scan], f"SCAN {pattern}", denied)
         keys += batch
         if int(cursor) == 0:
             return keys
@@ -198,7 +288,7 @@ def tag_for(spec: ModelSpec, partition: Sequence[Any]) -> str:
     )
 
 
-def _tag_keys(tag: str) -> list[bytes]:
+def _tag_keys(tag: str) -> _Steps[list[bytes]]:
     return _scan(tag + ":*")  # a tag holds escaped text only: no glob characters
 
 
@@ -208,28 +298,65 @@ def _record_ids(tag: str, keys: list[bytes]) -> list[tuple[bytes, str]]:
     return [(k, k[len(prefix) :].decode()) for k in keys if k.startswith(prefix)]
 
 
-def _chunks(items: Sequence[Any], size: int = _BATCH) -> Iterator[Sequence[Any]]:
+def _chunks(items: Sequence[T], size: int = _BATCH) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
 
-def _read_all(keys: Sequence[bytes], command: str) -> list[Any]:
-    """One reply of ``command`` per key, pipelined (a ZRANGE reads a whole sorted set)."""
-    extra: tuple[Any, ...] = (0, -1, "WITHSCORES") if command == "ZRANGE" else ()
-    out: list[Any] = []
-    for chunk in _chunks(keys):
-        pipe = _scripts.pipeline(_client())
-        for key in chunk:
-            _scripts.command(pipe, command, key, *extra)
-        with _scripts.typed_errors(f"reading {len(chunk)} keys with {command}"):
-            out += pipe.execute()
-    return out
+# ---- check, clean and rebuild ---------------------------------------------------------------
+
+Progress = Callable[[int, int | None], None]
+"""A progress callback: ``(units done, total units or None)``, called once per batch."""
 
 
-def _server_ms(client: redis.Redis) -> float:
-    with _scripts.typed_errors("TIME"):
-        seconds, micros = _scripts.command(client, "TIME")
-    return int(seconds) * 1000 + int(micros) / 1000
+class IndexReport(Mapping[str, int]):
+    """What ``check_indexes()`` found, or what ``clean_indexes()`` removed: a count per entry.
+
+    The entries: ``class_set`` (ids in a tag's id set without a record, and records missing
+    from it), ``records`` (hashes whose key fields do not give their key), one per index kind
+    (``key``, ``indexed``, ``composite``, ``unique``, ``sorted``, ``geo``, ``prefix``,
+    ``bloom``, ``cooccurrence``, ``ledger``, and those of kinds registered by extensions),
+    ``expiry`` and ``partitions``; ``total`` sums them. Immutable. It reads as the ``dict`` of
+    earlier versions: ``report["sorted"]``, iteration over the entries and ``total``, and
+    ``report == {...}``.
+    """
+
+    __slots__ = ("_counts",)
+    _counts: Mapping[str, int]
+
+    def __init__(self, counts: Mapping[str, int]) -> None:
+        entries = {name: int(n) for name, n in counts.items() if name != "total"}
+        total = {"total": sum(entries.values())}
+        object.__setattr__(self, "_counts", MappingProxyType(entries | total))
+
+    @property
+    def total(self) -> int:
+        """The sum of every entry's count."""
+        return self._counts["total"]
+
+    @property
+    def counts(self) -> Mapping[str, int]:
+        """The count of each entry, ``total`` aside."""
+        return {name: n for name, n in self._counts.items() if name != "total"}
+
+    def __getitem__(self, entry: str) -> int:
+        return self._counts[entry]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._counts)
+
+    def __len__(self) -> int:
+        return len(self._counts)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"an IndexReport is immutable (setting {name!r})")
+
+    def __reduce__(self) -> tuple[type[IndexReport], tuple[dict[str, int]]]:
+        return IndexReport, (dict(self._counts),)
+
+    def __repr__(self) -> str:
+        found = "".join(f", {k}={n}" for k, n in self.counts.items() if n)
+        return f"IndexReport(total={self.total}{found})"
 
 
 def report_entries() -> tuple[str, ...]:
@@ -238,68 +365,231 @@ def report_entries() -> tuple[str, ...]:
     return ("class_set", "records", *dict.fromkeys(by_kinds), "expiry", "partitions")
 
 
-def check_indexes(model: type[Model]) -> dict[str, int]:
-    """Count orphaned, missing or wrong index entries of each kind, without writing anything;
-    ``partitions``: the partitions holding keys that the model's registry does not list."""
-    spec = model.__typedis_spec__
-    report: dict[str, int] = dict.fromkeys(report_entries(), 0)
-    scanned, listed = _found_and_listed(spec)
-    if listed:  # an absent registry is found by the next sweep_expired()
-        report["partitions"] = len(scanned - listed)
+def _batch_size(spec: ModelSpec, method: str, batch_size: object) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ModelError(
+            f"{spec.name}.{method}(): batch_size must be an int >= 1, got {batch_size!r}"
+        )
+    return batch_size
+
+
+@dataclass(slots=True)
+class _Run:
+    """One check, clean or rebuild: its batch size, and its progress in records read."""
+
+    model: type[Model]
+    spec: ModelSpec
+    batch_size: int
+    progress: Progress | None
+    total: int | None = None
+    done: int = 0
+
+    def advance(self, records: int) -> None:
+        self.done += records
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+
+@dataclass(frozen=True, slots=True)
+class _Tag:
+    """One hash tag of a model, as SCAN found it."""
+
+    tag: str
+    keys: list[bytes]
+    records: list[tuple[bytes, str]]  # record keys with their ids
+
+
+def _survey(run: _Run, passes: int) -> _Steps[tuple[list[_Tag], int]]:
+    """Every tag of the model with its keys; and the partitions holding keys that the model's
+    registry does not list (0 when it is absent: the next sweep_expired() restores it). Sets
+    the run's total: the records read ``passes`` times."""
+    scanned, listed = yield from _found_and_listed(run.spec)
+    found: list[_Tag] = []
     for tag in sorted(scanned | listed):
-        _check_tag(spec, tag, report)
-    report["total"] = sum(report.values())
-    return report
+        keys = yield from _tag_keys(tag)
+        found.append(_Tag(tag, keys, _record_ids(tag, keys)))
+    run.total = passes * sum(len(t.records) for t in found)
+    return found, len(scanned - listed) if listed else 0
 
 
-def _check_tag(spec: ModelSpec, tag: str, report: dict[str, int]) -> None:
-    keys = _tag_keys(tag)
-    located = _record_ids(tag, keys)
-    record_keys = [k for k, _ in located]
-    ids = [rid for _, rid in located]
-    records: dict[str, dict[str, str]] = {
-        rid: {f.decode(): v.decode("utf-8", "surrogateescape") for f, v in flat.items()}
-        for rid, flat in zip(ids, _read_all(record_keys, "HGETALL"), strict=True)
-        if flat
-    }
-    client = _client()
+def _check(run: _Run) -> _Steps[IndexReport]:
+    """``check_indexes()``: count the faults of every tag."""
+    found, unlisted = yield from _survey(run, 1)
+    report: Counter[str] = Counter(dict.fromkeys(report_entries(), 0))
+    report["partitions"] = unlisted
+    for tag in found:
+        yield from _inspect(run, tag, report, clean=False)
+    return IndexReport(report)
 
-    # The record itself: its id and tag follow from its stored key values.
-    for rid, values in records.items():
-        key_texts = [values.get(k) for k in spec.keys]
-        part_texts = [values.get(p) for p in spec.partition]
-        if None in key_texts or None in part_texts:
-            report["records"] += 1
-            continue
-        if _keys.record_id(key_texts) != rid or _keys.tag(spec.name, part_texts) != tag:  # type: ignore[arg-type]
-            report["records"] += 1
 
-    with _scripts.typed_errors(f"reading {_keys.all_ids(tag)}"):
-        members = {m.decode() for m in _scripts.command(client, "SMEMBERS", _keys.all_ids(tag))}
-    report["class_set"] += len(members ^ set(records))
+def _clean(run: _Run, passes: int = 1) -> _Steps[IndexReport]:
+    """``clean_indexes()``: remove the stale entries of every tag, re-decided on the server."""
+    found, _ = yield from _survey(run, passes)
+    removed: Counter[str] = Counter(dict.fromkeys(report_entries(), 0))
+    for tag in found:
+        records, stale = yield from _inspect(run, tag, Counter(), clean=True)
+        digests = {
+            rid: _digest(run.spec, _stored(records.get(rid, {})))
+            for rid in {s.target for _, _, s in stale}
+        }
+        for batch in _chunks(stale, run.batch_size):
+            flags = yield _clean_call(run.spec, tag.tag, batch, digests)
+            removed.update(entry for (entry, _, _), flag in zip(batch, flags, strict=True) if flag)
+    return IndexReport(removed)
 
-    expiry = _read_held([_keys.expiry(tag)], "zset")
-    wanted = Counter(
-        (_keys.expiry(tag), rid, float(v["~exp"])) for rid, v in records.items() if "~exp" in v
+
+# A stale entry to remove: its report entry, the Redis type of its key, and the entry itself.
+_Doomed = tuple[str, str, Stale]
+
+
+def _inspect(
+    run: _Run, found: _Tag, report: Counter[str], *, clean: bool
+) -> _Steps[tuple[Records, list[_Doomed]]]:
+    """Read a tag's records and index keys; add the faults to ``report``; the records (by id:
+    their texts by field) and, to ``clean``, the entries to remove (the faults of the indexes
+    are then not counted)."""
+    spec, tag = run.spec, found.tag
+    records: dict[str, dict[str, str]] = {}
+    for chunk in _chunks(found.records, run.batch_size):
+        replies = yield _Read([("HGETALL", k) for k, _ in chunk], f"reading the records of {tag}")
+        records.update(
+            (rid, _texts(flat)) for (_, rid), flat in zip(chunk, replies, strict=True) if flat
+        )
+        run.advance(len(chunk))
+
+    names = [k.decode() for k in found.keys]
+    all_ids, expiry = _keys.all_ids(tag), _keys.expiry(tag)
+    wanted: list[tuple[str, list[str]]] = [("set", [all_ids]), ("zset", [expiry])]
+    wanted += ((ix.kind.redis_type, ix.kind.stored_keys(tag, ix, names)) for ix in spec.indexes)
+    commands = [_held_read(t, key) for t, keys in wanted for key in keys]
+    replies = yield _Read([*commands, ("TIME",)], f"reading the indexes of {tag}")
+    seconds, micros = replies.pop()
+    now = int(seconds) * 1000 + int(micros) / 1000
+    held: list[dict[str, Any]] = []
+    for redis_type, keys in wanted:
+        held.append(_held(redis_type, keys, replies[: len(keys)]))
+        del replies[: len(keys)]
+
+    doomed: list[_Doomed] = []
+    members: set[str] = held[0][all_ids]
+    report["class_set"] += len(members ^ records.keys())
+    doomed += (("class_set", "set", Stale((all_ids, m), m)) for m in members - records.keys())
+    expires = {rid: at for rid, v in records.items() if (at := _expiry(v)) is not None}
+    expected = Counter((expiry, rid, at) for rid, at in expires.items())
+    present = Counter((expiry, m, score) for m, score in held[1][expiry].items())
+    report["expiry"] += difference(expected, present)
+    doomed += (
+        ("expiry", "zset", Stale(e, e[1]))
+        for e in present - expected
+        if EXP not in records.get(e[1], {})
     )
-    held = Counter((k, m, score) for k, zset in expiry.items() for m, score in zset.items())
-    report["expiry"] += sum(((wanted - held) + (held - wanted)).values())
+    # A record typedis cannot read is counted under "records"; the indexes are judged without
+    # it (its entries count as orphans) and clean_indexes() leaves its entries.
+    unreadable = {rid for rid, v in records.items() if EXP in v and _expiry(v) is None}
+    try:
+        faults, stale = _by_index(spec, tag, _without(records, unreadable), held[2:], now, clean)
+    except (ValidationError, ValueError):  # a value typedis cannot read: find the records
+        unreadable = {rid for rid, v in records.items() if not _readable(run.model, tag, rid, v)}
+        faults, stale = _by_index(spec, tag, _without(records, unreadable), held[2:], now, clean)
+    lost = {rid for rid, v in records.items() if not _locates(spec, tag, rid, v)}
+    report["records"] += len(lost | unreadable)
+    report.update(faults)
+    return records, doomed + [d for d in stale if d[2].target not in unreadable]
 
-    names = [k.decode() for k in keys]
-    now = _server_ms(client)
-    for index in spec.indexes:
+
+def _without(records: Records, ids: set[str]) -> Records:
+    return {rid: v for rid, v in records.items() if rid not in ids} if ids else records
+
+
+def _by_index(
+    spec: ModelSpec,
+    tag: str,
+    records: Records,
+    held: Sequence[Mapping[str, Any]],
+    now: float,
+    clean: bool,
+) -> tuple[Counter[str], list[_Doomed]]:
+    """The faults of each index (by report entry); or, to ``clean``, the entries to remove."""
+    faults: Counter[str] = Counter()
+    doomed: list[_Doomed] = []
+    for index, contents in zip(spec.indexes, held, strict=True):
         kind = index.kind
-        contents = _read_held(kind.stored_keys(tag, index, names), kind.redis_type)
-        report[index.report] += kind.check(spec, tag, index, records, contents, now)
+        if clean:
+            stale = kind.stale(spec, tag, index, records, contents, now)
+            doomed += ((index.report, kind.redis_type, s) for s in stale)
+        else:
+            faults[index.report] += kind.check(spec, tag, index, records, contents, now)
+    return faults, doomed
 
 
-def _read_held(keys: Sequence[str], redis_type: str) -> dict[str, Any]:
+def _expiry(texts: Mapping[str, str]) -> float | None:
+    """A record's expiry (epoch ms); None if it has none or one typedis did not write."""
+    try:
+        return float(texts[EXP])
+    except (KeyError, ValueError):
+        return None
+
+
+def _readable(model: type[Model], tag: str, rid: str, texts: Mapping[str, str]) -> bool:
+    """Whether typedis reads a record back (its values validate, its expiry is a number)."""
+    if EXP in texts and _expiry(texts) is None:
+        return False
+    row = [None if (t := texts.get(n)) is None else _raw(t) for n in model.__typedis_spec__.read]
+    try:
+        _store.hydrate(model, row, (tag, rid))
+    except CorruptRecord:
+        return False
+    return True
+
+
+def _raw(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _stored(texts: Mapping[str, str]) -> dict[bytes, bytes]:
+    """A record's texts by field as its hash holds them (``_texts`` undone)."""
+    return {f.encode(): _raw(v) for f, v in texts.items()}
+
+
+def _texts(flat: Mapping[bytes, bytes]) -> dict[str, str]:
+    """A record's hash as texts by field (bytes that are not UTF-8 kept, surrogate-escaped)."""
+    return {f.decode(): v.decode("utf-8", "surrogateescape") for f, v in flat.items()}
+
+
+def _locates(spec: ModelSpec, tag: str, rid: str, values: Mapping[str, str]) -> bool:
+    """Whether a record's stored key values give its id and tag."""
+    key_texts = [values.get(k) for k in spec.keys]
+    part_texts = [values.get(p) for p in spec.partition]
+    if None in key_texts or None in part_texts:
+        return False
+    return _keys.record_id(key_texts) == rid and _keys.tag(spec.name, part_texts) == tag  # type: ignore[arg-type]
+
+
+def _digest(spec: ModelSpec, stored: Mapping[bytes, bytes]) -> str:
+    """A digest of a record's expiry and ``spec.read`` values (its hash as read; empty: an
+    absent record), as ``digest_of()`` of lua/_lib.lua computes it on the server."""
+    parts: list[bytes] = []
+    for name in _digested(spec):
+        value = stored.get(name)
+        parts.append(b"-" if value is None else b"+%d:%s" % (len(value), value))
+    return hashlib.sha1(b"".join(parts)).hexdigest()
+
+
+@functools.cache
+def _digested(spec: ModelSpec) -> tuple[bytes, ...]:
+    return tuple(name.encode() for name in (EXP, *spec.read))
+
+
+def _held_read(redis_type: str, key: str) -> Command:
+    """The command reading an index key of a Redis type whole."""
+    if redis_type == "zset":
+        return ("ZRANGE", key, 0, -1, "WITHSCORES")
+    return ({"set": "SMEMBERS", "hash": "HGETALL", "string": "GET"}[redis_type], key)
+
+
+def _held(redis_type: str, keys: Sequence[str], replies: Sequence[Any]) -> dict[str, Any]:
     """The contents of index keys of one Redis type: member sets, hashes, zset scores or strings
-    (a bitmap's bytes); nothing for no keys (a change log gives none to read)."""
-    if not keys:
-        return {}
-    command = {"set": "SMEMBERS", "hash": "HGETALL", "zset": "ZRANGE", "string": "GET"}[redis_type]
-    replies = _read_all([k.encode() for k in keys], command)
+    (a bitmap's bytes)."""
     held: dict[str, Any] = {}
     for key, reply in zip(keys, replies, strict=True):
         if redis_type == "set":
@@ -315,6 +605,155 @@ def _read_held(keys: Sequence[str], redis_type: str) -> dict[str, Any]:
     return held
 
 
+def _clean_call(
+    spec: ModelSpec, tag: str, batch: Sequence[_Doomed], digests: Mapping[str, str]
+) -> _scripts.Call[list[int]]:
+    """The call removing a batch of stale entries of one tag (lua/clean.lua)."""
+    args: list[Arg] = [tag]
+    for _, redis_type, ((key, member, *held), target) in batch:
+        guard = repr(held[0]) if held and redis_type == "zset" else held[0] if held else ""
+        args += [redis_type, key, member, guard, target, digests[target]]
+    function = _lua.library(spec).function("clean")
+    return _scripts.Call(function, [_keys.all_ids(tag)], args, _flags, write=True)
+
+
+def _flags(reply: list[Any]) -> list[int]:
+    return [int(flag) for flag in reply]
+
+
+# Passes of rebuild_indexes() over a batch whose records were written meanwhile, after which
+# those still changing are left to the writer (a save indexes what it writes).
+_ROUNDS = 5
+
+
+def _rebuild(run: _Run, model: type[Model]) -> _Steps[int]:
+    """``rebuild_indexes()``: remove the stale entries, then index every record from its hash;
+    unreadable records are skipped, then reported by ``CorruptRecord``."""
+    yield from _clean(run, passes=2)
+    found, _ = yield from _survey(run, 2)
+    if run.spec.partition and found:
+        key = _keys.partitions(run.spec.name)
+        yield _Read([("SADD", key, *(t.tag for t in found))], f"registering partitions in {key}")
+    indexed = 0
+    unreadable: list[CorruptRecord] = []
+    for tag in found:
+        for chunk in _chunks(tag.records, run.batch_size):
+            pending: Sequence[tuple[bytes, str]] = chunk
+            for _ in range(_ROUNDS):
+                replies = yield _Read([("HGETALL", k) for k, _ in pending], f"reading {tag.tag}")
+                rows = [
+                    (rid, flat) for (_, rid), flat in zip(pending, replies, strict=True) if flat
+                ]
+                call = _reindex_call(model, tag.tag, rows, unreadable)
+                if call is None:
+                    break
+                done, changed, damaged = yield call
+                indexed += done
+                unreadable += (_damaged(run.spec, tag.tag, rid) for rid in damaged)
+                pending = [(k, rid) for k, rid in pending if rid in changed]
+                if not pending:
+                    break
+            run.advance(len(chunk))
+    if unreadable:
+        first = unreadable[0]
+        raise CorruptRecord(
+            f"{run.spec.name}.rebuild_indexes(): {len(unreadable)} record(s) typedis cannot read "
+            f"were left out of the indexes ({indexed} were indexed); the first: {first}"
+        ) from first
+    return indexed
+
+
+def _reindex_call(
+    model: type[Model],
+    tag: str,
+    rows: Sequence[tuple[str, Mapping[bytes, bytes]]],
+    unreadable: list[CorruptRecord],
+) -> _scripts.Call[tuple[int, set[str], list[str]]] | None:
+    """The call indexing records from what they hold (lua/reindex.lua), or None for none; a
+    record typedis cannot read goes to ``unreadable``."""
+    spec = model.__typedis_spec__
+    keys: list[str] = []
+    args: list[Arg] = [tag]
+    for rid, flat in rows:
+        texts = _texts(flat)
+        try:
+            if not _locates(spec, tag, rid, texts):
+                raise CorruptRecord(
+                    "holds key fields that do not give its key",
+                    model=spec.name,
+                    key=_keys.record(tag, rid),
+                )
+            obj = _store.hydrate(model, [flat.get(n.encode()) for n in spec.read], (tag, rid))
+        except CorruptRecord as error:
+            unreadable.append(error)
+            continue
+        values = vars(obj)
+        keys.append(_keys.record(tag, rid))
+        args += [rid, _digest(spec, flat)]
+        args += (encode(values[name]) for name, encode in spec.arguments)
+    if not keys:
+        return None
+    function = _lua.library(spec).function("reindex")
+    return _scripts.Call(function, keys, args, _reindexed, write=True)
+
+
+def _reindexed(reply: list[Any]) -> tuple[int, set[str], list[str]]:
+    return int(reply[0]), {rid.decode() for rid in reply[1]}, [rid.decode() for rid in reply[2]]
+
+
+def _damaged(spec: ModelSpec, tag: str, rid: str) -> CorruptRecord:
+    return CorruptRecord(
+        "holds an expiry typedis did not write, or is not a hash",
+        model=spec.name,
+        key=_keys.record(tag, rid),
+    )
+
+
+def check_indexes(model: type[Model], batch_size: object, progress: Progress | None) -> IndexReport:
+    """Count orphaned, missing or wrong index entries of each kind, without writing anything;
+    ``partitions``: the partitions holding keys that the model's registry does not list."""
+    return _drive(_check(_start(model, "check_indexes", batch_size, progress)))
+
+
+async def acheck_indexes(
+    model: type[Model], batch_size: object, progress: Progress | None
+) -> IndexReport:
+    """``check_indexes()`` on the asyncio client."""
+    return await _adrive(_check(_start(model, "acheck_indexes", batch_size, progress)))
+
+
+def clean_indexes(model: type[Model], batch_size: object, progress: Progress | None) -> IndexReport:
+    """Remove the entries pointing at no record or at a wrong value; what was removed."""
+    return _drive(_clean(_start(model, "clean_indexes", batch_size, progress)))
+
+
+async def aclean_indexes(
+    model: type[Model], batch_size: object, progress: Progress | None
+) -> IndexReport:
+    """``clean_indexes()`` on the asyncio client."""
+    return await _adrive(_clean(_start(model, "aclean_indexes", batch_size, progress)))
+
+
+def rebuild_indexes(model: type[Model], batch_size: object, progress: Progress | None) -> int:
+    """Re-derive every index from the record hashes; the number of records indexed."""
+    return _drive(_rebuild(_start(model, "rebuild_indexes", batch_size, progress), model))
+
+
+async def arebuild_indexes(
+    model: type[Model], batch_size: object, progress: Progress | None
+) -> int:
+    """``rebuild_indexes()`` on the asyncio client."""
+    run = _start(model, "arebuild_indexes", batch_size, progress)
+    return await _adrive(_rebuild(run, model))
+
+
+def _start(model: type[Model], method: str, batch_size: object, progress: Progress | None) -> _Run:
+    spec = model.__typedis_spec__
+    if progress is not None and not callable(progress):
+        raise ModelError(f"{spec.name}.{method}(): progress must be a function, got {progress!r}")
+    return _Run(model, spec, _batch_size(spec, method, batch_size), progress)
+
+
 def delete_all(model: type[Model]) -> int:
     """Delete every record of the model (all partitions) with its index entries.
 
@@ -326,11 +765,11 @@ def delete_all(model: type[Model]) -> int:
     spec = model.__typedis_spec__
     removed = 0
     for tag in tags(spec):
-        located = [(tag, rid) for _, rid in _record_ids(tag, _tag_keys(tag))]
-        for chunk in _chunks(located):
-            removed += _scripts.run(_store.delete_call(spec, chunk))
+        located = [(tag, rid) for _, rid in _record_ids(tag, _drive(_tag_keys(tag)))]
+        for batch in _chunks(located):
+            removed += _scripts.run(_store.delete_call(spec, batch))
         kept = {f"{tag}:{index.suffix}" for index in spec.indexes if index.kind.kept}
-        leftovers = [key for key in _tag_keys(tag) if key.decode() not in kept]
+        leftovers = [key for key in _drive(_tag_keys(tag)) if key.decode() not in kept]
         for chunk in _chunks(leftovers):
             with _scripts.typed_errors(f"deleting the keys left in {tag}"):
                 _scripts.command(_client(), "UNLINK", *chunk)

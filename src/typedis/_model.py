@@ -20,6 +20,7 @@ from typing_extensions import dataclass_transform
 from . import _bulk, _keys, _maintenance, _registry, _scripts, _store
 from ._errors import ModelError
 from ._index import ChangeStream
+from ._maintenance import IndexReport, Progress
 from ._markers import AutoKey, Marker, field
 from ._query._query import Query, QueryAccess
 from ._query._refs import DecayRef, FieldRef
@@ -580,13 +581,95 @@ class Model(BaseModel, metaclass=ModelMeta):
         return _maintenance.sweep_expired(cls, partition, limit)
 
     @classmethod
-    def check_indexes(cls) -> dict[str, int]:
-        """Read-only health check: orphaned, missing or wrong index entries per kind.
+    def check_indexes(
+        cls, *, batch_size: int = 1000, progress: Progress | None = None
+    ) -> IndexReport:
+        """Read-only health check: orphaned, missing or wrong index entries per kind (SCAN).
 
-        Returns counts for ``class_set``, ``records``, ``key``, ``unique``, ``indexed``,
-        ``sorted``, ``geo``, ``composite``, ``expiry`` and their ``total``.
+        Args:
+            batch_size: records read per pipelined batch.
+            progress: called after each batch with (records read, records found).
+
+        Returns:
+            The counts per entry (``class_set``, ``records``, one per index kind, ``expiry``,
+            ``partitions``) and their ``total``; it reads as a ``dict``.
+
+        Raises:
+            ModelError: ``batch_size`` is not an int >= 1, or ``progress`` is not callable.
+            PermissionDenied: the ACL refuses this user SCAN (it is for an administrator).
         """
-        return _maintenance.check_indexes(cls)
+        return _maintenance.check_indexes(cls, batch_size, progress)
+
+    @classmethod
+    async def acheck_indexes(
+        cls, *, batch_size: int = 1000, progress: Progress | None = None
+    ) -> IndexReport:
+        """``check_indexes()`` on the asyncio client."""
+        return await _maintenance.acheck_indexes(cls, batch_size, progress)
+
+    @classmethod
+    def clean_indexes(
+        cls, *, batch_size: int = 1000, progress: Progress | None = None
+    ) -> IndexReport:
+        """Remove the index entries that point at no record or at a wrong value (SCAN).
+
+        Safe while the application writes: the server removes an entry only if the record it
+        points at still holds what was read (one atomic call per batch of entries), so a record
+        written meanwhile keeps its entries. Entries are only removed: a record missing from an
+        index, or a sorted entry with a wrong score, is ``rebuild_indexes()``'s work.
+
+        Args:
+            batch_size: records read per pipelined batch, and entries removed per call.
+            progress: called after each batch with (records read, records found).
+
+        Returns:
+            The entries removed, per report entry (as ``check_indexes()`` counts them).
+
+        Raises:
+            ModelError: ``batch_size`` is not an int >= 1, or ``progress`` is not callable.
+            PermissionDenied: the ACL refuses this user SCAN (it is for an administrator).
+        """
+        return _maintenance.clean_indexes(cls, batch_size, progress)
+
+    @classmethod
+    async def aclean_indexes(
+        cls, *, batch_size: int = 1000, progress: Progress | None = None
+    ) -> IndexReport:
+        """``clean_indexes()`` on the asyncio client."""
+        return await _maintenance.aclean_indexes(cls, batch_size, progress)
+
+    @classmethod
+    def rebuild_indexes(cls, *, batch_size: int = 1000, progress: Progress | None = None) -> int:
+        """Re-derive every index from the record hashes (data written around typedis).
+
+        Cleans (as ``clean_indexes()``), then indexes each record from what its hash holds,
+        ``batch_size`` records per atomic call; a record written meanwhile is read again (up to
+        five times; one still changing is left to its writer, whose save indexes it).
+        Memory kinds' own data (co-occurrence edges, predictions) is kept: no hash holds it.
+
+        Args:
+            batch_size: records per pipelined read and per call.
+            progress: called after each batch with (records read, total); each record is
+                read twice (the clean, then the indexing).
+
+        Returns:
+            The number of records indexed.
+
+        Raises:
+            ModelError: ``batch_size`` is not an int >= 1, or ``progress`` is not callable.
+            CorruptRecord: some hashes typedis cannot read (a value that does not validate, key
+                fields that do not give the key); they were left out, every other record was
+                indexed.
+            PermissionDenied: the ACL refuses this user SCAN (it is for an administrator).
+        """
+        return _maintenance.rebuild_indexes(cls, batch_size, progress)
+
+    @classmethod
+    async def arebuild_indexes(
+        cls, *, batch_size: int = 1000, progress: Progress | None = None
+    ) -> int:
+        """``rebuild_indexes()`` on the asyncio client."""
+        return await _maintenance.arebuild_indexes(cls, batch_size, progress)
 
     @classmethod
     def delete_all(cls) -> int:

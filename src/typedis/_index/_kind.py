@@ -34,6 +34,14 @@ Records = Mapping[str, Mapping[str, str]]  # record id -> stored texts by field
 Held = Mapping[str, Any]  # index key -> its contents: set of members, hash dict or zset scores
 
 
+class Stale(NamedTuple):
+    """An index entry to remove (in the form ``IndexKind.held`` gives: key, member, and a
+    sorted set's score or a hash field's value) and the id of the record it points at."""
+
+    entry: tuple[Any, ...]
+    target: str
+
+
 class Shape(NamedTuple):
     """What a kind may need to know of the model when it decides which fields to index."""
 
@@ -195,10 +203,43 @@ class IndexKind(ABC):
         now_ms: float,
     ) -> int:
         """How many entries are orphaned, missing or wrong (0 when the index is right)."""
-        return _difference(self.entries(spec, tag, index, records, now_ms), self.held(held))
+        return difference(self.entries(spec, tag, index, records, now_ms), self.held(held))
+
+    def stale(
+        self,
+        spec: ModelSpec,
+        tag: str,
+        index: IndexSpec,
+        records: Records,
+        held: Held,
+        now_ms: float,
+    ) -> list[Stale]:
+        """The held entries ``clean_indexes()`` removes: orphaned or of a wrong value.
+
+        By default those ``held`` has and ``entries`` lacks, except a member whose score alone
+        is wrong (it still finds its record; ``rebuild_indexes()`` rescores it).
+        """
+        expected = self.entries(spec, tag, index, records, now_ms)
+        extra = self.held(held) - expected
+        if self.checks_scores:
+            members = {entry[:2] for entry in expected}
+            extra = Counter({e: n for e, n in extra.items() if e[:2] not in members})
+        return [Stale(entry, target) for entry in extra if (target := self.target(entry))]
+
+    def target(self, entry: tuple[Any, ...]) -> str | None:
+        """The id of the record an entry (in the form ``held`` gives) points at; None for an
+        entry of no one record, which ``clean_indexes()`` leaves."""
+        return str(entry[2] if self.redis_type == "hash" else entry[1])
 
 
-def _difference(expected: Counter[Any], actual: Counter[Any]) -> int:
+# dict's == compares two Counters at C speed (Counter's own == loops in Python).
+_same = cast(Callable[[Counter[Any], Counter[Any]], bool], dict.__eq__)  # pyright: ignore[reportUnknownMemberType]
+
+
+def difference(expected: Counter[Any], actual: Counter[Any]) -> int:
+    """How many entries one has and the other lacks (a healthy index: compared at C speed)."""
+    if _same(expected, actual):
+        return 0
     return sum(((expected - actual) + (actual - expected)).values())
 
 

@@ -26,7 +26,7 @@ from .._defaults import Defaults
 from .._errors import ModelError
 from .._markers import Marker
 from .._query._refs import FieldRef
-from ._kind import AddLua, Arg, Held, IndexKind, Records
+from ._kind import AddLua, Arg, Held, IndexKind, Records, Stale
 
 if TYPE_CHECKING:
     from .._codegen import Fresh
@@ -161,6 +161,18 @@ class BloomKind(IndexKind):
         wanted = {o for v in records.values() if name in v for o in sizing.text_offsets(v[name])}
         bitmap: bytes = held.get(f"{tag}:{index.suffix}", b"")
         return sum(1 for o in wanted if not _bit(bitmap, o))
+
+    def stale(
+        self,
+        spec: ModelSpec,
+        tag: str,
+        index: IndexSpec,
+        records: Records,
+        held: Held,
+        now_ms: float,
+    ) -> list[Stale]:
+        """None: a Bloom filter cannot forget a value (an extra bit is no fault)."""
+        return []
 
 
 def _bit(bitmap: bytes, offset: int) -> bool:

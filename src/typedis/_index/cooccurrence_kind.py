@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from .._defaults import Defaults
 from .._markers import Marker
 from .._query._refs import FieldRef
-from ._kind import AddLua, Held, IndexKind, Records, check_fractions, check_valueless
+from ._kind import AddLua, Held, IndexKind, Records, Stale, check_fractions, check_valueless
 
 if TYPE_CHECKING:
     from .._codegen import Fresh
@@ -108,6 +108,27 @@ class CoOccurrenceKind(IndexKind):
             ):
                 faults += 1
         return faults
+
+    def stale(
+        self,
+        spec: ModelSpec,
+        tag: str,
+        index: IndexSpec,
+        records: Records,
+        held: Held,
+        now_ms: float,
+    ) -> list[Stale]:
+        """The edges (in both keys) to a record that is not stored."""
+        out: list[Stale] = []
+        own = f"{tag}:{index.suffix}"
+        for key in (own, own + ":w"):
+            contents: Mapping[str, float] = held.get(key, {})
+            for member, score in contents.items():
+                a, _, b = member.partition("\0")
+                gone = next((r for r in (a, b) if r not in records), None)
+                if gone is not None:
+                    out.append(Stale((key, member, score), gone))
+        return out
 
 
 COOCCURRENCE = CoOccurrenceKind()

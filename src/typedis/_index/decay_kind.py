@@ -119,6 +119,9 @@ class DecayKind(IndexKind):
                 out[(key, rid, rank_score(base, t, rate))] += 1
         return out
 
+    def target(self, entry: tuple[Any, ...]) -> str | None:
+        return None if str(entry[0]).endswith(":days") else str(entry[1])  # a day: no record
+
     def value(self, index: IndexSpec, base: float, touched_ms: int, at_ms: float) -> float:
         """A base value touched at ``touched_ms``, decayed to ``at_ms`` on the index's curve."""
         rate, curve = float(index.options["rate"]), str(index.options["curve"])

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypeVar, cast
 from .._defaults import Defaults
 from .._markers import Marker
 from .._query._refs import FieldRef
-from ._kind import AddLua, Held, IndexKind, Records, check_fractions, check_valueless
+from ._kind import AddLua, Held, IndexKind, Records, Stale, check_fractions, check_valueless
 
 if TYPE_CHECKING:
     from .._codegen import Fresh
@@ -190,6 +190,26 @@ class LedgerKind(IndexKind):
                 expected[(f"{entry.id}\0{entry.key}", entry.error)] += 1
         actual = Counter(errors.items())
         return faults + sum(((expected - actual) + (actual - expected)).values())
+
+    def stale(
+        self,
+        spec: ModelSpec,
+        tag: str,
+        index: IndexSpec,
+        records: Records,
+        held: Held,
+        now_ms: float,
+    ) -> list[Stale]:
+        """The predictions, and error entries, of a record that is not stored."""
+        out: list[Stale] = []
+        own = f"{tag}:{index.suffix}"
+        for key in (own, own + ":e"):
+            contents: Mapping[str, float] = held.get(key, {})
+            for member, score in contents.items():
+                rid = member.partition("\0")[0]  # '<id>\0<key>[\0<data>]'
+                if rid not in records:
+                    out.append(Stale((key, member, score), rid))
+        return out
 
 
 LEDGER = LedgerKind()

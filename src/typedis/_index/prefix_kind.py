@@ -77,5 +77,8 @@ class PrefixKind(IndexKind):
             (key, _keys.prefix_member(v[name], rid)) for rid, v in records.items() if name in v
         )
 
+    def target(self, entry: tuple[Any, ...]) -> str:
+        return str(entry[1]).rpartition("\0")[2]  # '<text>\0<id>'
+
 
 PREFIX = PrefixKind()

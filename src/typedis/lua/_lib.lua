@@ -57,6 +57,26 @@ local function hash_to_table(flat)
   return v
 end
 
+-- A digest of a record's values v (by field; nil: absent): of its expiry, then of SPEC.read,
+-- as typedis._maintenance._digest computes it from a read. The repair operations (clean.lua,
+-- reindex.lua) act on a record only while it holds what the client read.
+local function digest_of(v)
+  v = v or {}
+  local parts = {v[EXP] and ('+' .. #v[EXP] .. ':' .. v[EXP]) or '-'}
+  for _, f in ipairs(SPEC.read) do
+    local x = v[f]
+    parts[#parts + 1] = x and ('+' .. #x .. ':' .. x) or '-'
+  end
+  return redis.sha1hex(table.concat(parts))
+end
+
+-- digest_of() the record id holds now; '' for a key of another type (no read matches it).
+local function digest(tag, id)
+  local flat = redis.pcall('HGETALL', record_key(tag, id))
+  if flat.err then return '' end
+  return digest_of(hash_to_table(flat))
+end
+
 -- The stored values of a record (nil if absent), whether it is live (present, not expired),
 -- and what is damaged, if anything (live is then nil): the field holding an expiry that is not
 -- a number (EXP), or "" when the key holds another type than a hash (v is then nil).
