@@ -26,6 +26,8 @@
 --   touch(tag, ix, id, v, t)          refresh the entry of record id at time t (lua/touch.lua)
 --   touched(tag, ix, id, v, field)    hear that another index's touch() refreshed field of
 --                                     record id (values v): the change log records it
+--   journal = true                    it logs writes rather than indexing values (the change
+--                                     log): rebuild_indexes() (lua/reindex.lua) skips it
 -- Kinds may also evaluate query nodes (lua/query.lua): NODES[op] = function(node, key, scratch)
 -- returning the key of a set or sorted set of ids; key(suffix) names a key of the query's tag,
 -- scratch() a new empty scratch key. And orders: ORDERS[name] = function(order, found,

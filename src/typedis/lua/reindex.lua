@@ -41,7 +41,8 @@ for _, p in ipairs(plans) do
   local id, v, args = p[1], p[2], p[3]
   for pos, ix in ipairs(spec.idx) do
     local kind = KINDS[ix.kind]
-    if not (kind.conflict and kind.conflict(tag, ix, nil, v, {[id] = true})) then
+    if kind.journal then -- a change log: re-indexing is no change of the record
+    elseif not (kind.conflict and kind.conflict(tag, ix, nil, v, {[id] = true})) then
       kind.add(tag, ix, id, v, args[pos])
     end
   end

@@ -23,6 +23,7 @@ local function append(tag, ix, op, id, changed, v)
 end
 
 KINDS.changes = {
+  journal = true, -- it logs writes, not values: rebuild_indexes() does not replay it
   keys = one_key('stream'),
   add = function(tag, ix, id, v)
     local present = {}
