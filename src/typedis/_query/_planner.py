@@ -62,6 +62,7 @@ class Plan:
     shift: tuple[tuple[str, float], ...] = ()
     boost: tuple[tuple[str, float], ...] = ()
     profile: bool = False  # the script returns the work it did instead of the results
+    exact: bool = True  # mode count: live records only; False: by the indexes alone
 
     @property
     def shape(self) -> str:
@@ -69,11 +70,11 @@ class Plan:
 
         ``index``, ``range``, ``ordered`` and ``scan`` walk an index in order and stop when the
         page is full (``scan``: a limited query without an order, in the index's own order);
-        ``sort`` computes every match first (without an order: by id); ``count`` counts them;
-        ``empty`` (limit 0) reads nothing.
+        ``sort`` computes every match first (without an order: by id); ``count`` counts the live
+        ones; ``cardinality`` counts them by the indexes alone; ``empty`` (limit 0) reads nothing.
         """
         if self.mode == "count":
-            return "count"
+            return "count" if self.exact else "cardinality"
         if self.limit == 0:
             return "empty"
         plain = self.plain_order()
@@ -342,7 +343,7 @@ _SHAPES = {
     ),
     "scan": "scan with early stop: walks the smallest part, checking the others, O(k·S/M·K)",
     "sort": "sort: every match ordered before the page is cut, O(S·K + M log M)",
-    "count": "count: every match's hash checked, O(S·K + M)",
+    "count": "exact count: every match's hash checked, O(S·K + M)",
     "empty": "empty page: nothing is read, O(1)",
 }
 
@@ -363,8 +364,23 @@ def describe(p: Plan) -> str:
             how = "" if p.aggregate == "SUM" else f" (aggregate {p.aggregate})"
             order = f"ordered by rank {terms}{how} {way}"
     page = f"offset {p.offset}" + ("" if p.limit < 0 else f", limit {p.limit}")
-    shape = _SHAPES[p.shape].format(z=p.plain_order())
-    return f"in {p.tag}: {where}; {order}; {page}; {p.mode} in one script call; {shape}"
+    shape = _cardinality(p.where) if p.shape == "cardinality" else _SHAPES[p.shape]
+    shape = shape.format(z=p.plain_order())
+    return f"in {p.tag}: {where}; {order}; {page}; {p.mode} in one function call; {shape}"
+
+
+def _cardinality(where: Node) -> str:
+    """The ``cardinality`` shape of ``where`` in words, with its cost class."""
+    how = {
+        "all": "SCARD of every record's set, O(1)",
+        "set": "SCARD of the index set, O(1)",
+        "range": "ZCOUNT of the sorted set, O(log N)",
+        "and": "ZINTERCARD of the parts' keys (a part that is no index set built first), O(S·K)",
+    }.get(where[0], "the cardinality of the matches' set algebra, O(S·K + M)")
+    return (
+        "index count (expired records not yet swept and records deleted outside typedis "
+        f"included): {how}"
+    )
 
 
 def _describe(node: Node) -> str:

@@ -1,7 +1,8 @@
 #!lua flags=allow-oom
 -- Run a planned query (typedis._query._planner) over one tag: set algebra on the server, then
--- order, slice and read the records, in one call. Sent with _base.lua, _lib.lua and the Lua of
--- every registered index kind before it (typedis._lua.query_script).
+-- order, slice and read the records, in one call. A function of each model's library
+-- (typedis._lua), so it sees the model's SPEC, _base.lua, _lib.lua and the Lua of the model's
+-- own index kinds.
 -- KEYS[1]: <tag>:all (the tag's id set; every other key is derived from the tag, same slot)
 -- ARGV[1]: the plan (JSON):
 --   {"tag": tag, "where": node, "order": order | null, "offset": n, "limit": n (-1: no limit),
@@ -16,7 +17,8 @@
 --     "scan"    no order, a limit: walk the smallest part of where's conjunction in its own
 --               order (a set's SSCAN order, a sorted set's scores), keeping the ids in the others
 --     "sort"    set algebra over every match, then order (no order: by id) and slice
---     "count"   the number of live matches
+--     "count"   the number of live matches (count(), exact)
+--     "cardinality" the number of matches by the indexes alone (count(exact=False))
 --     "empty"   limit 0: nothing
 --   A walk stops as soon as the page is full: it never copies the matches.
 --   node: ["all"] | ["ids", [id, ...]] | ["and", [node, ...]] | ["or", [node, ...]]
@@ -32,12 +34,15 @@
 --          "boost": [id, score, ...]: one more source of weight 1 (co-occurrence scores)
 --   reads: the SPEC entries of the indexes whose kind's read(tag, ix, id, key) runs on each
 --          record returned (mode "records"; e.g. the access kind stages a read)
--- returns: mode "count": the number of live matches (records whose hash exists, not past
---          their expiry; O(matches)); "ids": their ids in order;
+-- returns: mode "count": shape "count", the number of live matches (records whose hash
+--          exists, not past their expiry; O(matches)); shape "cardinality", the number of
+--          matches by the indexes alone (expired records not yet swept and records deleted
+--          outside typedis included; O(1) for every record or one index set, O(log N) for
+--          one range); "ids": their ids in order;
 --          "records": a flat list id1, values1, id2, values2, ... (values in "fields" order);
 --          "scored": id1, values1, score1, ... (the order's score of each record, as text);
 --          with "profile": {shape run, ids walked, elements stored in scratch keys, results}
--- Scratch keys <tag>:q:<n> live only inside this call (scripts run alone, so the names are
+-- Scratch keys <tag>:q:<n> live only inside this call (functions run alone, so the names are
 -- safe to reuse) and are deleted before it returns.
 local plan = cjson.decode(ARGV[1])
 local tag = plan.tag
@@ -319,6 +324,33 @@ local function membership(key)
   return function(id) return redis.call('SISMEMBER', key, id) == 1 end, redis.call('SCARD', key)
 end
 
+-- The number of live records among the ids held by key found (the exact count): those whose
+-- hash exists, less the expired ones (those of found, when it is not the tag's id set, which
+-- holds every one).
+local function live_count(found)
+  local n = present_in(tag, found)
+  if expired == 0 then return n end
+  local gone = redis.call('ZRANGE', expkey, '-inf', now_ms(), 'BYSCORE')
+  if found ~= KEYS[1] then
+    local held, member = {}, membership(found)
+    for _, id in ipairs(gone) do
+      if member(id) then held[#held + 1] = id end
+    end
+    gone = held
+  end
+  return n - present(tag, gone)
+end
+
+-- The number of matches by the indexes alone (count(exact=False)), no record checked: a
+-- range's ZCOUNT, the cardinality of one key of ids (every record's set, an index set), or the
+-- ZINTERCARD of the conjunction's keys (each part evaluated once; a range copied first).
+local function cardinality()
+  if where[1] == 'range' then return redis.call('ZCOUNT', k(where[2]), where[3], where[4]) end
+  local keys = many(where[1] == 'and' and where[2] or {where})
+  if #keys == 1 then return select(2, membership(keys[1])) end
+  return redis.call('ZINTERCARD', #keys, unpack(keys))
+end
+
 -- The keys of where's conjunction (each part evaluated once), their membership tests, their
 -- sizes and the position of the smallest. With in_place, a range part is sized by ZCOUNT and,
 -- if it is the smallest, left unevaluated (keys and tests hold nothing at its position): the
@@ -384,7 +416,8 @@ end
 local function run()
   local shape = plan.shape
   if shape == 'empty' then return shape, {} end
-  if shape == 'count' then return shape, present_in(tag, matches()) end
+  if shape == 'count' then return shape, live_count(eval(where)) end
+  if shape == 'cardinality' then return shape, cardinality() end
   if shape == 'scan' then
     local keys, tests, _, least, parts = conjunction(true)
     local source, batch = keys[least], nil

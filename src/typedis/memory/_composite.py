@@ -27,16 +27,16 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypeVar, cast
 
-from .. import _keys, _lua, _scripts, _store
+from .. import _scripts, _store
 from .._errors import QueryError
 from .._index.cooccurrence_kind import CoOccurrenceRef
 from .._query._planner import Plan
+from .._query._query import Query, query_call
 from .._query._refs import FieldRef
 from ._cooccurrence import _propagate, _Read  # pyright: ignore[reportPrivateUsage]
 
 if TYPE_CHECKING:
     from .._model import Model
-    from .._query._query import Query
     from .._query._refs import ConfidenceRef, DecayRef, SortedRef
 
 M = TypeVar("M", bound="Model")
@@ -143,9 +143,7 @@ class _Composite(Generic[M]):
                 for i in range(0, len(flat), 3)
             ]
 
-        found: list[tuple[M, float]] = yield _scripts.Call(
-            _lua.query_script(), (_keys.all_ids(p.tag),), (p.program(),), decode, write=False
-        )
+        found: list[tuple[M, float]] = yield query_call(model.__typedis_spec__, p, decode)
         if self.post_filter is None:
             return found
         keep = self.post_filter
@@ -163,8 +161,6 @@ def _composite(
     temperature: object,
     overfetch: object,
 ) -> _Composite[M]:
-    from .._query._query import Query  # at run time: typedis.query imports nothing of memory
-
     given = cast(object, query)  # typed, but given by users at run time
     if not isinstance(given, Query):
         raise QueryError(f"composite_score(): query must be Model.query..., got {query!r}")
