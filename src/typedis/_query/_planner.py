@@ -11,6 +11,7 @@ in words for ``Query.explain()``.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from datetime import UTC
@@ -137,7 +138,47 @@ class Plan:
                 }
                 for ix in self.reads
             ]
-        return json.dumps(program, separators=(",", ":"))
+        return _JSON.encode(program)
+
+
+_JSON = json.JSONEncoder(separators=(",", ":"))  # built once: json.dumps builds one per call
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """What planning reads of a model that its queries do not change, worked out once."""
+
+    direct_key: str | None  # the one key field not a partition field: a record id follows
+    order: Order | KindOrder | None  # the model's default order (Meta order_by)
+    reads: tuple[IndexSpec, ...]  # the indexes whose kind runs a read hook on each record
+    tag: str | None  # the hash tag of an unpartitioned model
+
+
+@functools.cache
+def _layout(model: type[Model]) -> _Layout:
+    spec = model.__typedis_spec__
+    free = [k for k in spec.keys if k not in spec.partition]
+    return _Layout(
+        direct_key=free[0] if len(free) == 1 else None,
+        order=_order(model, None),
+        reads=tuple(ix for ix in spec.indexes if ix.kind.on_read),
+        tag=None if spec.partition else _keys.tag(spec.name),
+    )
+
+
+@functools.cache
+def _serving(
+    spec: ModelSpec, condition: type[c.Cond[Any]], name: str, kinds: int
+) -> IndexKind | None:
+    """The first kind (of the registry at version ``kinds``) serving a condition of this class
+    on field ``name``: it indexes such fields, or the model has an index of it on the field."""
+    field = spec.fields[name]
+    for kind in _index.kinds():
+        if issubclass(condition, kind.conditions) and (
+            kind.accepts(field) or spec.index_of(kind.name, field.name)
+        ):
+            return kind
+    return None
 
 
 def plan(
@@ -150,20 +191,23 @@ def plan(
 ) -> Plan:
     """Plan a query over ``model``."""
     spec = model.__typedis_spec__
+    layout = _layout(model)
     conds = _conjuncts(where)
-    compiler = Compiler(model, spec, _take_partition(spec, conds))
+    partition = _take_partition(spec, conds) if spec.partition else {}
+    compiler = Compiler(model, spec, partition, layout.direct_key)
     parts = [compiler.node(cond) for cond in conds]
     node: Node = ["all"] if not parts else parts[0] if len(parts) == 1 else ["and", parts]
+    tag = layout.tag or _keys.tag(spec.name, [partition[p] for p in spec.partition])
     return Plan(
-        tag=_keys.tag(spec.name, [compiler.partition[p] for p in spec.partition]),
-        where=node,
-        order=_order(model, order),
-        aggregate=order.source.how if order and isinstance(order.source, Rank) else "SUM",
-        offset=min(offset, _MAX_PAGE),
-        limit=-1 if limit is None else min(limit, _MAX_PAGE),
-        mode=mode,
-        fields=spec.read,
-        reads=tuple(ix for ix in spec.indexes if ix.kind.on_read and mode in _READ_MODES),
+        tag,
+        node,
+        layout.order if order is None else _order(model, order),
+        min(offset, _MAX_PAGE),
+        -1 if limit is None else min(limit, _MAX_PAGE),
+        mode,
+        spec.read,
+        layout.reads if mode in _READ_MODES else (),
+        order.source.how if order and isinstance(order.source, Rank) else "SUM",
     )
 
 
@@ -255,12 +299,17 @@ def validated(ref: FieldRef[Any, Any], value: Any) -> Any:
 class Compiler:
     """Turns conditions into query nodes; index kinds compile the conditions they serve."""
 
-    def __init__(self, model: type[Model], spec: ModelSpec, partition: dict[str, str]) -> None:
+    def __init__(
+        self,
+        model: type[Model],
+        spec: ModelSpec,
+        partition: dict[str, str],
+        direct_key: str | None,
+    ) -> None:
         self.model = model
         self.spec = spec
         self.partition = partition
-        free = [k for k in spec.keys if k not in spec.partition]
-        self.direct_key = free[0] if len(free) == 1 else None  # the key an id follows from
+        self.direct_key = direct_key  # the key an id follows from
 
     def node(self, cond: c.Cond[Any]) -> Node:
         if isinstance(cond, c.And):
@@ -278,13 +327,11 @@ class Compiler:
                 return ["ids", []]
             if field.name in self.spec.partition or field.name == self.direct_key:
                 return self.by_key(cond, field)
-        for kind in _index.kinds():
-            if isinstance(cond, kind.conditions) and (
-                kind.accepts(field) or self.spec.index_of(kind.name, field.name)
-            ):
-                return kind.compile(self, cond, field)
-        needs = next((k.needs for k in _index.kinds() if isinstance(cond, k.conditions)), "")
-        raise QueryError(f"{ref!r}: {needs or 'no index serves ' + repr(cond)}")
+        kind = _serving(self.spec, type(cond), field.name, _index.version())
+        if kind is None:
+            needs = next((k.needs for k in _index.kinds() if isinstance(cond, k.conditions)), "")
+            raise QueryError(f"{ref!r}: {needs or 'no index serves ' + repr(cond)}")
+        return kind.compile(self, cond, field)
 
     def field(self, ref: FieldRef[Any, Any]) -> FieldSpec:
         """The spec of the field a reference names (which must be of this query's model)."""

@@ -65,7 +65,8 @@ class Query(Generic[M]):
             parts.insert(0, self.where)
         if not parts:
             return self
-        return replace(self, where=parts[0] if len(parts) == 1 else c.And(tuple(parts)))
+        where = parts[0] if len(parts) == 1 else c.And(tuple(parts))
+        return Query(self.model, where, self.ordering, self.skip, self.take)
 
     def exclude(self, *conds: c.Cond[M], **lookups: Any) -> Query[M]:
         """Drop records matching all the given conditions."""
@@ -163,12 +164,14 @@ class Query(Generic[M]):
         return self._records(self.plan())
 
     def _first_call(self) -> _scripts.Call[list[M]]:
-        return self._records(replace(self, take=1).plan())
+        first = Query(self.model, self.where, self.ordering, self.skip, 1)
+        return self._records(first.plan())
 
     def _get_call(
         self, conds: Sequence[c.Cond[M]], lookups: dict[str, Any]
     ) -> tuple[Query[M], _scripts.Call[list[M]]]:
-        query = replace(self.filter(*conds, **lookups), take=2)
+        found = self.filter(*conds, **lookups)
+        query = Query(self.model, found.where, self.ordering, self.skip, 2)
         p = query.plan()
         if p.where[0] != "ids" or p.offset:
             return query, query._records(p)
