@@ -122,11 +122,14 @@ assert_type(r.exists(), bool)
 assert_type(Restaurant.check_indexes(), dict[str, int])
 assert_type(Restaurant.count(), int)
 assert_type(Memory.count("a1"), int)
+assert_type(Memory.count("a1", exact=False), int)
+assert_type(Restaurant.count(exact=False), int)
 assert_type(Restaurant.sweep_expired(), int)
 assert_type(Memory.sweep_expired("a1", limit=500), int)
 assert_type(install_functions(Restaurant, Memory), list[str])
 assert_type(get_connection(), Connection)
 Restaurant.sweep_expired(limit="all")  # E: limit is an int
+Restaurant.count(exact="no")  # E: exact is a bool
 install_functions(r)  # E: install_functions takes model classes
 assert_type(Restaurant.delete_all(), int)
 assert_type(Restaurant.save_many([r]), None)

@@ -125,13 +125,18 @@ class Query(Generic[M]):
             )
         return n
 
-    def plan(self, mode: str = "records") -> Plan:
-        """The planned script call (pure: no Redis involved)."""
-        return plan(self.model, self.where, self.ordering, self.skip, self.take, mode)
+    def plan(self, mode: str = "records", *, exact: bool = True) -> Plan:
+        """The planned function call (pure: no Redis involved); ``exact``: of a count."""
+        p = plan(self.model, self.where, self.ordering, self.skip, self.take, mode)
+        return p if _exact(exact) else replace(p, exact=False)
 
-    def explain(self) -> str:
-        """The plan in words: filter, order, page, shape and cost class (pure)."""
-        return f"{self.model.__name__} {describe(self.plan())}"
+    def explain(self, mode: str = "records", *, exact: bool = True) -> str:
+        """The plan in words: filter, order, page, shape and cost class (pure).
+
+        ``explain("count")`` tells how ``count()`` runs, ``explain("count", exact=False)``
+        how ``count(exact=False)`` does.
+        """
+        return f"{self.model.__name__} {describe(self.plan(mode, exact=exact))}"
 
     def profile(self) -> Profile:
         """Run the query's page selection on the server and say what it cost: the shape run
@@ -183,7 +188,7 @@ class Query(Generic[M]):
         return query, _scripts.then(load, _found_all)
 
     def _count_call(self, exact: bool) -> _scripts.Call[int]:
-        return self._call(replace(self.plan("count"), exact=_exact(exact)), int)
+        return self._call(self.plan("count", exact=exact), int)
 
     def _ids_call(self) -> _scripts.Call[tuple[str, list[str]]]:
         p = self.plan("ids")
