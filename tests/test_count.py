@@ -110,7 +110,10 @@ def test_explain_says_which_count_runs_and_its_cost() -> None:
         "all": "SCARD of every record's set, O(1)",
         "set": "SCARD of the index set, O(1)",
         "range": "ZCOUNT of the sorted set, O(log N)",
-        "and": "ZINTERCARD of the parts' keys (a part that is no index set built first), O(S·K)",
+        "and": (
+            "ZINTERCARD of the parts' keys (a part that is no index set built first); with a "
+            "range, a walk of the smallest part testing the others (a range by ZSCORE), O(S·K)"
+        ),
         "or": "the cardinality of the matches' set algebra, O(S·K + M)",
     }
     for shape, cost in costs.items():

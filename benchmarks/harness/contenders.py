@@ -110,10 +110,10 @@ class Typedis:
             q.all()
 
     @staticmethod
-    def count(calls: int) -> None:
+    def count(calls: int, exact: bool = True) -> None:
         query = BenchPlace.query
         for _ in range(calls):
-            query.count()
+            query.count(exact=exact)
 
     @staticmethod
     def count_eq(values: list[str]) -> None:

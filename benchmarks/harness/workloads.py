@@ -321,6 +321,18 @@ def reads(bench: Bench) -> list[Workload]:
             dataset=n,
         ),
         Workload(
+            "count_index",
+            f"count all {n:,} records by the index, count(exact=False)",
+            s.small,
+            "call",
+            sides(
+                typedis=Side(lambda _: Typedis.count(s.small, exact=False)),
+                raw=Side(lambda _: raw.count(s.small)),
+                popoto=bench.pop("count", calls=s.small),
+            ),
+            dataset=n,
+        ),
+        Workload(
             "count_eq",
             f"count an equality filter ({matches:,} of {n:,})",
             s.small,

@@ -422,7 +422,10 @@ def _cardinality(where: Node) -> str:
         "all": "SCARD of every record's set, O(1)",
         "set": "SCARD of the index set, O(1)",
         "range": "ZCOUNT of the sorted set, O(log N)",
-        "and": "ZINTERCARD of the parts' keys (a part that is no index set built first), O(S·K)",
+        "and": (
+            "ZINTERCARD of the parts' keys (a part that is no index set built first); with a "
+            "range, a walk of the smallest part testing the others (a range by ZSCORE), O(S·K)"
+        ),
     }.get(where[0], "the cardinality of the matches' set algebra, O(S·K + M)")
     return (
         "index count (expired records not yet swept and records deleted outside typedis "

@@ -324,6 +324,29 @@ local function membership(key)
   return function(id) return redis.call('SISMEMBER', key, id) == 1 end, redis.call('SCARD', key)
 end
 
+-- A ZRANGE ... BYSCORE bound ('-inf', '+inf', 'x', or '(x': x excluded) as a number, and
+-- whether it is excluded; also reads a score as ZSCORE returns it ('inf', '-inf' included).
+local INFINITE = {['inf'] = math.huge, ['+inf'] = math.huge, ['-inf'] = -math.huge}
+local function bound(text)
+  local open = string.sub(text, 1, 1) == '('
+  if open then text = string.sub(text, 2) end
+  return INFINITE[text] or tonumber(text), open
+end
+
+-- The membership test of a range node: the record's score in the sorted set is within bounds.
+local function in_range(part)
+  local key = k(part[2])
+  local lo, lo_open = bound(part[3])
+  local hi, hi_open = bound(part[4])
+  return function(id)
+    local score = redis.call('ZSCORE', key, id)
+    if not score then return false end
+    score = bound(score)
+    return (score > lo or (not lo_open and score == lo))
+      and (score < hi or (not hi_open and score == hi))
+  end
+end
+
 -- The number of live records among the ids held by key found (the exact count): those whose
 -- hash exists, less the expired ones (those of found, when it is not the tag's id set, which
 -- holds every one).
@@ -341,39 +364,74 @@ local function live_count(found)
   return n - present(tag, gone)
 end
 
--- The number of matches by the indexes alone (count(exact=False)), no record checked: a
--- range's ZCOUNT, the cardinality of one key of ids (every record's set, an index set), or the
--- ZINTERCARD of the conjunction's keys (each part evaluated once; a range copied first).
-local function cardinality()
-  if where[1] == 'range' then return redis.call('ZCOUNT', k(where[2]), where[3], where[4]) end
-  local keys = many(where[1] == 'and' and where[2] or {where})
-  if #keys == 1 then return select(2, membership(keys[1])) end
-  return redis.call('ZINTERCARD', #keys, unpack(keys))
-end
 
 -- The keys of where's conjunction (each part evaluated once), their membership tests, their
--- sizes and the position of the smallest. With in_place, a range part is sized by ZCOUNT and,
--- if it is the smallest, left unevaluated (keys and tests hold nothing at its position): the
--- walk reads it where it is (ZRANGE ... BYSCORE LIMIT) instead of copying its matches.
+-- sizes and the position of the smallest. With in_place, a range part is left unevaluated
+-- (keys holds nothing at its position): it is sized by ZCOUNT, tested by its record's score
+-- (ZSCORE) and, if it is the smallest, read where it is (ZRANGE ... BYSCORE LIMIT) instead of
+-- copying its matches.
 local function conjunction(in_place)
   local parts = where[1] == 'and' and where[2] or {where}
   local keys, tests, sizes, least = {}, {}, {}, 1
   for i, part in ipairs(parts) do
     if in_place and part[1] == 'range' then
       sizes[i] = redis.call('ZCOUNT', k(part[2]), part[3], part[4])
+      tests[i] = in_range(part)
     else
       keys[i] = eval(part)
       tests[i], sizes[i] = membership(keys[i])
     end
     if sizes[i] < sizes[least] then least = i end
   end
-  for i, part in ipairs(parts) do
-    if not keys[i] and i ~= least then
-      keys[i] = eval(part)
-      tests[i] = membership(keys[i])
-    end
-  end
   return keys, tests, sizes, least, parts
+end
+
+-- The ids of the smallest part of a conjunction(true), n per command, in its own order, and
+-- the membership tests of the other parts.
+local function smallest(keys, tests, least, parts, n)
+  local source, batch = keys[least], nil
+  if not source then -- the smallest part is a range, read in place
+    local range = parts[least]
+    batch = ranked_ids(k(range[2]), false, 0, n, range[3], range[4])
+  elseif type_of(source) == 'zset' then
+    batch = ranked_ids(source, false, 0, n)
+  else
+    batch = scanned_ids(source, n)
+  end
+  local others = {}
+  for i, test in pairs(tests) do
+    if i ~= least then others[#others + 1] = test end
+  end
+  return batch, others
+end
+
+-- The number of matches by the indexes alone (count(exact=False)), no record checked: a
+-- range's ZCOUNT, the cardinality of one key of ids (every record's set, an index set), the
+-- ZINTERCARD of a conjunction's keys; with ranges, a walk of its smallest part testing the
+-- others (a range by its scores: none is copied).
+local function cardinality()
+  if where[1] == 'range' then return redis.call('ZCOUNT', k(where[2]), where[3], where[4]) end
+  local parts = where[1] == 'and' and where[2] or {where}
+  local ranged = false
+  for _, part in ipairs(parts) do ranged = ranged or part[1] == 'range' end
+  if not ranged then
+    local keys = many(parts)
+    if #keys == 1 then return select(2, membership(keys[1])) end
+    return redis.call('ZINTERCARD', #keys, unpack(keys))
+  end
+  local keys, tests, _, least = conjunction(true)
+  local batch, others = smallest(keys, tests, least, parts, BATCH)
+  local n, seen, ids = 0, {}, batch()
+  while #ids > 0 do
+    for _, id in ipairs(ids) do
+      local keep = not seen[id] -- SSCAN may return an id twice
+      seen[id] = true
+      for _, member in ipairs(others) do keep = keep and member(id) end
+      if keep then n = n + 1 end
+    end
+    ids = batch()
+  end
+  return n
 end
 
 -- The page's records, read from fetch(off, lim) (the "sort" shape); the records found not live
@@ -420,19 +478,7 @@ local function run()
   if shape == 'cardinality' then return shape, cardinality() end
   if shape == 'scan' then
     local keys, tests, _, least, parts = conjunction(true)
-    local source, batch = keys[least], nil
-    if not source then -- the smallest part is a range, read in place
-      local range = parts[least]
-      batch = ranked_ids(k(range[2]), false, 0, step(offset), range[3], range[4])
-    elseif type_of(source) == 'zset' then
-      batch = ranked_ids(source, false, 0, step(offset))
-    else
-      batch = scanned_ids(source, step(offset))
-    end
-    local others = {}
-    for i, test in pairs(tests) do
-      if i ~= least then others[#others + 1] = test end
-    end
+    local batch, others = smallest(keys, tests, least, parts, step(offset))
     return shape, walk(batch, others, offset)
   end
   if shape == 'sort' then return shape, sorted_page() end
