@@ -155,30 +155,39 @@ class _Layout:
 
 
 @functools.cache
-def _layout(model: type[Model]) -> _Layout:
-    spec = model.__typedis_spec__
+def _layout(spec: ModelSpec) -> _Layout:
     free = [k for k in spec.keys if k not in spec.partition]
+    order: Order | None = None
+    if spec.order_by is not None:
+        name, descending = spec.order_by
+        order = ((_ordering_suffix(spec, name), 1.0),), descending
     return _Layout(
         direct_key=free[0] if len(free) == 1 else None,
-        order=_order(model, None),
+        order=order,
         reads=tuple(ix for ix in spec.indexes if ix.kind.on_read),
         tag=None if spec.partition else _keys.tag(spec.name),
     )
 
 
-@functools.cache
-def _serving(
-    spec: ModelSpec, condition: type[c.Cond[Any]], name: str, kinds: int
-) -> IndexKind | None:
-    """The first kind (of the registry at version ``kinds``) serving a condition of this class
-    on field ``name``: it indexes such fields, or the model has an index of it on the field."""
-    field = spec.fields[name]
-    for kind in _index.kinds():
-        if issubclass(condition, kind.conditions) and (
-            kind.accepts(field) or spec.index_of(kind.name, field.name)
-        ):
-            return kind
-    return None
+_SERVING: dict[tuple[ModelSpec, type, str, int], IndexKind | None] = {}
+
+
+def _serving(spec: ModelSpec, condition: type, name: str) -> IndexKind | None:
+    """The first kind serving a condition of this class on field ``name``: it indexes such
+    fields, or the model has an index of it on the field (found once per registry version)."""
+    key = (spec, condition, name, _index.version())
+    if key not in _SERVING:
+        field = spec.fields[name]
+        _SERVING[key] = next(
+            (
+                kind
+                for kind in _index.kinds()
+                if issubclass(condition, kind.conditions)
+                and (kind.accepts(field) or spec.index_of(kind.name, field.name))
+            ),
+            None,
+        )
+    return _SERVING[key]
 
 
 def plan(
@@ -191,7 +200,7 @@ def plan(
 ) -> Plan:
     """Plan a query over ``model``."""
     spec = model.__typedis_spec__
-    layout = _layout(model)
+    layout = _layout(spec)
     conds = _conjuncts(where)
     partition = _take_partition(spec, conds) if spec.partition else {}
     compiler = Compiler(model, spec, partition, layout.direct_key)
@@ -241,13 +250,9 @@ def _take_partition(spec: ModelSpec, conds: list[c.Cond[Any]]) -> dict[str, str]
     return found
 
 
-def _order(model: type[Model], order: Ordering[Any] | None) -> Order | KindOrder | None:
+def _order(model: type[Model], order: Ordering[Any]) -> Order | KindOrder:
+    """The plan's order of ``order_by(order)`` (without one, the model's: ``_layout``)."""
     spec = model.__typedis_spec__
-    if order is None:
-        if spec.order_by is None:
-            return None
-        name, descending = spec.order_by
-        return ((_ordering_suffix(spec, name), 1.0),), descending
     source = order.source
     if isinstance(source, Decayed):
         return _decayed(model, source)
@@ -327,7 +332,7 @@ class Compiler:
                 return ["ids", []]
             if field.name in self.spec.partition or field.name == self.direct_key:
                 return self.by_key(cond, field)
-        kind = _serving(self.spec, type(cond), field.name, _index.version())
+        kind = _serving(self.spec, type(cond), field.name)
         if kind is None:
             needs = next((k.needs for k in _index.kinds() if isinstance(cond, k.conditions)), "")
             raise QueryError(f"{ref!r}: {needs or 'no index serves ' + repr(cond)}")
