@@ -1,7 +1,7 @@
-"""The pure planner: a query becomes one script call's program, without touching Redis.
+"""The pure planner: a query becomes the program of one function call, without touching Redis.
 
 A plan names the hash tag the query runs in (a partitioned model's partition comes from the
-query's equality conditions on the partition fields), a tree of nodes the query script
+query's equality conditions on the partition fields), a tree of nodes the query function
 evaluates with server-side set algebra, and an order: one sorted set, or a rank stage (a
 weighted sum of sorted sets, computed in the same call). The planner itself knows the record
 ids (``ids``), ``all`` and the boolean nodes; every other node is compiled by the index kind
@@ -44,7 +44,7 @@ WALK_BUDGET = 4
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """One query script call: the tag it runs in and its program."""
+    """One query function call: the tag it runs in and its program."""
 
     tag: str
     where: Node
@@ -67,7 +67,7 @@ class Plan:
 
     @property
     def shape(self) -> str:
-        """How the query script runs this plan (see ``describe`` and lua/query.lua).
+        """How the query function runs this plan (see ``describe`` and lua/query.lua).
 
         ``index``, ``range``, ``ordered`` and ``scan`` walk an index in order and stop when the
         page is full (``scan``: a limited query without an order, in the index's own order);
@@ -99,7 +99,7 @@ class Plan:
         return None if self.shift or self.boost else by[0][0]
 
     def program(self) -> str:
-        """The JSON the query script reads (its ARGV[1])."""
+        """The JSON the query function reads (its ARGV[1])."""
         order: KindOrder | None = None
         if isinstance(self.order, dict):
             order = self.order

@@ -37,7 +37,7 @@ _UNITS = {"m": 1.0, "km": 1000.0, "mi": 1609.34, "ft": 0.3048}
 
 @dataclass(frozen=True, slots=True)
 class Profile:
-    """What the query script did for one run of a query (``Query.profile()``)."""
+    """What the query function did for one run of a query (``Query.profile()``)."""
 
     shape: str  # the shape it ran: the plan's, or "sort" where an ordered scan gave up
     walked: int  # ids its walks looked at
@@ -180,7 +180,7 @@ class Query(Generic[M]):
         p = query.plan()
         if p.where[0] != "ids" or p.offset:
             return query, query._records(p)
-        # by key: read the records themselves, without the query script
+        # by key: read the records themselves, without the query function
         ids = list(dict.fromkeys(p.where[1]))
         if len(ids) == 1:
             return query, _scripts.then(_store.load_one_call(self.model, (p.tag, ids[0])), _found)

@@ -4,7 +4,7 @@
 query's rank stage (``typedis._query._planner``, ``lua/query.lua``): one ``ZUNIONSTORE ...
 WEIGHTS ... AGGREGATE`` over the fields' sorted sets into a scratch key, intersected with the
 query's matches, thresholded and read best first with the records and their scores, in one
-script call whose scratch keys are deleted before it returns. A co-occurrence boost adds the
+function call whose scratch keys are deleted before it returns. A co-occurrence boost adds the
 scores of ``propagate()`` as one more source (read by one call before the query's).
 
 Examples:
@@ -244,7 +244,7 @@ def composite_score(
     """The top ``limit`` matches of ``query`` by a weighted composite of ranked fields.
 
     A record's composite combines ``weight / temperature * score`` over the fields it has a
-    score for (``aggregate``: their sum, minimum or maximum), on the server in one script call.
+    score for (``aggregate``: their sum, minimum or maximum), on the server in one function call.
     A Decaying field (exponential curve) scores ln(its value now). Records with no score in
     any source are left out. ``query``'s own order and limit are replaced; its filters,
     partition and offset apply.
