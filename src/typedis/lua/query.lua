@@ -364,7 +364,6 @@ local function live_count(found)
   return n - present(tag, gone)
 end
 
-
 -- The keys of where's conjunction (each part evaluated once), their membership tests, their
 -- sizes and the position of the smallest. With in_place, a range part is left unevaluated
 -- (keys holds nothing at its position): it is sized by ZCOUNT, tested by its record's score
