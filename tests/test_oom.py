@@ -103,9 +103,13 @@ def test_reads_and_every_query_shape_keep_working(server: redis.Redis) -> None:
     assert len(thai.order_by(weighted).limit(2).all()) == 2
     assert [s.name for s in q.order_by(OomShop.rating.desc()).limit(1).all()] == ["s5"]
     assert server.keys(f"{TAG}:q:*") == []  # the scratch keys are gone
+    assert q.count(exact=False) == 6 and thai.count(exact=False) == 3
     # Not by luck: without the flag, a server at maxmemory refuses a script's first
     # memory-growing command unless it has written before (the scratch helper's DEL does).
-    assert _lua.query_script().text.startswith("#!lua flags=allow-oom\n")
+    query = _lua.library(OomShop.__typedis_spec__).function("query")
+    assert "_query', flags = {'allow-oom'}" in query.source
+    assert query.fallback is not None
+    assert query.fallback.text.startswith("#!lua flags=allow-oom\n")
 
 
 def test_delete_and_sweep_keep_working_after_the_library_is_pruned(server: redis.Redis) -> None:
@@ -123,7 +127,9 @@ def test_delete_and_sweep_keep_working_after_the_library_is_pruned(server: redis
     assert not stored(server, "s0")
     assert OomShop.sweep_expired() == 2
     assert not stored(server, "s4") and not stored(server, "s5")
-    assert OomShop.query.count() == 3
+    assert OomShop.query.count() == 3  # queries too run the function's code as a script
+    assert OomShop.count(exact=False) == 3
+    assert [s.name for s in OomShop.query.filter(OomShop.cuisine == "Thai").all()] == ["s1", "s3"]
     with pytest.raises(ServerFull):
         OomShop(name="new", cuisine="Thai").save()
     with pytest.raises(ServerFull):  # a batch: the library's load is refused, not retried

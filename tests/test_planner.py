@@ -342,7 +342,7 @@ def test_builder_methods_return_copies() -> None:
 def test_explain_texts() -> None:
     assert R.query.explain() == (
         "PlRestaurant in {td:PlRestaurant}: every record (set all); ordered by sorted set "
-        "z:rating descending; offset 0; records in one script call; " + SORT
+        "z:rating descending; offset 0; records in one function call; " + SORT
     )
     q = (
         PlPlain.query.filter((PlPlain.score > 1) | PlPlain.name.startswith("a"))
@@ -354,18 +354,18 @@ def test_explain_texts() -> None:
     assert q.explain() == (
         "PlPlain in {td:PlPlain}: intersection of (union of (sorted set z:score scores (1.0..+inf, "
         "lexicographic index l:name prefix 'a'), all except (records by key ['b'])); ordered by "
-        "sorted set z:score ascending; offset 2, limit 3; records in one script call; "
+        "sorted set z:score ascending; offset 2, limit 3; records in one function call; "
         "ordered scan with early stop: walks z:score keeping the matches, O(k·N/M·K); after 4·S "
         "ids without a full page, intersection and sort instead, O(S·K + M log M)"
     )
     assert R.query.filter(R.location.within((1, 2), 5, "m"), R.email == "e").explain() == (
         "PlRestaurant in {td:PlRestaurant}: intersection of (geo set g:location within 5.0 m of "
         "lon 2.0, lat 1.0, unique hash u:email at ['e']); ordered by sorted set z:rating "
-        "descending; offset 0; records in one script call; " + SORT
+        "descending; offset 0; records in one function call; " + SORT
     )
     assert PlPair.query.filter(PlPair.city == "Oslo").explain() == (
         "PlPair in {td:PlPair}: set i:city:Oslo; in no order; offset 0; "
-        "records in one script call; " + SORT
+        "records in one function call; " + SORT
     )
 
 

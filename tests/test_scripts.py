@@ -56,12 +56,14 @@ def test_a_batch_loads_a_missing_library_once(
     assert ScrShop.check_indexes()["total"] == 0
 
 
-def test_a_flushed_query_script_is_sent_again(
+def test_a_query_loads_a_flushed_library_again(
     own_conn: Connection, own_client: redis.Redis
 ) -> None:
     ScrShop(name="a", cuisine="Thai", rating=1.0).save()
-    own_client.script_flush()
+    own_client.execute_command("FUNCTION", "FLUSH")  # queries are functions of the library
     assert [s.name for s in ScrShop.query.filter(ScrShop.cuisine == "Thai").all()] == ["a"]
+    assert _lua.library(ScrShop.__typedis_spec__).name in _libraries(own_client)
+    own_client.execute_command("FUNCTION", "FLUSH")
     assert ScrShop.query.filter(ScrShop.rating > 0).count() == 1
 
 

@@ -129,6 +129,8 @@ assert_type(Restaurant.rebuild_indexes(progress=print), int)
 report: Mapping[str, int] = Restaurant.check_indexes()  # still a read-only dict
 assert_type(Restaurant.count(), int)
 assert_type(Memory.count("a1"), int)
+assert_type(Memory.count("a1", exact=False), int)
+assert_type(Restaurant.count(exact=False), int)
 assert_type(Restaurant.sweep_expired(), int)
 assert_type(Memory.sweep_expired("a1", limit=500), int)
 assert_type(install_functions(Restaurant, Memory), list[str])
@@ -137,6 +139,7 @@ Restaurant.sweep_expired(limit="all")  # E: limit is an int
 Restaurant.rebuild_indexes(progress=lambda done: None)  # E: progress takes (done, total)
 Restaurant.check_indexes(batch_size="all")  # E: batch_size is an int
 Restaurant.check_indexes().total = 0  # E: a report is read-only
+Restaurant.count(exact="no")  # E: exact is a bool
 install_functions(r)  # E: install_functions takes model classes
 assert_type(Restaurant.delete_all(), int)
 assert_type(Restaurant.save_many([r]), None)

@@ -178,6 +178,7 @@ assert_type(Restaurant.rating.asc(), Ordering[Restaurant])
 assert_type(Restaurant.rating.desc(), Ordering[Restaurant])
 assert_type(Memory.certainty.desc(), Ordering[Memory])
 assert_type(q.explain(), str)
+assert_type(q.explain("count", exact=False), str)
 Restaurant.query.filter(Dish.price > 1)  # E: a condition on another model
 Restaurant.query.exclude(Dish.kind == "side")  # E: a condition on another model
 Restaurant.query.get(Dish.title == "soup")  # E: a condition on another model
@@ -202,6 +203,7 @@ assert_type(q.get(), Restaurant)
 assert_type(q.get(Restaurant.name == "Taco Town"), Restaurant)
 assert_type(q.get(name="Taco Town"), Restaurant)
 assert_type(q.count(), int)
+assert_type(q.count(exact=False), int)
 assert_type(q.exists(), bool)
 assert_type(q.keys(), list[str])
 assert_type(Restaurant.query.get_many(["a", "b"]), list[Restaurant | None])
@@ -243,6 +245,8 @@ q.all()[0].cuisine = 3  # E: cuisine is str | None
 q.with_distances()[0][1].lat  # E: a distance is a float
 q.count().bit_length()
 q.count() + "1"  # E: count() is an int
+q.count(exact="no")  # E: exact is a bool
+q.count(False)  # E: exact is keyword-only
 q.iter(batch_size="10")  # E: batch_size is an int
 iterated: Iterator[Dish] = q.iter()  # E: iterates Restaurants
 
@@ -254,6 +258,7 @@ async def async_results() -> None:
     assert_type(await q.aget(), Restaurant)
     assert_type(await q.aget(Restaurant.name == "x"), Restaurant)
     assert_type(await q.acount(), int)
+    assert_type(await q.acount(exact=False), int)
     assert_type(await q.aexists(), bool)
     assert_type(await q.aget_many(["a"]), list[Restaurant | None])
     assert_type(q.aiter(), AsyncIterator[Restaurant])

@@ -79,6 +79,13 @@ class Typedis:
             load(name)
 
     @staticmethod
+    def get_query(names: list[str]) -> None:
+        """The same reads as ``get``, through the query planner: ``filter(name == k).get()``."""
+        query, name = BenchPlace.query, BenchPlace.name
+        for key in names:
+            query.filter(name == key).get()
+
+    @staticmethod
     def filter_eq(values: list[str], limit: int | None = None) -> None:
         query, cuisine = BenchPlace.query, BenchPlace.cuisine
         for value in values:
@@ -110,10 +117,10 @@ class Typedis:
             q.all()
 
     @staticmethod
-    def count(calls: int) -> None:
+    def count(calls: int, exact: bool = True) -> None:
         query = BenchPlace.query
         for _ in range(calls):
-            query.count()
+            query.count(exact=exact)
 
     @staticmethod
     def count_eq(values: list[str]) -> None:

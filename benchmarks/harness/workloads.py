@@ -259,6 +259,18 @@ def reads(bench: Bench) -> list[Workload]:
             targets=(Target("raw+pyd", 0.85),),
         ),
         Workload(
+            "get_query",
+            "get one record by key through a query, filter(name == k).get()",
+            s.gets,
+            "record",
+            read_sides(
+                lambda: Typedis.get_query(names),
+                lambda v: raw.get(names, v),
+                bench.pop("get", names=names),
+            ),
+            dataset=n,
+        ),
+        Workload(
             "filter_eq",
             f"equality filter returning {matches:,} of {n:,}, hydrated",
             s.queries,
@@ -315,6 +327,18 @@ def reads(bench: Bench) -> list[Workload]:
             "call",
             sides(
                 typedis=Side(lambda _: Typedis.count(s.small)),
+                raw=Side(lambda _: raw.count(s.small)),
+                popoto=bench.pop("count", calls=s.small),
+            ),
+            dataset=n,
+        ),
+        Workload(
+            "count_index",
+            f"count all {n:,} records by the index, count(exact=False)",
+            s.small,
+            "call",
+            sides(
+                typedis=Side(lambda _: Typedis.count(s.small, exact=False)),
                 raw=Side(lambda _: raw.count(s.small)),
                 popoto=bench.pop("count", calls=s.small),
             ),

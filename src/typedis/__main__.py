@@ -25,7 +25,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 import typedis
-from typedis import _maintenance, _scripts, _store, _sweeper
+from typedis import _maintenance, _scripts, _sweeper
+from typedis._query._query import count_call
 
 _TARGETS = "MODULE[:Model]"
 _TARGETS_HELP = "the models of MODULE (every concrete Model it holds), or MODULE:Model only"
@@ -296,10 +297,11 @@ def _connect() -> typedis.Connection:
 
 def _records(model: type[typedis.Model], progress: _Progress) -> int:
     """The live records of a model, all partitions (those SCAN or its registry finds)."""
-    tags = _maintenance.tags(model.__typedis_spec__)
+    spec = model.__typedis_spec__
+    tags = _maintenance.tags(spec)
     total = 0
     for done, tag in enumerate(tags):
-        total += _scripts.run(_store.count_call(tag))
+        total += _scripts.run(count_call(spec, tag, True))
         progress(done + 1, len(tags))
     return total
 

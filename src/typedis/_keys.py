@@ -15,7 +15,7 @@ model; all keys of one tag share one Redis Cluster hash slot)::
     <tag>:g:<field>               geo set of ids (Geo)
     <tag>:l:<field>               sorted set of "<text>\\0<id>", all scores 0 (prefix search on
                                   str Key, Indexed and Unique fields)
-    <tag>:q:<n>                   scratch sets of one query script, deleted before it returns
+    <tag>:q:<n>                   scratch sets of one query call, deleted before it returns
     <tag>:bulk:<token>            list of the ids a bulk change by query has still to change
                                   (popped as it runs; gone an hour after it was listed)
     <tag>:changes                 stream: the change log of a model declared with changes=

@@ -6,9 +6,7 @@ model with a kind that hooks reads), and any operation a feature registers with
 ``operation()``) become the functions of one Redis function library per model. The library is
 assembled from the model's layout (``SPEC``), ``lua/_base.lua``, the index library
 ``lua/_lib.lua``, the Lua of each index kind the model uses (``lua/index/<kind>.lua``) and the
-save steps ``lua/_save.lua`` (with, for a model whose kinds generate it, the straight-line fast
-path of a fresh save: ``_codegen``), so a call carries only the records' data. The model-independent
-scripts (``query``, ``count``) are sent with EVALSHA.
+from . import _codegen
 
 Pure: nothing here talks to Redis (``_scripts`` runs the code).
 """
@@ -22,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 
-from . import _codegen, _index
+from . import _codegen
 from ._errors import ModelError
 from ._spec import IndexSpec, ModelSpec
 
@@ -143,17 +141,6 @@ def _library(spec: ModelSpec, registered: int) -> Library:
     return Library(name, text, functions)
 
 
-def query_script() -> Script:
-    """The query script, with every registered index kind's query nodes."""
-    return _query_script(_index.version())
-
-
-@functools.cache
-def _query_script(kinds_version: int) -> Script:
-    kinds = "\n".join(_block(kind.lua()) for kind in _index.kinds())
-    return _script("query", f"{_source('_base')}\n{_source('_lib')}\n{kinds}", _source("query"))
-
-
 def script(name: str) -> Script:
     """Script ``lua/<name>.lua`` with ``lua/_base.lua`` before it."""
     return _script(name, _source("_base"), _source(name))
@@ -247,7 +234,7 @@ def _source(name: str) -> str:
     return (resources.files("typedis") / "lua" / f"{name}.lua").read_text()
 
 
-for _name in ("save", "save_many", "delete", "incr", "sweep", "load", "touch"):
+for _name in ("save", "save_many", "delete", "incr", "sweep", "load", "touch", "query"):
     operation(_name)
 operation("load_reads", _shebang(_source("load"))[1])  # load, allowed to write (read hooks)
 operation("update_many")

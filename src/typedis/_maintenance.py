@@ -33,6 +33,7 @@ from ._connection import Connection, get_connection
 from ._errors import CorruptRecord, ModelError, PermissionDenied, QueryError
 from ._index._kind import Records, Stale, difference
 from ._keys import EXPIRES as EXP
+from ._query._query import count_call
 from ._scripts import Command
 from ._spec import ModelSpec
 
@@ -810,9 +811,11 @@ def sweep_tag(spec: ModelSpec, tag: str, limit: int) -> int:
             return removed
 
 
-def count(model: type[Model], partition: Sequence[Any]) -> int:
-    """Live records of the model (of one partition, for a partitioned model)."""
-    return _scripts.run(_store.count_call(tag_for(model.__typedis_spec__, partition)))
+def count(model: type[Model], partition: Sequence[Any], exact: bool) -> int:
+    """Records of the model (of one partition, for a partitioned model): the live ones, or
+    (not ``exact``) those of its id set, expired records not yet swept included."""
+    spec = model.__typedis_spec__
+    return _scripts.run(count_call(spec, tag_for(spec, partition), exact))
 
 
 def prune_functions(*models: type[Model]) -> list[str]:

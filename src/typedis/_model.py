@@ -567,9 +567,18 @@ class Model(BaseModel, metaclass=ModelMeta):
     # ---- whole-model operations -----------------------------------------------------------
 
     @classmethod
-    def count(cls, *partition: Any) -> int:
-        """The number of live records (of one partition: pass its values, in order)."""
-        return _maintenance.count(cls, partition)
+    def count(cls, *partition: Any, exact: bool = True) -> int:
+        """The number of records (of one partition: pass its values, in order).
+
+        Args:
+            exact: count the live records only, O(N) on the server (each record's hash is
+                checked). ``False``: the size of the model's set of ids, O(1), which also
+                counts expired records not yet swept and records deleted outside typedis.
+
+        Raises:
+            QueryError: ``exact`` is not a bool.
+        """
+        return _maintenance.count(cls, partition, exact)
 
     @classmethod
     def sweep_expired(cls, *partition: Any, limit: int = 1000) -> int:

@@ -822,14 +822,6 @@ def sweep_call(spec: ModelSpec, tag: str, limit: int) -> Call[int]:
     return Call(sweep, (_keys.expiry(tag),), (tag, limit, *spec.keys), int, write=True)
 
 
-_COUNT = _lua.script("count")
-
-
-def count_call(tag: str) -> Call[int]:
-    """The call that counts the live records of one tag (O(n): each record's hash is checked)."""
-    return Call(_COUNT, (_keys.all_ids(tag), _keys.expiry(tag)), (), int, write=False)
-
-
 def not_found(spec: ModelSpec, rid: str) -> NotFound:
     return NotFound(f"no {spec.name} stored under key {rid!r}")
 

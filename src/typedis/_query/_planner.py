@@ -1,7 +1,7 @@
-"""The pure planner: a query becomes one script call's program, without touching Redis.
+"""The pure planner: a query becomes the program of one function call, without touching Redis.
 
 A plan names the hash tag the query runs in (a partitioned model's partition comes from the
-query's equality conditions on the partition fields), a tree of nodes the query script
+query's equality conditions on the partition fields), a tree of nodes the query function
 evaluates with server-side set algebra, and an order: one sorted set, or a rank stage (a
 weighted sum of sorted sets, computed in the same call). The planner itself knows the record
 ids (``ids``), ``all`` and the boolean nodes; every other node is compiled by the index kind
@@ -11,6 +11,7 @@ in words for ``Query.explain()``.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from datetime import UTC
@@ -43,7 +44,7 @@ WALK_BUDGET = 4
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """One query script call: the tag it runs in and its program."""
+    """One query function call: the tag it runs in and its program."""
 
     tag: str
     where: Node
@@ -62,18 +63,19 @@ class Plan:
     shift: tuple[tuple[str, float], ...] = ()
     boost: tuple[tuple[str, float], ...] = ()
     profile: bool = False  # the script returns the work it did instead of the results
+    exact: bool = True  # mode count: live records only; False: by the indexes alone
 
     @property
     def shape(self) -> str:
-        """How the query script runs this plan (see ``describe`` and lua/query.lua).
+        """How the query function runs this plan (see ``describe`` and lua/query.lua).
 
         ``index``, ``range``, ``ordered`` and ``scan`` walk an index in order and stop when the
         page is full (``scan``: a limited query without an order, in the index's own order);
-        ``sort`` computes every match first (without an order: by id); ``count`` counts them;
-        ``empty`` (limit 0) reads nothing.
+        ``sort`` computes every match first (without an order: by id); ``count`` counts the live
+        ones; ``cardinality`` counts them by the indexes alone; ``empty`` (limit 0) reads nothing.
         """
         if self.mode == "count":
-            return "count"
+            return "count" if self.exact else "cardinality"
         if self.limit == 0:
             return "empty"
         plain = self.plain_order()
@@ -97,7 +99,7 @@ class Plan:
         return None if self.shift or self.boost else by[0][0]
 
     def program(self) -> str:
-        """The JSON the query script reads (its ARGV[1])."""
+        """The JSON the query function reads (its ARGV[1])."""
         order: KindOrder | None = None
         if isinstance(self.order, dict):
             order = self.order
@@ -136,7 +138,56 @@ class Plan:
                 }
                 for ix in self.reads
             ]
-        return json.dumps(program, separators=(",", ":"))
+        return _JSON.encode(program)
+
+
+_JSON = json.JSONEncoder(separators=(",", ":"))  # built once: json.dumps builds one per call
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """What planning reads of a model that its queries do not change, worked out once."""
+
+    direct_key: str | None  # the one key field not a partition field: a record id follows
+    order: Order | KindOrder | None  # the model's default order (Meta order_by)
+    reads: tuple[IndexSpec, ...]  # the indexes whose kind runs a read hook on each record
+    tag: str | None  # the hash tag of an unpartitioned model
+
+
+@functools.cache
+def _layout(spec: ModelSpec) -> _Layout:
+    free = [k for k in spec.keys if k not in spec.partition]
+    order: Order | None = None
+    if spec.order_by is not None:
+        name, descending = spec.order_by
+        order = ((_ordering_suffix(spec, name), 1.0),), descending
+    return _Layout(
+        direct_key=free[0] if len(free) == 1 else None,
+        order=order,
+        reads=tuple(ix for ix in spec.indexes if ix.kind.on_read),
+        tag=None if spec.partition else _keys.tag(spec.name),
+    )
+
+
+_SERVING: dict[tuple[ModelSpec, type, str, int], IndexKind | None] = {}
+
+
+def _serving(spec: ModelSpec, condition: type, name: str) -> IndexKind | None:
+    """The first kind serving a condition of this class on field ``name``: it indexes such
+    fields, or the model has an index of it on the field (found once per registry version)."""
+    key = (spec, condition, name, _index.version())
+    if key not in _SERVING:
+        field = spec.fields[name]
+        _SERVING[key] = next(
+            (
+                kind
+                for kind in _index.kinds()
+                if issubclass(condition, kind.conditions)
+                and (kind.accepts(field) or spec.index_of(kind.name, field.name))
+            ),
+            None,
+        )
+    return _SERVING[key]
 
 
 def plan(
@@ -149,20 +200,23 @@ def plan(
 ) -> Plan:
     """Plan a query over ``model``."""
     spec = model.__typedis_spec__
+    layout = _layout(spec)
     conds = _conjuncts(where)
-    compiler = Compiler(model, spec, _take_partition(spec, conds))
+    partition = _take_partition(spec, conds) if spec.partition else {}
+    compiler = Compiler(model, spec, partition, layout.direct_key)
     parts = [compiler.node(cond) for cond in conds]
     node: Node = ["all"] if not parts else parts[0] if len(parts) == 1 else ["and", parts]
+    tag = layout.tag or _keys.tag(spec.name, [partition[p] for p in spec.partition])
     return Plan(
-        tag=_keys.tag(spec.name, [compiler.partition[p] for p in spec.partition]),
-        where=node,
-        order=_order(model, order),
-        aggregate=order.source.how if order and isinstance(order.source, Rank) else "SUM",
-        offset=min(offset, _MAX_PAGE),
-        limit=-1 if limit is None else min(limit, _MAX_PAGE),
-        mode=mode,
-        fields=spec.read,
-        reads=tuple(ix for ix in spec.indexes if ix.kind.on_read and mode in _READ_MODES),
+        tag,
+        node,
+        layout.order if order is None else _order(model, order),
+        min(offset, _MAX_PAGE),
+        -1 if limit is None else min(limit, _MAX_PAGE),
+        mode,
+        spec.read,
+        layout.reads if mode in _READ_MODES else (),
+        order.source.how if order and isinstance(order.source, Rank) else "SUM",
     )
 
 
@@ -196,13 +250,9 @@ def _take_partition(spec: ModelSpec, conds: list[c.Cond[Any]]) -> dict[str, str]
     return found
 
 
-def _order(model: type[Model], order: Ordering[Any] | None) -> Order | KindOrder | None:
+def _order(model: type[Model], order: Ordering[Any]) -> Order | KindOrder:
+    """The plan's order of ``order_by(order)`` (without one, the model's: ``_layout``)."""
     spec = model.__typedis_spec__
-    if order is None:
-        if spec.order_by is None:
-            return None
-        name, descending = spec.order_by
-        return ((_ordering_suffix(spec, name), 1.0),), descending
     source = order.source
     if isinstance(source, Decayed):
         return _decayed(model, source)
@@ -254,12 +304,17 @@ def validated(ref: FieldRef[Any, Any], value: Any) -> Any:
 class Compiler:
     """Turns conditions into query nodes; index kinds compile the conditions they serve."""
 
-    def __init__(self, model: type[Model], spec: ModelSpec, partition: dict[str, str]) -> None:
+    def __init__(
+        self,
+        model: type[Model],
+        spec: ModelSpec,
+        partition: dict[str, str],
+        direct_key: str | None,
+    ) -> None:
         self.model = model
         self.spec = spec
         self.partition = partition
-        free = [k for k in spec.keys if k not in spec.partition]
-        self.direct_key = free[0] if len(free) == 1 else None  # the key an id follows from
+        self.direct_key = direct_key  # the key an id follows from
 
     def node(self, cond: c.Cond[Any]) -> Node:
         if isinstance(cond, c.And):
@@ -277,13 +332,11 @@ class Compiler:
                 return ["ids", []]
             if field.name in self.spec.partition or field.name == self.direct_key:
                 return self.by_key(cond, field)
-        for kind in _index.kinds():
-            if isinstance(cond, kind.conditions) and (
-                kind.accepts(field) or self.spec.index_of(kind.name, field.name)
-            ):
-                return kind.compile(self, cond, field)
-        needs = next((k.needs for k in _index.kinds() if isinstance(cond, k.conditions)), "")
-        raise QueryError(f"{ref!r}: {needs or 'no index serves ' + repr(cond)}")
+        kind = _serving(self.spec, type(cond), field.name)
+        if kind is None:
+            needs = next((k.needs for k in _index.kinds() if isinstance(cond, k.conditions)), "")
+            raise QueryError(f"{ref!r}: {needs or 'no index serves ' + repr(cond)}")
+        return kind.compile(self, cond, field)
 
     def field(self, ref: FieldRef[Any, Any]) -> FieldSpec:
         """The spec of the field a reference names (which must be of this query's model)."""
@@ -342,7 +395,7 @@ _SHAPES = {
     ),
     "scan": "scan with early stop: walks the smallest part, checking the others, O(k·S/M·K)",
     "sort": "sort: every match ordered before the page is cut, O(S·K + M log M)",
-    "count": "count: every match's hash checked, O(S·K + M)",
+    "count": "exact count: every match's hash checked, O(S·K + M)",
     "empty": "empty page: nothing is read, O(1)",
 }
 
@@ -363,8 +416,26 @@ def describe(p: Plan) -> str:
             how = "" if p.aggregate == "SUM" else f" (aggregate {p.aggregate})"
             order = f"ordered by rank {terms}{how} {way}"
     page = f"offset {p.offset}" + ("" if p.limit < 0 else f", limit {p.limit}")
-    shape = _SHAPES[p.shape].format(z=p.plain_order())
-    return f"in {p.tag}: {where}; {order}; {page}; {p.mode} in one script call; {shape}"
+    shape = _cardinality(p.where) if p.shape == "cardinality" else _SHAPES[p.shape]
+    shape = shape.format(z=p.plain_order())
+    return f"in {p.tag}: {where}; {order}; {page}; {p.mode} in one function call; {shape}"
+
+
+def _cardinality(where: Node) -> str:
+    """The ``cardinality`` shape of ``where`` in words, with its cost class."""
+    how = {
+        "all": "SCARD of every record's set, O(1)",
+        "set": "SCARD of the index set, O(1)",
+        "range": "ZCOUNT of the sorted set, O(log N)",
+        "and": (
+            "ZINTERCARD of the parts' keys (a part that is no index set built first); with a "
+            "range, a walk of the smallest part testing the others (a range by ZSCORE), O(S·K)"
+        ),
+    }.get(where[0], "the cardinality of the matches' set algebra, O(S·K + M)")
+    return (
+        "index count (expired records not yet swept and records deleted outside typedis "
+        f"included): {how}"
+    )
 
 
 def _describe(node: Node) -> str:

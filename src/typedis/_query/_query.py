@@ -1,8 +1,9 @@
 """``Query[M]``: the builder behind ``Model.query``, and its two executors.
 
 Builder methods return new queries. Every terminal method plans the query (pure, see
-``_planner``) into one script call and runs it with ``_scripts.run``; its ``a``-prefixed twin
-runs the same call with ``_scripts.arun``.
+``_planner``) into one call of the model library's ``query`` function (``lua/query.lua``) and
+runs it with ``_scripts.run``; its ``a``-prefixed twin runs the same call with
+``_scripts.arun``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ._refs import ConfidenceRef, DecayRef, FieldRef, GeoRef, Ordering, Rank, So
 
 if TYPE_CHECKING:
     from .._model import Model
+    from .._spec import ModelSpec
 
 M = TypeVar("M", bound="Model")
 T1 = TypeVar("T1")
@@ -35,7 +37,7 @@ _UNITS = {"m": 1.0, "km": 1000.0, "mi": 1609.34, "ft": 0.3048}
 
 @dataclass(frozen=True, slots=True)
 class Profile:
-    """What the query script did for one run of a query (``Query.profile()``)."""
+    """What the query function did for one run of a query (``Query.profile()``)."""
 
     shape: str  # the shape it ran: the plan's, or "sort" where an ordered scan gave up
     walked: int  # ids its walks looked at
@@ -63,7 +65,8 @@ class Query(Generic[M]):
             parts.insert(0, self.where)
         if not parts:
             return self
-        return replace(self, where=parts[0] if len(parts) == 1 else c.And(tuple(parts)))
+        where = parts[0] if len(parts) == 1 else c.And(tuple(parts))
+        return Query(self.model, where, self.ordering, self.skip, self.take)
 
     def exclude(self, *conds: c.Cond[M], **lookups: Any) -> Query[M]:
         """Drop records matching all the given conditions."""
@@ -122,13 +125,18 @@ class Query(Generic[M]):
             )
         return n
 
-    def plan(self, mode: str = "records") -> Plan:
-        """The planned script call (pure: no Redis involved)."""
-        return plan(self.model, self.where, self.ordering, self.skip, self.take, mode)
+    def plan(self, mode: str = "records", *, exact: bool = True) -> Plan:
+        """The planned function call (pure: no Redis involved); ``exact``: of a count."""
+        p = plan(self.model, self.where, self.ordering, self.skip, self.take, mode)
+        return p if _exact(exact) else replace(p, exact=False)
 
-    def explain(self) -> str:
-        """The plan in words: filter, order, page, shape and cost class (pure)."""
-        return f"{self.model.__name__} {describe(self.plan())}"
+    def explain(self, mode: str = "records", *, exact: bool = True) -> str:
+        """The plan in words: filter, order, page, shape and cost class (pure).
+
+        ``explain("count")`` tells how ``count()`` runs, ``explain("count", exact=False)``
+        how ``count(exact=False)`` does.
+        """
+        return f"{self.model.__name__} {describe(self.plan(mode, exact=exact))}"
 
     def profile(self) -> Profile:
         """Run the query's page selection on the server and say what it cost: the shape run
@@ -139,10 +147,13 @@ class Query(Generic[M]):
             shape, walked, stored, found = reply
             return Profile(shape.decode(), int(walked), int(stored), int(found))
 
-        profile: Profile = _scripts.run(_call(p, decode))
+        profile: Profile = _scripts.run(self._call(p, decode))
         return profile
 
     # ---- calls (one per terminal method, shared by both executors) ---------------------------
+
+    def _call(self, p: Plan, decode: Any) -> _scripts.Call[Any]:
+        return query_call(self.model.__typedis_spec__, p, decode)
 
     def _records(self, p: Plan) -> _scripts.Call[list[M]]:
         model = self.model
@@ -152,33 +163,32 @@ class Query(Generic[M]):
             read, tag = _store.reader(model), p.tag
             return [read(row, (tag, rid.decode())) for rid, row in zip(pairs, pairs, strict=True)]
 
-        return _call(p, decode)
+        return self._call(p, decode)
 
     def _all_call(self) -> _scripts.Call[list[M]]:
         return self._records(self.plan())
 
     def _first_call(self) -> _scripts.Call[list[M]]:
-        return self._records(replace(self, take=1).plan())
+        first = Query(self.model, self.where, self.ordering, self.skip, 1)
+        return self._records(first.plan())
 
     def _get_call(
         self, conds: Sequence[c.Cond[M]], lookups: dict[str, Any]
     ) -> tuple[Query[M], _scripts.Call[list[M]]]:
-        query = replace(self.filter(*conds, **lookups), take=2)
+        found = self.filter(*conds, **lookups)
+        query = Query(self.model, found.where, self.ordering, self.skip, 2)
         p = query.plan()
         if p.where[0] != "ids" or p.offset:
             return query, query._records(p)
-        # by key: read the records themselves, without the query script
+        # by key: read the records themselves, without the query function
         ids = list(dict.fromkeys(p.where[1]))
         if len(ids) == 1:
             return query, _scripts.then(_store.load_one_call(self.model, (p.tag, ids[0])), _found)
         load = _store.load_call(self.model, [(p.tag, i) for i in ids])
         return query, _scripts.then(load, _found_all)
 
-    def _count_call(self) -> _scripts.Call[int]:
-        spec = self.model.__typedis_spec__
-        if self.where is None and not spec.partition:
-            return _store.count_call(_keys.tag(spec.name))
-        return _call(self.plan("count"), int)
+    def _count_call(self, exact: bool) -> _scripts.Call[int]:
+        return self._call(self.plan("count", exact=exact), int)
 
     def _ids_call(self) -> _scripts.Call[tuple[str, list[str]]]:
         p = self.plan("ids")
@@ -186,7 +196,7 @@ class Query(Generic[M]):
         def decode(ids: list[bytes]) -> tuple[str, list[str]]:
             return p.tag, [i.decode() for i in ids]
 
-        return _call(p, decode)
+        return self._call(p, decode)
 
     def _get_one(self, found: list[M]) -> M:
         """The single record of a ``get()`` (``self`` is the filtered query)."""
@@ -217,10 +227,21 @@ class Query(Generic[M]):
         query, call = self._get_call(conds, lookups)
         return query._get_one(_scripts.run(call))
 
-    def count(self) -> int:
-        """How many live records match: O(matches) on the server, as each match's hash is
-        checked (one deleted outside typedis is not counted)."""
-        return _scripts.run(self._count_call())
+    def count(self, *, exact: bool = True) -> int:
+        """How many records match.
+
+        Args:
+            exact: count the live records only: O(matches) on the server, as each match's
+                hash is checked (one deleted outside typedis is not counted) and expired
+                records not yet swept are left out. ``False``: count by the indexes alone,
+                O(1) for every record or one equality set, O(log N) for one range (see
+                ``explain()``), counting expired records not yet swept and records deleted
+                outside typedis.
+
+        Raises:
+            QueryError: ``exact`` is not a bool.
+        """
+        return _scripts.run(self._count_call(exact))
 
     def exists(self) -> bool:
         """Whether any record matches."""
@@ -292,9 +313,9 @@ class Query(Generic[M]):
         query, call = self._get_call(conds, lookups)
         return query._get_one(await _scripts.arun(call))
 
-    async def acount(self) -> int:
+    async def acount(self, *, exact: bool = True) -> int:
         """``count()`` on the asyncio client."""
-        return await _scripts.arun(self._count_call())
+        return await _scripts.arun(self._count_call(exact))
 
     async def aexists(self) -> bool:
         """``exists()`` on the asyncio client."""
@@ -334,10 +355,22 @@ def _found_all(records: list[M | None]) -> list[M]:
     return [r for r in records if r is not None]
 
 
-def _call(p: Plan, decode: Any) -> _scripts.Call[Any]:
-    return _scripts.Call(
-        _lua.query_script(), (_keys.all_ids(p.tag),), (p.program(),), decode, write=False
-    )
+def query_call(spec: ModelSpec, p: Plan, decode: Any) -> _scripts.Call[Any]:
+    """The call of plan ``p``: the ``query`` function of the library of the model of ``spec``."""
+    query = _lua.library(spec).function("query")
+    return _scripts.Call(query, (_keys.all_ids(p.tag),), (p.program(),), decode, write=False)
+
+
+def count_call(spec: ModelSpec, tag: str, exact: bool) -> _scripts.Call[int]:
+    """The call counting the records of one tag (``exact``: the live ones; see ``count()``)."""
+    p = Plan(tag, ["all"], None, 0, -1, "count", (), exact=_exact(exact))
+    return query_call(spec, p, int)
+
+
+def _exact(exact: object) -> bool:
+    if not isinstance(exact, bool):
+        raise QueryError(f"count(): exact takes True or False, got {exact!r}")
+    return exact
 
 
 def _located(model: type[Model], keys: Iterable[Any]) -> list[tuple[str, str]]:

@@ -1,7 +1,8 @@
 #!lua flags=allow-oom
 -- Run a planned query (typedis._query._planner) over one tag: set algebra on the server, then
--- order, slice and read the records, in one call. Sent with _base.lua, _lib.lua and the Lua of
--- every registered index kind before it (typedis._lua.query_script).
+-- order, slice and read the records, in one call. A function of each model's library
+-- (typedis._lua), so it sees the model's SPEC, _base.lua, _lib.lua and the Lua of the model's
+-- own index kinds.
 -- KEYS[1]: <tag>:all (the tag's id set; every other key is derived from the tag, same slot)
 -- ARGV[1]: the plan (JSON):
 --   {"tag": tag, "where": node, "order": order | null, "offset": n, "limit": n (-1: no limit),
@@ -16,7 +17,8 @@
 --     "scan"    no order, a limit: walk the smallest part of where's conjunction in its own
 --               order (a set's SSCAN order, a sorted set's scores), keeping the ids in the others
 --     "sort"    set algebra over every match, then order (no order: by id) and slice
---     "count"   the number of live matches
+--     "count"   the number of live matches (count(), exact)
+--     "cardinality" the number of matches by the indexes alone (count(exact=False))
 --     "empty"   limit 0: nothing
 --   A walk stops as soon as the page is full: it never copies the matches.
 --   node: ["all"] | ["ids", [id, ...]] | ["and", [node, ...]] | ["or", [node, ...]]
@@ -32,12 +34,15 @@
 --          "boost": [id, score, ...]: one more source of weight 1 (co-occurrence scores)
 --   reads: the SPEC entries of the indexes whose kind's read(tag, ix, id, key) runs on each
 --          record returned (mode "records"; e.g. the access kind stages a read)
--- returns: mode "count": the number of live matches (records whose hash exists, not past
---          their expiry; O(matches)); "ids": their ids in order;
+-- returns: mode "count": shape "count", the number of live matches (records whose hash
+--          exists, not past their expiry; O(matches)); shape "cardinality", the number of
+--          matches by the indexes alone (expired records not yet swept and records deleted
+--          outside typedis included; O(1) for every record or one index set, O(log N) for
+--          one range); "ids": their ids in order;
 --          "records": a flat list id1, values1, id2, values2, ... (values in "fields" order);
 --          "scored": id1, values1, score1, ... (the order's score of each record, as text);
 --          with "profile": {shape run, ids walked, elements stored in scratch keys, results}
--- Scratch keys <tag>:q:<n> live only inside this call (scripts run alone, so the names are
+-- Scratch keys <tag>:q:<n> live only inside this call (functions run alone, so the names are
 -- safe to reuse) and are deleted before it returns.
 local plan = cjson.decode(ARGV[1])
 local tag = plan.tag
@@ -319,29 +324,113 @@ local function membership(key)
   return function(id) return redis.call('SISMEMBER', key, id) == 1 end, redis.call('SCARD', key)
 end
 
+-- A ZRANGE ... BYSCORE bound ('-inf', '+inf', 'x', or '(x': x excluded) as a number, and
+-- whether it is excluded; also reads a score as ZSCORE returns it ('inf', '-inf' included).
+local INFINITE = {['inf'] = math.huge, ['+inf'] = math.huge, ['-inf'] = -math.huge}
+local function bound(text)
+  local open = string.sub(text, 1, 1) == '('
+  if open then text = string.sub(text, 2) end
+  return INFINITE[text] or tonumber(text), open
+end
+
+-- The membership test of a range node: the record's score in the sorted set is within bounds.
+local function in_range(part)
+  local key = k(part[2])
+  local lo, lo_open = bound(part[3])
+  local hi, hi_open = bound(part[4])
+  return function(id)
+    local score = redis.call('ZSCORE', key, id)
+    if not score then return false end
+    score = bound(score)
+    return (score > lo or (not lo_open and score == lo))
+      and (score < hi or (not hi_open and score == hi))
+  end
+end
+
+-- The number of live records among the ids held by key found (the exact count): those whose
+-- hash exists, less the expired ones (those of found, when it is not the tag's id set, which
+-- holds every one).
+local function live_count(found)
+  local n = present_in(tag, found)
+  if expired == 0 then return n end
+  local gone = redis.call('ZRANGE', expkey, '-inf', now_ms(), 'BYSCORE')
+  if found ~= KEYS[1] then
+    local held, member = {}, membership(found)
+    for _, id in ipairs(gone) do
+      if member(id) then held[#held + 1] = id end
+    end
+    gone = held
+  end
+  return n - present(tag, gone)
+end
+
 -- The keys of where's conjunction (each part evaluated once), their membership tests, their
--- sizes and the position of the smallest. With in_place, a range part is sized by ZCOUNT and,
--- if it is the smallest, left unevaluated (keys and tests hold nothing at its position): the
--- walk reads it where it is (ZRANGE ... BYSCORE LIMIT) instead of copying its matches.
+-- sizes and the position of the smallest. With in_place, a range part is left unevaluated
+-- (keys holds nothing at its position): it is sized by ZCOUNT, tested by its record's score
+-- (ZSCORE) and, if it is the smallest, read where it is (ZRANGE ... BYSCORE LIMIT) instead of
+-- copying its matches.
 local function conjunction(in_place)
   local parts = where[1] == 'and' and where[2] or {where}
   local keys, tests, sizes, least = {}, {}, {}, 1
   for i, part in ipairs(parts) do
     if in_place and part[1] == 'range' then
       sizes[i] = redis.call('ZCOUNT', k(part[2]), part[3], part[4])
+      tests[i] = in_range(part)
     else
       keys[i] = eval(part)
       tests[i], sizes[i] = membership(keys[i])
     end
     if sizes[i] < sizes[least] then least = i end
   end
-  for i, part in ipairs(parts) do
-    if not keys[i] and i ~= least then
-      keys[i] = eval(part)
-      tests[i] = membership(keys[i])
-    end
-  end
   return keys, tests, sizes, least, parts
+end
+
+-- The ids of the smallest part of a conjunction(true), n per command, in its own order, and
+-- the membership tests of the other parts.
+local function smallest(keys, tests, least, parts, n)
+  local source, batch = keys[least], nil
+  if not source then -- the smallest part is a range, read in place
+    local range = parts[least]
+    batch = ranked_ids(k(range[2]), false, 0, n, range[3], range[4])
+  elseif type_of(source) == 'zset' then
+    batch = ranked_ids(source, false, 0, n)
+  else
+    batch = scanned_ids(source, n)
+  end
+  local others = {}
+  for i, test in pairs(tests) do
+    if i ~= least then others[#others + 1] = test end
+  end
+  return batch, others
+end
+
+-- The number of matches by the indexes alone (count(exact=False)), no record checked: a
+-- range's ZCOUNT, the cardinality of one key of ids (every record's set, an index set), the
+-- ZINTERCARD of a conjunction's keys; with ranges, a walk of its smallest part testing the
+-- others (a range by its scores: none is copied).
+local function cardinality()
+  if where[1] == 'range' then return redis.call('ZCOUNT', k(where[2]), where[3], where[4]) end
+  local parts = where[1] == 'and' and where[2] or {where}
+  local ranged = false
+  for _, part in ipairs(parts) do ranged = ranged or part[1] == 'range' end
+  if not ranged then
+    local keys = many(parts)
+    if #keys == 1 then return select(2, membership(keys[1])) end
+    return redis.call('ZINTERCARD', #keys, unpack(keys))
+  end
+  local keys, tests, _, least = conjunction(true)
+  local batch, others = smallest(keys, tests, least, parts, BATCH)
+  local n, seen, ids = 0, {}, batch()
+  while #ids > 0 do
+    for _, id in ipairs(ids) do
+      local keep = not seen[id] -- SSCAN may return an id twice
+      seen[id] = true
+      for _, member in ipairs(others) do keep = keep and member(id) end
+      if keep then n = n + 1 end
+    end
+    ids = batch()
+  end
+  return n
 end
 
 -- The page's records, read from fetch(off, lim) (the "sort" shape); the records found not live
@@ -384,22 +473,11 @@ end
 local function run()
   local shape = plan.shape
   if shape == 'empty' then return shape, {} end
-  if shape == 'count' then return shape, present_in(tag, matches()) end
+  if shape == 'count' then return shape, live_count(eval(where)) end
+  if shape == 'cardinality' then return shape, cardinality() end
   if shape == 'scan' then
     local keys, tests, _, least, parts = conjunction(true)
-    local source, batch = keys[least], nil
-    if not source then -- the smallest part is a range, read in place
-      local range = parts[least]
-      batch = ranked_ids(k(range[2]), false, 0, step(offset), range[3], range[4])
-    elseif type_of(source) == 'zset' then
-      batch = ranked_ids(source, false, 0, step(offset))
-    else
-      batch = scanned_ids(source, step(offset))
-    end
-    local others = {}
-    for i, test in pairs(tests) do
-      if i ~= least then others[#others + 1] = test end
-    end
+    local batch, others = smallest(keys, tests, least, parts, step(offset))
     return shape, walk(batch, others, offset)
   end
   if shape == 'sort' then return shape, sorted_page() end

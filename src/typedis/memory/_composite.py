@@ -4,7 +4,7 @@
 query's rank stage (``typedis._query._planner``, ``lua/query.lua``): one ``ZUNIONSTORE ...
 WEIGHTS ... AGGREGATE`` over the fields' sorted sets into a scratch key, intersected with the
 query's matches, thresholded and read best first with the records and their scores, in one
-script call whose scratch keys are deleted before it returns. A co-occurrence boost adds the
+function call whose scratch keys are deleted before it returns. A co-occurrence boost adds the
 scores of ``propagate()`` as one more source (read by one call before the query's).
 
 Examples:
@@ -27,16 +27,16 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypeVar, cast
 
-from .. import _keys, _lua, _scripts, _store
+from .. import _scripts, _store
 from .._errors import QueryError
 from .._index.cooccurrence_kind import CoOccurrenceRef
 from .._query._planner import Plan
+from .._query._query import Query, query_call
 from .._query._refs import FieldRef
 from ._cooccurrence import _propagate, _Read  # pyright: ignore[reportPrivateUsage]
 
 if TYPE_CHECKING:
     from .._model import Model
-    from .._query._query import Query
     from .._query._refs import ConfidenceRef, DecayRef, SortedRef
 
 M = TypeVar("M", bound="Model")
@@ -143,9 +143,7 @@ class _Composite(Generic[M]):
                 for i in range(0, len(flat), 3)
             ]
 
-        found: list[tuple[M, float]] = yield _scripts.Call(
-            _lua.query_script(), (_keys.all_ids(p.tag),), (p.program(),), decode, write=False
-        )
+        found: list[tuple[M, float]] = yield query_call(model.__typedis_spec__, p, decode)
         if self.post_filter is None:
             return found
         keep = self.post_filter
@@ -163,8 +161,6 @@ def _composite(
     temperature: object,
     overfetch: object,
 ) -> _Composite[M]:
-    from .._query._query import Query  # at run time: typedis.query imports nothing of memory
-
     given = cast(object, query)  # typed, but given by users at run time
     if not isinstance(given, Query):
         raise QueryError(f"composite_score(): query must be Model.query..., got {query!r}")
@@ -248,7 +244,7 @@ def composite_score(
     """The top ``limit`` matches of ``query`` by a weighted composite of ranked fields.
 
     A record's composite combines ``weight / temperature * score`` over the fields it has a
-    score for (``aggregate``: their sum, minimum or maximum), on the server in one script call.
+    score for (``aggregate``: their sum, minimum or maximum), on the server in one function call.
     A Decaying field (exponential curve) scores ln(its value now). Records with no score in
     any source are left out. ``query``'s own order and limit are replaced; its filters,
     partition and offset apply.
