@@ -120,6 +120,7 @@ def _library(spec: ModelSpec, registered: int) -> Library:
     parts = [spec_source(spec.stored, spec.indexes, spec.hidden), _source("_base"), _source("_lib")]
     parts += (_block(kind.lua()) for kind in kinds)
     parts += (_source("_save"), _codegen.functions(spec))  # FRESH: the generated fast path
+    parts.append(f"local QUERY = {_callback(_QUERY_BODY)}\n")  # the query, and list_ids' core
     prelude = "\n".join(parts)
     for op in operations:
         flags, body = _shebang(op.source)
@@ -234,13 +235,13 @@ def _source(name: str) -> str:
     return (resources.files("typedis") / "lua" / f"{name}.lua").read_text()
 
 
-for _name in ("save", "save_many", "delete", "incr", "sweep", "load", "touch", "query"):
+for _name in ("save", "save_many", "delete", "incr", "sweep", "load", "touch"):
     operation(_name)
+_QUERY_FLAGS, _QUERY_BODY = _shebang(_source("query"))
+operation("query", f"#!lua flags={','.join(_QUERY_FLAGS)}\nreturn QUERY(KEYS, ARGV)")
 operation("load_reads", _shebang(_source("load"))[1])  # load, allowed to write (read hooks)
 operation("update_many")
 operation("create_many", _source("create_many") + _source("save_many"))  # a check, then save_many
-operation(
-    "list_ids", _source("list_ids").replace("QUERY", _callback(_shebang(_source("query"))[1]))
-)
+operation("list_ids")  # a bulk change's matches, listed by QUERY on the server
 operation("clean")  # clean_indexes(): removes entries the client found stale, re-checked
 operation("reindex")  # rebuild_indexes(): indexes records from what their hashes hold
