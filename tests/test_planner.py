@@ -365,8 +365,11 @@ def test_explain_texts() -> None:
     )
     assert PlPair.query.filter(PlPair.city == "Oslo").explain() == (
         "PlPair in {td:PlPair}: set i:city:Oslo; in no order; offset 0; "
-        "records in one function call; " + SORT
+        "records in one function call; scan: walks the smallest part, checking the others, "
+        "O(S·K); the client orders the matches by id, O(M log M)"
     )
+    assert PlPair.query.filter(PlPair.city == "Oslo").offset(1).plan().shape == "sort"
+    assert PlPair.query.filter(PlPair.city == "Oslo").plan("ids").shape == "sort"
 
 
 SORT = "sort: every match ordered before the page is cut, O(S·K + M log M)"

@@ -70,7 +70,8 @@ class Plan:
         """How the query function runs this plan (see ``describe`` and lua/query.lua).
 
         ``index``, ``range``, ``ordered`` and ``scan`` walk an index in order and stop when the
-        page is full (``scan``: a limited query without an order, in the index's own order);
+        page is full (``scan``: a query without an order, in the index's own order; every match
+        of one without a limit, which the client then sorts by id: ``sorted_by_client``);
         ``sort`` computes every match first (without an order: by id); ``count`` counts the live
         ones; ``cardinality`` counts them by the indexes alone; ``empty`` (limit 0) reads nothing.
         """
@@ -81,13 +82,26 @@ class Plan:
         plain = self.plain_order()
         if plain is not None and self.where[0] == "range" and self.where[1] == plain:
             return "range"
+        if self.order is None and (self.limit > 0 or self.sortable_by_client):
+            return "scan"
         if self.limit < 0:  # every match is read: by id without an order; a walk of an order
             return "sort"  # would read them all, then sort anyway for those without a score
-        if self.order is None:
-            return "scan"
         if plain is None:
             return "sort"
         return "index" if self.where == ["all"] else "ordered"
+
+    @property
+    def sortable_by_client(self) -> bool:
+        """Whether the client can order the reply by id: the records of every match of a query
+        without an order, from the start (ids listed on the server, as a bulk change lists
+        them, are ordered there)."""
+        return self.mode == "records" and self.limit < 0 and not self.offset
+
+    @property
+    def sorted_by_client(self) -> bool:
+        """Whether the client orders the reply by id: every match of a query without an order,
+        read in the index's own order (a sort by id on the server would copy them all)."""
+        return self.shape == "scan" and self.limit < 0
 
     def plain_order(self) -> str | None:
         """The sorted set of an order by one source of weight 1 (no rank stage), else None."""
@@ -395,6 +409,10 @@ _SHAPES = {
     ),
     "scan": "scan with early stop: walks the smallest part, checking the others, O(k·S/M·K)",
     "sort": "sort: every match ordered before the page is cut, O(S·K + M log M)",
+    "scan all": (
+        "scan: walks the smallest part, checking the others, O(S·K); the client orders the "
+        "matches by id, O(M log M)"
+    ),
     "count": "exact count: every match's hash checked, O(S·K + M)",
     "empty": "empty page: nothing is read, O(1)",
 }
@@ -416,7 +434,8 @@ def describe(p: Plan) -> str:
             how = "" if p.aggregate == "SUM" else f" (aggregate {p.aggregate})"
             order = f"ordered by rank {terms}{how} {way}"
     page = f"offset {p.offset}" + ("" if p.limit < 0 else f", limit {p.limit}")
-    shape = _cardinality(p.where) if p.shape == "cardinality" else _SHAPES[p.shape]
+    named = "scan all" if p.sorted_by_client else p.shape
+    shape = _cardinality(p.where) if p.shape == "cardinality" else _SHAPES[named]
     shape = shape.format(z=p.plain_order())
     return f"in {p.tag}: {where}; {order}; {page}; {p.mode} in one function call; {shape}"
 

@@ -12,6 +12,7 @@ import math
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from .. import _keys, _lua, _scripts, _store
@@ -140,8 +141,9 @@ class Query(Generic[M]):
 
     def profile(self) -> Profile:
         """Run the query's page selection on the server and say what it cost: the shape run
-        and the ids it walked and stored. No record is read (mode "ids": no read hook runs)."""
-        p = replace(self.plan("ids"), profile=True)
+        and the ids it walked and stored, as ``all()`` runs it. No record is returned and no
+        read hook runs."""
+        p = replace(self.plan(), profile=True)
 
         def decode(reply: list[Any]) -> Profile:
             shape, walked, stored, found = reply
@@ -160,8 +162,11 @@ class Query(Generic[M]):
 
         def decode(flat: list[Any]) -> list[M]:
             pairs = iter(flat)  # id, values, id, values...
+            rows: Iterable[tuple[bytes, Any]] = zip(pairs, pairs, strict=True)
+            if p.sorted_by_client:
+                rows = sorted(rows, key=itemgetter(0))
             read, tag = _store.reader(model), p.tag
-            return [read(row, (tag, rid.decode())) for rid, row in zip(pairs, pairs, strict=True)]
+            return [read(row, (tag, rid.decode())) for rid, row in rows]
 
         return self._call(p, decode)
 

@@ -229,11 +229,28 @@ local function pager(found)
   end
 end
 
+local fields, reads = plan.fields, plan.reads or {}
+local with_values = plan.mode == 'records' or plan.mode == 'scored'
+local read = {} -- the values of the records found live, by key, when the reply holds values
+
 -- Whether record key is live: its hash exists (one deleted outside typedis, by a stray DEL or
--- an eviction, left its id in the indexes) and it is not past its expiry.
+-- an eviction, left its id in the indexes) and it is not past its expiry. When the reply holds
+-- values, one HMGET reads them with the expiry (a hash exists when any field it asks for
+-- does; EXISTS decides only when none does), kept in read for reply().
 local function live(key)
-  if redis.call('EXISTS', key) == 0 then return false end
-  local alive = live_until(redis.call('HGET', key, EXP))
+  local exp
+  if not with_values then
+    if redis.call('EXISTS', key) == 0 then return false end
+    exp = redis.call('HGET', key, EXP)
+  else
+    local values = redis.call('HMGET', key, EXP, unpack(fields))
+    exp = table.remove(values, 1)
+    local any = exp
+    for i = 1, #values do any = any or values[i] end
+    if not any and redis.call('EXISTS', key) == 0 then return false end
+    read[key] = values
+  end
+  local alive = live_until(exp)
   if alive == nil then corrupt(key, EXP) end
   return alive
 end
@@ -448,8 +465,6 @@ local function collect(fetch)
   end
 end
 
-local fields, reads = plan.fields, plan.reads or {}
-
 -- The reply of a page of live ids, by mode: id; id, values; or id, values, score.
 local function reply(page)
   if plan.mode == 'ids' then return page end
@@ -457,7 +472,7 @@ local function reply(page)
   for _, id in ipairs(page) do
     local key = tag .. ':r:' .. id
     out[#out + 1] = id
-    out[#out + 1] = redis.call('HMGET', key, unpack(fields))
+    out[#out + 1] = read[key] or redis.call('HMGET', key, unpack(fields))
     if plan.mode == 'scored' then out[#out + 1] = redis.call('ZSCORE', scored, id) end
     for _, ix in ipairs(reads) do KINDS[ix.kind].read(tag, ix, id, key) end
   end
