@@ -152,7 +152,8 @@ class Connection:
     @property
     def cluster(self) -> bool:
         """Whether the server is a cluster (asked on first use unless `connect()` was told)."""
-        self._clients()
+        if self._cluster is None:
+            self._clients()
         return bool(self._cluster)
 
     @property
@@ -271,7 +272,9 @@ class Connection:
         if self._async is None or (loop is not None and self._async.loop not in (None, loop)):
             read: AsyncClient
             write: AsyncClient
-            if self.cluster:
+            if self._cluster is None:
+                self._clients()  # asks the server (one blocking INFO, on first use)
+            if self._cluster:
                 read, write = self._async_cluster_client(False), self._async_cluster_client(True)
             else:
                 read = AsyncRedis.from_pool(
