@@ -13,6 +13,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,6 +149,36 @@ class Cluster:
             if node.client().info("replication")["role"] == "master":
                 out.append(node)
         return out
+
+    def owner(self, slot: int) -> Node:
+        """The live primary serving a slot, as the first live node sees the map."""
+        for start, end, primary, *_ in self.live()[0].client().execute_command("CLUSTER", "SLOTS"):
+            if start <= slot <= end:
+                return next(n for n in self.nodes if n.port == primary[1])
+        raise LookupError(f"slot {slot} is not served")
+
+    def move_slot(self, slot: int, target: Node, between: Callable[[], object]) -> int:
+        """Move a slot's keys to `target` (CLUSTER SETSLOT ... IMPORTING / MIGRATING, then
+        MIGRATE a few keys at a time, calling `between()` after each step), then hand the slot
+        over (SETSLOT ... NODE on every node); how many keys moved."""
+        source = self.owner(slot)
+        src, dst = source.client(), target.client()
+        src_id = src.execute_command("CLUSTER", "MYID").decode()
+        dst_id = dst.execute_command("CLUSTER", "MYID").decode()
+        dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", src_id)
+        src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id)
+        between()
+        moved = 0
+        while True:
+            keys = src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 3)
+            if not keys:
+                break
+            src.execute_command("MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "KEYS", *keys)
+            moved += len(keys)
+            between()
+        for node in (target, source, *self.primaries()):  # the target first, as the docs say
+            node.client().execute_command("CLUSTER", "SETSLOT", slot, "NODE", dst_id)
+        return moved
 
     def _known(self, node: Node) -> int:
         nodes = node.client().execute_command("CLUSTER", "NODES").decode()

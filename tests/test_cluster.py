@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 import pytest
@@ -33,6 +36,7 @@ from typedis import (
     Indexed,
     Key,
     Model,
+    OutcomeUnknown,
     ServerRefused,
     ServerUnavailable,
     Sorted,
@@ -285,9 +289,137 @@ def test_cluster_errors_are_typed_as_not_applied(
     assert result.__cause__ is error
 
 
+def test_a_lost_reply_stays_unknown_when_the_slot_map_cannot_be_refreshed() -> None:
+    # The cluster client refreshes its slot map after a lost reply; when that fails too, what
+    # the write met is still the lost reply.
+    lost = redis.ConnectionError("Error while reading from socket: connection reset")
+    refresh = RedisClusterException("Redis Cluster cannot be connected.")
+    refresh.__context__ = lost
+    assert isinstance(_scripts.typed(refresh, "save of k", write=True), OutcomeUnknown)
+    assert isinstance(_scripts.typed(refresh, "load of k", write=False), ServerUnavailable)
+
+
 def test_an_unreachable_cluster_says_nothing_was_sent() -> None:
     conn = typedis.connect("redis://127.0.0.1:1/0", cluster=True)
     with pytest.raises(ServerUnavailable, match="nothing was sent") as caught:
         ClShop(name="a", cuisine="Lao", email="a@x").save()
     assert caught.value.__cause__ is not None
     conn.close()
+
+
+# ---- a failover and a resharding during a write loop -------------------------------------
+
+
+class ClCounter(Model, partition="city"):
+    city: Key[str]
+    id: Key[str]
+    n: Sorted[int] = 0
+
+
+@dataclass
+class Tally:
+    """What a write loop saw: per partition, the increments acknowledged and those unknown;
+    the records whose save was acknowledged."""
+
+    tried: int = 0
+    acked: Counter[str] = dataclass_field(default_factory=Counter[str])
+    unknown: Counter[str] = dataclass_field(default_factory=Counter[str])
+    refused: int = 0
+    saved: list[ClVisit] = dataclass_field(default_factory=list[ClVisit])
+
+    def write(self, n: int) -> None:
+        """One step: an increment of a partition's counter and a new record's save."""
+        city = CITIES[n % len(CITIES)]
+        self.tried += 2
+        try:
+            ClCounter(city=city, id="c").atomic_increment("n", 1)
+            self.acked[city] += 1
+        except OutcomeUnknown:
+            self.unknown[city] += 1
+        except ServerUnavailable:
+            self.refused += 1
+        visit = ClVisit(city=city, id=str(n), score=n)
+        try:
+            visit.save()
+            self.saved.append(visit)
+        except OutcomeUnknown:
+            self.unknown["saves"] += 1
+        except ServerUnavailable:
+            self.refused += 1
+
+    def check(self) -> str:
+        """Acknowledged writes all present, none applied twice, indexes clean; the figures."""
+        for city in CITIES:
+            n = ClCounter.load(city, "c").n
+            assert self.acked[city] <= n <= self.acked[city] + self.unknown[city], city
+        for visit in self.saved:
+            assert ClVisit.load(visit.city, visit.id) == visit
+        mismatches = ClCounter.check_indexes().total + ClVisit.check_indexes().total
+        assert mismatches == 0
+        return (
+            f"tried {self.tried}, acknowledged {sum(self.acked.values()) + len(self.saved)}, "
+            f"unknown {sum(self.unknown.values())}, refused (not applied) {self.refused}, "
+            f"found afterwards {len(self.saved)} saves and every acknowledged increment, "
+            f"index mismatches {mismatches}"
+        )
+
+
+@pytest.fixture
+def own_cluster() -> Iterator[Cluster]:
+    """A cluster of this test's own (it kills or reshards nodes), typedis connected to it."""
+    mine = Cluster()
+    mine.start()
+    conn = typedis.connect(mine.url, cluster=True, socket_timeout=2)
+    _maintenance.forget_registrations()
+    try:
+        ClCounter.save_many([ClCounter(city=c, id="c") for c in CITIES])
+        yield mine
+    finally:
+        conn.close()
+        mine.stop()
+
+
+def test_a_primary_killed_during_a_write_loop(
+    own_cluster: Cluster, summary_line: Callable[[str], None]
+) -> None:
+    tally = Tally()
+    victim = own_cluster.nodes[0]
+    n = 0
+    while n < 200:  # writes before the kill
+        tally.write(n)
+        n += 1
+    victim.kill()
+    after = 0
+    while after < 200 and n < 100_000:  # until 200 writes after its replica took over
+        tally.write(n)
+        n += 1
+        if after or (len(own_cluster.primaries()) == 3 and own_cluster.ready()):
+            after += 1
+    assert own_cluster.ready()
+    assert len(own_cluster.primaries()) == 3  # the replica was promoted
+    summary_line(f"cluster failover during a write loop: {tally.check()}")
+
+
+def test_a_slot_moved_during_a_write_loop(
+    own_cluster: Cluster, summary_line: Callable[[str], None]
+) -> None:
+    for n in range(300):  # records in every partition, so the slot has keys to move
+        ClVisit(city=CITIES[n % len(CITIES)], id=f"pre{n}").save()
+    tally = Tally()
+    city = CITIES[0]
+    slot = RedisCluster.keyslot(own_cluster.nodes[0].client(), ClVisit(city=city, id="x").redis_key)  # type: ignore[arg-type]
+    source = own_cluster.owner(slot)
+    target = next(p for p in own_cluster.primaries() if p.port != source.port)
+    step = iter(range(100_000))
+
+    def writes() -> None:
+        for _ in range(5):
+            tally.write(next(step) * len(CITIES))  # the moving partition's writes
+            tally.write(next(step))
+
+    moved = own_cluster.move_slot(slot, target, writes)
+    for _ in range(50):
+        writes()
+    assert own_cluster.owner(slot).port == target.port
+    assert moved > 0
+    summary_line(f"cluster slot migration during a write loop ({moved} keys): {tally.check()}")

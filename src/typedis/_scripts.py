@@ -191,6 +191,11 @@ def typed(error: RedisFailure, what: str, *, write: bool, sent: Command = ()) ->
 
 
 def _typed(error: RedisFailure, what: str, write: bool, sent: Command) -> TypedisError:
+    lost = error.__context__
+    if isinstance(error, RedisClusterException) and isinstance(
+        lost, redis.ConnectionError | redis.TimeoutError
+    ):  # the slot map's refresh after a lost reply failed too: what the call met is the loss
+        return _typed(lost, what, write, sent)
     if isinstance(error, RedisClusterException | ClusterDownError | AskError | TryAgainError):
         return _cluster_refused(error, what)
     if _never_sent(error):
