@@ -213,6 +213,9 @@ class Connection:
         """Close the sync clients' connections (they reconnect if used again)."""
         for client in self._sync or self._single_clients or ():
             client.close()
+        if self._cluster:  # a closed cluster client is done: new ones are made on next use
+            with self._sync_lock:
+                self._sync = None
 
     async def aclose(self) -> None:
         """Close the asyncio clients' connections, if they were created.
