@@ -105,8 +105,8 @@ class Connection:
             url: `redis://[user[:password]@]host[:port][/db]`, `rediss://...` (TLS) or
                 `unix:///path/to/socket?db=0`. For a cluster, any node's URL (database 0).
             cluster: use redis-py's cluster clients (`True`), a single server's (`False`), or
-                ask the server on first use (`None`: `INFO cluster`; a server that does not
-                answer then is taken for a single server).
+                ask the server on first use (`None`: `INFO cluster`, asked again while the
+                server cannot be reached; a server that refuses to say is a single server).
             insecure: allow a TLS URL that turns certificate checks off (`ssl_cert_reqs=none`).
             pool_timeout: seconds a call waits for a free connection when all
                 `max_connections` of a client are busy (`None`: no limit).
@@ -124,6 +124,7 @@ class Connection:
         if url is None:
             url = _embedded_server_url()
             self.embedded = True
+            cluster = False
         _check_options(url, client_options, insecure=insecure)
         self.url = url
         self._options: dict[str, Any] = {
@@ -180,6 +181,8 @@ class Connection:
                 single = self._single_clients
                 if self._cluster is None and single is not None:
                     self._cluster = _cluster_enabled(single[1])
+                    if self._cluster is None:  # unreachable: asked again on the next use
+                        return single
                 if self._cluster or single is None:
                     self._sync = (self._cluster_client(False), self._cluster_client(True))
                     for client in single or ():
@@ -382,11 +385,14 @@ class _AsyncFunctionKeys(AsyncCommandsParser):
         return await super().get_keys(*args) if keys is None else keys
 
 
-def _cluster_enabled(client: redis.Redis) -> bool:
-    """Whether the server says it is a cluster node; False if it cannot be asked (the single
-    server's clients then report what keeps it from answering, on the first call)."""
+def _cluster_enabled(client: redis.Redis) -> bool | None:
+    """Whether the server says it is a cluster node: None if it cannot be reached now, False if
+    it refuses to say (credentials, ACL). The single server's clients then report what keeps it
+    from answering, on the first call."""
     try:
         info: dict[str, Any] = client.info("cluster")  # pyright: ignore[reportUnknownMemberType, reportAssignmentType]
+    except (redis.ConnectionError, redis.TimeoutError) as error:
+        return False if isinstance(error, redis.AuthenticationError) else None
     except redis.RedisError:
         return False
     return bool(info.get("cluster_enabled"))
