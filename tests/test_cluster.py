@@ -102,6 +102,26 @@ def test_connect_detects_the_cluster(cluster: Cluster, nodes: RedisCluster) -> N
     detected.close()
 
 
+def test_a_server_that_cannot_be_reached_is_asked_again() -> None:
+    conn = Connection("redis://127.0.0.1:1/0")
+    assert conn.cluster is False
+    assert conn._cluster is None  # pyright: ignore[reportPrivateUsage]  # not settled yet
+    conn.close()
+
+
+def test_a_single_server_client_on_a_cluster_says_so(cluster: Cluster, nodes: RedisCluster) -> None:
+    elsewhere = next(
+        c
+        for c in CITIES
+        if not _node_of(nodes, f"{{td:ClVisit:{c}}}").endswith(f":{cluster.nodes[0].port}")
+    )
+    single = typedis.connect(cluster.url, cluster=False)
+    with pytest.raises(ServerUnavailable, match="cluster=True") as caught:
+        ClVisit(city=elsewhere, id="a").save()
+    assert isinstance(caught.value.__cause__, MovedError)
+    single.close()
+
+
 def test_save_load_query_delete(nodes: RedisCluster) -> None:
     shops = _shops()
     for shop in shops:
