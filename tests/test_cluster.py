@@ -297,8 +297,20 @@ def test_calls_route_without_asking_the_server_for_keys(
         (ClusterDownError("The cluster is down"), ServerUnavailable, "nothing was applied"),
         (SlotNotCoveredError("Slot 5 not covered"), ServerUnavailable, "nothing was applied"),
         (RedisClusterException("keys must map to the same key slot"), ServerRefused, "slots"),
+        (
+            redis.ResponseError("ERR Attempted to access a non local key in a cluster node"),
+            ServerUnavailable,
+            "nothing was written",
+        ),
+        (
+            redis.ResponseError(
+                "Script attempted to access keys that do not hash to the same slot"
+            ),
+            ServerRefused,
+            "different slots",
+        ),
     ],
-    ids=["moved", "ask", "tryagain", "clusterdown", "uncovered", "crossslot"],
+    ids=["moved", "ask", "tryagain", "clusterdown", "uncovered", "crossslot", "moving", "slots"],
 )
 def test_cluster_errors_are_typed_as_not_applied(
     error: Exception, typed: type[Exception], says: str

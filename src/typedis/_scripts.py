@@ -176,6 +176,9 @@ NOT_A_HASH = "holds another Redis type than a hash"  # a record key's, as Corrup
 _UNSENT = re.compile(r"connecting to|No connection available")
 # redis-py's wording when sending a command failed part-way: the server never got it whole.
 _CUT_WHILE_SENDING = re.compile(r"while writing to socket|Timeout writing to socket")
+# A command of a script that its node may not run now (Valkey and Redis): a key of the slot
+# that is migrating and not here, or a cluster that is down.
+_SLOT_MOVING = re.compile(r"access a non local key in a cluster node|while the cluster is down")
 _INSTALL = (
     "an administrator must install the function libraries with "
     "typedis.install_functions(Model, ...) or `typedis install-functions MODULE`"
@@ -269,7 +272,12 @@ def _cluster_refused(error: RedisFailure, what: str) -> TypedisError:
 
 def _refused(error: redis.RedisError, what: str, sent: Command) -> TypedisError:
     text = str(error)
-    if isinstance(error, ClusterCrossSlotError):
+    if _SLOT_MOVING.search(text):  # a script met a key of its slot on another node: the typedis
+        return ServerUnavailable(  # scripts check every key they write before the first write
+            f"{what}: the call's slot is moving between nodes, or the cluster is down ({text});"
+            " nothing was written. Try again"
+        )
+    if isinstance(error, ClusterCrossSlotError) or "do not hash to the same slot" in text:
         return ServerRefused(
             f"{what}: the keys belong to different slots of the cluster ({text}); nothing was "
             "written"
