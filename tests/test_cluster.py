@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import redis
 from redis.cluster import RedisCluster
+from redis.crc import key_slot
 from redis.exceptions import (
     AskError,
     ClusterDownError,
@@ -353,6 +354,7 @@ class Tally:
     """What a write loop saw: per partition, the increments acknowledged and those unknown;
     the records whose save was acknowledged."""
 
+    counters: dict[str, ClCounter]
     tried: int = 0
     acked: Counter[str] = dataclass_field(default_factory=Counter[str])
     unknown: Counter[str] = dataclass_field(default_factory=Counter[str])
@@ -364,7 +366,7 @@ class Tally:
         city = CITIES[n % len(CITIES)]
         self.tried += 2
         try:
-            ClCounter(city=city, id="c").atomic_increment("n", 1)
+            self.counters[city].atomic_increment("n", 1)
             self.acked[city] += 1
         except OutcomeUnknown:
             self.unknown[city] += 1
@@ -404,17 +406,22 @@ def own_cluster() -> Iterator[Cluster]:
     conn = typedis.connect(mine.url, cluster=True, socket_timeout=2)
     _maintenance.forget_registrations()
     try:
-        ClCounter.save_many([ClCounter(city=c, id="c") for c in CITIES])
         yield mine
     finally:
         conn.close()
         mine.stop()
 
 
+def _tally() -> Tally:
+    counters = {c: ClCounter(city=c, id="c") for c in CITIES}
+    ClCounter.save_many(list(counters.values()))
+    return Tally(counters)
+
+
 def test_a_primary_killed_during_a_write_loop(
     own_cluster: Cluster, summary_line: Callable[[str], None]
 ) -> None:
-    tally = Tally()
+    tally = _tally()
     victim = own_cluster.nodes[0]
     n = 0
     while n < 200:  # writes before the kill
@@ -437,9 +444,8 @@ def test_a_slot_moved_during_a_write_loop(
 ) -> None:
     for n in range(300):  # records in every partition, so the slot has keys to move
         ClVisit(city=CITIES[n % len(CITIES)], id=f"pre{n}").save()
-    tally = Tally()
-    city = CITIES[0]
-    slot = RedisCluster.keyslot(own_cluster.nodes[0].client(), ClVisit(city=city, id="x").redis_key)  # type: ignore[arg-type]
+    tally = _tally()
+    slot = key_slot(ClVisit(city=CITIES[0], id="x").redis_key.encode())
     source = own_cluster.owner(slot)
     target = next(p for p in own_cluster.primaries() if p.port != source.port)
     step = iter(range(100_000))

@@ -10,10 +10,10 @@ as nothing ran; an out-of-memory server that refuses to load a library runs the 
 writer, which never retries.
 
 On a cluster the same calls go through redis-py's cluster clients: a call's keys share one hash
-tag, so one slot and one node. A MOVED, ASK or TRYAGAIN reply means the node ran nothing, so
-following it is safe (redis-py does); a missing library is loaded on the node that owns the
-call's slot, then the call is sent again; a pipeline of writes never re-sends a command whose
-reply was lost (``_execute``).
+tag, so one slot and one node. A MOVED, ASK or TRYAGAIN reply means the node ran nothing: reads
+follow them (redis-py does), writes follow MOVED only (``_on_slot_node`` says why); a missing
+library is loaded on the node that owns the call's slot, then the call is sent again; a
+pipeline of writes never re-sends a command whose reply was lost (``send_pipeline``).
 
 Every redis-py error becomes a ``TypedisError`` here (``typed``), the redis-py error chained:
 an error reply is ``ServerRefused`` (``ServerFull`` out of memory, ``PermissionDenied`` for an
@@ -43,6 +43,7 @@ from redis.exceptions import (
     ClusterCrossSlotError,
     ClusterDownError,
     MaxConnectionsError,
+    MovedError,
     NoPermissionError,
     NoScriptError,
     OutOfMemoryError,
@@ -352,13 +353,13 @@ def pipeline(client: Client) -> Pipeline:
     return cast(Pipeline, pipe)
 
 
-def send_pipeline(client: Client, commands: Sequence[Command]) -> list[Any]:
+def send_pipeline(client: Client, commands: Sequence[Command], *, write: bool) -> list[Any]:
     """Pipeline ``commands``, each one's error in its place (redis-py's: see ``typed``).
 
     redis-py's cluster pipeline re-sends, one by one, the commands of a node whose replies were
     lost, which could run a write twice; so on a cluster the pipeline is sent without following
-    anything, and only the commands a node refused to run (MOVED, ASK, TRYAGAIN) are sent again,
-    through the client, which follows the redirect.
+    anything, then the commands a node refused to run are sent again: a write only after a
+    MOVED (``_on_slot_node``), a read after any redirect, through the client.
     """
     pipe: Any = client.pipeline(transaction=False)  # pyright: ignore[reportUnknownMemberType]
     if not isinstance(client, RedisCluster):
@@ -370,12 +371,75 @@ def send_pipeline(client: Client, commands: Sequence[Command]) -> list[Any]:
         stack, raise_on_error=False, allow_redirections=False
     )
     for n, reply in enumerate(replies):
-        if isinstance(reply, AskError | TryAgainError):  # not run: safe to send again
+        again = MovedError if write else AskError | TryAgainError
+        if isinstance(reply, again):  # not run: safe to send again
             try:
-                replies[n] = command(client, *commands[n])
+                replies[n] = _send(client, commands[n], write)
             except redis.RedisError as error:
                 replies[n] = error
     return replies
+
+
+# Redirects a write follows (redis-py's limit for a command).
+_REDIRECTS = 16
+
+
+def _send(client: Client, cmd: Command, write: bool) -> Any:
+    """Send one command: a write of a script or function on a cluster by ``_on_slot_node``."""
+    if write and isinstance(client, RedisCluster) and cmd[0] in _CODE and int(cmd[2]) > 0:
+        return _on_slot_node(client, cmd)
+    return command(client, *cmd)
+
+
+_CODE = frozenset({"FCALL", "EVALSHA", "EVAL"})
+
+
+def _on_slot_node(client: RedisCluster, cmd: Command) -> Any:
+    """Send a write (``FCALL``, ``EVALSHA`` or ``EVAL``) to the primary of its first key's slot,
+    following MOVED only.
+
+    redis-py also follows ASK, sending the call to the node importing a slot that is migrating.
+    There a script may create a key of the slot that the migrating node still holds (typedis'
+    scripts derive their index keys from the record's tag, undeclared): the migration's
+    ``MIGRATE`` of that key then fails (BUSYKEY) and the index is split between two nodes. So a
+    write met by ASK (or TRYAGAIN) is not sent on: ``ServerUnavailable``, nothing ran. On the
+    migrating node a script that touches a key already moved fails before its first write.
+    """
+    cluster: Any = client  # redis-py leaves the cluster client's methods unannotated
+    moved: MovedError | None = None
+    for _ in range(_REDIRECTS):
+        node = cluster.get_node_from_key(cmd[3])
+        try:
+            return cluster.get_redis_connection(node).execute_command(*cmd)
+        except MovedError as error:
+            moved = error
+            cluster.nodes_manager.move_slot(error)
+        except (redis.ConnectionError, redis.TimeoutError):
+            cluster.nodes_manager.initialize()  # the next call finds the slot's new owner
+            raise
+    assert moved is not None
+    raise moved
+
+
+async def _asend(client: AsyncClient, cmd: Command, write: bool) -> Any:
+    """``_send`` on an asyncio client."""
+    if not (write and isinstance(client, AsyncRedisCluster) and cmd[0] in _CODE and int(cmd[2])):
+        return await cast(Awaitable[Any], command(client, *cmd))
+    cluster: Any = client
+    await cluster.initialize()  # once: the slot map
+    moved: MovedError | None = None
+    for _ in range(_REDIRECTS):
+        node = cluster.get_node_from_key(cmd[3])
+        try:
+            return await node.execute_command(*cmd)
+        except MovedError as error:
+            moved = error
+            await cluster.nodes_manager.move_slot(error)
+        except (redis.ConnectionError, redis.TimeoutError):
+            cluster._initialize = True  # the next call reads the slot map again
+            raise
+    assert moved is not None
+    raise moved
 
 
 def _load(
@@ -417,7 +481,7 @@ def run(call: Call[R]) -> R:
                     sent = load
                     _load(client, load, call.keys)
                 sent = attempt[-1]
-                reply = command(client, *sent)
+                reply = _send(client, sent, call.write)
                 break
             except redis.ResponseError as error:
                 if n == len(attempts) or not _again(error, sent):
@@ -450,7 +514,7 @@ async def arun(call: Call[R]) -> R:
                     sent = load
                     await _aload(client, load, call.keys)
                 sent = attempt[-1]
-                reply = await cast(Awaitable[Any], command(client, *sent))
+                reply = await _asend(client, sent, call.write)
                 break
             except redis.ResponseError as error:
                 if n == len(attempts) or not _again(error, sent):
@@ -506,7 +570,7 @@ def run_many(calls: Sequence[Call[R]]) -> list[R]:
                 mine.append((final, n))
                 n += 1
                 sent.append(mine)
-            results = send_pipeline(client, queued)
+            results = send_pipeline(client, queued, write=write)
             retry: list[int] = []
             for i, mine in zip(pending, sent, strict=True):
                 cmd, reply = _first_failure(mine, results)
