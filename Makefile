@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 
-.PHONY: demo test lint typecheck docs bench bench-memory clean
+.PHONY: demo test test-cluster lint typecheck docs bench bench-memory clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,15 @@ docs: $(VENV)/.stamp-dev
 
 test: lint typecheck docs
 	$(BIN)/pytest
+	$(MAKE) test-cluster
+
+# The model, query, batch, bulk and repair tests again, on a local Valkey Cluster (3 primaries,
+# 1 replica each; tests/_cluster.py); tests/test_cluster.py runs in the plain suite.
+CLUSTER_TESTS := tests/test_model.py tests/test_save_many.py tests/test_bulk.py \
+	tests/test_repair.py tests/test_count.py tests/test_query_edges.py
+
+test-cluster: $(VENV)/.stamp-dev
+	TYPEDIS_TEST_CLUSTER=1 $(BIN)/pytest -q $(CLUSTER_TESTS)
 
 # Benchmark install: typedis plus the `bench` extra (matplotlib, for the harness' plots).
 $(VENV)/.stamp-bench: pyproject.toml | $(PY)

