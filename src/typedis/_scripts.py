@@ -1,7 +1,8 @@
 """The one place that runs server-side code (assembled by ``_lua``) and types redis-py's errors.
 
 A ``Call`` is one invocation plus the function that turns the reply into a result; ``run`` and
-``arun`` execute it on the sync and asyncio clients, ``run_many`` pipelines many. A call may
+``arun`` execute it on the sync and asyncio clients, ``run_many`` / ``arun_many`` pipeline
+many. A call may
 also be a plain read (``Read``: a load by key needs no script unless the record holds an
 expiry), whose decoder then asks for the script call ``Instead``. Missing code
 (NOSCRIPT, or a function library the server lacks) is loaded and the call sent again: safe,
@@ -358,63 +359,125 @@ def run_many(calls: Sequence[Call[R]]) -> list[R]:
         return []
     conn = get_connection()
     conn.warn_if_evicting()
+    steps = _pipelined(calls, conn.writer if any(c.write for c in calls) else conn.client)
+    pipe = next(steps)
+    while True:
+        results: list[Any] | redis.RedisError
+        try:
+            results = pipe.execute(raise_on_error=False)
+        except redis.RedisError as error:
+            results = error
+        try:
+            pipe = steps.send(results)
+        except StopIteration as done:
+            replies: list[Any] = done.value
+            break
+    decoded, again, first = _decoded(calls, replies)
+    for i, call in again:
+        try:
+            decoded[i] = run(call)
+        except TypedisError as refused:
+            first = first or refused
+    if first is not None:
+        raise first
+    return decoded
+
+
+async def arun_many(calls: Sequence[Call[R]]) -> list[R]:
+    """``run_many()`` on the asyncio clients."""
+    if not calls:
+        return []
+    conn = get_connection()
+    await conn.awarn_if_evicting()
+    steps = _pipelined(calls, conn.awriter if any(c.write for c in calls) else conn.aclient)
+    pipe = next(steps)
+    while True:
+        results: list[Any] | redis.RedisError
+        try:
+            results = await cast(Awaitable[list[Any]], pipe.execute(raise_on_error=False))
+        except redis.RedisError as error:
+            results = error
+        try:
+            pipe = steps.send(results)
+        except StopIteration as done:
+            replies: list[Any] = done.value
+            break
+    decoded, again, first = _decoded(calls, replies)
+    for i, call in again:
+        try:
+            decoded[i] = await arun(call)
+        except TypedisError as refused:
+            first = first or refused
+    if first is not None:
+        raise first
+    return decoded
+
+
+def _pipelined(
+    calls: Sequence[Call[Any]], client: Any
+) -> Generator[Pipeline, list[Any] | redis.RedisError, list[Any]]:
+    """The pipelines that send ``calls`` (each attempt of the calls still pending): yields a
+    pipeline, is sent its results (or the error executing it raised); returns each call's
+    reply, or its ``TypedisError``."""
     write = any(c.write for c in calls)
-    client = conn.writer if write else conn.client
     plans = [c.attempts() for c in calls]
     replies: list[Any] = [None] * len(calls)
     pending = list(range(len(calls)))
     step = 0
-    try:
-        while pending:
-            pipe = pipeline(client)
-            loaded: dict[Command, int] = {}  # a library is loaded once per pipeline
-            sent: list[list[tuple[Command, int]]] = []  # each pending call's commands
-            n = 0
-            for i in pending:
-                *setup, final = plans[i][step]
-                mine: list[tuple[Command, int]] = []
-                for cmd in setup:
-                    if cmd not in loaded:
-                        command(pipe, *cmd)
-                        loaded[cmd], n = n, n + 1
-                    mine.append((cmd, loaded[cmd]))
-                command(pipe, *final)
-                mine.append((final, n))
-                n += 1
-                sent.append(mine)
-            results = pipe.execute(raise_on_error=False)
-            retry: list[int] = []
-            for i, mine in zip(pending, sent, strict=True):
-                cmd, reply = _first_failure(mine, results)
-                if isinstance(reply, redis.ResponseError):
-                    if step + 1 < len(plans[i]) and _again(reply, cmd):
-                        retry.append(i)
-                        continue
-                    reply = typed(reply, calls[i].what, write=calls[i].write, sent=cmd)
-                replies[i] = reply
-            pending = retry
-            step += 1
-    except redis.RedisError as error:
-        raise typed(error, calls[pending[0] if pending else 0].what, write=write) from error
-    # Decode every reply (each sets its record's state) before raising the first failure.
+    while pending:
+        pipe = pipeline(client)
+        loaded: dict[Command, int] = {}  # a library is loaded once per pipeline
+        sent: list[list[tuple[Command, int]]] = []  # each pending call's commands
+        n = 0
+        for i in pending:
+            *setup, final = plans[i][step]
+            mine: list[tuple[Command, int]] = []
+            for cmd in setup:
+                if cmd not in loaded:
+                    command(pipe, *cmd)
+                    loaded[cmd], n = n, n + 1
+                mine.append((cmd, loaded[cmd]))
+            command(pipe, *final)
+            mine.append((final, n))
+            n += 1
+            sent.append(mine)
+        results = yield pipe
+        if isinstance(results, redis.RedisError):
+            raise typed(results, calls[pending[0]].what, write=write) from results
+        retry: list[int] = []
+        for i, mine in zip(pending, sent, strict=True):
+            cmd, reply = _first_failure(mine, results)
+            if isinstance(reply, redis.ResponseError):
+                if step + 1 < len(plans[i]) and _again(reply, cmd):
+                    retry.append(i)
+                    continue
+                reply = typed(reply, calls[i].what, write=calls[i].write, sent=cmd)
+            replies[i] = reply
+        pending = retry
+        step += 1
+    return replies
+
+
+def _decoded(
+    calls: Sequence[Call[Any]], replies: list[Any]
+) -> tuple[list[Any], list[tuple[int, Call[Any]]], TypedisError | None]:
+    """Decode every reply (each sets its record's state) before the first failure is raised:
+    the results, the calls their decoders ask for ``Instead`` (by position), the first failure."""
     decoded: list[Any] = []
+    again: list[tuple[int, Call[Any]]] = []
     first: TypedisError | None = None
-    for call, reply in zip(calls, replies, strict=True):
+    for i, (call, reply) in enumerate(zip(calls, replies, strict=True)):
+        decoded.append(None)
         if isinstance(reply, TypedisError):
             first = first or reply
-            decoded.append(None)
             continue
         try:
-            try:
-                decoded.append(call.decode(reply))
-            except Instead as instead:
-                decoded.append(run(instead.call))
+            decoded[i] = call.decode(reply)
+        except Instead as instead:
+            again.append((i, instead.call))
         except TypedisError as refused:
             first = first or refused
-            decoded.append(None)
-    if first is not None:
-        raise first
-    return decoded
+    return decoded, again, first
 
 
 def _first_failure(sent: list[tuple[Command, int]], results: list[Any]) -> tuple[Command, Any]:
