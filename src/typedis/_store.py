@@ -208,7 +208,7 @@ def save_call(
     moving = (otag, oid) != (tag, rid)
     if moving and not migrate_key:
         raise _moved(spec, oid, rid)
-    if otag != tag:
+    if spec.shards and otag != tag:
         raise _across(spec, otag, tag)
     written: frozenset[str] | None = None  # every field
     if update_fields is not None:
@@ -254,11 +254,13 @@ def _moved(spec: ModelSpec, oid: str, rid: str) -> KeyMutationError:
 
 
 def _across(spec: ModelSpec, otag: str, tag: str) -> KeyMutationError:
-    what = "shard" if spec.shards else "partition"
+    """A key change of a sharded model that moves its record to another shard: two hash tags,
+    which one atomic step cannot write on a cluster. (A partitioned model's move to another
+    partition is one function call of two tags: atomic on one server, refused by a cluster.)"""
     return KeyMutationError(
-        f"save() would move a {spec.name} record from {what} {otag} to {what} {tag}: two hash "
+        f"save() would move a {spec.name} record from shard {otag} to shard {tag}: two hash "
         "tags, which one atomic step cannot write on a cluster (they live in different slots); "
-        f"save a model_copy() with the new key and delete this record, or keep its {what}"
+        "save a model_copy() with the new key and delete this record"
     )
 
 
