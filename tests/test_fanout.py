@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 import typedis
 from _acl import as_user
 from typedis import (
+    Decaying,
     Index,
     Indexed,
     Key,
@@ -36,6 +37,7 @@ from typedis import (
     field,
 )
 from typedis._query._conditions import Cond
+from typedis.memory import AccessCount
 
 
 class FoPart(Model, partition="p"):
@@ -332,3 +334,39 @@ def test_a_key_change_that_moves_a_record_to_another_shard_is_refused(
     moving.n = same
     moving.save(migrate_key=True)
     assert [r.n for r in FoShard.query.all()] == [same]
+
+
+class FoNote(Model, partition="agent"):
+    agent: Key[str]
+    name: Key[str]
+    score: Sorted[int] = 0
+    hits: AccessCount = field(default=0)
+
+
+def test_a_read_hook_runs_only_on_the_records_a_fanout_returns(redis_client: redis.Redis) -> None:
+    """A model whose kinds run on every record read (access tracking) has its page selected
+    first (ids and scores), then only the page's records read: none cut by the merge counts."""
+    FoNote.save_many([FoNote(agent=a, name=str(n), score=n) for a in "ab" for n in range(3)])
+    q = FoNote.query.across_partitions().order_by(FoNote.score.desc()).limit(3)
+    assert [(r.agent, r.name) for r in q.all()] == [("b", "2"), ("a", "2"), ("b", "1")]
+
+    def staged(agent: str, name: str) -> int:
+        key = FoNote(agent=agent, name=name).redis_key
+        return int(redis_client.hget(key, "~acc:n:hits") or 0)
+
+    assert [staged(a, str(n)) for a in "ab" for n in range(3)] == [0, 0, 1, 0, 1, 1]
+    assert asyncio.run(q.aall()) == q.all()
+
+
+class FoPower(Model, shards=2):
+    name: Key[str]
+    relevance: Decaying[float] = field(default=1.0, rate=0.3, curve="power")
+
+
+def test_an_order_an_index_kind_computes_is_not_merged() -> None:
+    """A power-curve Decaying order is computed by its kind on the server, with no score to
+    merge on: refused before anything is sent (counting is fine)."""
+    FoPower(name="x").save()
+    with pytest.raises(QueryError, match="cannot be merged across partitions or shards"):
+        FoPower.query.top_by_decay(n=3)
+    assert FoPower.query.count() == 1
