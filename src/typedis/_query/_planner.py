@@ -1,7 +1,8 @@
 """The pure planner: a query becomes the program of one function call, without touching Redis.
 
 A plan names the hash tag the query runs in (a partitioned model's partition comes from the
-query's equality conditions on the partition fields), a tree of nodes the query function
+query's equality conditions on the partition fields; a query over several partitions or shards
+is a ``Fanout``, one plan per tag), a tree of nodes the query function
 evaluates with server-side set algebra, and an order: one sorted set, or a rank stage (a
 weighted sum of sorted sets, computed in the same call). The planner itself knows the record
 ids (``ids``), ``all`` and the boolean nodes; every other node is compiled by the index kind
