@@ -1,7 +1,7 @@
 """A query across partitions against the same query on one tag holding the same records.
 
 P partitions of N records each (``across_partitions()``: P query function calls in one
-pipeline, merged on the client) against one unpartitioned model holding the same P × N records
+pipeline, merged on the client) against one unpartitioned model holding the same P x N records
 (one call), for: a top-100 page, a filter with a limit (ordered and unordered), and counts. It
 prints the milliseconds per query (the best of ``--rounds`` rounds of ``--reps`` queries, the
 contenders taking turns) and the ratio fan-out / one tag.
