@@ -285,6 +285,9 @@ def test_a_sharded_model_is_queried_over_every_shard(redis_client: redis.Redis) 
     assert [r.n for r in q.all()] == [r.n for r in expected]
     assert FoShard.query.count() == FoShard.count() == 60
     assert FoShard.query.get(FoShard.n == 13).score == 6
+    assert "fan-out over the 8 shards (1 now)" in FoShard.query.filter(FoShard.n == 13).explain()
+    by_key = FoShard.query.filter(FoShard.n.in_([1, 2, 3, 99]), FoShard.grp == "y")
+    assert sorted(r.n for r in by_key.all()) == [1, 3]
     assert FoShard.load(13).score == 6
     assert "fan-out over the 8 shards" in q.explain()
     assert FoShard.check_indexes().total == 0

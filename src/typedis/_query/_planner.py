@@ -287,9 +287,22 @@ def plan(
         )
     if not over:
         return plans[0]
+    if spec.shards and shared is not None and shared[0] == "ids":
+        plans = _by_shard(spec, plans, shared[1])
     return Fanout(
         tuple(plans), over, min(offset, _MAX_PAGE), -1 if limit is None else min(limit, _MAX_PAGE)
     )
+
+
+def _by_shard(spec: ModelSpec, plans: list[Plan], ids: list[str]) -> list[Plan]:
+    """The plans of a sharded query by key: those of the shards holding the ids, each with its
+    own ids (a record's shard follows from its id)."""
+    held: dict[str, list[str]] = {}
+    for rid in ids:
+        held.setdefault(_keys.shard_tag(spec.name, _keys.shard_of(rid, spec.shards)), []).append(
+            rid
+        )
+    return [replace(p, where=["ids", held[p.tag]]) for p in plans if p.tag in held]
 
 
 def needs_registry(model: type[Model], where: c.Cond[Any] | None) -> bool:
@@ -477,7 +490,7 @@ class Compiler:
         """Equality on a partition field, or on the key field that makes up record ids."""
         texts = self.texts(cond)
         spec = self.spec
-        self.keyed = True
+        self.keyed = self.keyed or bool(spec.partition)
         if field.name in spec.partition:  # inside an Or or Not: true exactly for this partition
             return [
                 "or",
