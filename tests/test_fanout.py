@@ -373,3 +373,26 @@ def test_an_order_an_index_kind_computes_is_not_merged() -> None:
     with pytest.raises(QueryError, match="cannot be merged across partitions or shards"):
         FoPower.query.top_by_decay(n=3)
     assert FoPower.query.count() == 1
+
+
+class FoShardTtl(Model, shards=4):
+    n: Key[int]
+    grp: Indexed[str] = "x"
+
+
+def test_maintenance_visits_every_shard(redis_client: redis.Redis) -> None:
+    FoShardTtl.save_many([FoShardTtl(n=n) for n in range(20)])
+    for n in range(5):
+        FoShardTtl(n=100 + n).save(ttl=0.001)
+    asyncio.run(asyncio.sleep(0.01))
+    assert FoShardTtl.count(exact=False) == 25 and FoShardTtl.count() == 20
+    assert FoShardTtl.sweep_expired() == 5
+    assert FoShardTtl.check_indexes().total == 0
+    redis_client.srem(
+        "{td:FoShardTtl:~0}:i:grp:x", *redis_client.smembers("{td:FoShardTtl:~0}:all")
+    )
+    assert FoShardTtl.check_indexes().total > 0
+    assert FoShardTtl.rebuild_indexes() == 20
+    assert FoShardTtl.query.filter(FoShardTtl.grp == "x").count() == 20
+    assert FoShardTtl.delete_all() == 20
+    assert FoShardTtl.query.count() == 0 and redis_client.dbsize() == 0
