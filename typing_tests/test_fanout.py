@@ -33,5 +33,5 @@ async def explained() -> None:
     assert_type(await spread.aexplain("count"), str)
 
 
-class Wrong(Model, shards="16"):  # E[pyright]: shards= takes an int (mypy checks no class keywords of a custom metaclass)
+class Wrong(Model, shards="16"):  # E[pyright]: an int; mypy skips class keywords
     id: Key[str]

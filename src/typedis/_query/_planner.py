@@ -244,10 +244,11 @@ def plan(
     spec = model.__typedis_spec__
     layout = _layout(spec)
     conds = _conjuncts(where)
-    targets: list[tuple[str, dict[str, str]]] = [(layout.tag or "", {})]
+    none: dict[str, str] = {}  # the partition texts of a tag that is no partition
+    targets = [(layout.tag or "", none)]
     over = ""
     if spec.shards:
-        targets, over = [(t, {}) for t in spec.shard_tags()], f"the {spec.shards} shards"
+        targets, over = [(t, none) for t in spec.shard_tags()], f"the {spec.shards} shards"
     elif spec.partition:
         named = _take_partitions(spec, conds, given=tags is not None)
         if named is None:
