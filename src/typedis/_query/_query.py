@@ -177,6 +177,22 @@ class Query(Generic[M]):
         """``explain()`` on the asyncio client."""
         return await _adrive(self._explain(mode, exact))
 
+    def profile(self) -> Profile:
+        """Run the query's page selection on the server and say what it cost: the shape run
+        and the ids it walked and stored. No record is read (mode "ids": no read hook runs).
+
+        Raises:
+            QueryError: the query runs over several partitions or shards (``plan()``).
+        """
+        p = replace(self.plan("ids"), profile=True)
+
+        def decode(reply: list[Any]) -> Profile:
+            shape, walked, stored, found = reply
+            return Profile(shape.decode(), int(walked), int(stored), int(found))
+
+        profile: Profile = _scripts.run(self._call(p, decode))
+        return profile
+
     def _explain(self, mode: str, exact: bool) -> Steps[str]:
         p = yield from self._planned(mode, exact)
         return f"{self.model.__name__} {describe(p)}"
