@@ -61,10 +61,11 @@ class FoShard(Model, shards=8):
 
 
 Row = tuple[str, int, str, int | None]  # p, n, grp, score
+PARTITIONS = ["a", "b", "c", "d:e", "f%"]  # ":" and "%" are escaped in the tag
 
 ROWS = st.lists(
     st.tuples(
-        st.sampled_from(["a", "b", "c", "d:e", "f%"]),  # ":" and "%" are escaped in the tag
+        st.sampled_from(PARTITIONS),
         st.integers(0, 25),
         st.sampled_from(["x", "y"]),
         st.one_of(st.none(), st.integers(0, 4)),  # few scores: many ties, some unscored
@@ -89,10 +90,12 @@ def conditions(model: Any) -> dict[str, list[Cond[Any]]]:
 ORDERS = ["none", "asc", "desc"]
 
 
-def build(model: Any, where: str, order: str, offset: int, limit: int | None) -> Any:
+def build(
+    model: Any, where: str, order: str, offset: int, limit: int | None, named: bool = False
+) -> Any:
     q = model.query.filter(*conditions(model)[where])
-    if model is FoPart:
-        q = q.across_partitions()
+    if model is FoPart:  # every partition: those the registry lists, or all named by in_()
+        q = q.filter(FoPart.p.in_(PARTITIONS)) if named else q.across_partitions()
     if order != "none":
         q = q.order_by(model.score.asc() if order == "asc" else model.score.desc())
     q = q.offset(offset)
@@ -119,6 +122,7 @@ def store(rows: list[Row], redis_client: redis.Redis) -> None:
     order=st.sampled_from(ORDERS),
     offset=st.integers(0, 6),
     limit=st.one_of(st.none(), st.integers(0, 8)),
+    named=st.booleans(),
 )
 def test_a_query_across_partitions_returns_what_one_unpartitioned_model_returns(
     redis_client: redis.Redis,
@@ -127,10 +131,11 @@ def test_a_query_across_partitions_returns_what_one_unpartitioned_model_returns(
     order: str,
     offset: int,
     limit: int | None,
+    named: bool,
 ) -> None:
     store(rows, redis_client)
     spread, flat = (
-        build(FoPart, where, order, offset, limit),
+        build(FoPart, where, order, offset, limit, named),
         build(FoFlat, where, order, offset, limit),
     )
     expected = keys_of(flat.all())
@@ -146,7 +151,7 @@ def test_a_query_across_partitions_returns_what_one_unpartitioned_model_returns(
     if order != "none":  # first() ignores the limit; without an order it is any match
         firsts = [q.first() for q in (spread, flat)]
         assert [f and (f.p, f.n) for f in firsts] == [firsts[1] and (firsts[1].p, firsts[1].n)] * 2
-    base = build(FoPart, where, order, 0, None)
+    base = build(FoPart, where, order, 0, None, named)
     assert base.count() == build(FoFlat, where, order, 0, None).count()
     assert base.count(exact=False) == build(FoFlat, where, order, 0, None).count(exact=False)
     assert spread.exists() == flat.exists()  # exists() ignores the limit, as first() does
