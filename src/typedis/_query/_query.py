@@ -241,10 +241,7 @@ class Query(Generic[M]):
         desc = f.descending
         if f.plans and f.plans[0].reads:
             located = yield from self._merged_ids(f)
-            if not located:
-                return []
-            (found,) = yield [_store.load_call(self.model, located)]
-            return _found_all(found)
+            return (yield from self._loaded(located))
         f = f.with_mode("records" if desc is None else "scored")
         replies = yield [self._call(p, _rows(desc is not None)) for p in f.plans]
         read = _store.reader(self.model)
@@ -256,6 +253,18 @@ class Query(Generic[M]):
         f = f.with_mode("ids" if desc is None else "ranked")
         replies = yield [self._call(p, _ids(desc is not None)) for p in f.plans]
         return [(tag, rid.decode()) for tag, rid, _ in _merge(f, replies, desc)]
+
+    def _loaded(self, located: list[Located]) -> Steps[list[M]]:
+        """The live records at these (tag, id), in that order: one load per tag (a call spans
+        one slot), the loads sent together."""
+        by_tag: dict[str, list[Located]] = {}
+        for at in located:
+            by_tag.setdefault(at[0], []).append(at)
+        replies = yield [_store.load_call(self.model, ats) for ats in by_tag.values()]
+        found: dict[Located, M | None] = {}
+        for ats, records in zip(by_tag.values(), replies, strict=True):
+            found.update(zip(ats, records, strict=True))
+        return [r for at in located if (r := found[at]) is not None]
 
     def _first(self) -> Steps[M | None]:
         found = yield from self._all(1)
@@ -380,8 +389,7 @@ class Query(Generic[M]):
     def _iter(self, batch_size: int) -> Iterator[M]:
         located = _drive(self._located())
         for start in range(0, len(located), batch_size):
-            batch = located[start : start + batch_size]
-            yield from (r for r in _scripts.run(_store.load_call(self.model, batch)) if r)
+            yield from _drive(self._loaded(located[start : start + batch_size]))
 
     def top_by_decay(
         self, ref: DecayRef[M, Any] | None = None, n: int = 10, at: datetime | None = None
@@ -439,12 +447,8 @@ class Query(Generic[M]):
     async def _aiter(self, batch_size: int) -> AsyncIterator[M]:
         located = await _adrive(self._located())
         for start in range(0, len(located), batch_size):
-            batch: list[M | None] = await _scripts.arun(
-                _store.load_call(self.model, located[start : start + batch_size])
-            )
-            for r in batch:
-                if r:
-                    yield r
+            for r in await _adrive(self._loaded(located[start : start + batch_size])):
+                yield r
 
 
 # ---- the executors ----------------------------------------------------------------------------
