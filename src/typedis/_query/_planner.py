@@ -525,9 +525,15 @@ _SHAPES = {
 
 def describe(p: Plan | Fanout) -> str:
     """A plan in words: its filter, order, page, shape and cost class; a fan-out's tags, the
-    plan of each (of the first) and the merge."""
+    plan each runs (the first one's, in words) and the merge."""
     if isinstance(p, Fanout):
         return _describe_fanout(p)
+    head, shape = _described(p)
+    return f"{head}; {p.mode} in one function call; {shape}"
+
+
+def _described(p: Plan) -> tuple[str, str]:
+    """A plan's tag, filter, order and page in words; and its shape with its cost class."""
     where = _describe(p.where)
     order = "in no order"
     if isinstance(p.order, dict):
@@ -543,32 +549,33 @@ def describe(p: Plan | Fanout) -> str:
             order = f"ordered by rank {terms}{how} {way}"
     page = f"offset {p.offset}" + ("" if p.limit < 0 else f", limit {p.limit}")
     shape = _cardinality(p.where) if p.shape == "cardinality" else _SHAPES[p.shape]
-    shape = shape.format(z=p.plain_order())
-    return f"in {p.tag}: {where}; {order}; {page}; {p.mode} in one function call; {shape}"
+    return f"in {p.tag}: {where}; {order}; {page}", shape.format(z=p.plain_order())
 
 
 def _describe_fanout(f: Fanout) -> str:
-    count = f.plans[0].mode == "count" if f.plans else False
-    if count:
+    calls = f"{len(f.plans)} function call{'' if len(f.plans) == 1 else 's'}"
+    if not f.plans:
+        return f"fan-out over {f.over}: none, nothing to run"
+    first = f.plans[0]
+    if first.mode == "count":
         merge = "the counts summed"
-    elif f.plans and f.plans[0].order is not None:
-        merge = (
-            "a k-way merge on the order's score, then the id (as one tag orders ties; records "
-            "without a score last, by id)"
-        )
-    elif f.limit < 0:
-        merge = "a k-way merge by id"
     else:
-        merge = "the sources' pages joined in no defined order"
-    if not count:
-        page = f"offset {f.offset}" + ("" if f.limit < 0 else f", limit {f.limit}")
-        merge += f", then {page}"
-    each = "; ".join(describe(f.plans[0]).split("; ")[:-2]) if f.plans else "nothing to run"
-    each = each.replace(" in one function call", "")
-    shape = describe(f.plans[0]).split("; ")[-1] if f.plans else ""
+        if first.order is not None:
+            merge = (
+                "a k-way merge on the order's score, then the id (ties as in one tag; records "
+                "without a score last, by id)"
+            )
+        elif f.limit < 0:
+            merge = "a k-way merge by id"
+        else:
+            merge = "the pages joined in no defined order"
+        merge += f", then offset {f.offset}" + ("" if f.limit < 0 else f", limit {f.limit}")
+    head, shape = _described(first)
+    plan_of_tag = head.split(": ", 1)[1]
     return (
-        f"fan-out over {f.over} ({len(f.plans)} now): one query function call per tag, sent "
-        f"together in one pipeline; each: {each}; {shape}; merged on the client: {merge}"
+        f"fan-out over {f.over}: {calls} sent together in one pipeline, each in its tag (the "
+        f"first: {first.tag}): {plan_of_tag}; {first.mode}; {shape}; merged on the client: "
+        f"{merge}"
     )
 
 
