@@ -261,6 +261,8 @@ def test_a_tenant_who_may_not_read_the_registry_gets_permission_denied(
             FoPart.query.filter(FoPart.p.in_(["a", "b"])).all()  # partition b is not its own
         with pytest.raises(typedis.PermissionDenied):
             asyncio.run(FoPart.query.across_partitions().acount())
+        with pytest.raises(typedis.PermissionDenied):  # one pipeline, partition b refused
+            asyncio.run(FoPart.query.filter(FoPart.p.in_(["a", "b"])).acount())
 
 
 # ---- shards= ------------------------------------------------------------------------------
