@@ -403,3 +403,15 @@ def test_maintenance_visits_every_shard(redis_client: redis.Redis) -> None:
     assert FoShardTtl.query.filter(FoShardTtl.grp == "x").count() == 20
     assert FoShardTtl.delete_all() == 20
     assert FoShardTtl.query.count() == 0 and redis_client.dbsize() == 0
+
+
+def test_one_call_apis_refuse_a_fanout_with_a_query_error() -> None:
+    """plan(), profile() and bulk changes by query run in one tag: a fan-out is refused
+    before anything is sent."""
+    with pytest.raises(QueryError, match="several partitions or shards"):
+        FoShard.query.plan()
+    with pytest.raises(QueryError, match="several partitions or shards"):
+        FoShard.query.profile()
+    with pytest.raises(QueryError, match="several partitions or shards"):
+        FoShard.bulk_delete(FoShard.query.filter(FoShard.grp == "x"))
+    assert FoPart.query.filter(FoPart.p == "a").plan().tag == "{td:FoPart:a}"
