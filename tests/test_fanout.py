@@ -37,7 +37,7 @@ from typedis import (
     field,
 )
 from typedis._query._conditions import Cond
-from typedis.memory import AccessCount
+from typedis.memory import AccessCount, Fingerprinted
 
 
 class FoPart(Model, partition="p"):
@@ -312,6 +312,19 @@ def test_unique_on_a_sharded_model_must_include_the_key() -> None:
         mail: str
 
     assert FoGoodUnique.__typedis_spec__.shards == 4
+
+
+def test_kinds_keeping_one_structure_per_tag_are_refused_on_a_sharded_model() -> None:
+    with pytest.raises(ModelError, match="shards= with a changes index"):
+
+        class FoLogged(Model, shards=4, changes=True):
+            n: Key[int]
+
+    with pytest.raises(ModelError, match="shards= with a bloom index"):
+
+        class FoBloomed(Model, shards=4):
+            n: Key[int]
+            topic: Fingerprinted[str] = "t"
 
 
 @pytest.mark.parametrize("shards", [0, -1, True, 2.0, 2**15])

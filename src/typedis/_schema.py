@@ -237,13 +237,13 @@ def build(
     if not abstract and not keys:
         raise ModelError(f"{model}: no Key field (typedis adds 'id: AutoKey' when it can)")
     index_specs = _indexes(model, fields, Shape(keys, parts), indexes)
-    count = _shards(model, shards, parts, keys, index_specs)
     stream = policy(model, changes)
     if stream is not None:  # last: its events see the other kinds' writes of the same step
         log = IndexSpec(
             _index.CHANGES, "changes", tuple(fields), _keys.CHANGES, change_options(stream)
         )
         index_specs = (*index_specs, log)
+    count = _shards(model, shards, parts, keys, index_specs)
     arguments = [
         (ix.fields[0], argument)
         for ix in index_specs
@@ -282,8 +282,11 @@ def _shards(
 
     A record's shard follows from its id (all its key values): a unique index can check its
     values only inside one shard, so it must cover every key field (its value then names the
-    record's shard). A partitioned model is not sharded: a partition is the unit of
-    distribution already, and shards within partitions would multiply every query's fan-out.
+    record's shard). A kind keeping one structure per tag (``per_tag``: a bloom filter, a
+    ledger, co-occurrence edges, a change log) is read a tag at a time by partition values,
+    which a sharded model does not have. A partitioned model is not sharded: a partition is
+    the unit of distribution already, and shards within partitions would multiply every
+    query's fan-out.
     """
     if shards is None:
         return 0
@@ -295,6 +298,12 @@ def _shards(
             "(the unit a cluster distributes); give one of them"
         )
     for ix in indexes:
+        if ix.kind.per_tag:
+            raise ModelError(
+                f"{model}: shards= with a {ix.kind.name} index over {list(ix.fields)}: it keeps "
+                "one structure per tag, read one tag at a time (a partition), and a shard is no "
+                "unit a caller can name; use partition= for it"
+            )
         if ix.kind.name == "unique" and not set(keys) <= set(ix.fields):
             raise ModelError(
                 f"{model}: unique index over {list(ix.fields)} on a model with shards=: a "
