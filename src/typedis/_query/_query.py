@@ -298,7 +298,7 @@ class Query(Generic[M]):
     def _exists(self) -> Steps[bool]:
         """Whether any record matches: at most one id from each tag, no record read."""
         p = yield from replace(self, take=1)._planned("ids")
-        plans = p.with_mode("ids").plans if isinstance(p, Fanout) else (p,)
+        plans = p.plans if isinstance(p, Fanout) else (p,)
         if isinstance(p, Fanout) and self.skip:  # the offset counts matches of every tag
             return bool((yield from self._merged_ids(p)))
         pages = yield [self._call(x, list) for x in plans]
