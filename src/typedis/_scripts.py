@@ -2,9 +2,8 @@
 
 A ``Call`` is one invocation plus the function that turns the reply into a result; ``run`` and
 ``arun`` execute it on the sync and asyncio clients, ``run_many`` / ``arun_many`` pipeline
-many. A call may
-also be a plain read (``Read``: a load by key needs no script unless the record holds an
-expiry), whose decoder then asks for the script call ``Instead``. Missing code
+many. A call may also be a plain read (``Read``: a load by key needs no script unless the
+record holds an expiry), whose decoder then asks for the script call ``Instead``. Missing code
 (NOSCRIPT, or a function library the server lacks) is loaded and the call sent again: safe,
 as nothing ran; an out-of-memory server that refuses to load a library runs the code of an
 ``allow-oom`` or ``no-writes`` function as a script instead. Writes go to the connection's
@@ -384,12 +383,14 @@ def run_many(calls: Sequence[Call[R]]) -> list[R]:
 
 
 async def arun_many(calls: Sequence[Call[R]]) -> list[R]:
-    """``run_many()`` on the asyncio clients."""
+    """``run_many()`` on the asyncio clients (a batch of writes cancelled while it ran raises
+    ``OutcomeUnknown``, as ``arun`` does)."""
     if not calls:
         return []
     conn = get_connection()
     await conn.awarn_if_evicting()
-    steps = _pipelined(calls, conn.awriter if any(c.write for c in calls) else conn.aclient)
+    write = any(c.write for c in calls)
+    steps = _pipelined(calls, conn.awriter if write else conn.aclient)
     pipe = next(steps)
     while True:
         results: list[Any] | redis.RedisError
@@ -397,6 +398,13 @@ async def arun_many(calls: Sequence[Call[R]]) -> list[R]:
             results = await cast(Awaitable[list[Any]], pipe.execute(raise_on_error=False))
         except redis.RedisError as error:
             results = error
+        except asyncio.CancelledError as cancelled:
+            if not write:
+                raise
+            raise OutcomeUnknown(
+                f"{calls[0].what} and the rest of its batch: cancelled while they ran; each "
+                "write was applied once or not at all. Re-read to find out."
+            ) from cancelled
         try:
             pipe = steps.send(results)
         except StopIteration as done:
