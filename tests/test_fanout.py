@@ -1,11 +1,12 @@
 """Queries across partitions and shards: one query function call per tag, sent in one pipeline,
 merged on the client (``typedis._query._query._merge``), and ``shards=``.
 
-The property: a query over P partitions returns what the same query over one unpartitioned
-model holding the same records returns (same ids in the same order when ordered or unordered
+The property: a query over P partitions (those the registry lists, or all named by ``in_()``)
+or over 5 shards returns what the same query over one unpartitioned model holding the same
+records returns (same ids in the same order when ordered or unordered
 without a limit; a part of the matches of the right size with a limit and no order; same
-counts). Records of both models have the same ids (a partition field is a key field), so the
-id tie-break of equal scores is the same.
+counts). The records of the three models have the same ids (a partition field is a key field),
+so the id tie-break of equal scores is the same.
 """
 
 from __future__ import annotations
@@ -54,6 +55,13 @@ class FoFlat(Model):
     score: Sorted[int | None] = field(default=None)
 
 
+class FoSpread(Model, shards=5):  # FoFlat's records over 5 shards
+    p: Key[str]
+    n: Key[int]
+    grp: Indexed[str] = "x"
+    score: Sorted[int | None] = field(default=None)
+
+
 class FoShard(Model, shards=8):
     n: Key[int]
     grp: Indexed[str] = "x"
@@ -90,12 +98,17 @@ def conditions(model: Any) -> dict[str, list[Cond[Any]]]:
 ORDERS = ["none", "asc", "desc"]
 
 
+SPREADS = ["registry", "in_", "shards"]  # every partition listed, every one named, 5 shards
+
+
 def build(
-    model: Any, where: str, order: str, offset: int, limit: int | None, named: bool = False
+    model: Any, where: str, order: str, offset: int, limit: int | None, spread: str = ""
 ) -> Any:
+    if model is FoPart and spread == "shards":
+        model = FoSpread
     q = model.query.filter(*conditions(model)[where])
     if model is FoPart:  # every partition: those the registry lists, or all named by in_()
-        q = q.filter(FoPart.p.in_(PARTITIONS)) if named else q.across_partitions()
+        q = q.filter(FoPart.p.in_(PARTITIONS)) if spread == "in_" else q.across_partitions()
     if order != "none":
         q = q.order_by(model.score.asc() if order == "asc" else model.score.desc())
     q = q.offset(offset)
@@ -111,6 +124,7 @@ def store(rows: list[Row], redis_client: redis.Redis) -> None:
     _maintenance.forget_registrations()
     FoPart.save_many([FoPart(p=p, n=n, grp=g, score=s) for p, n, g, s in rows])
     FoFlat.save_many([FoFlat(p=p, n=n, grp=g, score=s) for p, n, g, s in rows])
+    FoSpread.save_many([FoSpread(p=p, n=n, grp=g, score=s) for p, n, g, s in rows])
 
 
 @settings(
@@ -122,20 +136,20 @@ def store(rows: list[Row], redis_client: redis.Redis) -> None:
     order=st.sampled_from(ORDERS),
     offset=st.integers(0, 6),
     limit=st.one_of(st.none(), st.integers(0, 8)),
-    named=st.booleans(),
+    how=st.sampled_from(SPREADS),
 )
-def test_a_query_across_partitions_returns_what_one_unpartitioned_model_returns(
+def test_a_query_across_tags_returns_what_one_unpartitioned_model_returns(
     redis_client: redis.Redis,
     rows: list[Row],
     where: str,
     order: str,
     offset: int,
     limit: int | None,
-    named: bool,
+    how: str,
 ) -> None:
     store(rows, redis_client)
     spread, flat = (
-        build(FoPart, where, order, offset, limit, named),
+        build(FoPart, where, order, offset, limit, how),
         build(FoFlat, where, order, offset, limit),
     )
     expected = keys_of(flat.all())
@@ -151,7 +165,7 @@ def test_a_query_across_partitions_returns_what_one_unpartitioned_model_returns(
     if order != "none":  # first() ignores the limit; without an order it is any match
         firsts = [q.first() for q in (spread, flat)]
         assert [f and (f.p, f.n) for f in firsts] == [firsts[1] and (firsts[1].p, firsts[1].n)] * 2
-    base = build(FoPart, where, order, 0, None, named)
+    base = build(FoPart, where, order, 0, None, how)
     assert base.count() == build(FoFlat, where, order, 0, None).count()
     assert base.count(exact=False) == build(FoFlat, where, order, 0, None).count(exact=False)
     assert spread.exists() == flat.exists()  # exists() ignores the limit, as first() does
