@@ -442,3 +442,26 @@ def test_one_call_apis_refuse_a_fanout_with_a_query_error() -> None:
     with pytest.raises(QueryError, match="several partitions or shards"):
         FoShard.bulk_delete(FoShard.query.filter(FoShard.grp == "x"))
     assert FoPart.query.filter(FoPart.p == "a").plan().tag == "{td:FoPart:a}"
+
+
+def test_an_ordered_page_held_by_one_partition_is_asked_for_again(
+    redis_client: redis.Redis,
+) -> None:
+    """Each tag is first asked for 2·⌈k/P⌉ + 1 matches: where one partition holds the whole
+    page, it alone is asked again for k."""
+    rows: list[Row] = [
+        (p, n, "x", n + (1000 if p == "a" else 0)) for p in "abcd" for n in range(30)
+    ]
+    store(rows, redis_client)
+
+    def calls() -> int:
+        stats: dict[str, dict[str, int]] = redis_client.info("commandstats")  # type: ignore[assignment]
+        return sum(v["calls"] for name, v in stats.items() if name.startswith("cmdstat_fcall"))
+
+    for k, sent in ((1, 4), (5, 4), (20, 5), (30, 5), (45, 5), (100, 4)):
+        q = FoPart.query.across_partitions().order_by(FoPart.score.desc()).limit(k)
+        flat = FoFlat.query.order_by(FoFlat.score.desc()).limit(k)
+        expected = keys_of(flat.all())
+        before = calls()
+        assert keys_of(q.all()) == expected
+        assert calls() - before == sent, k  # 4 partitions; those that may hold more again

@@ -169,6 +169,18 @@ class Fanout:
             )
         return None if order is None else order[1]
 
+    @property
+    def share(self) -> int | None:
+        """What each tag is first asked for, of the page's k = offset + limit matches:
+        ``2·⌈k/P⌉ + 1`` when ordered, ``⌈k/P⌉`` when not; None when that is k or more (or
+        there is no limit): each is asked for k at once (``Query`` asks again the tags that
+        may hold more of the page)."""
+        k = self.offset + self.limit
+        share = -(-k // max(len(self.plans), 1))
+        if self.plans and self.plans[0].order is not None:
+            share = 2 * share + 1
+        return None if self.limit < 0 or share >= k else share
+
     def with_mode(self, mode: str) -> Fanout:
         """The same fan-out in another mode (one that reads no record runs no read hook)."""
         plans = tuple(
@@ -570,6 +582,11 @@ def _describe_fanout(f: Fanout) -> str:
         else:
             merge = "the pages joined in no defined order"
         merge += f", then offset {f.offset}" + ("" if f.limit < 0 else f", limit {f.limit}")
+        if f.share is not None:
+            merge = (
+                f"each tag first asked for {f.share} of its first {f.offset + f.limit}, those "
+                f"that may hold more of the page asked again; {merge}"
+            )
     head, shape = _described(first)
     plan_of_tag = head.split(": ", 1)[1]
     return (

@@ -243,7 +243,7 @@ class Query(Generic[M]):
             located = yield from self._merged_ids(f)
             return (yield from self._loaded(located))
         f = f.with_mode("records" if desc is None else "scored")
-        replies = yield [self._call(p, _rows(desc is not None)) for p in f.plans]
+        replies = yield from self._pages(f, _rows(desc is not None), desc)
         read = _store.reader(self.model)
         return [read(row, (tag, rid.decode())) for tag, rid, row in _merge(f, replies, desc)]
 
@@ -251,8 +251,42 @@ class Query(Generic[M]):
         """The (tag, id) of a fan-out's page, merged (ids and scores only: no record read)."""
         desc = f.descending
         f = f.with_mode("ids" if desc is None else "ranked")
-        replies = yield [self._call(p, _ids(desc is not None)) for p in f.plans]
+        replies = yield from self._pages(f, _ids(desc is not None), desc)
         return [(tag, rid.decode()) for tag, rid, _ in _merge(f, replies, desc)]
+
+    def _pages(self, f: Fanout, decode: Any, desc: bool | None) -> Steps[list[list[Row]]]:
+        """Each tag's page for the merge: its first ``offset + limit`` matches (k).
+
+        A limited page over P tags first asks each for a share: ``2·⌈k/P⌉ + 1`` matches when
+        ordered, ``⌈k/P⌉`` when not. A tag that returned all it was asked for and may hold
+        more of the page (ordered: its last match comes before the k-th of them all; not
+        ordered: they are fewer than k) is asked again for k, in a second pipeline. With
+        matches spread evenly, one round reads about 2k records instead of P·k.
+        """
+        first = f.share
+        if first is None:
+            return (yield [self._call(p, decode) for p in f.plans])
+        k = f.offset + f.limit
+        pages: list[list[Row]] = yield [
+            self._call(replace(p, limit=first), decode) for p in f.plans
+        ]
+        full = [i for i, page in enumerate(pages) if len(page) == first]
+        if desc is None:
+            short = full if sum(map(len, pages)) < k else []
+        else:
+            ranks = (_rank(score, rid, desc) for page in pages for rid, _, score in page)
+            least = heapq.nsmallest(k, ranks)
+            kth = least[-1] if len(least) == k else None
+            short = [
+                i
+                for i in full
+                if kth is None or _rank(pages[i][-1][2], pages[i][-1][0], desc) < kth
+            ]
+        if short:
+            again: list[list[Row]] = yield [self._call(f.plans[i], decode) for i in short]
+            for i, page in zip(short, again, strict=True):
+                pages[i] = page
+        return pages
 
     def _loaded(self, located: list[Located]) -> Steps[list[M]]:
         """The live records at these (tag, id), in that order: one load per tag (a call spans
@@ -500,6 +534,7 @@ def _registry_call(spec: ModelSpec) -> _scripts.Call[list[str]]:
 # ---- merging the pages of a fan-out ----------------------------------------------------------
 
 Entry = tuple[Any, str, bytes, Any]  # (merge key, tag, id, the record's values or its score)
+Row = tuple[bytes, Any, Any]  # a tag's match: (id, its values or None, its score or None)
 
 
 @dataclass(frozen=True, slots=True)
