@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar, cast
 
 import redis
+import redis.asyncio
 from redis.exceptions import (
     AuthenticationError,
     AuthenticationWrongNumberOfArgsError,
@@ -283,8 +284,8 @@ def command(client: Commands, *args: Arg) -> Any:
     return client.execute_command(*args)
 
 
-def pipeline(client: redis.Redis) -> Pipeline:
-    """A non-transactional pipeline."""
+def pipeline(client: redis.Redis | redis.asyncio.Redis) -> Pipeline:
+    """A non-transactional pipeline (of the asyncio client: its ``execute()`` is awaited)."""
     pipe: Any = client.pipeline(transaction=False)  # pyright: ignore[reportUnknownMemberType]
     return cast(Pipeline, pipe)
 
@@ -358,16 +359,20 @@ def run_many(calls: Sequence[Call[R]]) -> list[R]:
         return []
     conn = get_connection()
     conn.warn_if_evicting()
-    steps = _pipelined(calls, conn.writer if any(c.write for c in calls) else conn.client)
-    pipe = next(steps)
+    client = conn.writer if any(c.write for c in calls) else conn.client
+    steps = _pipelined(calls)
+    queued = next(steps)
     while True:
         results: list[Any] | redis.RedisError
         try:
+            pipe = pipeline(client)
+            for cmd in queued:
+                command(pipe, *cmd)
             results = pipe.execute(raise_on_error=False)
         except redis.RedisError as error:
             results = error
         try:
-            pipe = steps.send(results)
+            queued = steps.send(results)
         except StopIteration as done:
             replies: list[Any] = done.value
             break
@@ -390,11 +395,15 @@ async def arun_many(calls: Sequence[Call[R]]) -> list[R]:
     conn = get_connection()
     await conn.awarn_if_evicting()
     write = any(c.write for c in calls)
-    steps = _pipelined(calls, conn.awriter if write else conn.aclient)
-    pipe = next(steps)
+    client = conn.awriter if write else conn.aclient
+    steps = _pipelined(calls)
+    queued = next(steps)
     while True:
         results: list[Any] | redis.RedisError
         try:
+            pipe = pipeline(client)
+            for cmd in queued:
+                command(pipe, *cmd)
             results = await cast(Awaitable[list[Any]], pipe.execute(raise_on_error=False))
         except redis.RedisError as error:
             results = error
@@ -406,7 +415,7 @@ async def arun_many(calls: Sequence[Call[R]]) -> list[R]:
                 "write was applied once or not at all. Re-read to find out."
             ) from cancelled
         try:
-            pipe = steps.send(results)
+            queued = steps.send(results)
         except StopIteration as done:
             replies: list[Any] = done.value
             break
@@ -422,18 +431,19 @@ async def arun_many(calls: Sequence[Call[R]]) -> list[R]:
 
 
 def _pipelined(
-    calls: Sequence[Call[Any]], client: Any
-) -> Generator[Pipeline, list[Any] | redis.RedisError, list[Any]]:
-    """The pipelines that send ``calls`` (each attempt of the calls still pending): yields a
-    pipeline, is sent its results (or the error executing it raised); returns each call's
-    reply, or its ``TypedisError``."""
+    calls: Sequence[Call[Any]],
+) -> Generator[list[Command], list[Any] | redis.RedisError, list[Any]]:
+    """The pipelines that send ``calls`` (each attempt of the calls still pending): yields the
+    commands of one pipeline, is sent their results (or the error sending them raised);
+    returns each call's reply, or its ``TypedisError``. ``run_many`` and ``arun_many`` send
+    the pipelines."""
     write = any(c.write for c in calls)
     plans = [c.attempts() for c in calls]
     replies: list[Any] = [None] * len(calls)
     pending = list(range(len(calls)))
     step = 0
     while pending:
-        pipe = pipeline(client)
+        queued: list[Command] = []
         loaded: dict[Command, int] = {}  # a library is loaded once per pipeline
         sent: list[list[tuple[Command, int]]] = []  # each pending call's commands
         n = 0
@@ -442,14 +452,14 @@ def _pipelined(
             mine: list[tuple[Command, int]] = []
             for cmd in setup:
                 if cmd not in loaded:
-                    command(pipe, *cmd)
+                    queued.append(cmd)
                     loaded[cmd], n = n, n + 1
                 mine.append((cmd, loaded[cmd]))
-            command(pipe, *final)
+            queued.append(final)
             mine.append((final, n))
             n += 1
             sent.append(mine)
-        results = yield pipe
+        results = yield queued
         if isinstance(results, redis.RedisError):
             raise typed(results, calls[pending[0]].what, write=write) from results
         retry: list[int] = []
