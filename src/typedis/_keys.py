@@ -1,7 +1,8 @@
 """Every Redis key name typedis uses, and the escaping of user values inside them.
 
 Layout, for a model ``M`` (tag ``{td:M}``, or ``{td:M:<partition values>}`` for a partitioned
-model; all keys of one tag share one Redis Cluster hash slot)::
+model, ``{td:M:~<n>}`` for shard n of a model declared ``shards=``; all keys of one tag share one
+Redis Cluster hash slot)::
 
     <tag>:r:<id>                  record hash (id: the escaped key values joined by ':')
     <tag>:all                     set of record ids
@@ -29,6 +30,7 @@ for ``None`` inside index keys. The same escaping is written in Lua (``lua/_lib.
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Iterable
 
 NAMESPACE = "td"
@@ -55,6 +57,29 @@ def tag(model: str, partition: Iterable[str] = ()) -> str:
     """The hash tag of a model, or of one partition of it (texts not yet escaped)."""
     parts = [NAMESPACE, escape(model), *(escape(p) for p in partition)]
     return "{" + ":".join(parts) + "}"
+
+
+def partition_texts(model: str, tag: str) -> list[str] | None:
+    """The partition values (texts) in the tag of one partition of ``model``; None for another
+    tag (``tag()`` undone)."""
+    head = "{" + f"{NAMESPACE}:{escape(model)}:"
+    if not tag.startswith(head) or not tag.endswith("}"):
+        return None
+    return [unescape(t) for t in tag[len(head) : -1].split(":")]
+
+
+SHARD = "~"  # starts the shard part of a tag (a model is sharded or partitioned, never both)
+
+
+def shard_tag(model: str, shard: int) -> str:
+    """The hash tag of shard ``shard`` of a model declared with ``shards=``."""
+    return "{" + f"{NAMESPACE}:{escape(model)}:{SHARD}{shard}" + "}"
+
+
+def shard_of(record_id: str, shards: int) -> int:
+    """The shard of a record id among ``shards``: CRC-32 of its UTF-8 text, the same in every
+    process and Python version (unlike ``hash()``)."""
+    return zlib.crc32(record_id.encode()) % shards
 
 
 def model_of(key: str) -> str:

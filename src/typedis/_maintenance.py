@@ -203,6 +203,8 @@ def tags(spec: ModelSpec) -> list[str]:
 
 def _found_and_listed(spec: ModelSpec) -> _Steps[tuple[set[str], set[str]]]:
     """The partitions SCAN finds and those the registry lists (the model's tag, unpartitioned)."""
+    if spec.shards:
+        return set(spec.shard_tags()), set()
     if not spec.partition:
         return {_keys.tag(spec.name)}, set()
     return set((yield from _scanned_tags(spec))), set((yield from _registry(spec)))
@@ -232,7 +234,10 @@ def _registry(spec: ModelSpec) -> _Steps[list[str]]:
 
 def partitions(spec: ModelSpec) -> list[str]:
     """The partitions to sweep: the registry's; where it is absent (partitions written before
-    typedis kept one, or a FLUSHDB), those SCAN finds, which are registered then."""
+    typedis kept one, or a FLUSHDB), those SCAN finds, which are registered then. A sharded
+    model's shards."""
+    if spec.shards:
+        return spec.shard_tags()
     listed = _drive(_registry(spec))
     if listed:
         return listed
@@ -625,7 +630,11 @@ def _locates(spec: ModelSpec, tag: str, rid: str, values: Mapping[str, str]) -> 
     part_texts = [values.get(p) for p in spec.partition]
     if None in key_texts or None in part_texts:
         return False
-    return _keys.record_id(key_texts) == rid and _keys.tag(spec.name, part_texts) == tag  # type: ignore[arg-type]
+    if spec.shards:
+        own = _keys.shard_tag(spec.name, _keys.shard_of(rid, spec.shards))
+    else:
+        own = _keys.tag(spec.name, part_texts)  # type: ignore[arg-type]
+    return _keys.record_id(key_texts) == rid and own == tag  # type: ignore[arg-type]
 
 
 def _digest(spec: ModelSpec, stored: Mapping[bytes, bytes]) -> str:
@@ -849,7 +858,7 @@ def sweep_expired(model: type[Model], partition: Sequence[Any], limit: object) -
     spec = model.__typedis_spec__
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise ModelError(f"{spec.name}.sweep_expired(): limit must be an int >= 1, got {limit!r}")
-    if partition or not spec.partition:
+    if partition or not (spec.partition or spec.shards):
         return sweep_tag(spec, tag_for(spec, partition), limit)
     removed = 0
     for tag in partitions(spec):
@@ -877,6 +886,8 @@ def count(model: type[Model], partition: Sequence[Any], exact: bool) -> int:
     """Records of the model (of one partition, for a partitioned model): the live ones, or
     (not ``exact``) those of its id set, expired records not yet swept included."""
     spec = model.__typedis_spec__
+    if spec.shards and not partition:
+        return sum(_scripts.run_many([count_call(spec, t, exact) for t in spec.shard_tags()]))
     return _scripts.run(count_call(spec, tag_for(spec, partition), exact))
 
 

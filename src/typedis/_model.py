@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 else:
     _PydanticMeta = type(BaseModel)
 
-_OPTIONS = ("ttl", "partition", "indexes", "abstract", "order_by", "name", "changes")
+_OPTIONS = ("ttl", "partition", "indexes", "abstract", "order_by", "name", "changes", "shards")
 
 if TYPE_CHECKING:
     _M = TypeVar("_M", bound="Model")
@@ -63,6 +63,7 @@ class ModelMeta(_PydanticMeta):
             order_by: str | None = None,
             name: str | None = None,
             changes: bool | ChangeStream = False,
+            shards: int | None = None,
             **config: Unpack[ConfigDict],
         ) -> ModelMeta: ...
 
@@ -142,6 +143,7 @@ class Model(BaseModel, metaclass=ModelMeta):
         order_by: str | None = None,
         name: str | None = None,
         changes: bool | ChangeStream = False,
+        shards: int | None = None,
         **kwargs: Any,
     ) -> None:
         """Take typedis's class keywords; pydantic has taken its config keys already.
@@ -158,6 +160,10 @@ class Model(BaseModel, metaclass=ModelMeta):
             changes: keep a change log: every write appends its event to a Redis Stream in
                 the same atomic step (``typedis.ChangeLog`` reads it); a ``ChangeStream``
                 sets its length policy.
+            shards: spread the records over this many hash tags by a stable hash (CRC-32) of
+                their key, for a model with no natural partition; queries run over every
+                shard and merge (docs/partitions.md). A unique index must cover every key
+                field; a key change cannot move a record to another shard.
 
         A keyword left out is inherited from the parent model (``abstract`` and ``name`` are
         not).

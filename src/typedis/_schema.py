@@ -223,6 +223,7 @@ def build(
     abstract: bool = False,
     order_by: str | None = None,
     changes: object = None,
+    shards: object = None,
 ) -> ModelSpec:
     """Build the spec of a model from its pydantic fields and class keywords."""
     fields = read_fields(model, model_fields)
@@ -242,6 +243,7 @@ def build(
             _index.CHANGES, "changes", tuple(fields), _keys.CHANGES, change_options(stream)
         )
         index_specs = (*index_specs, log)
+    count = _shards(model, shards, parts, keys, index_specs)
     arguments = [
         (ix.fields[0], argument)
         for ix in index_specs
@@ -264,8 +266,52 @@ def build(
         auto_now_add=tuple(n for n, f in fields.items() if f.options.auto_now_add),
         encoders=tuple((n, f.codec.encode) for n, f in fields.items()),
         arguments=tuple(arguments),
-        tag=None if parts else _keys.tag(model),
+        tag=None if parts or count else _keys.tag(model),
+        shards=count,
     )
+
+
+def _shards(
+    model: str,
+    shards: object,
+    parts: tuple[str, ...],
+    keys: tuple[str, ...],
+    indexes: Sequence[IndexSpec],
+) -> int:
+    """The number of shards of ``shards=`` (0: not sharded), checked against the model.
+
+    A record's shard follows from its id (all its key values): a unique index can check its
+    values only inside one shard, so it must cover every key field (its value then names the
+    record's shard). A kind keeping one structure per tag (``per_tag``: a bloom filter, a
+    ledger, co-occurrence edges, a change log) is read a tag at a time by partition values,
+    which a sharded model does not have. A partitioned model is not sharded: a partition is
+    the unit of distribution already, and shards within partitions would multiply every
+    query's fan-out.
+    """
+    if shards is None:
+        return 0
+    if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= 2**14:
+        raise ModelError(f"{model}: shards= takes an int from 1 to 16384, got {shards!r}")
+    if parts:
+        raise ModelError(
+            f"{model}: shards= and partition= together: a partition is already one hash tag "
+            "(the unit a cluster distributes); give one of them"
+        )
+    for ix in indexes:
+        if ix.kind.per_tag:
+            raise ModelError(
+                f"{model}: shards= with a {ix.kind.name} index over {list(ix.fields)}: it keeps "
+                "one structure per tag, read one tag at a time (a partition), and a shard is no "
+                "unit a caller can name; use partition= for it"
+            )
+        if ix.kind.name == "unique" and not set(keys) <= set(ix.fields):
+            raise ModelError(
+                f"{model}: unique index over {list(ix.fields)} on a model with shards=: a "
+                f"record's shard follows from its key {list(keys)}, and a unique value is "
+                "checked inside one shard only, so another shard could hold it too; make the "
+                "unique fields include every key field (or make the unique field the Key)"
+            )
+    return shards
 
 
 def references(model: type[Model]) -> dict[str, FieldRef[Any, Any]]:

@@ -1,9 +1,9 @@
 """The one place that runs server-side code (assembled by ``_lua``) and types redis-py's errors.
 
 A ``Call`` is one invocation plus the function that turns the reply into a result; ``run`` and
-``arun`` execute it on the sync and asyncio clients, ``run_many`` pipelines many. A call may
-also be a plain read (``Read``: a load by key needs no script unless the record holds an
-expiry), whose decoder then asks for the script call ``Instead``. Missing code
+``arun`` execute it on the sync and asyncio clients, ``run_many`` / ``arun_many`` pipeline
+many. A call may also be a plain read (``Read``: a load by key needs no script unless the
+record holds an expiry), whose decoder then asks for the script call ``Instead``. Missing code
 (NOSCRIPT, or a function library the server lacks) is loaded and the call sent again: safe,
 as nothing ran; an out-of-memory server that refuses to load a library runs the code of an
 ``allow-oom`` or ``no-writes`` function as a script instead. Writes go to the connection's
@@ -347,8 +347,9 @@ def command(client: Commands, *args: Arg) -> Any:
     return client.execute_command(*args)
 
 
-def pipeline(client: Client) -> Pipeline:
-    """A non-transactional pipeline (on a cluster, one per node, sent together)."""
+def pipeline(client: Client | AsyncClient) -> Pipeline:
+    """A non-transactional pipeline (on a cluster, one per node, sent together; of an asyncio
+    client: its ``execute()`` is awaited)."""
     pipe: Any = client.pipeline(transaction=False)  # pyright: ignore[reportUnknownMemberType]
     return cast(Pipeline, pipe)
 
@@ -458,6 +459,23 @@ def _load(
         done.add((load, node.name))
 
 
+async def _asend_pipeline(client: AsyncClient, commands: Sequence[Command], *, write: bool) -> Any:
+    """``send_pipeline`` on an asyncio client; on a cluster each command is sent on its own by
+    ``_asend`` (writes follow MOVED only), its error in its place."""
+    if not isinstance(client, AsyncRedisCluster):
+        pipe = pipeline(client)
+        for args in commands:
+            command(pipe, *args)
+        return await cast(Awaitable[list[Any]], pipe.execute(raise_on_error=False))
+    replies: list[Any] = []
+    for args in commands:
+        try:
+            replies.append(await _asend(client, args, write))
+        except redis.ResponseError as error:
+            replies.append(error)
+    return replies
+
+
 async def _aload(client: AsyncClient, load: Command, keys: Sequence[str]) -> Any:
     """``_load`` on an asyncio client."""
     if isinstance(client, AsyncRedisCluster) and keys:
@@ -543,66 +561,149 @@ def run_many(calls: Sequence[Call[R]]) -> list[R]:
     conn.warn_if_evicting()
     write = any(c.write for c in calls)
     client = conn.writer if write else conn.client
+    steps = _pipelined(calls, isinstance(client, RedisCluster))
+    loads, queued = next(steps)
+    loaded_on: set[tuple[Command, str]] = set()  # on a cluster: libraries loaded, by node
+    while True:
+        results: list[Any] | RedisFailure
+        try:
+            for load, keys in loads:
+                _load(client, load, keys, loaded_on)
+            results = send_pipeline(client, queued, write=write)
+        except Failure as error:
+            results = error
+        try:
+            loads, queued = steps.send(results)
+        except StopIteration as done:
+            replies: list[Any] = done.value
+            break
+    decoded, again, first = _decoded(calls, replies)
+    for i, call in again:
+        try:
+            decoded[i] = run(call)
+        except TypedisError as refused:
+            first = first or refused
+    if first is not None:
+        raise first
+    return decoded
+
+
+async def arun_many(calls: Sequence[Call[R]]) -> list[R]:
+    """``run_many()`` on the asyncio clients (a batch of writes cancelled while it ran raises
+    ``OutcomeUnknown``, as ``arun`` does)."""
+    if not calls:
+        return []
+    conn = get_connection()
+    await conn.awarn_if_evicting()
+    write = any(c.write for c in calls)
+    client = conn.awriter if write else conn.aclient
+    steps = _pipelined(calls, isinstance(client, AsyncRedisCluster))
+    loads, queued = next(steps)
+    while True:
+        results: list[Any] | RedisFailure
+        try:
+            for load, keys in loads:
+                await _aload(client, load, keys)
+            results = await _asend_pipeline(client, queued, write=write)
+        except Failure as error:
+            results = error
+        except asyncio.CancelledError as cancelled:
+            if not write:
+                raise
+            raise OutcomeUnknown(
+                f"{calls[0].what} and the rest of its batch: cancelled while they ran; each "
+                "write was applied once or not at all. Re-read to find out."
+            ) from cancelled
+        try:
+            loads, queued = steps.send(results)
+        except StopIteration as done:
+            replies: list[Any] = done.value
+            break
+    decoded, again, first = _decoded(calls, replies)
+    for i, call in again:
+        try:
+            decoded[i] = await arun(call)
+        except TypedisError as refused:
+            first = first or refused
+    if first is not None:
+        raise first
+    return decoded
+
+
+Loads = list[tuple[Command, Sequence[str]]]  # libraries to load first, by a call's keys
+
+
+def _pipelined(
+    calls: Sequence[Call[Any]], cluster: bool
+) -> Generator[tuple[Loads, list[Command]], list[Any] | RedisFailure, list[Any]]:
+    """The pipelines that send ``calls`` (each attempt of the calls still pending): yields the
+    commands of one pipeline (on a cluster, with the libraries to load on the nodes of their
+    calls' slots first), is sent their results (or the error sending them raised); returns
+    each call's reply, or its ``TypedisError``. ``run_many`` and ``arun_many`` send them."""
+    write = any(c.write for c in calls)
     plans = [c.attempts() for c in calls]
     replies: list[Any] = [None] * len(calls)
     pending = list(range(len(calls)))
     step = 0
-    cluster = isinstance(client, RedisCluster)
-    loaded_on: set[tuple[Command, str]] = set()  # on a cluster: libraries loaded, by node
-    try:
-        while pending:
-            queued: list[Command] = []
-            loaded: dict[Command, int] = {}  # a library is loaded once per pipeline
-            sent: list[list[tuple[Command, int]]] = []  # each pending call's commands
-            n = 0
-            for i in pending:
-                *setup, final = plans[i][step]
-                mine: list[tuple[Command, int]] = []
-                for cmd in setup:
-                    if cluster:  # a library is loaded on the node of the call's slot, first
-                        _load(client, cmd, calls[i].keys, loaded_on)
-                        continue
-                    if cmd not in loaded:
-                        queued.append(cmd)
-                        loaded[cmd], n = n, n + 1
-                    mine.append((cmd, loaded[cmd]))
-                queued.append(final)
-                mine.append((final, n))
-                n += 1
-                sent.append(mine)
-            results = send_pipeline(client, queued, write=write)
-            retry: list[int] = []
-            for i, mine in zip(pending, sent, strict=True):
-                cmd, reply = _first_failure(mine, results)
-                if isinstance(reply, redis.ResponseError):
-                    if step + 1 < len(plans[i]) and _again(reply, cmd):
-                        retry.append(i)
-                        continue
-                    reply = typed(reply, calls[i].what, write=calls[i].write, sent=cmd)
-                replies[i] = reply
-            pending = retry
-            step += 1
-    except Failure as error:
-        raise typed(error, calls[pending[0] if pending else 0].what, write=write) from error
-    # Decode every reply (each sets its record's state) before raising the first failure.
+    loads: list[tuple[Command, Sequence[str]]] = []  # on a cluster: loaded by the sender
+    while pending:
+        queued: list[Command] = []
+        loaded: dict[Command, int] = {}  # a library is loaded once per pipeline
+        sent: list[list[tuple[Command, int]]] = []  # each pending call's commands
+        n = 0
+        for i in pending:
+            *setup, final = plans[i][step]
+            mine: list[tuple[Command, int]] = []
+            for cmd in setup:
+                if cluster:  # a library is loaded on the node of the call's slot, first
+                    loads.append((cmd, calls[i].keys))
+                    continue
+                if cmd not in loaded:
+                    queued.append(cmd)
+                    loaded[cmd], n = n, n + 1
+                mine.append((cmd, loaded[cmd]))
+            queued.append(final)
+            mine.append((final, n))
+            n += 1
+            sent.append(mine)
+        results = yield loads, queued
+        loads = []
+        if isinstance(results, Failure):
+            raise typed(results, calls[pending[0]].what, write=write) from results
+        retry: list[int] = []
+        for i, mine in zip(pending, sent, strict=True):
+            cmd, reply = _first_failure(mine, results)
+            if isinstance(reply, redis.ResponseError):
+                if step + 1 < len(plans[i]) and _again(reply, cmd):
+                    retry.append(i)
+                    continue
+                reply = typed(reply, calls[i].what, write=calls[i].write, sent=cmd)
+            replies[i] = reply
+        pending = retry
+        step += 1
+    return replies
+
+
+def _decoded(
+    calls: Sequence[Call[Any]], replies: list[Any]
+) -> tuple[list[Any], list[tuple[int, Call[Any]]], TypedisError | None]:
+    """Decode every reply (each sets its record's state) before the first failure is raised:
+    the results, the calls their decoders ask for ``Instead`` (by position), the first failure."""
     decoded: list[Any] = []
+    again: list[tuple[int, Call[Any]]] = []
     first: TypedisError | None = None
-    for call, reply in zip(calls, replies, strict=True):
+    for i, (call, reply) in enumerate(zip(calls, replies, strict=True)):
+        decoded.append(None)
         if isinstance(reply, TypedisError):
             first = first or reply
-            decoded.append(None)
             continue
         try:
-            try:
-                decoded.append(call.decode(reply))
-            except Instead as instead:
-                decoded.append(run(instead.call))
+            decoded[i] = call.decode(reply)
+        except Instead as instead:
+            again.append((i, instead.call))
         except TypedisError as refused:
             first = first or refused
-            decoded.append(None)
-    if first is not None:
-        raise first
-    return decoded
+    return decoded, again, first
 
 
 def _first_failure(sent: list[tuple[Command, int]], results: list[Any]) -> tuple[Command, Any]:

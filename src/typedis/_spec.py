@@ -86,7 +86,9 @@ class ModelSpec:
     encoders: tuple[tuple[str, Any], ...]  # (field, encode) in stored order
     arguments: tuple[tuple[str, Any], ...]  # (field, encode) of the indexes whose kind takes a
     # save-time argument, in index order (lua/save.lua reads them in that order)
-    tag: str | None  # the hash tag of every record, when the model is not partitioned
+    tag: str | None  # the hash tag of every record, when the model is neither partitioned nor
+    # sharded
+    shards: int = 0  # shards=: records spread over this many tags by their id (0: not sharded)
     _validators: dict[str, TypeAdapter[Any]] = field(
         default_factory=dict[str, "TypeAdapter[Any]"], repr=False
     )
@@ -106,8 +108,16 @@ class ModelSpec:
 
     def locate(self, values: Mapping[str, Any]) -> tuple[str, str]:
         """The (tag, id) of the record whose key fields hold these values."""
-        tag = self.tag or _keys.tag(self.name, [self._key_text(p, values) for p in self.partition])
-        return tag, _keys.record_id([self._key_text(k, values) for k in self.keys])
+        rid = _keys.record_id([self._key_text(k, values) for k in self.keys])
+        if self.tag is not None:
+            return self.tag, rid
+        if self.shards:
+            return _keys.shard_tag(self.name, _keys.shard_of(rid, self.shards)), rid
+        return _keys.tag(self.name, [self._key_text(p, values) for p in self.partition]), rid
+
+    def shard_tags(self) -> list[str]:
+        """The tags of a sharded model's shards, in order ([] for a model not sharded)."""
+        return [_keys.shard_tag(self.name, n) for n in range(self.shards)]
 
     def _key_text(self, name: str, values: Mapping[str, Any]) -> str:
         """The text of key field ``name``, refusing one that cannot be part of a Redis key."""

@@ -208,6 +208,8 @@ def save_call(
     moving = (otag, oid) != (tag, rid)
     if moving and not migrate_key:
         raise _moved(spec, oid, rid)
+    if spec.shards and otag != tag:
+        raise _across(spec, otag, tag)
     written: frozenset[str] | None = None  # every field
     if update_fields is not None:
         where = f"{spec.name}.save(update_fields=...)"
@@ -248,6 +250,17 @@ def _moved(spec: ModelSpec, oid: str, rid: str) -> KeyMutationError:
     return KeyMutationError(
         f"save() changed key field(s) {spec.keys} of {spec.name} from {oid!r} to {rid!r}; "
         "pass migrate_key=True to move the record, or save a model_copy() to keep both"
+    )
+
+
+def _across(spec: ModelSpec, otag: str, tag: str) -> KeyMutationError:
+    """A key change of a sharded model that moves its record to another shard: two hash tags,
+    which one atomic step cannot write on a cluster. (A partitioned model's move to another
+    partition is one function call of two tags: atomic on one server, refused by a cluster.)"""
+    return KeyMutationError(
+        f"save() would move a {spec.name} record from shard {otag} to shard {tag}: two hash "
+        "tags, which one atomic step cannot write on a cluster (they live in different slots); "
+        "save a model_copy() with the new key and delete this record"
     )
 
 

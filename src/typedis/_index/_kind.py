@@ -88,6 +88,8 @@ class IndexKind(ABC):
     checks_scores: ClassVar[bool] = False  # check_indexes() compares a sorted set's scores
     touchable: ClassVar[bool] = False  # its Lua has touch() (lua/touch.lua)
     kept: ClassVar[bool] = False  # its keys outlive delete_all() (a change log)
+    per_tag: ClassVar[bool] = False  # one structure per tag, read a tag (partition) at a time by
+    # its own functions (a filter, a ledger, edges, a change log): refused with shards=
     on_read: ClassVar[bool] = False  # its Lua has read(tag, ix, id, key), run on every record a
     # query or load returns (the access kind stages a read); such reads write to the record
 

@@ -105,6 +105,7 @@ class FingerprintRef(FieldRef[M, str]):
 
 class BloomKind(IndexKind):
     name = "bloom"
+    per_tag = True
     letter = "b"
     redis_type = "string"
     markers = (Fingerprint,)

@@ -61,6 +61,7 @@ def policy(model: str, changes: object) -> ChangeStream | None:
 
 class ChangesKind(IndexKind):
     name = "changes"
+    per_tag = True
     letter = _keys.CHANGES
     redis_type = "stream"
     kept = True  # delete_all() leaves the log: consumers still read its delete events

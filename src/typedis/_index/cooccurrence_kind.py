@@ -59,6 +59,7 @@ class CoOccurrenceRef(FieldRef[M, None]):
 
 class CoOccurrenceKind(IndexKind):
     name = "cooccurrence"
+    per_tag = True
     letter = "e"
     redis_type = "zset"
     markers = (CoOccurrence,)

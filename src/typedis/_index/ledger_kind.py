@@ -130,6 +130,7 @@ def prediction_error(predicted: Mapping[str, Value], actual: Mapping[str, Value]
 
 class LedgerKind(IndexKind):
     name = "ledger"
+    per_tag = True
     letter = "p"
     redis_type = "zset"
     markers = (PredictionLedger,)

@@ -1,7 +1,8 @@
 """The pure planner: a query becomes the program of one function call, without touching Redis.
 
 A plan names the hash tag the query runs in (a partitioned model's partition comes from the
-query's equality conditions on the partition fields), a tree of nodes the query function
+query's equality conditions on the partition fields; a query over several partitions or shards
+is a ``Fanout``, one plan per tag), a tree of nodes the query function
 evaluates with server-side set algebra, and an order: one sorted set, or a rank stage (a
 weighted sum of sorted sets, computed in the same call). The planner itself knows the record
 ids (``ids``), ``all`` and the boolean nodes; every other node is compiled by the index kind
@@ -13,8 +14,10 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC
+from itertools import product
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -159,6 +162,48 @@ _JSON = json.JSONEncoder(separators=(",", ":"))  # built once: json.dumps builds
 
 
 @dataclass(frozen=True, slots=True)
+class Fanout:
+    """A query over several tags (partitions or shards): one plan per tag, each returning its
+    first ``offset + limit`` matches, merged on the client (``Query`` runs it)."""
+
+    plans: tuple[Plan, ...]
+    over: str  # the tags in words: "the 16 shards", "every partition the registry ... lists"
+    offset: int  # skipped after the merge
+    limit: int  # -1: no limit
+
+    @property
+    def descending(self) -> bool | None:
+        """The direction of the sources' order (None: no order; an order computed by an
+        index kind cannot be merged: ``QueryError``)."""
+        order = self.plans[0].order if self.plans else None
+        if isinstance(order, dict):
+            raise QueryError(
+                f"an order computed by the {order['kind']} kind cannot be merged across "
+                "partitions or shards: query one partition"
+            )
+        return None if order is None else order[1]
+
+    @property
+    def share(self) -> int | None:
+        """What each tag is first asked for, of the page's k = offset + limit matches:
+        ``2·⌈k/P⌉ + 1`` when ordered, ``⌈k/P⌉`` when not; None when that is k or more (or
+        there is no limit): each is asked for k at once (``Query`` asks again the tags that
+        may hold more of the page)."""
+        k = self.offset + self.limit
+        share = -(-k // max(len(self.plans), 1))
+        if self.plans and self.plans[0].order is not None:
+            share = 2 * share + 1
+        return None if self.limit < 0 or share >= k else share
+
+    def with_mode(self, mode: str) -> Fanout:
+        """The same fan-out in another mode (one that reads no record runs no read hook)."""
+        plans = tuple(
+            replace(p, mode=mode, reads=p.reads if mode in _READ_MODES else ()) for p in self.plans
+        )
+        return replace(self, plans=plans)
+
+
+@dataclass(frozen=True, slots=True)
 class _Layout:
     """What planning reads of a model that its queries do not change, worked out once."""
 
@@ -211,27 +256,98 @@ def plan(
     offset: int,
     limit: int | None,
     mode: str,
-) -> Plan:
-    """Plan a query over ``model``."""
+    tags: Sequence[str] | None = None,
+) -> Plan | Fanout:
+    """Plan a query over ``model``: one plan, or a ``Fanout`` of one plan per tag.
+
+    A query runs in one tag when the model is neither partitioned nor sharded, or when it
+    names one partition (an equality on each partition field at its top level). It fans out
+    over the shards of a sharded model; over the partitions it names with ``in_()`` on
+    partition fields; or, naming none, over ``tags``: the partitions the model's registry
+    lists, read by the caller (``Query.across_partitions()``). Without ``tags``, a query of a
+    partitioned model that names no partition is refused.
+    """
     spec = model.__typedis_spec__
     layout = _layout(spec)
     conds = _conjuncts(where)
-    partition = _take_partition(spec, conds) if spec.partition else {}
-    compiler = Compiler(model, spec, partition, layout.direct_key)
-    parts = [compiler.node(cond) for cond in conds]
-    node: Node = ["all"] if not parts else parts[0] if len(parts) == 1 else ["and", parts]
-    tag = layout.tag or _keys.tag(spec.name, [partition[p] for p in spec.partition])
-    return Plan(
-        tag,
-        node,
-        layout.order if order is None else _order(model, order),
-        min(offset, _MAX_PAGE),
-        -1 if limit is None else min(limit, _MAX_PAGE),
-        mode,
-        spec.read,
-        layout.reads if mode in _READ_MODES else (),
-        order.source.how if order and isinstance(order.source, Rank) else "SUM",
+    none: dict[str, str] = {}  # the partition texts of a tag that is no partition
+    targets = [(layout.tag or "", none)]
+    over = ""
+    if spec.shards:
+        targets, over = [(t, none) for t in spec.shard_tags()], f"the {spec.shards} shards"
+    elif spec.partition:
+        named = _take_partitions(spec, conds, given=tags is not None)
+        if named is None:
+            named = [_partition_of(spec, t) for t in tags or ()]
+            over = f"every partition the registry {_keys.partitions(spec.name)} lists"
+        elif len(named) != 1:
+            over = f"the {len(named)} partitions named by in_()"
+        targets = [(_keys.tag(spec.name, [p[f] for f in spec.partition]), p) for p in named]
+    if not over:
+        offset_here, limit_here = offset, limit
+    else:  # each source returns its first offset + limit matches; the merge skips the offset
+        offset_here, limit_here = 0, None if limit is None else offset + limit
+    order_of = layout.order if order is None else _order(model, order)
+    how = order.source.how if order and isinstance(order.source, Rank) else "SUM"
+    plans: list[Plan] = []
+    shared: Node | None = None  # the node of every tag, when it does not depend on the partition
+    for tag, partition in targets:
+        node = shared
+        if node is None:
+            compiler = Compiler(model, spec, partition, layout.direct_key)
+            parts = [compiler.node(cond) for cond in conds]
+            node = ["all"] if not parts else parts[0] if len(parts) == 1 else ["and", parts]
+            if not compiler.keyed:
+                shared = node
+        plans.append(
+            Plan(
+                tag,
+                node,
+                order_of,
+                min(offset_here, _MAX_PAGE),
+                -1 if limit_here is None else min(limit_here, _MAX_PAGE),
+                mode,
+                spec.read,
+                layout.reads if mode in _READ_MODES else (),
+                how,
+            )
+        )
+    if not over:
+        return plans[0]
+    if spec.shards and shared is not None and shared[0] == "ids":
+        plans = _by_shard(spec, plans, shared[1])
+    return Fanout(
+        tuple(plans), over, min(offset, _MAX_PAGE), -1 if limit is None else min(limit, _MAX_PAGE)
     )
+
+
+def _by_shard(spec: ModelSpec, plans: list[Plan], ids: list[str]) -> list[Plan]:
+    """The plans of a sharded query by key: those of the shards holding the ids, each with its
+    own ids (a record's shard follows from its id)."""
+    held: dict[str, list[str]] = {}
+    for rid in ids:
+        held.setdefault(_keys.shard_tag(spec.name, _keys.shard_of(rid, spec.shards)), []).append(
+            rid
+        )
+    return [replace(p, where=["ids", held[p.tag]]) for p in plans if p.tag in held]
+
+
+def needs_registry(model: type[Model], where: c.Cond[Any] | None) -> bool:
+    """Whether a query over ``model`` names no partition of a partitioned model: it runs over
+    the partitions the model's registry lists, once the caller has read them."""
+    spec = model.__typedis_spec__
+    return bool(spec.partition) and _take_partitions(spec, _conjuncts(where), given=True) is None
+
+
+def _partition_of(spec: ModelSpec, tag: str) -> dict[str, str]:
+    """The partition texts of a tag the registry lists (``QueryError`` for a stray one)."""
+    texts = _keys.partition_texts(spec.name, tag)
+    if texts is None or len(texts) != len(spec.partition):
+        raise QueryError(
+            f"{spec.name}: the registry {_keys.partitions(spec.name)} lists {tag!r}, which is "
+            "not a partition of this model (remove it from the set)"
+        )
+    return dict(zip(spec.partition, texts, strict=True))
 
 
 def _conjuncts(where: c.Cond[Any] | None) -> list[c.Cond[Any]]:
@@ -242,26 +358,43 @@ def _conjuncts(where: c.Cond[Any] | None) -> list[c.Cond[Any]]:
     return [where]
 
 
-def _take_partition(spec: ModelSpec, conds: list[c.Cond[Any]]) -> dict[str, str]:
-    """Remove the equality conditions on partition fields; return the partition's texts."""
-    found: dict[str, str] = {}
+def _take_partitions(
+    spec: ModelSpec, conds: list[c.Cond[Any]], *, given: bool
+) -> list[dict[str, str]] | None:
+    """The partitions a query names (their texts), removing the conditions that name them: an
+    equality or ``in_()`` on each partition field at the top level of the query. Some field
+    not named: None if ``given`` (the caller lists the partitions), else ``QueryError``."""
+    found: dict[str, list[str]] = {}
     for cond in list(conds):
-        if isinstance(cond, c.Eq) and cond.ref.name in spec.partition and cond.value is not None:
-            value = validated(cond.ref, cond.value)
-            texts = text(spec.fields[cond.ref.name].codec, value)
-            if found.setdefault(cond.ref.name, texts) != texts:
+        if not isinstance(cond, c.Eq | c.In) or cond.ref.name not in spec.partition:
+            continue
+        values = Compiler.values(cond)
+        if None in values:
+            continue
+        codec = spec.fields[cond.ref.name].codec
+        texts = list(dict.fromkeys(text(codec, validated(cond.ref, v)) for v in values))
+        if cond.ref.name in found:  # two conditions on one field: the partitions both name
+            texts = [t for t in found[cond.ref.name] if t in texts]
+            if not texts:
                 raise QueryError(
                     f"{spec.name}: two different values for partition field {cond.ref.name!r}"
                 )
-            conds.remove(cond)
+        found[cond.ref.name] = texts
+        conds.remove(cond)
     missing = [p for p in spec.partition if p not in found]
-    if missing:
-        raise QueryError(
-            f"{spec.name} is partitioned by {spec.partition}: filter on "
-            + " and ".join(f"{spec.name}.{p} == ..." for p in missing)
-            + " (an equality condition at the top level of the query)"
-        )
-    return found
+    if not missing:
+        return [
+            dict(zip(spec.partition, texts, strict=True))
+            for texts in product(*(found[p] for p in spec.partition))
+        ]
+    if given:
+        return None
+    raise QueryError(
+        f"{spec.name} is partitioned by {spec.partition}: filter on "
+        + " and ".join(f"{spec.name}.{p} == ..." for p in missing)
+        + " (an equality condition or in_() at the top level of the query), or run it over "
+        f"every partition: {spec.name}.query.across_partitions()"
+    )
 
 
 def _order(model: type[Model], order: Ordering[Any]) -> Order | KindOrder:
@@ -329,6 +462,7 @@ class Compiler:
         self.spec = spec
         self.partition = partition
         self.direct_key = direct_key  # the key an id follows from
+        self.keyed = False  # whether a node compiled depends on the partition's values
 
     def node(self, cond: c.Cond[Any]) -> Node:
         if isinstance(cond, c.And):
@@ -383,6 +517,7 @@ class Compiler:
         """Equality on a partition field, or on the key field that makes up record ids."""
         texts = self.texts(cond)
         spec = self.spec
+        self.keyed = self.keyed or bool(spec.partition)
         if field.name in spec.partition:  # inside an Or or Not: true exactly for this partition
             return [
                 "or",
@@ -418,8 +553,17 @@ _SHAPES = {
 }
 
 
-def describe(p: Plan) -> str:
-    """A plan in words: its filter, order, page, shape and cost class."""
+def describe(p: Plan | Fanout) -> str:
+    """A plan in words: its filter, order, page, shape and cost class; a fan-out's tags, the
+    plan each runs (the first one's, in words) and the merge."""
+    if isinstance(p, Fanout):
+        return _describe_fanout(p)
+    head, shape = _described(p)
+    return f"{head}; {p.mode} in one function call; {shape}"
+
+
+def _described(p: Plan) -> tuple[str, str]:
+    """A plan's tag, filter, order and page in words; and its shape with its cost class."""
     where = _describe(p.where)
     order = "in no order"
     if isinstance(p.order, dict):
@@ -436,8 +580,39 @@ def describe(p: Plan) -> str:
     page = f"offset {p.offset}" + ("" if p.limit < 0 else f", limit {p.limit}")
     named = "scan all" if p.sorted_by_client else p.shape
     shape = _cardinality(p.where) if p.shape == "cardinality" else _SHAPES[named]
-    shape = shape.format(z=p.plain_order())
-    return f"in {p.tag}: {where}; {order}; {page}; {p.mode} in one function call; {shape}"
+    return f"in {p.tag}: {where}; {order}; {page}", shape.format(z=p.plain_order())
+
+
+def _describe_fanout(f: Fanout) -> str:
+    calls = f"{len(f.plans)} function call{'' if len(f.plans) == 1 else 's'}"
+    if not f.plans:
+        return f"fan-out over {f.over}: none, nothing to run"
+    first = f.plans[0]
+    if first.mode == "count":
+        merge = "the counts summed"
+    else:
+        if first.order is not None:
+            merge = (
+                "a k-way merge on the order's score, then the id (ties as in one tag; records "
+                "without a score last, by id)"
+            )
+        elif f.limit < 0:
+            merge = "a k-way merge by id"
+        else:
+            merge = "the pages joined in no defined order"
+        merge += f", then offset {f.offset}" + ("" if f.limit < 0 else f", limit {f.limit}")
+        if f.share is not None:
+            merge = (
+                f"each tag first asked for {f.share} of its first {f.offset + f.limit}, those "
+                f"that may hold more of the page asked again; {merge}"
+            )
+    head, shape = _described(first)
+    plan_of_tag = head.split(": ", 1)[1]
+    return (
+        f"fan-out over {f.over}: {calls} sent together in one pipeline, each in its tag (the "
+        f"first: {first.tag}): {plan_of_tag}; {first.mode}; {shape}; merged on the client: "
+        f"{merge}"
+    )
 
 
 def _cardinality(where: Node) -> str:

@@ -1,17 +1,21 @@
 """``Query[M]``: the builder behind ``Model.query``, and its two executors.
 
 Builder methods return new queries. Every terminal method plans the query (pure, see
-``_planner``) into one call of the model library's ``query`` function (``lua/query.lua``) and
-runs it with ``_scripts.run``; its ``a``-prefixed twin runs the same call with
-``_scripts.arun``.
+``_planner``) into one call of the model library's ``query`` function (``lua/query.lua``), or,
+for a query over several partitions or shards, one call per tag (a ``Fanout``) whose replies
+are merged here. Each terminal method is written once as a generator of steps (the calls to
+send together, answered with their replies); ``_drive`` runs it on the sync clients,
+``_adrive`` on the asyncio clients (``send`` / ``asend``: one pipeline).
 """
 
 from __future__ import annotations
 
+import heapq
 import math
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from itertools import islice
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
@@ -19,7 +23,7 @@ from .. import _keys, _lua, _scripts, _store
 from .._errors import NotFound, QueryError
 from .._markers import GeoPoint
 from . import _conditions as c
-from ._planner import Plan, describe, plan
+from ._planner import Fanout, Plan, describe, needs_registry, plan
 from ._refs import ConfidenceRef, DecayRef, FieldRef, GeoRef, Ordering, Rank, SortedRef
 
 if TYPE_CHECKING:
@@ -30,6 +34,11 @@ M = TypeVar("M", bound="Model")
 T1 = TypeVar("T1")
 T2 = TypeVar("T2")
 T3 = TypeVar("T3")
+R = TypeVar("R")
+
+Steps = Generator[list["_scripts.Call[Any]"], list[Any], R]
+"""A terminal method's work: yields the calls to send together, is sent their replies."""
+Located = tuple[str, str]  # (tag, record id)
 
 _LOOKUPS = ("eq", "ne", "in", "isnull", "startswith", "lt", "lte", "gt", "gte", "between")
 _EARTH_RADIUS_M = 6372797.560856  # the radius Redis uses for GEO distances
@@ -55,6 +64,7 @@ class Query(Generic[M]):
     ordering: Ordering[M] | None = None
     skip: int = 0
     take: int | None = None
+    spread: bool = False  # across_partitions(): over every partition the registry lists
 
     # ---- building -------------------------------------------------------------------------
 
@@ -67,7 +77,18 @@ class Query(Generic[M]):
         if not parts:
             return self
         where = parts[0] if len(parts) == 1 else c.And(tuple(parts))
-        return Query(self.model, where, self.ordering, self.skip, self.take)
+        return replace(self, where=where)
+
+    def across_partitions(self) -> Query[M]:
+        """Run over every partition of a partitioned model, where the query names none.
+
+        The partitions are those the model's registry lists (one ``SMEMBERS``; an ACL user
+        who may not read it gets ``PermissionDenied``); each runs the query in one function
+        call, all sent in one pipeline, and the pages are merged here (docs/partitions.md).
+        A query that names its partitions (``==`` or ``in_()`` on the partition fields)
+        needs no opt-in, nor does one of a model declared ``shards=``.
+        """
+        return replace(self, spread=True)
 
     def exclude(self, *conds: c.Cond[M], **lookups: Any) -> Query[M]:
         """Drop records matching all the given conditions."""
@@ -127,22 +148,44 @@ class Query(Generic[M]):
         return n
 
     def plan(self, mode: str = "records", *, exact: bool = True) -> Plan:
-        """The planned function call (pure: no Redis involved); ``exact``: of a count."""
-        p = plan(self.model, self.where, self.ordering, self.skip, self.take, mode)
-        return p if _exact(exact) else replace(p, exact=False)
+        """The planned function call (pure: no Redis involved); ``exact``: of a count.
+
+        Raises:
+            QueryError: the query runs over several partitions or shards (one plan each:
+                see ``explain()``).
+        """
+        _exact(exact)
+        p: Plan | Fanout | None = None
+        if not (self.spread and needs_registry(self.model, self.where)):
+            p = plan(self.model, self.where, self.ordering, self.skip, self.take, mode)
+        if not isinstance(p, Plan):
+            raise QueryError(
+                f"this {self.model.__name__} query runs over several partitions or shards, one "
+                "plan each: explain() shows them"
+            )
+        return p if exact else replace(p, exact=False)
 
     def explain(self, mode: str = "records", *, exact: bool = True) -> str:
-        """The plan in words: filter, order, page, shape and cost class (pure).
+        """The plan in words: filter, order, page, shape and cost class.
 
         ``explain("count")`` tells how ``count()`` runs, ``explain("count", exact=False)``
-        how ``count(exact=False)`` does.
+        how ``count(exact=False)`` does. A query across partitions reads the registry of
+        partitions to say over how many it fans out; any other query reads nothing.
         """
-        return f"{self.model.__name__} {describe(self.plan(mode, exact=exact))}"
+        return _drive(self._explain(mode, exact))
+
+    async def aexplain(self, mode: str = "records", *, exact: bool = True) -> str:
+        """``explain()`` on the asyncio client."""
+        return await _adrive(self._explain(mode, exact))
 
     def profile(self) -> Profile:
         """Run the query's page selection on the server and say what it cost: the shape run
         and the ids it walked and stored, as ``all()`` runs it. No record is returned and no
-        read hook runs."""
+        read hook runs.
+
+        Raises:
+            QueryError: the query runs over several partitions or shards (``plan()``).
+        """
         p = replace(self.plan(), profile=True)
 
         def decode(reply: list[Any]) -> Profile:
@@ -152,7 +195,23 @@ class Query(Generic[M]):
         profile: Profile = _scripts.run(self._call(p, decode))
         return profile
 
-    # ---- calls (one per terminal method, shared by both executors) ---------------------------
+    def _explain(self, mode: str, exact: bool) -> Steps[str]:
+        p = yield from self._planned(mode, exact)
+        return f"{self.model.__name__} {describe(p)}"
+
+    def _planned(self, mode: str, exact: bool = True) -> Steps[Plan | Fanout]:
+        """The plan, or the fan-out, of this query (reading the registry of partitions for a
+        query across partitions)."""
+        inexact = not _exact(exact)
+        tags: list[str] | None = None
+        if self.spread and needs_registry(self.model, self.where):
+            (tags,) = yield [_registry_call(self.model.__typedis_spec__)]
+        p = plan(self.model, self.where, self.ordering, self.skip, self.take, mode, tags)
+        if isinstance(p, Fanout):
+            return replace(p, plans=tuple(replace(x, exact=not inexact) for x in p.plans))
+        return replace(p, exact=False) if inexact else p
+
+    # ---- steps (one per terminal method, shared by both executors) ---------------------------
 
     def _call(self, p: Plan, decode: Any) -> _scripts.Call[Any]:
         return query_call(self.model.__typedis_spec__, p, decode)
@@ -170,38 +229,127 @@ class Query(Generic[M]):
 
         return self._call(p, decode)
 
-    def _all_call(self) -> _scripts.Call[list[M]]:
-        return self._records(self.plan())
+    def _all(self, take: int | None = None) -> Steps[list[M]]:
+        """The matching records (of the first ``take``, if given)."""
+        query = self if take is None else replace(self, take=take)
+        p = yield from query._planned("records")
+        if isinstance(p, Fanout):
+            return (yield from query._merged_records(p))
+        (found,) = yield [query._records(p)]
+        page: list[M] = found
+        return page
 
-    def _first_call(self) -> _scripts.Call[list[M]]:
-        first = Query(self.model, self.where, self.ordering, self.skip, 1)
-        return self._records(first.plan())
+    def _merged_records(self, f: Fanout) -> Steps[list[M]]:
+        """The records of a fan-out, merged. Read in the same calls, unless the model's kinds
+        run a read hook on each record read: then its page is selected first (ids and
+        scores) and only its records are read, so no record cut by the merge counts as read."""
+        desc = f.descending
+        if f.plans and f.plans[0].reads:
+            located = yield from self._merged_ids(f)
+            return (yield from self._loaded(located))
+        f = f.with_mode("records" if desc is None else "scored")
+        replies = yield from self._pages(f, _rows(desc is not None), desc)
+        read = _store.reader(self.model)
+        return [read(row, (tag, rid.decode())) for tag, rid, row in _merge(f, replies, desc)]
 
-    def _get_call(
-        self, conds: Sequence[c.Cond[M]], lookups: dict[str, Any]
-    ) -> tuple[Query[M], _scripts.Call[list[M]]]:
-        found = self.filter(*conds, **lookups)
-        query = Query(self.model, found.where, self.ordering, self.skip, 2)
-        p = query.plan()
-        if p.where[0] != "ids" or p.offset:
-            return query, query._records(p)
-        # by key: read the records themselves, without the query function
-        ids = list(dict.fromkeys(p.where[1]))
-        if len(ids) == 1:
-            return query, _scripts.then(_store.load_one_call(self.model, (p.tag, ids[0])), _found)
-        load = _store.load_call(self.model, [(p.tag, i) for i in ids])
-        return query, _scripts.then(load, _found_all)
+    def _merged_ids(self, f: Fanout) -> Steps[list[Located]]:
+        """The (tag, id) of a fan-out's page, merged (ids and scores only: no record read)."""
+        desc = f.descending
+        f = f.with_mode("ids" if desc is None else "ranked")
+        replies = yield from self._pages(f, _ids(desc is not None), desc)
+        return [(tag, rid.decode()) for tag, rid, _ in _merge(f, replies, desc)]
 
-    def _count_call(self, exact: bool) -> _scripts.Call[int]:
-        return self._call(self.plan("count", exact=exact), int)
+    def _pages(self, f: Fanout, decode: Any, desc: bool | None) -> Steps[list[list[Row]]]:
+        """Each tag's page for the merge: its first ``offset + limit`` matches (k).
 
-    def _ids_call(self) -> _scripts.Call[tuple[str, list[str]]]:
-        p = self.plan("ids")
+        A limited page over P tags first asks each for a share: ``2·⌈k/P⌉ + 1`` matches when
+        ordered, ``⌈k/P⌉`` when not. A tag that returned all it was asked for and may hold
+        more of the page (ordered: its last match comes before the k-th of them all; not
+        ordered: they are fewer than k) is asked again for k, in a second pipeline. With
+        matches spread evenly, one round reads about 2k records instead of P·k.
+        """
+        first = f.share
+        if first is None:
+            return (yield [self._call(p, decode) for p in f.plans])
+        k = f.offset + f.limit
+        pages: list[list[Row]] = yield [
+            self._call(replace(p, limit=first), decode) for p in f.plans
+        ]
+        full = [i for i, page in enumerate(pages) if len(page) == first]
+        if desc is None:
+            short = full if sum(map(len, pages)) < k else []
+        else:
+            ranks = (_rank(score, rid, desc) for page in pages for rid, _, score in page)
+            least = heapq.nsmallest(k, ranks)
+            kth = least[-1] if len(least) == k else None
+            short = [
+                i
+                for i in full
+                if kth is None or _rank(pages[i][-1][2], pages[i][-1][0], desc) < kth
+            ]
+        if short:
+            again: list[list[Row]] = yield [self._call(f.plans[i], decode) for i in short]
+            for i, page in zip(short, again, strict=True):
+                pages[i] = page
+        return pages
 
-        def decode(ids: list[bytes]) -> tuple[str, list[str]]:
-            return p.tag, [i.decode() for i in ids]
+    def _loaded(self, located: list[Located]) -> Steps[list[M]]:
+        """The live records at these (tag, id), in that order: one load per tag (a call spans
+        one slot), the loads sent together."""
+        by_tag: dict[str, list[Located]] = {}
+        for at in located:
+            by_tag.setdefault(at[0], []).append(at)
+        replies = yield [_store.load_call(self.model, ats) for ats in by_tag.values()]
+        found: dict[Located, M | None] = {}
+        for ats, records in zip(by_tag.values(), replies, strict=True):
+            found.update(zip(ats, records, strict=True))
+        return [r for at in located if (r := found[at]) is not None]
 
-        return self._call(p, decode)
+    def _first(self) -> Steps[M | None]:
+        found = yield from self._all(1)
+        return found[0] if found else None
+
+    def _get(self, conds: Sequence[c.Cond[M]], lookups: dict[str, Any]) -> Steps[M]:
+        """The one record matching (also) ``conds`` and ``lookups``."""
+        query = replace(self.filter(*conds, **lookups), take=2)
+        p = yield from query._planned("records")
+        found: list[M]
+        if isinstance(p, Fanout):
+            found = yield from query._merged_records(p)
+        elif p.where[0] != "ids" or p.offset:
+            (found,) = yield [query._records(p)]
+        else:  # by key: read the records themselves, without the query function
+            ids = list(dict.fromkeys(p.where[1]))
+            if len(ids) == 1:
+                (one,) = yield [_store.load_one_call(self.model, (p.tag, ids[0]))]
+                found = _found(one)
+            else:
+                (records,) = yield [_store.load_call(self.model, [(p.tag, i) for i in ids])]
+                found = _found_all(records)
+        return query._get_one(found)
+
+    def _count(self, exact: bool) -> Steps[int]:
+        p = yield from self._planned("count", exact)
+        plans = p.plans if isinstance(p, Fanout) else (p,)
+        counts = yield [self._call(x, int) for x in plans]
+        return sum(counts)
+
+    def _exists(self) -> Steps[bool]:
+        """Whether any record matches: at most one id from each tag, no record read."""
+        p = yield from replace(self, take=1)._planned("ids")
+        plans = p.plans if isinstance(p, Fanout) else (p,)
+        if isinstance(p, Fanout) and self.skip:  # the offset counts matches of every tag
+            return bool((yield from self._merged_ids(p)))
+        pages = yield [self._call(x, list) for x in plans]
+        return any(pages)
+
+    def _located(self) -> Steps[list[Located]]:
+        """The (tag, id) of every match, in order."""
+        p = yield from self._planned("ids")
+        if isinstance(p, Fanout):
+            return (yield from self._merged_ids(p))
+        (ids,) = yield [self._call(p, list)]
+        return [(p.tag, i.decode()) for i in ids]
 
     def _get_one(self, found: list[M]) -> M:
         """The single record of a ``get()`` (``self`` is the filtered query)."""
@@ -215,12 +363,11 @@ class Query(Generic[M]):
 
     def all(self) -> list[M]:
         """Every matching record, in order."""
-        return _scripts.run(self._all_call())
+        return _drive(self._all())
 
     def first(self) -> M | None:
         """The first matching record, or None."""
-        found = _scripts.run(self._first_call())
-        return found[0] if found else None
+        return _drive(self._first())
 
     def get(self, *conds: c.Cond[M], **lookups: Any) -> M:
         """The one record matching (also) these conditions.
@@ -229,11 +376,10 @@ class Query(Generic[M]):
             NotFound: none matches.
             QueryError: several match.
         """
-        query, call = self._get_call(conds, lookups)
-        return query._get_one(_scripts.run(call))
+        return _drive(self._get(conds, lookups))
 
     def count(self, *, exact: bool = True) -> int:
-        """How many records match.
+        """How many records match (over several partitions or shards: their counts summed).
 
         Args:
             exact: count the live records only: O(matches) on the server, as each match's
@@ -246,16 +392,15 @@ class Query(Generic[M]):
         Raises:
             QueryError: ``exact`` is not a bool.
         """
-        return _scripts.run(self._count_call(exact))
+        return _drive(self._count(exact))
 
     def exists(self) -> bool:
         """Whether any record matches."""
-        return bool(_scripts.run(self._first_call()))
+        return _drive(self._exists())
 
     def keys(self) -> list[str]:
         """The matching records' Redis keys, in order."""
-        tag, ids = _scripts.run(self._ids_call())
-        return [_keys.record(tag, i) for i in ids]
+        return [_keys.record(tag, i) for tag, i in _drive(self._located())]
 
     def get_many(self, keys: Iterable[Any]) -> list[M | None]:
         """Records by key values (a tuple per record for several key fields), in that order."""
@@ -281,10 +426,9 @@ class Query(Generic[M]):
         return self._iter(batch_size)
 
     def _iter(self, batch_size: int) -> Iterator[M]:
-        tag, ids = _scripts.run(self._ids_call())
-        for start in range(0, len(ids), batch_size):
-            located = [(tag, i) for i in ids[start : start + batch_size]]
-            yield from (r for r in _scripts.run(_store.load_call(self.model, located)) if r)
+        located = _drive(self._located())
+        for start in range(0, len(located), batch_size):
+            yield from _drive(self._loaded(located[start : start + batch_size]))
 
     def top_by_decay(
         self, ref: DecayRef[M, Any] | None = None, n: int = 10, at: datetime | None = None
@@ -306,26 +450,23 @@ class Query(Generic[M]):
 
     async def aall(self) -> list[M]:
         """``all()`` on the asyncio client."""
-        return await _scripts.arun(self._all_call())
+        return await _adrive(self._all())
 
     async def afirst(self) -> M | None:
         """``first()`` on the asyncio client."""
-        found = await _scripts.arun(self._first_call())
-        return found[0] if found else None
+        return await _adrive(self._first())
 
     async def aget(self, *conds: c.Cond[M], **lookups: Any) -> M:
         """``get()`` on the asyncio client."""
-        query, call = self._get_call(conds, lookups)
-        return query._get_one(await _scripts.arun(call))
+        return await _adrive(self._get(conds, lookups))
 
     async def acount(self, *, exact: bool = True) -> int:
         """``count()`` on the asyncio client."""
-        return await _scripts.arun(self._count_call(exact))
+        return await _adrive(self._count(exact))
 
     async def aexists(self) -> bool:
         """``exists()`` on the asyncio client."""
-        found = await _scripts.arun(self._first_call())
-        return bool(found)
+        return await _adrive(self._exists())
 
     async def atop_by_decay(
         self, ref: DecayRef[M, Any] | None = None, n: int = 10, at: datetime | None = None
@@ -343,13 +484,135 @@ class Query(Generic[M]):
         return self._aiter(batch_size)
 
     async def _aiter(self, batch_size: int) -> AsyncIterator[M]:
-        tag, ids = await _scripts.arun(self._ids_call())
-        for start in range(0, len(ids), batch_size):
-            located = [(tag, i) for i in ids[start : start + batch_size]]
-            batch: list[M | None] = await _scripts.arun(_store.load_call(self.model, located))
-            for r in batch:
-                if r:
-                    yield r
+        located = await _adrive(self._located())
+        for start in range(0, len(located), batch_size):
+            for r in await _adrive(self._loaded(located[start : start + batch_size])):
+                yield r
+
+
+# ---- the executors ----------------------------------------------------------------------------
+
+
+def send(calls: list[_scripts.Call[Any]]) -> list[Any]:
+    """The replies of calls sent together: one call alone, several in one pipeline (the one
+    place a query's calls are sent; on a cluster, one pipeline per node)."""
+    return [_scripts.run(calls[0])] if len(calls) == 1 else _scripts.run_many(calls)
+
+
+async def asend(calls: list[_scripts.Call[Any]]) -> list[Any]:
+    """``send()`` on the asyncio clients."""
+    return [await _scripts.arun(calls[0])] if len(calls) == 1 else await _scripts.arun_many(calls)
+
+
+def _drive(steps: Steps[R]) -> R:
+    """Run a terminal method's steps on the sync clients."""
+    try:
+        calls = next(steps)
+        while True:
+            calls = steps.send(send(calls))
+    except StopIteration as done:
+        result: R = done.value
+        return result
+
+
+async def _adrive(steps: Steps[R]) -> R:
+    """Run a terminal method's steps on the asyncio clients."""
+    try:
+        calls = next(steps)
+        while True:
+            calls = steps.send(await asend(calls))
+    except StopIteration as done:
+        result: R = done.value
+        return result
+
+
+def _registry_call(spec: ModelSpec) -> _scripts.Call[list[str]]:
+    """The read of the tags the registry of a partitioned model lists (sorted)."""
+
+    def decode(members: set[bytes] | list[bytes]) -> list[str]:
+        return sorted(m.decode() for m in members)
+
+    key = _keys.partitions(spec.name)
+    return _scripts.Call(_scripts.Read("SMEMBERS"), (key,), (), decode, write=False)
+
+
+# ---- merging the pages of a fan-out ----------------------------------------------------------
+
+Entry = tuple[Any, str, bytes, Any]  # (merge key, tag, id, the record's values or its score)
+Row = tuple[bytes, Any, Any]  # a tag's match: (id, its values or None, its score or None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Desc:
+    """An id that sorts in descending order (ties of a descending order: ``ZRANGE ... REV``)."""
+
+    rid: bytes
+
+    def __lt__(self, other: _Desc) -> bool:
+        return self.rid > other.rid
+
+
+def _rows(scored: bool) -> Any:
+    """The decoder of one tag's page of records: (id, values, score or None) triples."""
+
+    def decode(flat: list[Any]) -> list[tuple[bytes, Any, Any]]:
+        it = iter(flat)
+        if scored:
+            return list(zip(it, it, it, strict=True))
+        return [(rid, row, None) for rid, row in zip(it, it, strict=True)]
+
+    return decode
+
+
+def _ids(scored: bool) -> Any:
+    """The decoder of one tag's page of ids: (id, None, score or None) triples."""
+
+    def decode(flat: list[Any]) -> list[tuple[bytes, Any, Any]]:
+        if not scored:
+            return [(rid, None, None) for rid in flat]
+        it = iter(flat)
+        return [(rid, None, score) for rid, score in zip(it, it, strict=True)]
+
+    return decode
+
+
+def _merge(
+    f: Fanout, pages: list[list[tuple[bytes, Any, Any]]], desc: bool | None
+) -> list[tuple[str, bytes, Any]]:
+    """The page of a fan-out from each tag's first ``offset + limit`` matches: (tag, id, row).
+
+    Ordered: a k-way merge on the score, then the id, as one tag orders (``ZRANGE``: ties by
+    id, reversed when descending; records without a score last, by id). Unordered without a
+    limit: by id (a tag's page comes by id, or, read in place, is ordered by id here first:
+    ``sorted_by_client``). Unordered with a limit: the pages joined, in no defined order. Then
+    the offset and the limit.
+    """
+    sources: list[Iterable[Entry]]
+    if desc is None:
+        sources = [
+            sorted(entries) if p.sorted_by_client else entries
+            for p, page in zip(f.plans, pages, strict=True)
+            for entries in ([(rid, p.tag, rid, row) for rid, row, _ in page],)
+        ]
+        merged: Iterable[Entry] = (
+            (e for source in sources for e in source) if f.limit >= 0 else heapq.merge(*sources)
+        )
+    else:
+        sources = [
+            [(_rank(score, rid, desc), p.tag, rid, row) for rid, row, score in page]
+            for p, page in zip(f.plans, pages, strict=True)
+        ]
+        merged = heapq.merge(*sources, key=lambda e: e[0])
+    stop = None if f.limit < 0 else f.offset + f.limit
+    return [(tag, rid, row) for _, tag, rid, row in islice(merged, f.offset, stop)]
+
+
+def _rank(score: bytes | None, rid: bytes, desc: bool) -> tuple[int, float, Any]:
+    """The merge key of a record: scored ones first, by score (its direction), then by id."""
+    if score is None:
+        return 1, 0.0, rid
+    value = float(score)
+    return (0, -value, _Desc(rid)) if desc else (0, value, rid)
 
 
 def _found(record: M | None) -> list[M]:

@@ -6,7 +6,7 @@
 -- KEYS[1]: <tag>:all (the tag's id set; every other key is derived from the tag, same slot)
 -- ARGV[1]: the plan (JSON):
 --   {"tag": tag, "where": node, "order": order | null, "offset": n, "limit": n (-1: no limit),
---    "mode": "records" | "ids" | "count", "fields": [field, ...], "reads": [index, ...]?,
+--    "mode": "records" | "ids" | "scored" | "ranked" | "count", "fields": [field, ...], "reads": [index, ...]?,
 --    "shape": shape, "budget": n (shape "ordered"), "profile": true?}
 --   shape (typedis._query._planner.Plan.shape; the planner chooses it, this script runs it):
 --     "index"   where is ["all"], a plain order: walk the order's sorted set from the offset
@@ -40,7 +40,9 @@
 --          outside typedis included; O(1) for every record or one index set, O(log N) for
 --          one range); "ids": their ids in order;
 --          "records": a flat list id1, values1, id2, values2, ... (values in "fields" order);
---          "scored": id1, values1, score1, ... (the order's score of each record, as text);
+--          "scored": id1, values1, score1, ... (the order's score of each record, as text;
+--          nil for a record without one); "ranked": id1, score1, ... (a query across
+--          partitions merges the pages of its partitions on these scores);
 --          with "profile": {shape run, ids walked, elements stored in scratch keys, results}
 -- Scratch keys <tag>:q:<n> live only inside this call (functions run alone, so the names are
 -- safe to reuse) and are deleted before it returns.
@@ -465,10 +467,17 @@ local function collect(fetch)
   end
 end
 
--- The reply of a page of live ids, by mode: id; id, values; or id, values, score.
+-- The reply of a page of live ids, by mode: id; id, values; id, values, score; or id, score.
 local function reply(page)
   if plan.mode == 'ids' then return page end
   local out = {}
+  if plan.mode == 'ranked' then
+    for _, id in ipairs(page) do
+      out[#out + 1] = id
+      out[#out + 1] = redis.call('ZSCORE', scored, id)
+    end
+    return out
+  end
   for _, id in ipairs(page) do
     local key = tag .. ':r:' .. id
     out[#out + 1] = id
