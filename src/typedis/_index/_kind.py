@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, cast
@@ -40,6 +40,21 @@ class Stale(NamedTuple):
 
     entry: tuple[Any, ...]
     target: str
+
+
+def orphans(
+    held: Held, keys: Sequence[str], records: Records, ids: Callable[[str], Iterable[str]]
+) -> list[Stale]:
+    """The members of the sorted sets ``keys`` that name a record not stored: ``ids`` gives
+    the record ids a member names (the first one missing is the entry's target)."""
+    out: list[Stale] = []
+    for key in keys:
+        contents: Mapping[str, float] = held.get(key, {})
+        for member, score in contents.items():
+            gone = next((rid for rid in ids(member) if rid not in records), None)
+            if gone is not None:
+                out.append(Stale((key, member, score), gone))
+    return out
 
 
 class Shape(NamedTuple):

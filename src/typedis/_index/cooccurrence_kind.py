@@ -21,7 +21,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from .._defaults import Defaults
 from .._markers import Marker
 from .._query._refs import FieldRef
-from ._kind import AddLua, Held, IndexKind, Records, Stale, check_fractions, check_valueless
+from ._kind import (
+    AddLua,
+    Held,
+    IndexKind,
+    Records,
+    Stale,
+    check_fractions,
+    check_valueless,
+    orphans,
+)
 
 if TYPE_CHECKING:
     from .._codegen import Fresh
@@ -120,16 +129,8 @@ class CoOccurrenceKind(IndexKind):
         now_ms: float,
     ) -> list[Stale]:
         """The edges (in both keys) to a record that is not stored."""
-        out: list[Stale] = []
         own = f"{tag}:{index.suffix}"
-        for key in (own, own + ":w"):
-            contents: Mapping[str, float] = held.get(key, {})
-            for member, score in contents.items():
-                a, _, b = member.partition("\0")
-                gone = next((r for r in (a, b) if r not in records), None)
-                if gone is not None:
-                    out.append(Stale((key, member, score), gone))
-        return out
+        return orphans(held, (own, own + ":w"), records, lambda edge: edge.partition("\0")[::2])
 
 
 COOCCURRENCE = CoOccurrenceKind()

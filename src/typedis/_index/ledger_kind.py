@@ -31,7 +31,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypeVar, cast
 from .._defaults import Defaults
 from .._markers import Marker
 from .._query._refs import FieldRef
-from ._kind import AddLua, Held, IndexKind, Records, Stale, check_fractions, check_valueless
+from ._kind import (
+    AddLua,
+    Held,
+    IndexKind,
+    Records,
+    Stale,
+    check_fractions,
+    check_valueless,
+    orphans,
+)
 
 if TYPE_CHECKING:
     from .._codegen import Fresh
@@ -202,15 +211,8 @@ class LedgerKind(IndexKind):
         now_ms: float,
     ) -> list[Stale]:
         """The predictions, and error entries, of a record that is not stored."""
-        out: list[Stale] = []
-        own = f"{tag}:{index.suffix}"
-        for key in (own, own + ":e"):
-            contents: Mapping[str, float] = held.get(key, {})
-            for member, score in contents.items():
-                rid = member.partition("\0")[0]  # '<id>\0<key>[\0<data>]'
-                if rid not in records:
-                    out.append(Stale((key, member, score), rid))
-        return out
+        own = f"{tag}:{index.suffix}"  # members '<id>\0<key>[\0<data>]'
+        return orphans(held, (own, own + ":e"), records, lambda m: (m.partition("\0")[0],))
 
 
 LEDGER = LedgerKind()
