@@ -294,8 +294,13 @@ class Query(Generic[M]):
         return pages
 
     def _loaded(self, located: list[Located]) -> Steps[list[M]]:
-        """The live records at these (tag, id), in that order: one load per tag (a call spans
-        one slot), the loads sent together."""
+        """The live records at these (tag, id), in that order."""
+        records = yield from self._read(located)
+        return [r for r in records if r is not None]
+
+    def _read(self, located: list[Located]) -> Steps[list[M | None]]:
+        """The records at these (tag, id), in that order (None: missing or expired): one load
+        per tag (a call spans one slot), the loads sent together."""
         by_tag: dict[str, list[Located]] = {}
         for at in located:
             by_tag.setdefault(at[0], []).append(at)
@@ -303,7 +308,7 @@ class Query(Generic[M]):
         found: dict[Located, M | None] = {}
         for ats, records in zip(by_tag.values(), replies, strict=True):
             found.update(zip(ats, records, strict=True))
-        return [r for at in located if (r := found[at]) is not None]
+        return [found[at] for at in located]
 
     def _first(self) -> Steps[M | None]:
         found = yield from self._all(1)
@@ -403,8 +408,9 @@ class Query(Generic[M]):
         return [_keys.record(tag, i) for tag, i in _drive(self._located())]
 
     def get_many(self, keys: Iterable[Any]) -> list[M | None]:
-        """Records by key values (a tuple per record for several key fields), in that order."""
-        return _scripts.run(_store.load_call(self.model, _located(self.model, keys)))
+        """Records by key values (a tuple per record for several key fields), in that order;
+        None for a key that holds no live record."""
+        return _drive(self._read(_located(self.model, keys)))
 
     @overload
     def values(self, a: FieldRef[M, T1], /) -> list[tuple[T1]]: ...
@@ -476,7 +482,7 @@ class Query(Generic[M]):
 
     async def aget_many(self, keys: Iterable[Any]) -> list[M | None]:
         """``get_many()`` on the asyncio client."""
-        return await _scripts.arun(_store.load_call(self.model, _located(self.model, keys)))
+        return await _adrive(self._read(_located(self.model, keys)))
 
     def aiter(self, batch_size: int = 1000) -> AsyncIterator[M]:
         """``iter()`` on the asyncio client."""
