@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import redis
+from redis.asyncio.connection import AbstractConnection as AsyncConnection
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
 from redis.exceptions import (
@@ -46,6 +47,7 @@ from typedis import (
     _lua,
     _maintenance,
     _scripts,
+    _store,
 )
 
 
@@ -461,3 +463,122 @@ def test_a_slot_moved_during_a_write_loop(
     assert own_cluster.owner(slot).port == target.port
     assert moved > 0
     summary_line(f"cluster slot migration during a write loop ({moved} keys): {tally.check()}")
+
+
+# ---- batches on a cluster: one pipeline per node, sync and asyncio ----------------------------
+
+
+def _stat(cluster: Cluster, name: str) -> int:
+    """A command's calls (INFO commandstats) summed over every primary."""
+    total = 0
+    for node in cluster.primaries():
+        stats: dict[str, Any] = node.client().info("commandstats")  # pyright: ignore[reportUnknownMemberType]
+        total += int(stats.get(f"cmdstat_{name}", {}).get("calls", 0))
+    return total
+
+
+def test_an_async_fanout_sends_one_pipeline_per_node(
+    cluster: Cluster, nodes: RedisCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A count over 12 partitions on 3 primaries: each node gets one request (its calls in one
+    pipeline), the nodes at once; the FCALLs the primaries ran add up to the 12."""
+    ClVisit.save_many([ClVisit(city=c, id=str(n), score=n) for c in CITIES for n in range(3)])
+    sent: Counter[int] = Counter()
+    send = AsyncConnection.send_packed_command
+
+    async def counted(self: AsyncConnection, command: Any, check_health: bool = True) -> None:
+        sent[int(self.port)] += 1
+        await send(self, command, check_health)
+
+    query = ClVisit.query.across_partitions()
+
+    async def main() -> tuple[int, int, dict[int, int], list[ClVisit]]:
+        try:
+            await query.acount()  # first use: the slot map, the eviction policy check
+            monkeypatch.setattr(AsyncConnection, "send_packed_command", counted)
+            before = _stat(cluster, "fcall")
+            count = await query.acount()
+            calls, per_node = _stat(cluster, "fcall") - before, dict(sent)
+            top = await query.order_by(ClVisit.score.desc()).limit(5).aall()
+            return count, calls, per_node, top
+        finally:
+            await typedis.get_connection().aclose()
+
+    count, calls, per_node, top = asyncio.run(main())
+    assert count == len(CITIES) * 3 and calls == len(CITIES)
+    assert len({_node_of(nodes, ClVisit(city=c, id="x").redis_key) for c in CITIES}) == 3
+    registry = int(_node_of(nodes, "{td:ClVisit}:partitions").rsplit(":", 1)[1])
+    # one request per primary, and the read of the registry of partitions before it
+    assert per_node == {n.port: 1 + (n.port == registry) for n in cluster.primaries()}
+    assert [v.score for v in top] == [2] * 5
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_a_batch_of_writes_follows_moved_only_and_loads_libraries_once_per_node(
+    cluster: Cluster, nodes: RedisCluster, flavour: str
+) -> None:
+    """One batch of writes (12 increments over 3 primaries, one new record's save) while the
+    client's slot map is stale for one partition (its node answers MOVED: followed, applied
+    once), another partition's slot is migrating (the save meets ASK: ServerUnavailable,
+    nothing written) and no primary holds the libraries (each node loads it once)."""
+    counters = {c: ClCounter(city=c, id="c") for c in CITIES}
+    ClCounter.save_many(list(counters.values()))
+    stale_city, moving_city = CITIES[0], CITIES[1]
+    stale = key_slot(counters[stale_city].redis_key.encode())
+    moving = key_slot(counters[moving_city].redis_key.encode())
+    source, target = cluster.owner(moving), cluster.owner(stale)
+    if source.port == target.port:
+        target = next(p for p in cluster.primaries() if p.port != source.port)
+    for node in cluster.primaries():
+        node.client().execute_command("FUNCTION", "FLUSH")
+    new = ClCounter(city=moving_city, id="new")
+    calls = [_store.increment_call(counters[c], "n", 1) for c in CITIES]
+    calls.append(
+        _store.save_call(new, update_fields=None, migrate_key=False, ttl=None, expire_at=None)
+    )
+    src, dst = source.client(), target.client()
+    dst.execute_command(
+        "CLUSTER", "SETSLOT", moving, "IMPORTING", src.execute_command("CLUSTER", "MYID")
+    )
+    src.execute_command(
+        "CLUSTER", "SETSLOT", moving, "MIGRATING", dst.execute_command("CLUSTER", "MYID")
+    )
+    loads = _stat(cluster, "function|load")
+
+    def keys_in_slot() -> int:
+        return sum(
+            int(n.client().execute_command("CLUSTER", "COUNTKEYSINSLOT", moving))
+            for n in (source, target)
+        )
+
+    stored = keys_in_slot()
+
+    def misdirect(client: Any) -> None:  # the slot map of the client says: the wrong primary
+        right = client.get_node_from_key(counters[stale_city].redis_key)
+        wrong = next(n for n in client.get_primaries() if n.name != right.name)
+        client.nodes_manager.slots_cache[stale] = [wrong]
+
+    async def batch() -> None:
+        try:
+            client: Any = typedis.get_connection().awriter
+            await client.initialize()
+            misdirect(client)
+            await _scripts.arun_many(calls)
+        finally:
+            await typedis.get_connection().aclose()
+
+    try:
+        with pytest.raises(ServerUnavailable, match="redirected") as refused:
+            if flavour == "sync":
+                misdirect(typedis.get_connection().writer)
+                _scripts.run_many(calls)
+            else:
+                asyncio.run(batch())
+    finally:
+        for raw in (src, dst):
+            raw.execute_command("CLUSTER", "SETSLOT", moving, "STABLE")
+    assert isinstance(refused.value.__cause__, AskError)
+    assert {c: ClCounter.load(c, "c").n for c in CITIES} == dict.fromkeys(CITIES, 1)
+    assert _stat(cluster, "function|load") - loads == 3  # ClCounter's, once on each primary
+    assert not ClCounter.exists(new) and keys_in_slot() == stored
+    assert ClCounter.check_indexes().total == 0

@@ -12,8 +12,9 @@ writer, which never retries.
 On a cluster the same calls go through redis-py's cluster clients: a call's keys share one hash
 tag, so one slot and one node. A MOVED, ASK or TRYAGAIN reply means the node ran nothing: reads
 follow them (redis-py does), writes follow MOVED only (``_on_slot_node`` says why); a missing
-library is loaded on the node that owns the call's slot, then the call is sent again; a
-pipeline of writes never re-sends a command whose reply was lost (``send_pipeline``).
+library is loaded on the node that owns the call's slot (once per node in a batch), then the
+call is sent again. A batch is one pipeline per node, the nodes' sent together (sync and
+asyncio); a pipeline of writes never re-sends a command whose reply was lost (``send_pipeline``).
 
 Every redis-py error becomes a ``TypedisError`` here (``typed``), the redis-py error chained:
 an error reply is ``ServerRefused`` (``ServerFull`` out of memory, ``PermissionDenied`` for an
@@ -28,11 +29,12 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable, Generator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar, cast
 
 import redis
+from redis.asyncio.cluster import PipelineCommand as AsyncPipelineCommand
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.cluster import PipelineCommand, RedisCluster
 from redis.exceptions import (
@@ -70,6 +72,7 @@ R = TypeVar("R")
 S = TypeVar("S")
 
 Command = tuple[Arg, ...]
+Loads = list[tuple[Command, Sequence[str]]]  # libraries to load first, by a call's keys
 
 Failure = (redis.RedisError, RedisClusterException)
 """What redis-py raises: its errors, and the cluster client's, which are not ``RedisError``."""
@@ -359,8 +362,8 @@ def send_pipeline(client: Client, commands: Sequence[Command], *, write: bool) -
 
     redis-py's cluster pipeline re-sends, one by one, the commands of a node whose replies were
     lost, which could run a write twice; so on a cluster the pipeline is sent without following
-    anything, then the commands a node refused to run are sent again: a write only after a
-    MOVED (``_on_slot_node``), a read after any redirect, through the client.
+    anything (one pipeline per node), then the commands ``_sent_again`` names are sent again on
+    their own.
     """
     pipe: Any = client.pipeline(transaction=False)  # pyright: ignore[reportUnknownMemberType]
     if not isinstance(client, RedisCluster):
@@ -371,14 +374,32 @@ def send_pipeline(client: Client, commands: Sequence[Command], *, write: bool) -
     replies: list[Any] = pipe.send_cluster_commands(
         stack, raise_on_error=False, allow_redirections=False
     )
-    for n, reply in enumerate(replies):
-        again = MovedError if write else AskError | TryAgainError
-        if isinstance(reply, again):  # not run: safe to send again
-            try:
-                replies[n] = _send(client, commands[n], write)
-            except redis.RedisError as error:
-                replies[n] = error
+    for n in _sent_again(client, replies, write):
+        try:
+            replies[n] = _send(client, commands[n], write)
+        except Failure as error:
+            replies[n] = error
     return replies
+
+
+def _sent_again(client: Client | AsyncClient, replies: list[Any], write: bool) -> list[int]:
+    """The commands of a cluster pipeline to send again on their own (by position): those a
+    node did not run because their slot is elsewhere (of a write, only MOVED: ``_on_slot_node``
+    says why), and the reads whose node failed (the read client retries them).
+
+    A node that failed leaves the slot map to be read again on the next call (a failover may
+    have given its slots to a replica).
+    """
+    lost = (redis.ConnectionError, redis.TimeoutError)
+    if any(isinstance(reply, lost) for reply in replies):
+        cluster: Any = client
+        if isinstance(client, RedisCluster):
+            with suppress(*Failure):  # the cluster is still down: the next call tries again
+                cluster.nodes_manager.initialize()
+        else:
+            cluster._initialize = True
+    again = (MovedError,) if write else (AskError, TryAgainError, *lost)
+    return [n for n, reply in enumerate(replies) if isinstance(reply, again)]
 
 
 # Redirects a write follows (redis-py's limit for a command).
@@ -443,45 +464,82 @@ async def _asend(client: AsyncClient, cmd: Command, write: bool) -> Any:
     raise moved
 
 
-def _load(
-    client: Client, load: Command, keys: Sequence[str], done: set[tuple[Command, str]] | None = None
-) -> None:
-    """Send a library's ``FUNCTION LOAD`` (on a cluster, to the node owning ``keys``' slot),
-    unless ``done`` lists it as sent to that node already."""
-    if not (isinstance(client, RedisCluster) and keys):
-        command(client, *load)
-        return
-    cluster: Any = client  # redis-py leaves the cluster client's methods unannotated
-    node = cluster.get_node_from_key(keys[0])
-    if done is None or (load, node.name) not in done:
-        cluster.execute_command(*load, target_nodes=node)
-    if done is not None:
-        done.add((load, node.name))
+def _load(client: Client, loads: Loads, done: set[tuple[Command, str]]) -> None:
+    """Send the libraries' ``FUNCTION LOAD``s where ``_targets`` says."""
+    for load, node in _targets(client, loads, done):
+        if node is None:
+            command(client, *load)
+        else:
+            cast(Any, client).execute_command(*load, target_nodes=node)
+
+
+def _targets(
+    client: Client | AsyncClient, loads: Loads, done: set[tuple[Command, str]]
+) -> list[tuple[Command, Any]]:
+    """Where to send each ``FUNCTION LOAD`` of ``loads`` (a library, the keys of a call that
+    lacks it): on a cluster, the primary owning the keys' slot, once per node (``done`` lists
+    the loads sent, by node); on one server, the server (``None``)."""
+    targets: list[tuple[Command, Any]] = []
+    for load, keys in loads:
+        if not (isinstance(client, RedisCluster | AsyncRedisCluster) and keys):
+            targets.append((load, None))
+            continue
+        node: Any = cast(Any, client).get_node_from_key(keys[0])
+        if (load, node.name) not in done:
+            done.add((load, node.name))
+            targets.append((load, node))
+    return targets
 
 
 async def _asend_pipeline(client: AsyncClient, commands: Sequence[Command], *, write: bool) -> Any:
-    """``send_pipeline`` on an asyncio client; on a cluster each command is sent on its own by
-    ``_asend`` (writes follow MOVED only), its error in its place."""
+    """``send_pipeline`` on an asyncio client.
+
+    On a cluster the commands are grouped by the primary owning their slot and each group is
+    one pipeline, the nodes' pipelines sent concurrently. redis-py's asyncio cluster pipeline
+    is not used: it gives up the replies of every node when one node's connection fails (what
+    was written elsewhere would be reported as not sent), and retries the whole pipeline. Here
+    a node that fails gives its error to its own commands only; then the commands
+    ``_sent_again`` names are sent again on their own.
+    """
     if not isinstance(client, AsyncRedisCluster):
         pipe = pipeline(client)
         for args in commands:
             command(pipe, *args)
         return await cast(Awaitable[list[Any]], pipe.execute(raise_on_error=False))
-    replies: list[Any] = []
-    for args in commands:
+    cluster: Any = client  # redis-py leaves the cluster client's methods unannotated
+    await cluster.initialize()  # once: the slot map
+    nodes: dict[str, tuple[Any, list[AsyncPipelineCommand]]] = {}
+    for n, args in enumerate(commands):
+        node = cluster.get_node_from_key(args[3] if args[0] in _CODE else args[1])
+        nodes.setdefault(node.name, (node, []))[1].append(AsyncPipelineCommand(n, *args))
+    sent = await asyncio.gather(
+        *(node.execute_pipeline(stack) for node, stack in nodes.values()),
+        return_exceptions=True,
+    )
+    replies: list[Any] = [None] * len(commands)
+    for (_, stack), outcome in zip(nodes.values(), sent, strict=True):
+        if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
+            raise outcome
+        for cmd in stack:  # a node that failed: each of its commands met that failure
+            replies[cmd.position] = outcome if isinstance(outcome, Exception) else cmd.result
+    for n in _sent_again(client, replies, write):
         try:
-            replies.append(await _asend(client, args, write))
-        except redis.ResponseError as error:
-            replies.append(error)
+            replies[n] = await _asend(client, commands[n], write)
+        except Failure as error:
+            replies[n] = error
     return replies
 
 
-async def _aload(client: AsyncClient, load: Command, keys: Sequence[str]) -> Any:
-    """``_load`` on an asyncio client."""
-    if isinstance(client, AsyncRedisCluster) and keys:
-        node = client.get_node_from_key(keys[0])
-        return await client.execute_command(*load, target_nodes=node)
-    return await cast(Awaitable[Any], command(client, *load))
+async def _aload(client: AsyncClient, loads: Loads, done: set[tuple[Command, str]]) -> None:
+    """``_load`` on an asyncio client: the loads of several nodes sent concurrently."""
+    await asyncio.gather(
+        *(
+            cast(Awaitable[Any], command(client, *load))
+            if node is None
+            else cast(Any, client).execute_command(*load, target_nodes=node)
+            for load, node in _targets(client, loads, done)
+        )
+    )
 
 
 def run(call: Call[R]) -> R:
@@ -497,7 +555,7 @@ def run(call: Call[R]) -> R:
             try:
                 for load in attempt[:-1]:
                     sent = load
-                    _load(client, load, call.keys)
+                    _load(client, [(load, call.keys)], set())
                 sent = attempt[-1]
                 reply = _send(client, sent, call.write)
                 break
@@ -530,7 +588,7 @@ async def arun(call: Call[R]) -> R:
             try:
                 for load in attempt[:-1]:
                     sent = load
-                    await _aload(client, load, call.keys)
+                    await _aload(client, [(load, call.keys)], set())
                 sent = attempt[-1]
                 reply = await _asend(client, sent, call.write)
                 break
@@ -567,8 +625,7 @@ def run_many(calls: Sequence[Call[R]]) -> list[R]:
     while True:
         results: list[Any] | RedisFailure
         try:
-            for load, keys in loads:
-                _load(client, load, keys, loaded_on)
+            _load(client, loads, loaded_on)
             results = send_pipeline(client, queued, write=write)
         except Failure as error:
             results = error
@@ -599,11 +656,11 @@ async def arun_many(calls: Sequence[Call[R]]) -> list[R]:
     client = conn.awriter if write else conn.aclient
     steps = _pipelined(calls, isinstance(client, AsyncRedisCluster))
     loads, queued = next(steps)
+    loaded_on: set[tuple[Command, str]] = set()  # on a cluster: libraries loaded, by node
     while True:
         results: list[Any] | RedisFailure
         try:
-            for load, keys in loads:
-                await _aload(client, load, keys)
+            await _aload(client, loads, loaded_on)
             results = await _asend_pipeline(client, queued, write=write)
         except Failure as error:
             results = error
@@ -628,9 +685,6 @@ async def arun_many(calls: Sequence[Call[R]]) -> list[R]:
     if first is not None:
         raise first
     return decoded
-
-
-Loads = list[tuple[Command, Sequence[str]]]  # libraries to load first, by a call's keys
 
 
 def _pipelined(
@@ -678,6 +732,8 @@ def _pipelined(
                     retry.append(i)
                     continue
                 reply = typed(reply, calls[i].what, write=calls[i].write, sent=cmd)
+            elif isinstance(reply, Failure):  # its node's connection failed, maybe mid-pipeline
+                reply = typed(reply, calls[i].what, write=calls[i].write)
             replies[i] = reply
         pending = retry
         step += 1
