@@ -54,7 +54,8 @@ test: lint typecheck docs
 # The model, query, batch, bulk and repair tests again, on a local Valkey Cluster (3 primaries,
 # 1 replica each; tests/_cluster.py); tests/test_cluster.py runs in the plain suite.
 CLUSTER_TESTS := tests/test_model.py tests/test_save_many.py tests/test_bulk.py \
-	tests/test_repair.py tests/test_count.py tests/test_query.py tests/test_query_edges.py
+	tests/test_repair.py tests/test_count.py tests/test_query.py tests/test_query_edges.py \
+	tests/test_fanout.py
 
 test-cluster: $(VENV)/.stamp-dev
 	TYPEDIS_TEST_CLUSTER=1 $(BIN)/pytest -q $(CLUSTER_TESTS)
