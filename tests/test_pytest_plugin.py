@@ -4,7 +4,8 @@ Each run builds its own pytest configuration, loading plugins from their entry p
 user's run does (`-p no:typedis` turning this one off proves the fixtures come from there).
 
 The runs use database 4 of the suite's server (REDIS_URL's, or the embedded one), or database 0
-of the suite's own server (`own_server`) where database 0 itself is the point.
+of the suite's own server (`own_server`) where database 0 itself is the point, or the local
+cluster (tests/_cluster.py) for the rules of a cluster.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from redis.connection import parse_url
 
+from _cluster import Cluster, ClusterClient
 from typedis._connection import Connection
 from typedis.pytest_plugin import _worker_url
 
@@ -246,3 +248,85 @@ def test_worker_n_adds_n_to_the_database_and_keeps_the_rest(url: str, n: int) ->
     expected = {**options, "db": options.get("db", 0) + n}
     assert parse_url(_worker_url(url, f"gw{n}")) == expected
     assert _worker_url(url, None) == url
+
+
+# ---- on a cluster: database 0 only, every primary -------------------------------------------
+
+
+@pytest.fixture
+def on_cluster(
+    monkeypatch: pytest.MonkeyPatch, cluster: Cluster
+) -> Iterator[tuple[pytest.MonkeyPatch, ClusterClient]]:
+    """REDIS_URL set to the local cluster (emptied); a raw client whose dbsize() counts the keys
+    of every primary."""
+    monkeypatch.setenv("REDIS_URL", cluster.url)
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    monkeypatch.delenv("PYTEST_XDIST_WORKER_COUNT", raising=False)
+    client = ClusterClient.from_url(cluster.url)  # pyright: ignore[reportUnknownMemberType]
+    client.flushdb()
+    yield monkeypatch, client
+    client.flushdb()
+    client.close()
+
+
+PARTITIONED = """
+from typedis import Key, Model
+
+class Visit(Model, partition="city"):
+    city: Key[str]
+    id: Key[str]
+
+CITIES = [f"city{n}" for n in range(12)]  # their slots are on every primary
+
+def test_a(typedis_db, typedis_redis):
+    assert typedis_db.cluster
+    Visit.save_many([Visit(city=c, id="a") for c in CITIES])
+
+def test_b(typedis_db):
+    assert Visit.query.across_partitions().count() == 0  # every primary was emptied
+    Visit.save_many([Visit(city=c, id="b") for c in CITIES])
+"""
+
+
+def test_a_cluster_is_checked_and_emptied_on_every_primary(
+    pytester: pytest.Pytester, on_cluster: tuple[pytest.MonkeyPatch, ClusterClient]
+) -> None:
+    _, client = on_cluster
+    result = run(pytester, PARTITIONED, "--typedis-allow-db0")
+    result.assert_outcomes(passed=2)
+    assert client.dbsize() == 0  # emptied after the last test, on every primary
+    keys = [f"{{k{n}}}" for n in range(30)]
+    homes = {client.get_node_from_key(k).name for k in keys}  # pyright: ignore[reportUnknownMemberType, reportOptionalMemberAccess]
+    assert len(homes) == 3
+    for key in keys:
+        client.set(key, "kept")
+    result = run(pytester, "def test_a(typedis_db):\n    pass\n", "--typedis-allow-db0")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stdout.fnmatch_lines(
+        ["*typedis: the cluster redis://*/0 holds 30 keys (on its primaries)*"]
+    )
+    assert client.dbsize() == 30
+
+
+def test_a_cluster_is_refused_without_allowing_database_0(
+    pytester: pytest.Pytester, on_cluster: tuple[pytest.MonkeyPatch, ClusterClient]
+) -> None:
+    _, client = on_cluster
+    client.set("data", "kept")
+    result = run(pytester, "def test_a(typedis_db):\n    pass\n")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stdout.fnmatch_lines(["*is a cluster, which has only database 0;*--typedis-allow-db0*"])
+    assert client.get("data") == b"kept"
+
+
+def test_a_cluster_is_refused_to_several_xdist_workers(
+    pytester: pytest.Pytester, on_cluster: tuple[pytest.MonkeyPatch, ClusterClient]
+) -> None:
+    env, client = on_cluster
+    env.setenv("PYTEST_XDIST_WORKER", "gw1")
+    env.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
+    client.set("data", "kept")
+    result = run(pytester, "def test_a(typedis_db):\n    pass\n", "--typedis-allow-db0")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stdout.fnmatch_lines(["*pytest-xdist's workers would empty each other's records*"])
+    assert client.get("data") == b"kept"

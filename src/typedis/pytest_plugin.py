@@ -10,7 +10,8 @@ The server is `REDIS_URL`'s, else the embedded Valkey server, started once per t
 On `REDIS_URL`'s server each test process keeps to one database: the URL's, plus N for
 pytest-xdist's worker `gwN`. Database 0 is refused unless allowed, and so is a database that
 holds keys when the session first uses it, since the fixtures empty it (`FLUSHDB`, never
-`FLUSHALL`) before and after every test.
+`FLUSHALL`) before and after every test. A cluster has database 0 only: it is used when allowed,
+by one test process, its keys counted and emptied on every primary.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
+from redis.cluster import RedisCluster
 from redis.connection import parse_url  # pyright: ignore[reportUnknownVariableType]
 
 import typedis._connection as _connection
@@ -62,28 +64,26 @@ def typedis_connection(pytestconfig: pytest.Config) -> Iterator[Connection]:
     Raises:
         ServerUnavailable: (or another `TypedisError`) the server cannot be reached.
         pytest.Exit: (exit status 4) database 0 of `REDIS_URL`'s server without
-            `--typedis-allow-db0` or ini `typedis_allow_db0 = true`, or a database holding keys.
+            `--typedis-allow-db0` or ini `typedis_allow_db0 = true` (a cluster's only database
+            is 0), a database holding keys (on a cluster: on any primary), or a cluster shared
+            by several pytest-xdist workers.
     """
     conn = Connection()  # REDIS_URL's server (its URL checked here), else the embedded one
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
-    if worker and not conn.embedded:  # the embedded server is each process's own already
-        conn = Connection(_worker_url(conn.url, worker))
-    db = _database(conn.url)
     allowed = pytestconfig.getoption(_ALLOW_DB0) or pytestconfig.getini(_ALLOW_DB0)
-    if db == 0 and not conn.embedded and not allowed:
-        pytest.exit(
-            f"typedis: REDIS_URL {conn.redacted_url} is database 0, which typedis' fixtures "
-            "empty before and after each test; point REDIS_URL at a test database "
-            "(redis://host:6379/1) or pass --typedis-allow-db0 (ini: typedis_allow_db0 = true)",
-            returncode=pytest.ExitCode.USAGE_ERROR,
-        )
-    with _scripts.typed_errors(f"DBSIZE on {conn.redacted_url}"):
-        keys = _scripts.command(conn.client, "DBSIZE")
+    if not conn.embedded and conn.cluster:  # asks the server (INFO cluster)
+        _check_cluster(conn, allowed=bool(allowed))
+    else:
+        conn = _check_database(conn, allowed=bool(allowed))
+    keys = _everywhere(conn, "DBSIZE")
     if keys:
+        held = (
+            f"the cluster {conn.redacted_url} holds {keys} keys (on its primaries)"
+            if conn.cluster
+            else f"database {_database(conn.url)} of {conn.redacted_url} holds {keys} keys"
+        )
         pytest.exit(
-            f"typedis: database {db} of {conn.redacted_url} holds {keys} keys, and typedis' "
-            "fixtures empty it before and after each test; use an empty database, or empty "
-            "this one (FLUSHDB) if its data is a test's leftovers",
+            f"typedis: {held}, and typedis' fixtures empty it before and after each test; use "
+            "an empty database, or empty this one (FLUSHDB) if its data is a test's leftovers",
             returncode=pytest.ExitCode.USAGE_ERROR,
         )
     yield conn
@@ -128,6 +128,52 @@ def _database(url: str) -> int:
     return int(options.get("db", 0))
 
 
+def _check_database(conn: Connection, *, allowed: bool) -> Connection:
+    """One server: the test process's database (the URL's, plus N for worker `gwN`), refused
+    if it is database 0 and that is not allowed."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker and not conn.embedded:  # the embedded server is each process's own already
+        conn.close()
+        conn = Connection(_worker_url(conn.url, worker))
+    if _database(conn.url) == 0 and not conn.embedded and not allowed:
+        pytest.exit(
+            f"typedis: REDIS_URL {conn.redacted_url} is database 0, which typedis' fixtures "
+            "empty before and after each test; point REDIS_URL at a test database "
+            f"(redis://host:6379/1) or pass {_ALLOW}",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
+    return conn
+
+
+def _check_cluster(conn: Connection, *, allowed: bool) -> None:
+    """A cluster has only database 0, which the fixtures empty on every primary: refused unless
+    allowed, and refused to several pytest-xdist workers, which would empty each other's."""
+    if not allowed:
+        pytest.exit(
+            f"typedis: REDIS_URL {conn.redacted_url} is a cluster, which has only database 0; "
+            "typedis' fixtures empty it (FLUSHDB on every primary) before and after each test. "
+            f"Point REDIS_URL at a cluster kept for tests and pass {_ALLOW}",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
+    if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1) > 1:
+        pytest.exit(
+            f"typedis: REDIS_URL {conn.redacted_url} is a cluster, which has only database 0: "
+            "pytest-xdist's workers would empty each other's records; run the tests on a "
+            "cluster in one process (without -n)",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
+
+
+_ALLOW = "--typedis-allow-db0 (ini: typedis_allow_db0 = true)"
+
+
+def _everywhere(conn: Connection, *args: str) -> Any:
+    """Send a command to the server, or to every primary of a cluster (the replies summed)."""
+    client: Any = conn.client
+    options = {"target_nodes": RedisCluster.PRIMARIES} if conn.cluster else {}
+    with _scripts.typed_errors(f"{args[0]} on {conn.redacted_url}"):
+        return client.execute_command(*args, **options)
+
+
 def _empty(conn: Connection) -> None:
-    with _scripts.typed_errors(f"FLUSHDB on {conn.redacted_url}"):
-        _scripts.command(conn.client, "FLUSHDB")
+    _everywhere(conn, "FLUSHDB")
