@@ -37,6 +37,7 @@ from typedis import (
     Connection,
     Indexed,
     Key,
+    KeyMutationError,
     Model,
     OutcomeUnknown,
     ServerRefused,
@@ -582,3 +583,28 @@ def test_a_batch_of_writes_follows_moved_only_and_loads_libraries_once_per_node(
     assert _stat(cluster, "function|load") - loads == 3  # ClCounter's, once on each primary
     assert not ClCounter.exists(new) and keys_in_slot() == stored
     assert ClCounter.check_indexes().total == 0
+
+
+def test_a_move_to_another_partition_is_refused_on_a_cluster(nodes: RedisCluster) -> None:
+    """Two partitions are two slots: the move is refused before anything is sent, naming the
+    model, both partitions and what to do instead; the record stays where it was."""
+    visit = ClVisit(city=CITIES[0], id="v", score=3).save()
+    visit.city = CITIES[1]
+    for save in (
+        lambda: visit.save(migrate_key=True),
+        lambda: asyncio.run(visit.asave(migrate_key=True)),
+    ):
+        with pytest.raises(KeyMutationError) as refused:
+            save()
+        says = str(refused.value)
+        assert (
+            "ClVisit record from partition {td:ClVisit:city0} to partition {td:ClVisit:city1}"
+            in says
+        )
+        assert "model_copy()" in says and "bulk_create()" in says and "nothing was written" in says
+    assert ClVisit.load(CITIES[0], "v").score == 3
+    assert not ClVisit.exists(ClVisit(city=CITIES[1], id="v"))
+    moved = ClVisit(city=CITIES[1], id="v", score=3).save()  # what the error says to do
+    ClVisit(city=CITIES[0], id="v").delete()
+    assert ClVisit.query.filter(ClVisit.city == CITIES[1]).all() == [moved]
+    assert ClVisit.check_indexes().total == 0

@@ -236,7 +236,8 @@ class Model(BaseModel, metaclass=ModelMeta):
 
         Raises:
             UniqueViolation: a unique value belongs to another record (nothing written).
-            KeyMutationError: a key field changed and ``migrate_key`` is false.
+            KeyMutationError: a key field changed and ``migrate_key`` is false, or the move
+                crosses hash tags (another shard; another partition on a cluster).
             NotFound: a partial save of a record that is not stored.
             ModelError: a bad argument, or a value that cannot be stored (nothing written).
             CorruptRecord: the stored record's expiry is not one typedis wrote (nothing written).

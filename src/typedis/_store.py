@@ -21,6 +21,7 @@ from pydantic_core import PydanticUndefined
 
 from . import _keys, _lua
 from ._codec import text
+from ._connection import get_connection
 from ._errors import (
     CorruptRecord,
     KeyMutationError,
@@ -208,7 +209,7 @@ def save_call(
     moving = (otag, oid) != (tag, rid)
     if moving and not migrate_key:
         raise _moved(spec, oid, rid)
-    if spec.shards and otag != tag:
+    if otag != tag and (spec.shards or get_connection().cluster):
         raise _across(spec, otag, tag)
     written: frozenset[str] | None = None  # every field
     if update_fields is not None:
@@ -254,13 +255,22 @@ def _moved(spec: ModelSpec, oid: str, rid: str) -> KeyMutationError:
 
 
 def _across(spec: ModelSpec, otag: str, tag: str) -> KeyMutationError:
-    """A key change of a sharded model that moves its record to another shard: two hash tags,
-    which one atomic step cannot write on a cluster. (A partitioned model's move to another
-    partition is one function call of two tags: atomic on one server, refused by a cluster.)"""
+    """A key change that moves a record to another hash tag where one atomic step cannot write
+    both: another shard of a sharded model, another partition on a cluster (two slots). On one
+    server a partition move is one function call over the two tags."""
+    if spec.shards:
+        return KeyMutationError(
+            f"save() would move a {spec.name} record from shard {otag} to shard {tag}: two hash "
+            "tags, which one atomic step cannot write on a cluster (they live in different "
+            "slots); save a model_copy() with the new key and delete this record"
+        )
     return KeyMutationError(
-        f"save() would move a {spec.name} record from shard {otag} to shard {tag}: two hash "
-        "tags, which one atomic step cannot write on a cluster (they live in different slots); "
-        "save a model_copy() with the new key and delete this record"
+        f"save(migrate_key=True) would move a {spec.name} record from partition {otag} to "
+        f"partition {tag} (field(s) {', '.join(spec.partition)}): on a cluster two partitions "
+        "are two hash slots, which one atomic step cannot write, so nothing was written. Save "
+        "a model_copy() with the new partition and delete this record (two steps: in between "
+        "the record is in both partitions), or, for many records, bulk_create() the copies "
+        "then bulk_delete() the old ones"
     )
 
 
