@@ -385,21 +385,23 @@ def send_pipeline(client: Client, commands: Sequence[Command], *, write: bool) -
 def _sent_again(client: Client | AsyncClient, replies: list[Any], write: bool) -> list[int]:
     """The commands of a cluster pipeline to send again on their own (by position): those a
     node did not run because their slot is elsewhere (of a write, only MOVED: ``_on_slot_node``
-    says why), and the reads whose node failed (the read client retries them).
-
-    A node that failed leaves the slot map to be read again on the next call (a failover may
-    have given its slots to a replica).
-    """
+    says why), and the reads whose node failed (the read client retries them)."""
     lost = (redis.ConnectionError, redis.TimeoutError)
     if any(isinstance(reply, lost) for reply in replies):
-        cluster: Any = client
-        if isinstance(client, RedisCluster):
-            with suppress(*Failure):  # the cluster is still down: the next call tries again
-                cluster.nodes_manager.initialize()
-        else:
-            cluster._initialize = True
+        _map_again(client)
     again = (MovedError,) if write else (AskError, TryAgainError, *lost)
     return [n for n, reply in enumerate(replies) if isinstance(reply, again)]
+
+
+def _map_again(client: Client | AsyncClient) -> None:
+    """Have a cluster client read the slot map again after a node failed (a failover may have
+    given its slots to a replica): the sync client now, the asyncio client on its next call."""
+    cluster: Any = client  # redis-py leaves the cluster client's methods unannotated
+    if isinstance(client, RedisCluster):
+        with suppress(*Failure):  # the cluster is still down: a later call asks again
+            cluster.nodes_manager.initialize()
+    else:
+        cluster._initialize = True
 
 
 # Redirects a write follows (redis-py's limit for a command).
@@ -437,7 +439,7 @@ def _on_slot_node(client: RedisCluster, cmd: Command) -> Any:
             moved = error
             cluster.nodes_manager.move_slot(error)
         except (redis.ConnectionError, redis.TimeoutError):
-            cluster.nodes_manager.initialize()  # the next call finds the slot's new owner
+            _map_again(client)  # the next call finds the slot's new owner
             raise
     assert moved is not None
     raise moved
@@ -458,7 +460,7 @@ async def _asend(client: AsyncClient, cmd: Command, write: bool) -> Any:
             moved = error
             await cluster.nodes_manager.move_slot(error)
         except (redis.ConnectionError, redis.TimeoutError):
-            cluster._initialize = True  # the next call reads the slot map again
+            _map_again(client)  # the next call finds the slot's new owner
             raise
     assert moved is not None
     raise moved
