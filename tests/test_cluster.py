@@ -473,7 +473,8 @@ def _stat(cluster: Cluster, name: str) -> int:
     """A command's calls (INFO commandstats) summed over every primary."""
     total = 0
     for node in cluster.primaries():
-        stats: dict[str, Any] = node.client().info("commandstats")  # pyright: ignore[reportUnknownMemberType]
+        with node.client() as client:
+            stats: dict[str, Any] = client.info("commandstats")  # pyright: ignore[reportUnknownMemberType]
         total += int(stats.get(f"cmdstat_{name}", {}).get("calls", 0))
     return total
 
