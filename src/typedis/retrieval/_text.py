@@ -81,7 +81,8 @@ def _call(
         "terms": words,
         "k": k,
         "prune": prune,
-        "filter": None if p.where == ["all"] else replace(p, mode="ids", reads=()).program(),
+        "where": p.where,
+        "filter": replace(p, mode="ids", reads=()).program(),
         "read": json.loads(replace(p, where=["ids", ["-"]]).program()) if read else None,
     }
     function = _lua.library(spec).function("text_search")
@@ -137,7 +138,7 @@ def text_hits(
     found: list[tuple[float, str, str]] = []
     for p, reply in zip(plans, replies, strict=True):
         found += _scored(p, reply)
-        flat: list[Any] = reply[2] if len(reply) > 2 else []
+        flat: list[Any] = reply[3] if len(reply) > 3 else []
         for at in range(0, len(flat), 2):  # id, values, id, values...
             rows[(p.tag, flat[at].decode())] = flat[at + 1]
     out: list[tuple[M, float]] = []
