@@ -32,7 +32,7 @@ from _common import CAVEAT
 import typedis
 from typedis import Indexed, Key, Model, Text
 from typedis._analyzer import STANDARD, terms
-from typedis._index.text_kind import B, K1, bm25_idf
+from typedis._index.text_kind import K1, B, bm25_idf
 from typedis._keys import escape
 
 K = 10

@@ -44,8 +44,8 @@ from typedis import (
     _codegen,
 )
 from typedis._analyzer import STANDARD, terms
-from typedis._keys import escape
 from typedis._index.text_kind import K1, B, bm25_idf, weight
+from typedis._keys import escape
 from typedis._query._query import _drive  # pyright: ignore[reportPrivateUsage]
 from typedis.retrieval import BM25, Hit, aidf, idf
 from typedis.retrieval._text import text_candidates

@@ -14,16 +14,16 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from .. import _index, _keys, _lua, _maintenance, _scripts, _store
+from .. import _index, _keys, _lua, _scripts, _store
 from .._analyzer import terms
+from .._codec import text as stored_text
 from .._errors import ModelError, QueryError
 from .._index.text_kind import TEXT, TextRef, bm25_idf, marker_of, term_key
 from .._query._planner import Fanout, Plan
-from .._query._query import Located, Steps
 
 if TYPE_CHECKING:
     from .._model import Model
-    from .._query._query import Query
+    from .._query._query import Located, Query, Steps
     from .._spec import IndexSpec, ModelSpec
 
 M = TypeVar("M", bound="Model")
@@ -31,9 +31,6 @@ M = TypeVar("M", bound="Model")
 _index.register(TEXT)
 _lua.operation("text_search")
 _JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-
-Scored = tuple[Located, float]
-
 
 def text_index(model: type[Model], where: str) -> IndexSpec:
     """The model's one text index (``QueryError`` when it has none or several)."""
@@ -101,7 +98,7 @@ def _best(found: Iterable[tuple[float, str, str]], k: int) -> list[tuple[float, 
 
 def text_candidates(
     query: Query[Any], text: str, n: int, *, prune: bool = True
-) -> Steps[list[Scored]]:
+) -> Steps[list[tuple[Located, float]]]:
     """The ``n`` best records of the query for ``text`` by BM25, best first: ((tag, id), score).
 
     Records are not read; the filters of the query restrict the candidates.
@@ -201,11 +198,11 @@ def _tag(spec: ModelSpec, partition: object, where: str) -> str:
             f"{where}: {spec.name} is partitioned by {spec.partition}: pass partition= with "
             "one value for each (a tuple when there are several)"
         )
-    checked = [
-        spec.validator(name).validate_python(value)
+    texts = [
+        stored_text(spec.fields[name].codec, spec.validator(name).validate_python(value))
         for name, value in zip(spec.partition, values, strict=True)
     ]
-    return _maintenance.tag_for(spec, checked)
+    return _keys.tag(spec.name, texts)
 
 
 def idf(
