@@ -32,6 +32,7 @@ _index.register(TEXT)
 _lua.operation("text_search")
 _JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
+
 def text_index(model: type[Model], where: str) -> IndexSpec:
     """The model's one text index (``QueryError`` when it has none or several)."""
     spec = model.__typedis_spec__
