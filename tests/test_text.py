@@ -580,3 +580,22 @@ def test_a_search_across_partitions_merges_each_partitions_best(redis_client: re
         assert_top([((h.record.user, h.record.id), h.score) for h in hits], want, 4)
     assert TxNote.delete_all() == 6
     assert [k for k in redis_client.scan_iter() if b":x:" in k] == []
+
+
+def test_the_reference_length_follows_the_average_while_the_index_is_young(
+    redis_client: redis.Redis,
+) -> None:
+    stats = "{td:TxDoc}:x:body:s"
+    texts = {"00": "coffee"} | {f"{i:02}": f"coffee w{i} " + "word " * 8 for i in range(1, 16)}
+    for rid, text in texts.items():
+        TxDoc(id=rid, body=text).save()
+        if rid == "00":
+            assert redis_client.zscore(stats, "ref") == 1.0  # the first document's length
+    assert redis_client.zscore(stats, "ref") == pytest.approx((1 + 15 * 10) / 16)
+    assert TxDoc.check_indexes()["total"] == 0
+    corpus: dict[str, str | None] = dict(texts)
+    assert_top(
+        pairs(TxDoc.query.search("coffee w3", k=5)), reference_scores(corpus, "coffee w3"), 5
+    )
+    TxDoc(id="00", body="coffee again").save()  # re-indexed at 16 documents: less than 5% off
+    assert redis_client.zscore(stats, "ref") == pytest.approx((1 + 15 * 10) / 16)
