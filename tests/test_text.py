@@ -405,10 +405,14 @@ def test_check_clean_and_rebuild(redis_client: redis.Redis) -> None:
     assert TxNote.check_indexes()["total"] == 0
     redis_client.delete("{td:TxNote:a}:r:a:4")  # deleted outside typedis
     assert TxNote.check_indexes()["text"] > 0
+    assert TxNote.model_construct(user="a", id="4").delete() is False  # what its id locates
+    assert TxNote.check_indexes()["text"] == 0  # its postings and its share of the statistics
+    redis_client.delete("{td:TxNote:a}:r:a:3")
     assert TxNote.clean_indexes()["text"] > 0
     hits = TxNote.query.filter(user="a").search("coffee", k=10)
-    assert sorted(h.record.id for h in hits) == ["0", "1", "2", "3"]
-    assert redis_client.zscore("{td:TxNote:a}:x:body:t:coffe", "a:4") is None
+    assert sorted(h.record.id for h in hits) == ["0", "1", "2"]
+    assert redis_client.zscore("{td:TxNote:a}:x:body:t:coffe", "a:3") is None
+    assert TxNote.check_indexes()["text"] == 2  # the total length held still counts record 3
 
 
 # ---- the stateful machine ------------------------------------------------------------------------
