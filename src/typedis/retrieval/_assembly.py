@@ -25,7 +25,7 @@ Examples:
     >>> _ = Note(user="ann", id="1", body="likes <tea>", weight=0.9).save()
     >>> _ = Note(user="bob", id="2", body="likes coffee", weight=0.8).save()
     >>> assembler = ContextAssembler(Note, {Note.weight: 1.0}, output_format="xml",
-    ...                              fields=[Note.body])
+    ...                              fields=["body"])
     >>> print(assembler.assemble(partition_filters={"user": "ann"}).formatted)
     <records>
       <record>
@@ -56,7 +56,6 @@ from .._query._query import (
     _drive,  # pyright: ignore[reportPrivateUsage]
     query_call,
 )
-from .._query._refs import FieldRef
 from ..memory._composite import _sources  # pyright: ignore[reportPrivateUsage]
 from ..memory._cooccurrence import propagate_ids
 from ._quality import (
@@ -178,8 +177,8 @@ class ContextAssembler(Generic[M]):
             model has an ``Associations`` field (0: none; default 2).
         output_format: ``"structured"`` (default), ``"xml"`` or ``"natural"``.
         token_counter: counts a text's tokens (default ``approximate_tokens``).
-        fields: the fields to render, in this order (default: every field, those holding
-            None left out).
+        fields: the names of the fields to render, in this order (default: every field);
+            fields holding None are left out.
         text_weight: weight of the normalised search score in the pull ranking (default 1.0).
         cooccurrence_weight: weight of the propagation scores (default 1.0).
 
@@ -203,7 +202,7 @@ class ContextAssembler(Generic[M]):
         propagation_depth: int = DEFAULT_PROPAGATION_DEPTH,
         output_format: OutputFormat = "structured",
         token_counter: TokenCounter | None = None,
-        fields: Sequence[FieldRef[M, Any]] | None = None,
+        fields: Sequence[str] | None = None,
         text_weight: float = 1.0,
         cooccurrence_weight: float = 1.0,
     ) -> None:
@@ -597,15 +596,15 @@ def _rendered(
     names: tuple[str, ...] | None = None
     if fields is not None:
         if isinstance(fields, str | bytes) or not isinstance(fields, Sequence):
-            raise QueryError(f"{where}: fields must be a list of field references, got {fields!r}")
-        refs = list(cast(Sequence[object], fields))
-        for ref in refs:
-            if not isinstance(ref, FieldRef) or cast(Any, ref).model is not model:
+            raise QueryError(f"{where}: fields must be a list of field names, got {fields!r}")
+        given = list(cast(Sequence[object], fields))
+        for name in given:
+            if not isinstance(name, str) or name not in model.model_fields:
                 raise QueryError(
-                    f"{where}: fields takes references to fields of {model.__name__} such as "
-                    f"{model.__name__}.field, got {ref!r}"
+                    f"{where}: fields takes names of fields of {model.__name__} "
+                    f"({', '.join(model.model_fields)}), got {name!r}"
                 )
-        names = tuple(cast(FieldRef[Any, Any], r).name for r in refs)
+        names = tuple(cast(list[str], given))
     if output_format == "xml":
         bad = [n for n in (names or tuple(model.model_fields)) if not _XML_NAME.match(n)]
         if bad:
