@@ -381,7 +381,7 @@ class ContextAssembler(Generic[M]):
             where=base.where if ids is None else restricted(base.where, ids),
             order=order,
             limit=limit,
-            min_score=options.get("min_score"),
+            min_score=options.get("min_score", -math.inf),  # unscored records left out
             shift=self._shifts,
             boost=tuple(boost.items()),
         )

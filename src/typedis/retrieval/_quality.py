@@ -352,7 +352,8 @@ def ranked_ids_call(plan: Plan, model: type[Model]) -> Call[dict[str, float]]:
 
     def decode(flat: list[Any]) -> dict[str, float]:
         it = iter(flat)
-        return {rid.decode(): float(score) for rid, score in zip(it, it, strict=True)}
+        pairs = zip(it, it, strict=True)  # records without a score come last, scored None
+        return {rid.decode(): float(score) for rid, score in pairs if score is not None}
 
     return query_call(model.__typedis_spec__, plan, decode)
 
