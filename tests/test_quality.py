@@ -64,7 +64,9 @@ def test_the_documented_weights_and_defaults() -> None:
 
 # ---- pure formulas, by value ----------------------------------------------------------------
 
-SCORES = st.lists(st.floats(-5, 5, allow_nan=False) | st.sampled_from([0.0, 0.5, 1e-12]), max_size=12)
+SCORES = st.lists(
+    st.floats(-5, 5, allow_nan=False) | st.sampled_from([0.0, 0.5, 1e-12]), max_size=12
+)
 
 
 @given(
@@ -136,7 +138,9 @@ def test_from_records_reads_composite_scores_and_familiarity() -> None:
     weights = {QFact.weight: 1.0}
     q = RetrievalQuality.from_records([a, b, c], {"drink": "tea", "pet": "cats"}, weights)
     assert q.score_distribution == (1.0, 3.0, 0.0)
-    assert q.score_spread == pytest.approx(statistics.pstdev([1, 3, 0]) / statistics.fmean([1, 3, 0]))
+    assert q.score_spread == pytest.approx(
+        statistics.pstdev([1, 3, 0]) / statistics.fmean([1, 3, 0])
+    )
     assert q.avg_confidence == pytest.approx((0.9 + 0.3 + 0.5) / 3)
     tea, cats = q.per_cue_fok["tea"], q.per_cue_fok["cats"]
     assert (tea.cue_familiarity, cats.cue_familiarity) == (1.0, 0.0)
@@ -164,14 +168,18 @@ def test_staleness_counts_decayed_values_below_the_threshold() -> None:
     old = QFact.query.filter(user="ann", id="old").get()
     q = RetrievalQuality.from_records([old, new], None, {QFact.fresh: 1.0})
     assert q.staleness_ratio == 0.5
-    q = RetrievalQuality.from_records([old, new], None, {QFact.fresh: 1.0}, surfacing_threshold=0.01)
+    q = RetrievalQuality.from_records(
+        [old, new], None, {QFact.fresh: 1.0}, surfacing_threshold=0.01
+    )
     assert q.staleness_ratio == 0.0
     # the composite of a Decaying field is ln(its value now)
     assert q.score_distribution[0] == pytest.approx(math.log(old.decayed(QFact.fresh)), abs=1e-3)
 
 
 def test_subthreshold_activation_and_max_items() -> None:
-    facts = [QFact(user="ann", id=str(i), weight=w).save() for i, w in enumerate([0.1, 0.3, 0.7, 2])]
+    facts = [
+        QFact(user="ann", id=str(i), weight=w).save() for i, w in enumerate([0.1, 0.3, 0.7, 2])
+    ]
     q = RetrievalQuality.from_records(facts, "x", {QFact.weight: 1.0}, max_items=2)
     cue = q.per_cue_fok["x"]
     assert (cue.partial_retrieval_count, cue.subthreshold_activation) == (1.0, 0.5)
@@ -198,7 +206,9 @@ def test_records_of_several_partitions_are_read_together() -> None:
 def test_the_async_twin_agrees() -> None:
     a = QFact(user="ann", id="a", body="tea", weight=1.0).save()
     args: tuple[Any, ...] = ([a], "tea", {QFact.weight: 1.0})
-    assert asyncio.run(RetrievalQuality.afrom_records(*args)) == RetrievalQuality.from_records(*args)
+    assert asyncio.run(RetrievalQuality.afrom_records(*args)) == RetrievalQuality.from_records(
+        *args
+    )
 
 
 def test_bad_arguments_are_typed_errors() -> None:

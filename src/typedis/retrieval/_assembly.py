@@ -399,22 +399,22 @@ class ContextAssembler(Generic[M]):
         return query_call(self.model.__typedis_spec__, p, decode)
 
     def _pull(
-        self, query: Query[M], base: Plan, text: str, limit: int, spread: bool, extra: list[Any]
+        self, query: Query[M], base: Plan, text: str, pool: int, spread: bool, extra: list[Any]
     ) -> Steps[tuple[_Pull[M], list[Any]]]:
-        """The pull path's ranked records (and the replies of ``extra``, sent in the first
+        """The pull path's ranked records from ``pool`` candidates, spread from the best
+        ``max_items`` of them when ``spread`` (and the replies of ``extra``, sent in the first
         round trip)."""
+        limit = self.max_items
         boost: dict[str, float] = {}
         if self._text is not None:
-            hits, replies = yield from _alongside(
-                _text_candidates(query, text, limit * CANDIDATES_PER_ITEM), extra
-            )
+            hits, replies = yield from _alongside(_text_candidates(query, text, pool), extra)
             best = max((s for _, s in hits), default=0.0)
             boost = {rid: self.text_weight * s / best if best > 0 else 0.0 for (_, rid), s in hits}
             seeds = [rid for (_, rid), _ in hits[:limit]]
             found: list[_Ranked[M]] = []
             candidates = len(hits)
         else:
-            blind = self._ranked(base, limit * BLIND_CANDIDATES_PER_ITEM)
+            blind = self._ranked(base, pool)
             answered: list[Any] = yield [blind, *extra]
             found, replies = answered[0], answered[1:]
             seeds = [s.rid for s in found[:limit]]
@@ -450,8 +450,10 @@ class ContextAssembler(Generic[M]):
         extra = [c for c in (push, probe) if c is not None]
         pull: _Pull[M] = _Pull([], 0)
         if cues:
+            per_item = CANDIDATES_PER_ITEM if self._text else BLIND_CANDIDATES_PER_ITEM
+            pool = self.max_items * per_item
             pull, replies = yield from self._pull(
-                query, base, " ".join(cues.values()), self.max_items, True, extra
+                query, base, " ".join(cues.values()), pool, True, extra
             )
         else:
             replies = (yield extra) if extra else []
