@@ -134,7 +134,8 @@ def test_a_cue_blind_pull_ranks_by_the_composite_in_one_round_trip() -> None:
     assert result.scores == pytest.approx((2.5, 0.8))
     assert (result.pull_count, result.push_count, result.round_trips) == (2, 0, 1)
     want = composite_score(AFlat.query, {AFlat.weight: 1.0, AFlat.trust: 0.5}, limit=2)
-    assert [(r.id, s) for r, s in want] == list(zip(ids(result.records), result.scores, strict=True))
+    got = list(zip(ids(result.records), result.scores, strict=True))
+    assert [(r.id, s) for r, s in want] == got
 
 
 def test_co_occurrence_spreads_from_the_candidates_with_its_boost() -> None:
