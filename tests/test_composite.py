@@ -159,6 +159,57 @@ def test_composite_matches_the_reference(
     assert scratch_keys(redis_client) == []
 
 
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    rows=notes(),
+    weights=st.dictionaries(st.sampled_from(FIELDS), WEIGHTS, min_size=1, max_size=3),
+    picked=st.lists(st.integers(0, 13), max_size=4),
+    kind=st.none() | st.sampled_from("xy"),
+    limit=st.integers(1, 8),
+)
+def test_a_rank_over_few_matches_cuts_its_sources_first(
+    redis_client: redis.Redis,
+    rows: list[dict[str, Any]],
+    weights: dict[str, float],
+    picked: list[int],
+    kind: str | None,
+    limit: int,
+) -> None:
+    # matches fewer than a quarter of a source: the rank stage intersects each source with
+    # them before the union (lua/query.lua); the scores must be those of the whole union
+    redis_client.flushdb()
+    for row in rows:
+        CsNote(**row).save()
+    for i in range(40):  # make every source much larger than the matches
+        CsNote(id=f"z{i:02}", kind="z", a=-9.0, b=-9.0, c=-9).save()
+    chosen = sorted({f"r{i:02}" for i in picked})
+    query = CsNote.query.filter(CsNote.id.in_(chosen))
+    if kind is not None:
+        query = query.filter(CsNote.kind == kind)
+    refs = {"a": CsNote.a, "b": CsNote.b, "c": CsNote.c}
+    got = composite_score(query, {refs[f]: w for f, w in weights.items()}, limit=limit)
+    mine = [row for row in rows if row["id"] in chosen]
+    want = reference(mine, weights, kind, "SUM", None, 1.0, limit)
+    assert [(r.id, s) for r, s in got] == want
+    assert scratch_keys(redis_client) == []
+
+
+def test_a_decaying_source_cut_to_few_matches_keeps_its_shift() -> None:
+    for i in range(12):
+        CsMemory(agent="a1", id=f"m{i:02}", relevance=float(i + 1)).save()
+    mine = CsMemory.query.filter(CsMemory.agent == "a1")
+    every = dict((m.id, s) for m, s in composite_score(mine, {CsMemory.relevance: 1.0}, limit=12))
+    few = composite_score(mine.filter(CsMemory.id.in_(["m03", "m07"])), {CsMemory.relevance: 1.0})
+    assert [(m.id, s) for m, s in few] == [
+        ("m07", pytest.approx(every["m07"], abs=1e-6)),
+        ("m03", pytest.approx(every["m03"], abs=1e-6)),
+    ]
+
+
 # ---- behaviour ----------------------------------------------------------------------------------
 
 

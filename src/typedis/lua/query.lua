@@ -128,14 +128,26 @@ local function plain_order()
 end
 
 -- A sorted set holding the order's scores: the source itself, or the rank stage's weighted
--- sum of its sources (a record missing from a source gets no part of it).
-local function scores()
+-- sum of its sources (a record missing from a source gets no part of it). When the matches
+-- (found) are fewer than a quarter of a source, that source is first cut to them (ZINTERSTORE
+-- walks the smaller set), so a rank over a few ids costs the ids, not the whole source.
+local function scores(found)
   local plain = plain_order()
   if plain then return plain end
   local out, by = tmp(), order.by
   local keys, weights = {}, {}
+  local few = false
+  if found ~= KEYS[1] then
+    local t = redis.call('TYPE', found)
+    few = (t.ok or t) == 'zset' and redis.call('ZCARD', found) or redis.call('SCARD', found)
+  end
   for i, source in ipairs(by) do
     keys[i], weights[i] = k(source[1]), source[2]
+    if few and few * 4 < redis.call('ZCARD', keys[i]) then
+      local cut = tmp()
+      redis.call('ZINTERSTORE', cut, 2, keys[i], found, 'WEIGHTS', 1, 0)
+      keys[i] = cut
+    end
     local rate = order.shift and order.shift[source[1]]
     if rate then -- score - rate * now_days: add the shift once to each member of the source
       local ones, shifted = tmp(), tmp()
@@ -195,17 +207,17 @@ local function pager(found)
   if order.kind then
     return function(off, lim) return ORDERS[order.kind](order, found, off, lim, k, tmp) end
   end
-  local ordered = scores()
+  -- The order's scores alone: the matches' own scores weigh 0. Those of a filter may be
+  -- infinite (or sums past the largest double), and 0 * inf is NaN, which Redis makes 0: such
+  -- matches are first copied with scores 0.
+  if found ~= KEYS[1] and not finite_scores(found) then
+    local zero = tmp()
+    redis.call('ZUNIONSTORE', zero, 1, found, 'WEIGHTS', 0)
+    found = zero
+  end
+  local ordered = scores(found)
   local ranked = ordered -- every live record matches: the scores are the page's order
   if found ~= KEYS[1] then
-    -- The order's scores alone: the matches' own scores weigh 0. Those of a filter may be
-    -- infinite (or sums past the largest double), and 0 * inf is NaN, which Redis makes 0: such
-    -- matches are first copied with scores 0.
-    if not finite_scores(found) then
-      local zero = tmp()
-      redis.call('ZUNIONSTORE', zero, 1, found, 'WEIGHTS', 0)
-      found = zero
-    end
     ranked = tmp()
     redis.call('ZINTERSTORE', ranked, 2, found, ordered, 'WEIGHTS', 0, 1)
   end
