@@ -27,6 +27,7 @@ from typedis.retrieval import (
     AdaptiveAssembler,
     ContextAssembler,
     RetrievalQuality,
+    Text,
     approximate_tokens,
 )
 from typedis.retrieval._adaptive import WEIGHT_CEILING, WEIGHT_FLOOR
@@ -526,3 +527,89 @@ class _Odd(Model):
     id: Key[str]
     weight: Sorted[float] = field(default=0.0)
     ünïcode: str = ""
+
+
+# ---- the pull path by text search -----------------------------------------------------------
+
+
+class TNote(Model, partition="user"):
+    user: Key[str]
+    id: Key[str]
+    body: Text[str] = field(default="")
+    weight: Sorted[float] = field(default=0.0)
+    related: Associations = field(default=None)
+
+
+def test_search_hits_are_ranked_by_composite_plus_normalised_bm25() -> None:
+    TNote(user="ann", id="t1", body="green tea in the morning", weight=0.1).save()
+    TNote(user="ann", id="t2", body="tea tea tea and more tea", weight=0.2).save()
+    TNote(user="ann", id="t3", body="black coffee", weight=0.3).save()
+    TNote(user="ann", id="t4", body="a note on tea", weight=-1.0).save()
+    TNote(user="bob", id="t5", body="tea for bob", weight=9.0).save()
+    hits = TNote.query.filter(user="ann").search("green tea", k=10)
+    best = max(h.score for h in hits)
+    want = {h.record.id: h.record.weight + h.score / best for h in hits}
+    assembler = ContextAssembler(TNote, {TNote.weight: 1.0}, propagation_depth=0)
+    result = assembler.assemble({"q": "green tea"}, partition_filters=ANN)
+    pulled = [r for r in result.records if r not in result.proactive]
+    assert {r.id: s for r, s in zip(result.records, result.scores, strict=True) if r in pulled} == (
+        pytest.approx(want)
+    )
+    assert ids(pulled) == sorted(want, key=lambda i: -want[i])
+    assert result.round_trips == 2  # search + push path together; the boosted composite
+    assert all(r.user == "ann" for r in result.records)
+    assert "t3" not in ids(pulled)  # no cue word: not pulled
+    text_only = ContextAssembler(TNote, {}, propagation_depth=0)
+    result = text_only.assemble("green tea", partition_filters=ANN)
+    assert ids(result.records) == [h.record.id for h in hits]  # BM25 order alone
+    assert result.scores == pytest.approx(tuple(h.score / best for h in hits))
+
+
+def test_search_pull_spreads_and_push_surfaces_the_rest() -> None:
+    tea = TNote(user="ann", id="tea", body="green tea", weight=0.1).save()
+    cup = TNote(user="ann", id="cup", body="a blue cup", weight=0.0).save()
+    TNote(user="ann", id="plan", body="quarterly plan", weight=0.8).save()
+    link(TNote.related, tea, cup, weight=2.0)
+    assembler = ContextAssembler(TNote, {TNote.weight: 1.0})
+    result = assembler.assemble("tea", partition_filters=ANN, assess_quality=True)
+    assert ids(result.records) == ["cup", "tea", "plan"]  # cup: 0.0 + 2.0 * edge 1.0
+    assert result.scores == pytest.approx((2.0, 1.1, 0.8))
+    assert ids(result.proactive) == ["plan"]  # surfaced by itself: 0.8 >= 0.5
+    assert (result.pull_count, result.push_count, result.round_trips) == (2, 1, 3)
+    assert result.quality is not None
+    cue = result.quality.per_cue_fok["tea"]
+    assert cue.partial_retrieval_count == 0.1  # one search candidate of max_items 10
+    nothing = assembler.assemble("zebra", partition_filters=ANN)
+    assert ids(nothing.records) == ["plan"] and nothing.round_trips == 1
+    q = assembler.assess("tea", partition_filters=ANN)
+    assert q.score_distribution == pytest.approx((0.1,))  # the score less its boost
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(["ann", "bob"]),
+            st.lists(st.sampled_from(["tea", "cup", "dog", "plan"]), min_size=1, max_size=3),
+            st.sampled_from([-1.0, 0.2, 0.9]),
+        ),
+        max_size=12,
+    ),
+    cue=st.sampled_from(["tea", "dog cup", "plan tea"]),
+)
+def test_search_never_mixes_tenants(
+    redis_client: Any, rows: list[tuple[str, list[str], float]], cue: str
+) -> None:
+    redis_client.flushdb()
+    for i, (user, words, w) in enumerate(rows):
+        TNote(user=user, id=f"n{i}", body=" ".join(words), weight=w).save()
+    assembler = ContextAssembler(TNote, {TNote.weight: 1.0}, max_items=3)
+    for user in ("ann", "bob"):
+        result = assembler.assemble(cue, partition_filters={"user": user})
+        assert all(r.user == user for r in result.records)
+        mine = {f"n{i}" for i, (u, *_) in enumerate(rows) if u == user}
+        assert set(ids(result.records)) <= mine

@@ -49,7 +49,6 @@ from .._errors import ModelError, QueryError
 from .._index.cooccurrence_kind import CoOccurrenceRef
 from .._query._planner import Plan
 from .._query._query import (
-    Located,
     Query,
     Steps,
     _adrive,  # pyright: ignore[reportPrivateUsage]
@@ -69,6 +68,7 @@ from ._quality import (
     restricted,
     whole,
 )
+from ._text import text_candidates
 
 if TYPE_CHECKING:
     from .._model import Model
@@ -407,7 +407,7 @@ class ContextAssembler(Generic[M]):
         limit = self.max_items
         boost: dict[str, float] = {}
         if self._text is not None:
-            hits, replies = yield from _alongside(_text_candidates(query, text, pool), extra)
+            hits, replies = yield from _alongside(text_candidates(query, text, pool), extra)
             best = max((s for _, s in hits), default=0.0)
             boost = {rid: self.text_weight * s / best if best > 0 else 0.0 for (_, rid), s in hits}
             seeds = [rid for (_, rid), _ in hits[:limit]]
@@ -569,11 +569,6 @@ def _counted(steps: Steps[AssemblyResult[M]]) -> Steps[AssemblyResult[M]]:
             calls = steps.send((yield calls))
     except StopIteration as done:
         return replace(done.value, round_trips=trips)
-
-
-def _text_candidates(query: Query[M], text: str, n: int) -> Steps[list[tuple[Located, float]]]:
-    """The search candidates of ``text`` (BM25, best first): ``typedis.retrieval._text``."""
-    raise QueryError(f"{query.model.__name__}: text search is not available yet ({text!r}, {n})")
 
 
 def _text_field(model: type[Model]) -> str | None:
