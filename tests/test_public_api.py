@@ -10,7 +10,7 @@ import pytest
 import typedis
 import typedis.query
 
-PUBLIC_MODULES = ["typedis", "typedis.query", "typedis.retrieval"]
+PUBLIC_MODULES = ["typedis", "typedis.query"]
 
 
 @pytest.mark.parametrize("module_name", PUBLIC_MODULES)

@@ -26,13 +26,7 @@ import typedis.pytest_plugin
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "docs" / "reference"
 # The public modules: the package, and those whose whole `__all__` the reference renders.
-PUBLIC = [
-    "typedis",
-    "typedis.query",
-    "typedis.memory",
-    "typedis.pytest_plugin",
-    "typedis.retrieval",
-]
+PUBLIC = ["typedis", "typedis.query", "typedis.memory", "typedis.pytest_plugin"]
 
 # `::: dotted.path`, then its indented YAML options, if any.
 _DIRECTIVE = re.compile(r"^::: (?P<path>[\w.]+)\n(?P<options>(?:[ \t]+\S.*\n)*)", re.MULTILINE)
