@@ -65,6 +65,7 @@ from ._quality import (
     cues_of,
     finite,
     first_ref,
+    is_model_class,
     restricted,
     whole,
 )
@@ -206,11 +207,8 @@ class ContextAssembler(Generic[M]):
         text_weight: float = 1.0,
         cooccurrence_weight: float = 1.0,
     ) -> None:
-        from .._model import Model
-
         where = "ContextAssembler()"
-        given = cast(object, model)  # typed, but given by users at run time
-        if not (isinstance(given, type) and issubclass(given, Model)):
+        if not is_model_class(model):
             raise ModelError(f"{where}: model must be a model class, got {model!r}")
         self.model = model
         self.max_items = whole(where, "max_items", max_items, 1)

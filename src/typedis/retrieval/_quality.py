@@ -200,6 +200,12 @@ def finite(where: str, name: str, value: object, least: float = -math.inf) -> fl
     return float(value)
 
 
+def is_model_class(cls: object) -> bool:
+    """Whether ``cls`` is a model class (known by its spec: importing ``_model`` here would
+    make an import cycle through ``Query.search``)."""
+    return isinstance(cls, type) and getattr(cls, "__typedis_spec__", None) is not None
+
+
 def first_ref(model: type[Model], kind: type[Any]) -> Any:
     """The model's first field reference of class ``kind``, or None."""
     return next((r for r in model.__typedis_refs__.values() if isinstance(r, kind)), None)
@@ -380,10 +386,8 @@ def _from_records(
     limit = finite(where, "surfacing_threshold", threshold)
     if not given:
         return RetrievalQuality()
-    from .._model import Model
-
     model = type(given[0])
-    if not isinstance(given[0], Model) or any(type(r) is not model for r in given):
+    if not is_model_class(model) or any(type(r) is not model for r in given):
         kinds = sorted({type(r).__name__ for r in given})
         raise ModelError(f"{where}: records must be records of one model, got {kinds}")
     typed = cast(list[Model], given)
