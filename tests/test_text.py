@@ -44,8 +44,8 @@ from typedis import (
     _codegen,
 )
 from typedis._analyzer import STANDARD, terms
-from typedis._keys import escape
 from typedis._index.text_kind import K1, B, bm25_idf, weight
+from typedis._keys import escape
 from typedis._query._query import _drive  # pyright: ignore[reportPrivateUsage]
 from typedis.retrieval import BM25, Hit, aidf, idf
 from typedis.retrieval._text import text_candidates
@@ -241,6 +241,7 @@ def test_pruned_scoring_gives_the_exhaustive_top_k(
     TxNote.save_many(
         [TxNote(user="u", id=f"{i:03}", body=b, kind=kinds[i]) for i, b in enumerate(corpus)]
     )
+    assert TxNote.check_indexes()["total"] == 0  # impacts recomputed at 16 and 32 documents
     texts: dict[str, str | None] = {f"{i:03}": b for i, b in enumerate(corpus)}
     tasks = [rid for rid in texts if kinds[int(rid)] == "task"]
     for q, live in (

@@ -390,7 +390,7 @@ def _from_records(
     if not is_model_class(model) or any(type(r) is not model for r in given):
         kinds = sorted({type(r).__name__ for r in given})
         raise ModelError(f"{where}: records must be records of one model, got {kinds}")
-    typed = cast(list[Model], given)
+    typed = cast("list[Model]", given)
     located: list[Located] = []
     for r in typed:
         at = _store.saved_at(r)
