@@ -581,6 +581,8 @@ def test_search_pull_spreads_and_push_surfaces_the_rest() -> None:
     assert cue.partial_retrieval_count == 0.1  # one search candidate of max_items 10
     nothing = assembler.assemble("zebra", partition_filters=ANN)
     assert ids(nothing.records) == ["plan"] and nothing.round_trips == 1
+    stop_words = assembler.assemble("the of and", partition_filters=ANN)  # no term to search
+    assert ids(stop_words.records) == ["plan"] and stop_words.round_trips == 1
     q = assembler.assess("tea", partition_filters=ANN)
     assert q.score_distribution == pytest.approx((0.1,))  # the score less its boost
 
