@@ -90,8 +90,13 @@ PROPAGATION_LIMIT = 100  # records propagation may reach (propagate()'s default)
 
 
 class TokenCounter(Protocol):
-    """Counts the tokens of a text, as the model the prompt is for would (e.g. tiktoken's
-    ``lambda text: len(encoding.encode(text))``)."""
+    """Counts the tokens of a text, as the model the prompt is for would.
+
+    Examples:
+        >>> words: TokenCounter = lambda text: len(text.split())
+        >>> ContextAssembler(Note, {Note.weight: 1.0}, token_counter=words).token_counter("a b")
+        2
+    """
 
     def __call__(self, text: str, /) -> int: ...
 
@@ -337,8 +342,9 @@ class ContextAssembler(Generic[M]):
         Examples:
             >>> import asyncio
             >>> assembler = ContextAssembler(Note, {Note.weight: 1.0})
-            >>> asyncio.run(assembler.aassess("tea", partition_filters={"user": "ann"})).fok_score
-            0.6
+            >>> quality = asyncio.run(assembler.aassess("tea", partition_filters={"user": "ann"}))
+            >>> round(quality.fok_score, 2)  # 0.4 * 0.5 + 0.4 * (1 / 10) + 0.2 * 0
+            0.24
         """
         return await _adrive(self._assess(query_cues, partition_filters, probe_limit))
 

@@ -62,7 +62,13 @@ DEFAULT_SURFACING_THRESHOLD = 0.5
 
 @dataclass(frozen=True, slots=True)
 class CueFeeling:
-    """The feeling of knowing of one cue, and its three parts (each in [0, 1])."""
+    """The feeling of knowing of one cue, and its three parts (each in [0, 1]).
+
+    Examples:
+        >>> feeling = CueFeeling(1.0, 0.5, 0.0, 0.6)
+        >>> feeling.component_score == 0.4 * 1.0 + 0.4 * 0.5 + 0.2 * 0.0
+        True
+    """
 
     cue_familiarity: float
     partial_retrieval_count: float
