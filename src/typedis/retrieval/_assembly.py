@@ -66,6 +66,7 @@ from ._quality import (
     finite,
     first_ref,
     is_model_class,
+    ranked_ids_call,
     restricted,
     whole,
 )
@@ -132,7 +133,7 @@ class AssemblyResult(Generic[M]):
         token_count: ``token_counter(formatted)``.
         pull_count: how many of ``records`` came from the pull path.
         push_count: ``len(proactive)``.
-        total_candidates: distinct records both paths returned, before the caps.
+        total_candidates: distinct records both paths ranked, before the caps.
         round_trips: round trips to the server this assembly took.
         quality: the ``RetrievalQuality`` (``assess_quality=True``), else None.
 
@@ -163,8 +164,10 @@ class _Ranked(Generic[M]):
 
 @dataclass(frozen=True, slots=True)
 class _Pull(Generic[M]):
-    found: list[_Ranked[M]]  # ranked, best first
+    found: list[_Ranked[M]]  # the best, read, best first
     candidates: int  # how many candidates the search (or the blind composite) returned
+    memories: list[float]  # the composite (score weights alone) of every candidate ranked
+    ids: list[str]  # every candidate ranked
 
 
 class ContextAssembler(Generic[M]):
@@ -373,22 +376,26 @@ class ContextAssembler(Generic[M]):
             ) from error
         return query, base
 
-    def _ranked(
-        self, base: Plan, limit: int, *, ids: Sequence[str] | None = None, **options: Any
-    ) -> Call[list[_Ranked[M]]]:
-        """The composite call: records with their scores, best first (``ids``: only those;
-        ``boost``: id -> score added; ``min_score``: a threshold)."""
+    def _plan(self, base: Plan, limit: int, ids: Sequence[str] | None, **options: Any) -> Plan:
+        """The composite plan: ``ids``: only those; ``boost``: id -> score added; ``min_score``:
+        a threshold (default: records without a score are left out)."""
         boost: dict[str, float] = options.get("boost", {})
-        order = (self._sources, True) if self._sources or boost else None
-        p = replace(
+        return replace(
             base,
             where=base.where if ids is None else restricted(base.where, ids),
-            order=order,
+            order=(self._sources, True) if self._sources or boost else None,
             limit=limit,
-            min_score=options.get("min_score", -math.inf),  # unscored records left out
+            min_score=options.get("min_score", -math.inf),
             shift=self._shifts,
             boost=tuple(boost.items()),
         )
+
+    def _ranked(
+        self, base: Plan, limit: int, *, ids: Sequence[str] | None = None, **options: Any
+    ) -> Call[list[_Ranked[M]]]:
+        """The composite call: records with their scores, best first (options: ``_plan``'s)."""
+        boost: dict[str, float] = options.get("boost", {})
+        p = self._plan(base, limit, ids, **options)
         read, tag = _store.reader(self.model), p.tag
 
         def decode(flat: list[Any]) -> list[_Ranked[M]]:
@@ -403,24 +410,23 @@ class ContextAssembler(Generic[M]):
         return query_call(self.model.__typedis_spec__, p, decode)
 
     def _pull(
-        self, query: Query[M], base: Plan, text: str, pool: int, spread: bool, extra: list[Any]
-    ) -> Steps[tuple[_Pull[M], list[Any]]]:
-        """The pull path's ranked records from ``pool`` candidates, spread from the best
-        ``max_items`` of them when ``spread`` (and the replies of ``extra``, sent in the first
-        round trip)."""
+        self, query: Query[M], base: Plan, text: str, pool: int, keep: int, *options: bool
+    ) -> Steps[_Pull[M]]:
+        """The pull path: ``pool`` candidates, spread from the best ``max_items`` (option
+        ``spread``), ranked; the best ``keep`` read (and, option ``every``, the composite of
+        every candidate, without reading it)."""
+        spread, every = options
         limit = self.max_items
         boost: dict[str, float] = {}
         if self._text is not None:
-            hits, replies = yield from _alongside(text_candidates(query, text, pool), extra)
+            hits = yield from text_candidates(query, text, pool)
             best = max((s for _, s in hits), default=0.0)
             boost = {rid: self.text_weight * s / best if best > 0 else 0.0 for (_, rid), s in hits}
             seeds = [rid for (_, rid), _ in hits[:limit]]
             found: list[_Ranked[M]] = []
             candidates = len(hits)
         else:
-            blind = self._ranked(base, pool)
-            answered: list[Any] = yield [blind, *extra]
-            found, replies = answered[0], answered[1:]
+            (found,) = yield [self._ranked(base, pool)]
             seeds = [s.rid for s in found[:limit]]
             candidates = len(found)
         ids = list(boost) or [s.rid for s in found]
@@ -433,10 +439,18 @@ class ContextAssembler(Generic[M]):
                 boost[rid] = boost.get(rid, 0.0) + self.cooccurrence_weight * s
             ids = list(dict.fromkeys([*ids, *boost]))
         elif self._text is None:
-            return _Pull(found, candidates), replies
-        if ids:
-            (found,) = yield [self._ranked(base, len(ids), ids=ids, boost=boost)]
-        return _Pull(found, candidates), replies
+            return _Pull(found[:keep], candidates, [s.memory for s in found], ids)
+        if not ids:
+            return _Pull([], candidates, [], ids)
+        calls: list[Call[Any]] = [self._ranked(base, keep, ids=ids, boost=boost)]
+        if every:  # ids and scores only: no record read, no read hook
+            plan = replace(self._plan(base, len(ids), ids, boost=boost), mode="ranked", reads=())
+            calls.append(ranked_ids_call(plan, self.model))
+        replies = yield calls
+        memories = [s.memory for s in replies[0]]
+        if every:
+            memories = [s - boost.get(rid, 0.0) for rid, s in replies[1].items()]
+        return _Pull(replies[0], candidates, memories, ids)
 
     def _assemble(
         self, query_cues: object, partition_filters: object, assess: object
@@ -452,13 +466,12 @@ class ContextAssembler(Generic[M]):
         if self._sources and (not cues or self._text is not None):
             push = self._ranked(base, self.max_items, min_score=self.surfacing_threshold)
         extra = [c for c in (push, probe) if c is not None]
-        pull: _Pull[M] = _Pull([], 0)
+        pull: _Pull[M] = _Pull([], 0, [], [])
         if cues:
             per_item = CANDIDATES_PER_ITEM if self._text else BLIND_CANDIDATES_PER_ITEM
-            pool = self.max_items * per_item
-            pull, replies = yield from self._pull(
-                query, base, " ".join(cues.values()), pool, True, extra
-            )
+            text, pool = " ".join(cues.values()), self.max_items * per_item
+            steps = self._pull(query, base, text, pool, self.max_items, True, assess)
+            pull, replies = yield from _alongside(steps, extra)
         else:
             replies = (yield extra) if extra else []
         pushed: list[_Ranked[M]] = replies[0] if push is not None else []
@@ -480,7 +493,7 @@ class ContextAssembler(Generic[M]):
                 list(cues.values()),
                 familiar,
                 pull.candidates,
-                [s.memory for s in pull.found],
+                pull.memories,
             )
         return AssemblyResult(
             records,
@@ -490,7 +503,7 @@ class ContextAssembler(Generic[M]):
             self.token_counter(formatted),
             len(records) - len(proactive),
             len(proactive),
-            len(merged),
+            len({*pull.ids, *merged}),
             0,  # counted by _counted
             quality,
         )
@@ -507,11 +520,10 @@ class ContextAssembler(Generic[M]):
         probe = measure.probe(base.tag, list(cues.values()))
         extra = [probe] if probe is not None else []
         if cues or self._text is None:
-            pull, replies = yield from self._pull(
-                query, base, " ".join(cues.values()), limit, False, extra
-            )
+            steps = self._pull(query, base, " ".join(cues.values()), limit, limit, False, False)
+            pull, replies = yield from _alongside(steps, extra)
         else:
-            pull, replies = _Pull[M]([], 0), ((yield extra) if extra else [])
+            pull, replies = _Pull[M]([], 0, [], []), ((yield extra) if extra else [])
         found = pull.found
         return measure.quality(
             [s.record for s in found],
