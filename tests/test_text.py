@@ -110,7 +110,7 @@ def reference_scores(
     return out
 
 
-def assert_top(got: list[tuple[str, float]], want: Mapping[str, float], k: int) -> None:
+def assert_top(got: list[tuple[Any, float]], want: Mapping[Any, float], k: int) -> None:
     """``got`` is a correct top k of ``want``: each id with its true score, best first, as many
     as there are up to k, and none worse than the k-th best true score (ties may cut either
     way)."""
@@ -556,3 +556,27 @@ def test_stateful_text_index(redis_client: redis.Redis) -> None:
     run_state_machine_as_test(
         TextMachine, settings=settings(max_examples=25, stateful_step_count=20, deadline=None)
     )
+
+
+def test_a_search_across_partitions_merges_each_partitions_best(redis_client: redis.Redis) -> None:
+    corpora: dict[str, dict[str, str | None]] = {
+        "ann": {"1": "coffee beans", "2": "coffee coffee grinder", "3": "tea"},
+        "bob": {"1": "coffee", "2": "green tea"},
+        "cy": {"1": "espresso"},
+    }
+    for user, corpus in corpora.items():
+        for rid, body in corpus.items():
+            TxNote(user=user, id=rid, body=body).save()
+    want = {
+        (user, rid): s
+        for user, corpus in corpora.items()
+        for rid, s in reference_scores(corpus, "coffee tea").items()
+    }
+    spread = TxNote.query.across_partitions()
+    for hits in (
+        spread.search("coffee tea", k=4),
+        asyncio.run(spread.asearch("coffee tea", k=4)),
+    ):
+        assert_top([((h.record.user, h.record.id), h.score) for h in hits], want, 4)
+    assert TxNote.delete_all() == 6
+    assert [k for k in redis_client.scan_iter() if b":x:" in k] == []
