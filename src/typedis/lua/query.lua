@@ -219,9 +219,8 @@ local function reader(found, ordered, ranked)
 end
 
 -- The first want records of a rank over every record, by the threshold algorithm (Fagin,
--- Lotem and Naor): each source is read best first, a batch at a time, and the ids first seen
--- in a round are scored in every source (one ZMSCORE each) as ZUNIONSTORE would (weight
--- times score, NaN as 0, summed in the sources' order); the
+-- Lotem and Naor): each source is read best first, a batch at a time, and each id seen is
+-- scored in every source (ZSCORE) as ZUNIONSTORE would (weight times score, NaN as 0); the
 -- walk stops once the want-th best score seen is above what a record not seen could still
 -- reach (the sum of the positive weighted scores at the open sources' depths: a record missing
 -- from a source gets nothing from it), or, with "min", once that bound is below min. It reads
@@ -246,12 +245,24 @@ local function threshold_top(want)
     if shifts[i] then s = s + shifts[i] end
     return s
   end
+  local function score_of(id)
+    local total
+    for i = 1, #keys do
+      local text = redis.call('ZSCORE', keys[i], id)
+      if text then
+        local x = weights[i] * source_score(i, text)
+        if x ~= x then x = 0 end
+        if total == nil then total = x else total = total + x end
+        if total ~= total then total = 0 end
+      end
+    end
+    return total
+  end
   local min = order.min and tonumber(order.min)
   local pos, depth, open = {}, {}, {}
   for i = 1, #keys do pos[i], depth[i], open[i] = 0, math.huge, true end
   local seen, entries, best = {}, {}, {} -- best: the want highest scores seen, lowest first
   while true do
-    local new = {} -- the ids first seen in this round, scored in every source by one ZMSCORE
     for i = 1, #keys do
       if open[i] then
         local got = redis.call('ZRANGE', keys[i], pos[i], pos[i] + TOP_BATCH - 1, 'REV',
@@ -259,37 +270,20 @@ local function threshold_top(want)
         pos[i] = pos[i] + TOP_BATCH
         open[i] = #got == 2 * TOP_BATCH
         for j = 1, #got, 2 do
+          local id = got[j]
           depth[i] = source_score(i, got[j + 1])
-          if not seen[got[j]] then
-            seen[got[j]] = true
-            new[#new + 1] = got[j]
+          if not seen[id] then
+            seen[id] = true
+            local score = score_of(id)
+            entries[#entries + 1], entries[#entries + 2] = score, id
+            if #best < want or score > best[1] then
+              if #best == want then table.remove(best, 1) end
+              local at = 1
+              while at <= #best and best[at] < score do at = at + 1 end
+              table.insert(best, at, score)
+            end
           end
         end
-      end
-    end
-    local totals = {}
-    for i = 1, #keys do
-      local texts = #new > 0 and redis.call('ZMSCORE', keys[i], unpack(new)) or {}
-      for j = 1, #new do
-        local text = texts[j] -- false: not in this source
-        if text then
-          local x = weights[i] * source_score(i, text)
-          if x ~= x then x = 0 end
-          local total = totals[j]
-          if total == nil then total = x else total = total + x end
-          if total ~= total then total = 0 end
-          totals[j] = total
-        end
-      end
-    end
-    for j, id in ipairs(new) do
-      local score = totals[j]
-      entries[#entries + 1], entries[#entries + 2] = score, id
-      if #best < want or score > best[1] then
-        if #best == want then table.remove(best, 1) end
-        local at = 1
-        while at <= #best and best[at] < score do at = at + 1 end
-        table.insert(best, at, score)
       end
     end
     local bound, closed = 0, true
