@@ -259,6 +259,15 @@ def test_the_threshold_walk_agrees_with_the_whole_rank(
     assert scratch_keys(redis_client) == []
 
 
+def test_sources_ordered_against_each_other_give_the_union_its_turn() -> None:
+    # a = i, b = 400 - i: the walk would read everything; past its budget the union runs
+    CsNote.save_many([CsNote(id=f"r{i:03}", a=float(i), b=float(400 - i)) for i in range(400)])
+    got = composite_score(CsNote.query, {CsNote.a: 1.0, CsNote.b: 0.5}, limit=3)
+    assert scored(got) == [("r399", 399.5), ("r398", 399.0), ("r397", 398.5)]
+    got = composite_score(CsNote.query, {CsNote.a: 0.5, CsNote.b: 0.5}, limit=2)
+    assert scored(got) == [("r399", 200.0), ("r398", 200.0)]  # all tie: by id, descending
+
+
 def test_a_record_gone_behind_the_threshold_walk_is_replaced(redis_client: redis.Redis) -> None:
     CsNote.save_many([CsNote(id=f"r{i:03}", a=float(i), b=1.0) for i in range(200)])
     redis_client.delete("{td:CsNote}:r:r199")  # deleted outside typedis: its index entries stay

@@ -225,8 +225,8 @@ end
 -- reach (the sum of the positive weighted scores at the open sources' depths: a record missing
 -- from a source gets nothing from it), or, with "min", once that bound is below min. It reads
 -- O(want ^ 1/2 * N ^ 1/2) ids for independent sources instead of every one of them. Only for
--- a descending SUM rank of positive weights without boost and a page of at most TOP_MAX: nil
--- otherwise. Returns a scratch sorted set of the ids seen with their scores, and whether it
+-- a descending SUM rank of positive weights without boost and a page of at most TOP_MAX, and
+-- while it reads no more than a quarter of the largest source: nil otherwise. Returns a scratch sorted set of the ids seen with their scores, and whether it
 -- holds every record a page can show (else only its first want are sure).
 local TOP_MAX = 1000
 local TOP_BATCH = 64
@@ -258,6 +258,10 @@ local function threshold_top(want)
     end
     return total
   end
+  -- sources ordered against each other would be read to the end: past a quarter of the largest
+  -- (and two rounds), the union is cheaper
+  local budget = 2 * TOP_BATCH * #keys
+  for i = 1, #keys do budget = math.max(budget, redis.call('ZCARD', keys[i]) / 4) end
   local min = order.min and tonumber(order.min)
   local pos, depth, open = {}, {}, {}
   for i = 1, #keys do pos[i], depth[i], open[i] = 0, math.huge, true end
@@ -296,6 +300,7 @@ local function threshold_top(want)
     end
     if closed or (min and bound < min) then return entries, true end
     if #best == want and best[1] > bound then return entries, false end
+    if #entries / 2 > budget then return nil end
   end
 end
 
