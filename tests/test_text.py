@@ -258,7 +258,7 @@ def test_pruned_scoring_gives_the_exhaustive_top_k(
 # ---- filters -------------------------------------------------------------------------------------
 
 
-def test_filters_restrict_the_candidates() -> None:
+def test_filters_restrict_the_candidates(redis_client: redis.Redis) -> None:
     texts = {f"n{i}": f"coffee {'order' * (i % 3)} note {i}" for i in range(30)}
     for i, (rid, text) in enumerate(texts.items()):
         TxNote(user="ann", id=rid, body=text, kind="task" if i % 2 else "memo", rank=i).save()
@@ -269,6 +269,8 @@ def test_filters_restrict_the_candidates() -> None:
         "both": (base.filter(kind="memo", rank__lt=5), lambda i: i % 2 == 0 and i < 5),
         "not": (base.exclude(kind="task"), lambda i: i % 2 == 0),
         "by key": (base.filter(TxNote.id.in_(["n3", "n4"])), lambda i: i in (3, 4)),
+        "prefix": (base.filter(TxNote.kind.startswith("ta")), lambda i: i % 2 == 1),
+        "or": (base.filter((TxNote.kind == "task") | (TxNote.rank < 4)), lambda i: i % 2 or i < 4),
     }
     for name, (query, admits) in cases.items():
         live = [f"n{i}" for i in range(30) if admits(i)]
@@ -276,6 +278,7 @@ def test_filters_restrict_the_candidates() -> None:
         got = pairs(query.search("coffee order", k=7))
         assert_top(got, want, 7)
         assert all(h.record.id in live for h in query.search("coffee order", k=30)), name
+    assert list(redis_client.scan_iter(match="*:q:*")) == []  # scratch keys are gone
 
 
 def test_expired_records_are_never_found_but_count_until_swept() -> None:
@@ -402,10 +405,14 @@ def test_check_clean_and_rebuild(redis_client: redis.Redis) -> None:
     assert TxNote.check_indexes()["total"] == 0
     redis_client.delete("{td:TxNote:a}:r:a:4")  # deleted outside typedis
     assert TxNote.check_indexes()["text"] > 0
+    assert TxNote.model_construct(user="a", id="4").delete() is False  # what its id locates
+    assert TxNote.check_indexes()["text"] == 0  # its postings and its share of the statistics
+    redis_client.delete("{td:TxNote:a}:r:a:3")
     assert TxNote.clean_indexes()["text"] > 0
     hits = TxNote.query.filter(user="a").search("coffee", k=10)
-    assert sorted(h.record.id for h in hits) == ["0", "1", "2", "3"]
-    assert redis_client.zscore("{td:TxNote:a}:x:body:t:coffe", "a:4") is None
+    assert sorted(h.record.id for h in hits) == ["0", "1", "2"]
+    assert redis_client.zscore("{td:TxNote:a}:x:body:t:coffe", "a:3") is None
+    assert TxNote.check_indexes()["text"] == 2  # the total length held still counts record 3
 
 
 # ---- the stateful machine ------------------------------------------------------------------------
@@ -580,3 +587,29 @@ def test_a_search_across_partitions_merges_each_partitions_best(redis_client: re
         assert_top([((h.record.user, h.record.id), h.score) for h in hits], want, 4)
     assert TxNote.delete_all() == 6
     assert [k for k in redis_client.scan_iter() if b":x:" in k] == []
+
+
+def test_the_reference_length_follows_the_average_while_the_index_is_young(
+    redis_client: redis.Redis,
+) -> None:
+    stats = "{td:TxDoc}:x:body:s"
+    texts = {"00": "coffee"} | {f"{i:02}": f"coffee w{i} " + "word " * 8 for i in range(1, 16)}
+    for rid, text in texts.items():
+        TxDoc(id=rid, body=text).save()
+        if rid == "00":
+            assert redis_client.zscore(stats, "ref") == 1.0  # the first document's length
+    assert redis_client.zscore(stats, "ref") == pytest.approx((1 + 15 * 10) / 16)
+    assert TxDoc.check_indexes()["total"] == 0
+    corpus: dict[str, str | None] = dict(texts)
+    assert_top(
+        pairs(TxDoc.query.search("coffee w3", k=5)), reference_scores(corpus, "coffee w3"), 5
+    )
+    TxDoc(id="00", body="coffee again").save()  # re-indexed at 16 documents: less than 5% off
+    assert redis_client.zscore(stats, "ref") == pytest.approx((1 + 15 * 10) / 16)
+
+
+def test_a_record_deleted_outside_typedis_is_not_a_hit(redis_client: redis.Redis) -> None:
+    for rid in ("a", "b"):
+        TxDoc(id=rid, body="coffee").save()
+    redis_client.delete("{td:TxDoc}:r:a")  # its postings stay until clean_indexes()
+    assert [h.record.id for h in TxDoc.query.search("coffee", k=5)] == ["b"]
