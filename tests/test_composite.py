@@ -159,6 +159,124 @@ def test_composite_matches_the_reference(
     assert scratch_keys(redis_client) == []
 
 
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    rows=notes(),
+    weights=st.dictionaries(st.sampled_from(FIELDS), WEIGHTS, min_size=1, max_size=3),
+    picked=st.lists(st.integers(0, 13), max_size=4),
+    kind=st.none() | st.sampled_from("xy"),
+    limit=st.integers(1, 8),
+)
+def test_a_rank_over_few_matches_cuts_its_sources_first(
+    redis_client: redis.Redis,
+    rows: list[dict[str, Any]],
+    weights: dict[str, float],
+    picked: list[int],
+    kind: str | None,
+    limit: int,
+) -> None:
+    # matches fewer than a quarter of a source: the rank stage intersects each source with
+    # them before the union (lua/query.lua); the scores must be those of the whole union
+    redis_client.flushdb()
+    for row in rows:
+        CsNote(**row).save()
+    for i in range(40):  # make every source much larger than the matches
+        CsNote(id=f"z{i:02}", kind="z", a=-9.0, b=-9.0, c=-9).save()
+    chosen = sorted({f"r{i:02}" for i in picked})
+    query = CsNote.query.filter(CsNote.id.in_(chosen))
+    if kind is not None:
+        query = query.filter(CsNote.kind == kind)
+    refs = {"a": CsNote.a, "b": CsNote.b, "c": CsNote.c}
+    got = composite_score(query, {refs[f]: w for f, w in weights.items()}, limit=limit)
+    mine = [row for row in rows if row["id"] in chosen]
+    want = reference(mine, weights, kind, "SUM", None, 1.0, limit)
+    assert [(r.id, s) for r, s in got] == want
+    assert scratch_keys(redis_client) == []
+
+
+def test_a_decaying_source_cut_to_few_matches_keeps_its_shift() -> None:
+    for i in range(12):
+        CsMemory(agent="a1", id=f"m{i:02}", relevance=float(i + 1)).save()
+    mine = CsMemory.query.filter(CsMemory.agent == "a1")
+    every = dict((m.id, s) for m, s in composite_score(mine, {CsMemory.relevance: 1.0}, limit=12))
+    few = composite_score(mine.filter(CsMemory.id.in_(["m03", "m07"])), {CsMemory.relevance: 1.0})
+    assert [(m.id, s) for m, s in few] == [
+        ("m07", pytest.approx(every["m07"], abs=1e-6)),
+        ("m03", pytest.approx(every["m03"], abs=1e-6)),
+    ]
+
+
+@st.composite
+def many_notes(draw: st.DrawFn) -> list[dict[str, Any]]:
+    n = draw(st.integers(0, 260))  # past a batch of the threshold walk (64 per source)
+    values = st.none() | st.sampled_from([-2.0, -0.5, 0.0, 0.25, 0.5, 1.0, 3.0])
+    return [
+        {"id": f"r{i:03}", "kind": "xy"[i % 2], "a": draw(values), "b": draw(values)}
+        for i in range(n)
+    ]
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    rows=many_notes(),
+    wa=st.sampled_from([0.25, 0.5, 1.0, 3.0]),
+    wb=st.sampled_from([0.25, 0.5, 1.0, 2.0]),
+    min_score=st.none() | st.sampled_from([-1.0, 0.0, 0.5, 2.0]),
+    limit=st.integers(1, 12),
+    offset=st.integers(0, 5),
+)
+def test_the_threshold_walk_agrees_with_the_whole_rank(
+    redis_client: redis.Redis,
+    rows: list[dict[str, Any]],
+    wa: float,
+    wb: float,
+    min_score: float | None,
+    limit: int,
+    offset: int,
+) -> None:
+    # a rank over every record for a short page walks the sources' tops (lua/query.lua,
+    # threshold_top); a filter matching every record takes the whole rank: they must agree
+    redis_client.flushdb()
+    CsNote.save_many([CsNote(**row) for row in rows])
+    weights = {CsNote.a: wa, CsNote.b: wb}
+    every = CsNote.query.filter(CsNote.kind.in_(["x", "y"]))
+    got = composite_score(CsNote.query.offset(offset), weights, limit=limit, min_score=min_score)
+    want = composite_score(every.offset(offset), weights, limit=limit, min_score=min_score)
+    assert [(r.id, s) for r, s in got] == [(r.id, s) for r, s in want]
+    rank = (CsNote.a * wa + CsNote.b * wb).desc()
+    page = CsNote.query.order_by(rank).offset(offset).limit(limit).all()
+    assert [r.id for r in page] == [
+        r.id for r in every.order_by(rank).offset(offset).limit(limit).all()
+    ]
+    assert scratch_keys(redis_client) == []
+
+
+def test_sources_ordered_against_each_other_give_the_union_its_turn() -> None:
+    # a = i, b = 400 - i: the walk would read everything; past its budget the union runs
+    CsNote.save_many([CsNote(id=f"r{i:03}", a=float(i), b=float(400 - i)) for i in range(400)])
+    got = composite_score(CsNote.query, {CsNote.a: 1.0, CsNote.b: 0.5}, limit=3)
+    assert scored(got) == [("r399", 399.5), ("r398", 399.0), ("r397", 398.5)]
+    got = composite_score(CsNote.query, {CsNote.a: 0.5, CsNote.b: 0.5}, limit=2)
+    assert scored(got) == [("r399", 200.0), ("r398", 200.0)]  # all tie: by id, descending
+
+
+def test_a_record_gone_behind_the_threshold_walk_is_replaced(redis_client: redis.Redis) -> None:
+    CsNote.save_many([CsNote(id=f"r{i:03}", a=float(i), b=1.0) for i in range(200)])
+    redis_client.delete("{td:CsNote}:r:r199")  # deleted outside typedis: its index entries stay
+    got = composite_score(CsNote.query, {CsNote.a: 1.0, CsNote.b: 0.5}, limit=3)
+    assert scored(got) == [("r198", 198.5), ("r197", 197.5), ("r196", 196.5)]
+    page = CsNote.query.order_by((CsNote.a + CsNote.b * 0.5).desc()).limit(200).all()
+    assert len(page) == 199
+
+
 # ---- behaviour ----------------------------------------------------------------------------------
 
 

@@ -128,14 +128,26 @@ local function plain_order()
 end
 
 -- A sorted set holding the order's scores: the source itself, or the rank stage's weighted
--- sum of its sources (a record missing from a source gets no part of it).
-local function scores()
+-- sum of its sources (a record missing from a source gets no part of it). When the matches
+-- (found) are fewer than a quarter of a source, that source is first cut to them (ZINTERSTORE
+-- walks the smaller set), so a rank over a few ids costs the ids, not the whole source.
+local function scores(found)
   local plain = plain_order()
   if plain then return plain end
   local out, by = tmp(), order.by
   local keys, weights = {}, {}
+  local few = false
+  if found ~= KEYS[1] then
+    local t = redis.call('TYPE', found)
+    few = (t.ok or t) == 'zset' and redis.call('ZCARD', found) or redis.call('SCARD', found)
+  end
   for i, source in ipairs(by) do
     keys[i], weights[i] = k(source[1]), source[2]
+    if few and few * 4 < redis.call('ZCARD', keys[i]) then
+      local cut = tmp()
+      redis.call('ZINTERSTORE', cut, 2, keys[i], found, 'WEIGHTS', 1, 0)
+      keys[i] = cut
+    end
     local rate = order.shift and order.shift[source[1]]
     if rate then -- score - rate * now_days: add the shift once to each member of the source
       local ones, shifted = tmp(), tmp()
@@ -181,34 +193,9 @@ local function finite_scores(key)
   return not first or (tonumber(first) > -math.huge and tonumber(last) < math.huge)
 end
 
--- The page reader of the matches (key found) in order: a function (off, lim) returning the
--- ids at positions off .. off + lim - 1 (lim < 0: to the end). The set algebra of the order
--- runs once, before the first read.
-local function pager(found)
-  if order == cjson.null then -- by id
-    local by_id = tmp()
-    redis.call('ZUNIONSTORE', by_id, 1, found, 'WEIGHTS', 0)
-    return function(off, lim)
-      return redis.call('ZRANGE', by_id, off, lim < 0 and -1 or off + lim - 1)
-    end
-  end
-  if order.kind then
-    return function(off, lim) return ORDERS[order.kind](order, found, off, lim, k, tmp) end
-  end
-  local ordered = scores()
-  local ranked = ordered -- every live record matches: the scores are the page's order
-  if found ~= KEYS[1] then
-    -- The order's scores alone: the matches' own scores weigh 0. Those of a filter may be
-    -- infinite (or sums past the largest double), and 0 * inf is NaN, which Redis makes 0: such
-    -- matches are first copied with scores 0.
-    if not finite_scores(found) then
-      local zero = tmp()
-      redis.call('ZUNIONSTORE', zero, 1, found, 'WEIGHTS', 0)
-      found = zero
-    end
-    ranked = tmp()
-    redis.call('ZINTERSTORE', ranked, 2, found, ordered, 'WEIGHTS', 0, 1)
-  end
+-- The page reader over ranked, a sorted set of the order's scores of the matches (ordered: the
+-- scores the matches without one are told apart by).
+local function reader(found, ordered, ranked)
   scored = ranked
   if order.min then -- only scored records, at least min
     return function(off, lim)
@@ -229,6 +216,145 @@ local function pager(found)
     if stop >= 0 and stop < n then return ids end
     return append_unscored(ids, found, ordered, n, off, lim, tmp)
   end
+end
+
+-- The first want records of a rank over every record, by the threshold algorithm (Fagin,
+-- Lotem and Naor): each source is read best first, a batch at a time, and each id seen is
+-- scored in every source (ZSCORE) as ZUNIONSTORE would (weight times score, NaN as 0); the
+-- walk stops once the want-th best score seen is above what a record not seen could still
+-- reach (the sum of the positive weighted scores at the open sources' depths: a record missing
+-- from a source gets nothing from it), or, with "min", once that bound is below min. It reads
+-- O(want ^ 1/2 * N ^ 1/2) ids for independent sources instead of every one of them. Only for
+-- a descending SUM rank of positive weights without boost and a page of at most TOP_MAX, and
+-- while it reads no more than a quarter of the largest source: nil otherwise. Returns a scratch sorted set of the ids seen with their scores, and whether it
+-- holds every record a page can show (else only its first want are sure).
+local TOP_MAX = 1000
+local TOP_BATCH = 64
+local function threshold_top(want)
+  if not order.desc or order.agg or order.boost or want < 1 or want > TOP_MAX then return nil end
+  local keys, weights, shifts = {}, {}, {}
+  for i, source in ipairs(order.by) do
+    local w = tonumber(source[2])
+    if not w or w <= 0 then return nil end
+    keys[i], weights[i] = k(source[1]), w
+    local rate = order.shift and order.shift[source[1]]
+    if rate then shifts[i] = tonumber(string.format('%.17g', -rate * now_ms() / 86400000)) end
+  end
+  local function source_score(i, text)
+    local s = tonumber(text)
+    if shifts[i] then s = s + shifts[i] end
+    return s
+  end
+  local function score_of(id)
+    local total
+    for i = 1, #keys do
+      local text = redis.call('ZSCORE', keys[i], id)
+      if text then
+        local x = weights[i] * source_score(i, text)
+        if x ~= x then x = 0 end
+        if total == nil then total = x else total = total + x end
+        if total ~= total then total = 0 end
+      end
+    end
+    return total
+  end
+  -- sources ordered against each other would be read to the end: past a quarter of the largest
+  -- (and two rounds), the union is cheaper
+  local budget = 2 * TOP_BATCH * #keys
+  for i = 1, #keys do budget = math.max(budget, redis.call('ZCARD', keys[i]) / 4) end
+  local min = order.min and tonumber(order.min)
+  local pos, depth, open = {}, {}, {}
+  for i = 1, #keys do pos[i], depth[i], open[i] = 0, math.huge, true end
+  local seen, entries, best = {}, {}, {} -- best: the want highest scores seen, lowest first
+  while true do
+    for i = 1, #keys do
+      if open[i] then
+        local got = redis.call('ZRANGE', keys[i], pos[i], pos[i] + TOP_BATCH - 1, 'REV',
+          'WITHSCORES')
+        pos[i] = pos[i] + TOP_BATCH
+        open[i] = #got == 2 * TOP_BATCH
+        for j = 1, #got, 2 do
+          local id = got[j]
+          depth[i] = source_score(i, got[j + 1])
+          if not seen[id] then
+            seen[id] = true
+            local score = score_of(id)
+            entries[#entries + 1], entries[#entries + 2] = score, id
+            if #best < want or score > best[1] then
+              if #best == want then table.remove(best, 1) end
+              local at = 1
+              while at <= #best and best[at] < score do at = at + 1 end
+              table.insert(best, at, score)
+            end
+          end
+        end
+      end
+    end
+    local bound, closed = 0, true
+    for i = 1, #keys do
+      if open[i] then
+        closed = false
+        local x = weights[i] * depth[i]
+        if x > 0 then bound = bound + x end
+      end
+    end
+    if closed or (min and bound < min) then return entries, true end
+    if #best == want and best[1] > bound then return entries, false end
+    if #entries / 2 > budget then return nil end
+  end
+end
+
+-- The page reader of the matches (key found) in order: a function (off, lim) returning the
+-- ids at positions off .. off + lim - 1 (lim < 0: to the end). The set algebra of the order
+-- runs once, before the first read; a rank over every record for a short page reads only the
+-- top of its sources (threshold_top), and computes the whole rank only if a read goes past it.
+local function pager(found)
+  if order == cjson.null then -- by id
+    local by_id = tmp()
+    redis.call('ZUNIONSTORE', by_id, 1, found, 'WEIGHTS', 0)
+    return function(off, lim)
+      return redis.call('ZRANGE', by_id, off, lim < 0 and -1 or off + lim - 1)
+    end
+  end
+  if order.kind then
+    return function(off, lim) return ORDERS[order.kind](order, found, off, lim, k, tmp) end
+  end
+  local want = offset + limit
+  local entries, whole = nil, false
+  if found == KEYS[1] and limit >= 0 and not plain_order() then
+    entries, whole = threshold_top(want)
+  end
+  if entries then
+    local top = tmp()
+    for i = 1, #entries, 2 * BATCH do
+      redis.call('ZADD', top, unpack(entries, i, math.min(i + 2 * BATCH - 1, #entries)))
+    end
+    local fast, slow = reader(found, top, top), nil
+    return function(off, lim)
+      local stop = lim < 0 and -1 or off + lim - 1
+      if whole or (stop >= 0 and stop < want) then return fast(off, lim) end
+      if not slow then
+        local ordered = scores(found)
+        slow = reader(found, ordered, ordered)
+      end
+      return slow(off, lim)
+    end
+  end
+  -- The order's scores alone: the matches' own scores weigh 0. Those of a filter may be
+  -- infinite (or sums past the largest double), and 0 * inf is NaN, which Redis makes 0: such
+  -- matches are first copied with scores 0.
+  if found ~= KEYS[1] and not finite_scores(found) then
+    local zero = tmp()
+    redis.call('ZUNIONSTORE', zero, 1, found, 'WEIGHTS', 0)
+    found = zero
+  end
+  local ordered = scores(found)
+  local ranked = ordered -- every live record matches: the scores are the page's order
+  if found ~= KEYS[1] then
+    ranked = tmp()
+    redis.call('ZINTERSTORE', ranked, 2, found, ordered, 'WEIGHTS', 0, 1)
+  end
+  return reader(found, ordered, ranked)
 end
 
 local fields, reads = plan.fields, plan.reads or {}

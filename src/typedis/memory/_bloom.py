@@ -109,11 +109,24 @@ def _texts(what: str, fingerprints: object) -> list[str]:
     return list(dict.fromkeys(texts))
 
 
+def filter_at(ref: FingerprintRef[Any], tag: str, what: str) -> _Filter:
+    """The filter ``ref`` names in the partition of hash tag ``tag`` (a tag already known)."""
+    spec = ref.model.__typedis_spec__
+    index = spec.index_of(BLOOM.name, ref.name)
+    assert index is not None  # every Fingerprint field has its filter
+    return _Filter(f"{tag}:{index.suffix}", f"{what}({ref!r})", sizing_of(spec.fields[ref.name]))
+
+
 def _probe(
     what: str, ref: object, fingerprints: object, partition: object
 ) -> _scripts.Call[dict[str, bool]]:
-    key, where, sizing = _filter(what, ref, partition)
-    texts = _texts(where, fingerprints)
+    found = _filter(what, ref, partition)
+    return probe_call(found, _texts(found.where, fingerprints))
+
+
+def probe_call(found: _Filter, texts: list[str]) -> _scripts.Call[dict[str, bool]]:
+    """The read answering, for each text, whether it may be in filter ``found``."""
+    key, where, sizing = found
     args: list[_scripts.Arg] = [sizing.hashes]
     args += (
         " ".join(str(o) for token in sizing.tokens(t) for o in sizing.offsets(token)) for t in texts

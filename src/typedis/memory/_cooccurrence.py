@@ -139,7 +139,7 @@ def _neighbors(ref: object, record: object, limit: object) -> _Read:
 
 
 def _propagate(ref: object, seeds: object, depth: object, limit: object) -> _Read:
-    target, spec, position = _edges("propagate", ref)
+    target, _, _ = _edges("propagate", ref)
     where = f"propagate({target!r})"
     if not isinstance(seeds, Sequence) or isinstance(seeds, str | bytes):
         raise ModelError(f"{where}: seeds must be a list of records, got {seeds!r}")
@@ -153,11 +153,19 @@ def _propagate(ref: object, seeds: object, depth: object, limit: object) -> _Rea
     hops = _positive_int(where, "depth", depth)
     count = _positive_int(where, "limit", limit)
     (tag,) = tags
+    return propagate_ids(target, tag, [rid for _, rid in located], hops, count)
+
+
+def propagate_ids(
+    ref: CoOccurrenceRef[Model], tag: str, seeds: Sequence[str], depth: int, limit: int
+) -> _Read:
+    """``propagate`` from the ids ``seeds`` of partition ``tag`` (arguments already checked)."""
+    _, spec, position = _edges("propagate", ref)
     function = _lua.library(spec).function("cooccurrence_propagate")
     keys = _edge_keys(spec, position, tag)
-    args: list[_scripts.Arg] = [position, hops, count, *(rid for _, rid in located)]
-    call = _scripts.Call(function, keys, args, _decoder(where), False)
-    return _Read(target.model, tag, call)
+    args: list[_scripts.Arg] = [position, depth, limit, *seeds]
+    call = _scripts.Call(function, keys, args, _decoder(f"propagate({ref!r})"), False)
+    return _Read(ref.model, tag, call)
 
 
 def _decoder(where: str) -> Callable[[list[Any]], list[tuple[str, float]]]:

@@ -1,4 +1,5 @@
-"""Retrieval: text search (BM25), the search front door ``Query.search()`` and its results.
+"""Retrieval: text search (BM25), the search front door ``Query.search()`` and its results,
+and the assembly of prompt context (``ContextAssembler``) with its quality signal.
 
 ``Text[str]`` fields are indexed by BM25 postings kept in the record's atomic write;
 ``Model.query.filter(...).search("text", k=5)`` returns ``Hit`` objects, best first.
@@ -8,17 +9,34 @@ from __future__ import annotations
 
 from .._analyzer import ENGLISH_STOP_WORDS, Analyzer, StandardAnalyzer
 from .._index.text_kind import BM25, Text, TextRef
+from ._adaptive import AdaptiveAssembler
+from ._assembly import (
+    AssemblyResult,
+    ContextAssembler,
+    OutputFormat,
+    TokenCounter,
+    approximate_tokens,
+)
 from ._hit import Hit
+from ._quality import CueFeeling, RetrievalQuality
 from ._text import aidf, idf
 
 __all__ = [
     "BM25",
     "ENGLISH_STOP_WORDS",
+    "AdaptiveAssembler",
     "Analyzer",
+    "AssemblyResult",
+    "ContextAssembler",
+    "CueFeeling",
     "Hit",
+    "OutputFormat",
+    "RetrievalQuality",
     "StandardAnalyzer",
     "Text",
     "TextRef",
+    "TokenCounter",
     "aidf",
+    "approximate_tokens",
     "idf",
 ]
