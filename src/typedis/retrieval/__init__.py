@@ -9,6 +9,7 @@ from ._embedding import (
     NotSemanticWarning,
     configure,
 )
+from ._vectors import vector_candidates as vector_candidates  # registers vector_sync
 
 __all__ = [
     "Embedding",
