@@ -51,7 +51,7 @@ from ._model import Model
 from ._query._conditions import Cond
 from ._query._query import Query
 from ._schema import Index
-from .retrieval import Embedding
+from .retrieval import Content, Embedding
 
 try:
     __version__ = version("typedis")
@@ -70,6 +70,7 @@ __all__ = [
     "Confidence",
     "ConfigError",
     "Connection",
+    "Content",
     "CorruptRecord",
     "Decaying",
     "Embedding",

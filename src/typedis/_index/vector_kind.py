@@ -93,7 +93,7 @@ class VectorKind(IndexKind):
         if not field.nullable:
             raise ModelError(f"{where}: an Embedding field is None until it is filled")
 
-    def codec(self, annotation: Any) -> FieldCodec:
+    def codec(self, marker: Marker, annotation: Any) -> FieldCodec:
         return VECTOR
 
     def options(self, field: FieldSpec) -> Mapping[str, str | float]:

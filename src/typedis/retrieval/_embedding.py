@@ -26,6 +26,7 @@ from pydantic import AfterValidator, Field
 from .. import _index, _store
 from .._errors import ModelError
 from .._index.vector_kind import VECTOR_KIND, EmbeddingMarker, as_float32
+from ._content import Blob
 
 if TYPE_CHECKING:
     from .._model import Model
@@ -192,22 +193,6 @@ class _Settings:
 SETTINGS = _Settings()
 
 
-def configure(*, embedder: EmbeddingProvider | None = None) -> None:
-    """Set the process-wide default embedding provider of ``Embedding`` fields without one
-    of their own (``field(provider=...)``), and of ``search(vector="text")``.
-
-    Examples:
-        >>> configure(embedder=HashingEmbedder(384))
-    """
-    given = cast(object, embedder)  # typed, but given by users at run time
-    if given is not None and not isinstance(given, EmbeddingProvider):
-        raise ModelError(
-            f"configure(embedder=...) takes an EmbeddingProvider (dimension, embed, aembed), "
-            f"got {embedder!r}"
-        )
-    SETTINGS.embedder = embedder
-
-
 def provider_of(where: str, field: FieldSpec) -> EmbeddingProvider:
     """The provider of an ``Embedding`` field: its own, else the configured one."""
     own: EmbeddingProvider | None = field.options.provider
@@ -273,7 +258,7 @@ class _Embeddings(_store.Preparer):
                 if vector is not None:
                     values[field.name] = checked(where, field, vector)
                 elif (text := values.get(source)) is not None:
-                    todo.append((record, str(text)))
+                    todo.append((record, _text(text)))
             if todo:
                 vectors = yield from self._embed(where, field, [t for _, t in todo])
                 for (record, _), vector in zip(todo, vectors, strict=True):
@@ -290,7 +275,7 @@ class _Embeddings(_store.Preparer):
                 if text is None:
                     changes[field.name] = None
                 else:
-                    (vector,) = yield from self._embed(where, field, [str(text)])
+                    (vector,) = yield from self._embed(where, field, [_text(text)])
                     changes[field.name] = vector
 
     def _embed(
@@ -305,6 +290,14 @@ class _Embeddings(_store.Preparer):
                 "vector per text; nothing was written"
             )
         return [checked(where, field, v) for v in vectors]
+
+
+def _text(value: object) -> str:
+    """The text a source field holds (a ``Content`` field's: its value, read if need be)."""
+    if isinstance(value, Blob):
+        blob: Blob[Any] = value  # pyright: ignore[reportUnknownVariableType]
+        return str(blob.value)
+    return str(value)
 
 
 def _preparer(spec: ModelSpec) -> _store.Preparer | None:
