@@ -1,6 +1,15 @@
-"""Retrieval: text and vector search over a model's records, content kept off Redis, and
-context assembly (docs/retrieval.md)."""
+"""Retrieval: text search (BM25), the search front door ``Query.search()`` and its results.
 
+``Text[str]`` fields are indexed by BM25 postings kept in the record's atomic write;
+``Model.query.filter(...).search("text", k=5)`` returns ``Hit`` objects, best first.
+``Embedding`` fields hold vectors searched exactly (cosine) with ``search(vector=...)``;
+``Content`` fields keep their values in a content store, the record holding their digest.
+"""
+
+from __future__ import annotations
+
+from .._analyzer import ENGLISH_STOP_WORDS, Analyzer, StandardAnalyzer
+from .._index.text_kind import BM25, Text, TextRef
 from ._config import configure
 from ._content import Blob, Content, ContentStore, FileContentStore, collect_garbage
 from ._embedding import (
@@ -10,9 +19,14 @@ from ._embedding import (
     LocalEmbedder,
     NotSemanticWarning,
 )
+from ._hit import Hit
+from ._text import aidf, idf
 from ._vectors import vector_candidates as vector_candidates  # registers vector_sync
 
 __all__ = [
+    "BM25",
+    "ENGLISH_STOP_WORDS",
+    "Analyzer",
     "Blob",
     "Content",
     "ContentStore",
@@ -20,8 +34,14 @@ __all__ = [
     "EmbeddingProvider",
     "FileContentStore",
     "HashingEmbedder",
+    "Hit",
     "LocalEmbedder",
     "NotSemanticWarning",
+    "StandardAnalyzer",
+    "Text",
+    "TextRef",
+    "aidf",
     "collect_garbage",
     "configure",
+    "idf",
 ]
