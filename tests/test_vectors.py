@@ -26,9 +26,10 @@ import typedis
 from typedis import Indexed, Key, Model, ModelError, QueryError, _connection, field
 from typedis._index import vector_kind
 from typedis._query._query import Query, _adrive, _drive  # pyright: ignore[reportPrivateUsage]
-from typedis.retrieval import Embedding, vector_candidates
+from typedis.retrieval import Embedding, HashingEmbedder, vector_candidates
 from typedis.retrieval._vectors import _CACHES, ranked, unit_query  # pyright: ignore[reportPrivateUsage]
 
+pytestmark = pytest.mark.filterwarnings("ignore::typedis.retrieval.NotSemanticWarning")
 F32 = st.floats(width=32, allow_nan=False, allow_infinity=False, allow_subnormal=True)
 
 
@@ -47,9 +48,14 @@ def _fresh_caches() -> Iterator[None]:
 
 
 def search(query: Query[Any], vector: Sequence[float], k: int) -> list[tuple[str, float]]:
+    """``query.search(vector=...)``, as (record id, score) pairs; the internal steps agree."""
+    hits = query.search(vector=vector, k=k)
+    assert all(h.score == h.vector_score and h.text_score is None for h in hits)
     found = _drive(ranked(query, unit_query(query.model.__typedis_spec__, vector), k, load=True))
-    assert all(r is not None and r.redis_key.endswith(loc[1]) for loc, _, r in found)
-    return [(loc[1], score) for loc, score, _ in found]
+    assert [(loc[1], s) for loc, s, _ in found] == [
+        (h.record.redis_key.split(":r:")[1], h.score) for h in hits
+    ]
+    return [(loc[1], s) for loc, s, _ in found]
 
 
 def brute(query: Query[Any], vector: Sequence[float], k: int) -> list[tuple[str, float]]:
@@ -161,8 +167,8 @@ def test_no_result_crosses_partitions() -> None:
             for r in Vec.query.get_many([(user, i.split(":")[1]) for i, _ in found])
             if r
         )
-    with pytest.raises(QueryError, match="one partition"):
-        search(Vec.query.across_partitions(), [1.0, 0, 0, 0], 3)
+    across = search(Vec.query.across_partitions(), [1.0, 0, 0, 0], 4)  # merged by score
+    assert [i for i, _ in across] == ["a:0", "b:0", "a:1", "b:1"]
 
 
 # ---- the cache ----------------------------------------------------------------------------------
@@ -278,3 +284,42 @@ def test_vector_candidates_and_the_async_driver() -> None:
 
     assert asyncio.run(body()) == found
     assert math.isclose(found[1][1], 1 / math.sqrt(2), rel_tol=1e-6)
+
+
+def test_search_takes_a_text_to_embed_and_refuses_bad_input() -> None:
+    class Said(Model, partition="user"):
+        user: Key[str]
+        id: Key[str]
+        body: str
+        vec: Embedding = field(source="body", provider=HashingEmbedder(64))
+
+    Said.save_many(
+        [Said(user="a", id=str(i), body=b) for i, b in enumerate(["hot coffee", "iced tea"])]
+    )
+    hits = Said.query.filter(user="a").search(vector="coffee", k=1)
+    assert [h.record.id for h in hits] == ["0"]
+
+    async def body() -> list[str]:
+        try:
+            found = await Said.query.filter(user="a").asearch(vector="iced tea", k=1)
+            return [h.record.id for h in found]
+        finally:
+            await _connection.get_connection().aclose()
+
+    assert asyncio.run(body()) == ["1"]
+    query = Said.query.filter(user="a")
+    with pytest.raises(QueryError, match="k takes an int >= 1"):
+        query.search(vector="x", k=0)
+    with pytest.raises(QueryError, match="finite"):
+        query.search(vector=[math.nan] * 64)
+    with pytest.raises(QueryError, match="drop order_by"):
+        query.limit(3).search(vector="x")
+    with pytest.raises(QueryError, match="no Embedding field"):
+        _no_embedding()
+
+
+def _no_embedding() -> None:
+    class Plain(Model):
+        id: Key[str]
+
+    Plain.query.search(vector=[1.0])

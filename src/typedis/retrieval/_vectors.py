@@ -25,6 +25,7 @@ import numpy.typing as npt
 from .. import _lua, _scripts, _store
 from .._errors import QueryError
 from .._index.vector_kind import EmbeddingMarker
+from .._query._planner import Fanout, Plan
 from .._query._query import query_call
 from ._embedding import EmbeddingProvider, dimension_of, provider_of
 
@@ -228,50 +229,84 @@ def _sync_call(spec: ModelSpec, tag: str, index: IndexSpec, cache: _Cache) -> _s
     )
 
 
+@dataclass(eq=False)
+class _Tag:
+    """One partition of a search: its plan, cache, and what the round trip brought."""
+
+    plan: Plan
+    cache: _Cache
+    guess: list[str]  # the ids its cache ranked best before the round trip (loaded with it)
+    allowed: set[str] | None = None  # the ids its filters admit (None: no filter)
+    records: dict[str, Any] = field(default_factory=dict[str, Any])  # id -> record or None
+    dead: set[str] = field(default_factory=set[str])  # ids whose record is no longer live
+
+
 def ranked(
     query: Query[M], vector: Matrix, n: int, *, load: bool
 ) -> Steps[list[tuple[Located, float, M | None]]]:
-    """The ``n`` records of the query's partition matching its filters whose vectors are
-    closest (cosine) to the unit vector ``vector``, best first (ties by id), with their
-    records when ``load`` (records that are no longer live are left out, and the next best
-    taken)."""
-    spec = query.model.__typedis_spec__
+    """The ``n`` matches of the query (its filters, its partitions) whose vectors are closest
+    (cosine) to the unit vector ``vector``, best first (ties by id, then tag), with their
+    records when ``load`` (a record no longer live is left out and the next best taken).
+
+    One round trip when the caches are up to date or the records needed came with it; a
+    query over several partitions sends each partition's calls in the same pipeline.
+    """
+    spec, model = query.model.__typedis_spec__, query.model
+    where = f"{spec.name}.query.search()"
     index = spec.index_of("vector", embedding_field(spec).name)
     assert index is not None
-    try:
-        p = query.plan("ids")
-    except QueryError as error:
+    if query.ordering is not None or query.skip or query.take is not None:
         raise QueryError(
-            f"{spec.name}.query.search(): runs on one partition; name it with filter() ({error})"
-        ) from error
-    tag, filtered = p.tag, p.where != ["all"]
-    cache = _cache(tag, index)
-    with cache.lock:
-        guess = [rid for rid, _ in cache.rank(vector, n, None, set())] if load else []
-    calls: list[_scripts.Call[Any]] = [_sync_call(spec, tag, index, cache)]
-    if filtered:
-        calls.append(query_call(spec, p, list))
-    if guess:
-        calls.append(_store.load_call(query.model, [(tag, rid) for rid in guess]))
-    replies = yield calls
-    with cache.lock:
-        cache.apply(replies[0])
-    allowed = {i.decode() for i in replies[1]} if filtered else None
-    records: dict[str, M | None] = dict(zip(guess, replies[-1], strict=True)) if guess else {}
-    dead: set[str] = set()
-    while True:
+            f"{where}: search() ranks by score and takes k; drop order_by(), offset() and "
+            "limit() from the query"
+        )
+    planned = yield from query._planned("ids")  # pyright: ignore[reportPrivateUsage]
+    plans = list(planned.plans) if isinstance(planned, Fanout) else [planned]
+    tags: list[_Tag] = []
+    calls: list[_scripts.Call[Any]] = []
+    for p in plans:
+        cache = _cache(p.tag, index)
         with cache.lock:
-            best = cache.rank(vector, n, allowed, dead)
+            guess = [rid for rid, _ in cache.rank(vector, n, None, set())] if load else []
+        tags.append(_Tag(p, cache, guess))
+        calls.append(_sync_call(spec, p.tag, index, cache))
+        if p.where != ["all"]:
+            calls.append(query_call(spec, p, list))
+        if guess:
+            calls.append(_store.load_call(model, [(p.tag, rid) for rid in guess]))
+    replies = iter((yield calls))
+    for t in tags:
+        with t.cache.lock:
+            t.cache.apply(next(replies))
+        if t.plan.where != ["all"]:
+            t.allowed = {i.decode() for i in next(replies)}
+        if t.guess:
+            t.records.update(zip(t.guess, next(replies), strict=True))
+    while True:
+        best: list[tuple[float, str, _Tag]] = []
+        for t in tags:
+            with t.cache.lock:
+                best += ((s, rid, t) for rid, s in t.cache.rank(vector, n, t.allowed, t.dead))
+        best.sort(key=lambda x: (-x[0], x[1], x[2].plan.tag))
+        del best[n:]
         if not load:
-            return [((tag, rid), score, None) for rid, score in best]
-        missing = [rid for rid, _ in best if rid not in records]
+            return [((t.plan.tag, rid), s, None) for s, rid, t in best]
+        missing: dict[int, tuple[_Tag, list[str]]] = {}
+        for _, rid, t in best:
+            if rid not in t.records:
+                missing.setdefault(id(t), (t, []))[1].append(rid)
         if missing:
-            (found,) = yield [_store.load_call(query.model, [(tag, rid) for rid in missing])]
-            records.update(zip(missing, found, strict=True))
-        gone = {rid for rid, _ in best if records[rid] is None}
+            loads = [
+                _store.load_call(model, [(t.plan.tag, r) for r in ids])
+                for t, ids in missing.values()
+            ]
+            for (t, ids), found in zip(missing.values(), (yield loads), strict=True):
+                t.records.update(zip(ids, found, strict=True))
+        gone = [(rid, t) for _, rid, t in best if t.records[rid] is None]
         if not gone:
-            return [((tag, rid), score, records[rid]) for rid, score in best]
-        dead |= gone
+            return [((t.plan.tag, rid), s, t.records[rid]) for s, rid, t in best]
+        for rid, t in gone:
+            t.dead.add(rid)
 
 
 def vector_candidates(
