@@ -52,10 +52,9 @@ def search(query: Query[Any], vector: Sequence[float], k: int) -> list[tuple[str
     hits = query.search(vector=vector, k=k)
     assert all(h.score == h.vector_score and h.text_score is None for h in hits)
     found = _drive(ranked(query, unit_query(query.model.__typedis_spec__, vector), k, load=True))
-    assert [(loc[1], s) for loc, s, _ in found] == [
-        (h.record.redis_key.split(":r:")[1], h.score) for h in hits
-    ]
-    return [(loc[1], s) for loc, s, _ in found]
+    pairs = [(loc[1], s) for loc, s, _ in found]
+    same([(h.record.redis_key.split(":r:")[1], h.score) for h in hits], pairs)
+    return pairs
 
 
 def brute(query: Query[Any], vector: Sequence[float], k: int) -> list[tuple[str, float]]:

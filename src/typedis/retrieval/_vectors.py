@@ -56,24 +56,37 @@ class _Cache:
     def dimension(self) -> int:
         return int(self.matrix.shape[1])
 
-    def apply(self, reply: list[Any]) -> None:
-        """Bring the cache up to date with a ``vector_sync`` reply."""
+    def apply(self, reply: list[Any]) -> set[str] | None:
+        """Bring the cache up to date with a ``vector_sync`` reply: the ids it changed (none
+        when it was up to date), or None when it started again from every vector."""
         epoch, version, how = (x.decode() if isinstance(x, bytes) else str(x) for x in reply[:3])
         if how == "same":
-            return
+            return set()
         ids = [i.decode() for i in reply[3]]
         vectors: list[bytes | None] = [v or None for v in reply[4]]
+        changed: set[str] | None = None
         if how == "full":
             self._reset(ids, vectors)
         else:
-            for rid in (r.decode() for r in reply[5]):
+            removed = [r.decode() for r in reply[5]]
+            for rid in removed:
                 self._drop(rid)
             for rid, raw in zip(ids, vectors, strict=True):
                 if raw is None:
                     self._drop(rid)
                 else:
                     self._put(rid, self._row(raw))
+            changed = {*ids, *removed}
         self.epoch, self.version = epoch, version
+        return changed
+
+    def scores(self, ids: set[str], query: Matrix) -> list[tuple[str, float]]:
+        """The cosine of the vectors of ``ids`` (those the cache holds) to ``query``."""
+        held = [i for i in ids if i in self.rows]
+        if not held:
+            return []
+        found = self.matrix[[self.rows[i] for i in held]] @ query
+        return list(zip(held, found.tolist(), strict=True))
 
     def _reset(self, ids: list[str], vectors: list[bytes | None]) -> None:
         kept = [(i, v) for i, v in zip(ids, vectors, strict=True) if v is not None]
@@ -235,10 +248,27 @@ class _Tag:
 
     plan: Plan
     cache: _Cache
-    guess: list[str]  # the ids its cache ranked best before the round trip (loaded with it)
+    guess: list[tuple[str, float]]  # what its cache ranked best before the round trip (the
+    # first n loaded with it): without a filter, the ranking itself unless the trip changed
+    # one of them beyond the margin
+    whole: bool = False  # whether the guess held every vector the cache had
+    changed: set[str] | None = None  # the ids the round trip changed (None: all)
     allowed: set[str] | None = None  # the ids its filters admit (None: no filter)
     records: dict[str, Any] = field(default_factory=dict[str, Any])  # id -> record or None
     dead: set[str] = field(default_factory=set[str])  # ids whose record is no longer live
+
+
+def _ranking(t: _Tag, vector: Matrix, n: int) -> list[tuple[str, float]]:
+    """The n best of one tag: from the ranking made before the round trip where it still holds
+    (no filter, no record found dead, and at least n of its entries unchanged or all the rows
+    in it: every id outside it scores below them), else from the whole matrix."""
+    if t.guess and t.changed is not None and t.allowed is None and not t.dead:
+        kept = [(rid, s) for rid, s in t.guess if rid not in t.changed]
+        if len(kept) >= n or t.whole:
+            found = kept + t.cache.scores(t.changed, vector)
+            found.sort(key=lambda x: (-x[1], x[0]))
+            return found[:n]
+    return t.cache.rank(vector, n, t.allowed, t.dead)
 
 
 def ranked(
@@ -267,26 +297,26 @@ def ranked(
     for p in plans:
         cache = _cache(p.tag, index)
         with cache.lock:
-            guess = [rid for rid, _ in cache.rank(vector, n, None, set())] if load else []
-        tags.append(_Tag(p, cache, guess))
+            guess = cache.rank(vector, 2 * n + 8, None, set()) if load else []
+        tags.append(_Tag(p, cache, guess, whole=len(guess) < 2 * n + 8))
         calls.append(_sync_call(spec, p.tag, index, cache))
         if p.where != ["all"]:
             calls.append(query_call(spec, p, list))
         if guess:
-            calls.append(_store.load_call(model, [(p.tag, rid) for rid in guess]))
+            calls.append(_store.load_call(model, [(p.tag, rid) for rid, _ in guess[:n]]))
     replies = iter((yield calls))
     for t in tags:
         with t.cache.lock:
-            t.cache.apply(next(replies))
+            t.changed = t.cache.apply(next(replies))
         if t.plan.where != ["all"]:
             t.allowed = {i.decode() for i in next(replies)}
         if t.guess:
-            t.records.update(zip(t.guess, next(replies), strict=True))
+            t.records.update(zip((rid for rid, _ in t.guess[:n]), next(replies), strict=True))
     while True:
         best: list[tuple[float, str, _Tag]] = []
         for t in tags:
             with t.cache.lock:
-                best += ((s, rid, t) for rid, s in t.cache.rank(vector, n, t.allowed, t.dead))
+                best += ((s, rid, t) for rid, s in _ranking(t, vector, n))
         best.sort(key=lambda x: (-x[0], x[1], x[2].plan.tag))
         del best[n:]
         if not load:
