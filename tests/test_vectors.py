@@ -155,19 +155,49 @@ def test_a_selective_filter_still_gives_k_hits() -> None:
     assert len(search(Vec.query.filter(user="a", kind="rare"), [1.0, 1, 1, 1], 50)) == 6
 
 
-def test_no_result_crosses_partitions() -> None:
+@given(
+    st.lists(
+        st.tuples(st.sampled_from("abc"), st.integers(0, 9), st.lists(F32, min_size=4, max_size=4)),
+        max_size=30,
+    ),
+    st.lists(st.integers(-3, 3), min_size=4, max_size=4).filter(any),
+    st.integers(1, 12),
+)
+@settings(max_examples=40)
+def test_no_result_ever_crosses_partitions(
+    records: list[tuple[str, int, list[float]]], q: list[int], k: int
+) -> None:
+    try:
+        for user, n, values in records:
+            Vec(user=user, id=str(n), vec=values).save()
+        vector = [float(x) for x in q]
+        for user in "abc":
+            query = Vec.query.filter(user=user)
+            found = search(query, vector, k)
+            same(found, brute(query, vector, k))
+            assert all(rid.startswith(f"{user}:") for rid, _ in found)
+    finally:
+        for user, n, _ in records:
+            Vec(user=user, id=str(n)).delete()
+
+
+def test_a_search_over_several_partitions_merges_by_score() -> None:
     Vec.save_many([Vec(user="a", id=str(i), vec=[1.0, float(i), 0, 0]) for i in range(20)])
     Vec.save_many([Vec(user="b", id=str(i), vec=[1.0, float(i), 0, 0]) for i in range(20)])
-    for user in "ab":
-        found = search(Vec.query.filter(user=user), [1.0, 0, 0, 0], 40)
-        assert len(found) == 20
-        assert all(
-            r.user == user
-            for r in Vec.query.get_many([(user, i.split(":")[1]) for i, _ in found])
-            if r
-        )
-    across = search(Vec.query.across_partitions(), [1.0, 0, 0, 0], 4)  # merged by score
+    across = search(Vec.query.across_partitions(), [1.0, 0, 0, 0], 4)
     assert [i for i, _ in across] == ["a:0", "b:0", "a:1", "b:1"]
+    assert [i for i, _ in search(Vec.query.filter(Vec.user.in_(["b"])), [1.0, 0, 0, 0], 1)] == [
+        "b:0"
+    ]
+
+
+def test_delete_all_empties_the_cache_too() -> None:
+    Vec.save_many([Vec(user="a", id=str(i), vec=[1.0, float(i), 0, 0]) for i in range(3)])
+    assert len(search(Vec.query.filter(user="a"), [1.0, 0, 0, 0], 5)) == 3
+    Vec.delete_all()
+    assert search(Vec.query.filter(user="a"), [1.0, 0, 0, 0], 5) == []
+    Vec(user="a", id="9", vec=[0.0, 1.0, 0, 0]).save()  # a new life of the keys: a new epoch
+    assert [i for i, _ in search(Vec.query.filter(user="a"), [1.0, 0, 0, 0], 5)] == ["a:9"]
 
 
 # ---- the cache ----------------------------------------------------------------------------------

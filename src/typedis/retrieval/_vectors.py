@@ -169,9 +169,15 @@ class _Cache:
 
 
 def _unit(matrix: Matrix) -> Matrix:
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    """Each row scaled to unit length (a zero row stays zero). Rows are first divided by their
+    largest magnitude, so float32 neither overflows (values near 3.4e38) nor underflows
+    (subnormals) on the way."""
+    peak = np.abs(matrix).max(axis=1, keepdims=True) if matrix.size else np.ones((0, 1))
+    peak[peak == 0] = 1.0
+    scaled = matrix / peak
+    norms = np.linalg.norm(scaled, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
-    out: Matrix = (matrix / norms).astype(np.float32)
+    out: Matrix = (scaled / norms).astype(np.float32)
     return out
 
 
@@ -226,8 +232,7 @@ def unit_query(spec: ModelSpec, vector: Sequence[float]) -> Matrix:
     want = dimension_of(embedding_field(spec))
     if want is not None and q.size != want:
         raise QueryError(f"{where}: a vector of {q.size} values; the field takes {want}")
-    norm = float(np.linalg.norm(q))
-    out: Matrix = q / norm if norm else q
+    out: Matrix = _unit(q.reshape(1, -1))[0]
     return out
 
 
