@@ -26,7 +26,7 @@ import typedis
 from typedis import Indexed, Key, Model, ModelError, QueryError, _connection, field
 from typedis._index import vector_kind
 from typedis._query._query import Query, _adrive, _drive  # pyright: ignore[reportPrivateUsage]
-from typedis.retrieval import Embedding, HashingEmbedder, vector_candidates
+from typedis.retrieval import Embedding, HashingEmbedder, _vectors, vector_candidates
 from typedis.retrieval._vectors import _CACHES, ranked, unit_query  # pyright: ignore[reportPrivateUsage]
 
 pytestmark = pytest.mark.filterwarnings("ignore::typedis.retrieval.NotSemanticWarning")
@@ -128,7 +128,13 @@ def test_the_write_bumps_the_partitions_version(redis_client: redis.Redis) -> No
     assert version() == 3.0  # another partition's vectors have their own version
 
 
-def test_search_equals_brute_force_with_and_without_filters() -> None:
+@pytest.mark.parametrize("batches", [False, True])
+def test_search_equals_brute_force_with_and_without_filters(
+    monkeypatch: pytest.MonkeyPatch, batches: bool
+) -> None:
+    if batches:  # a partition larger than one sync reads its vectors in batches of HGETs
+        monkeypatch.setattr(_vectors, "SYNC_MOST", 16)
+        monkeypatch.setattr(_vectors, "READ_BATCH", 7)
     rng = np.random.default_rng(7)
     Vec.save_many(
         [
@@ -136,11 +142,14 @@ def test_search_equals_brute_force_with_and_without_filters() -> None:
             for i in range(300)
         ]
     )
-    for _ in range(10):
+    for n in range(10):
         q = rng.normal(size=4).tolist()
         same(search(Vec.query.filter(user="a"), q, 7), brute(Vec.query.filter(user="a"), q, 7))
         sub = Vec.query.filter(user="a", kind="y")
         same(search(sub, q, 7), brute(sub, q, 7))
+        Vec.save_many(  # changes beyond one sync's reach start the cache again
+            [Vec(user="a", id=str(i), vec=rng.normal(size=4).tolist()) for i in range(n * 5)]
+        )
 
 
 def test_a_selective_filter_still_gives_k_hits() -> None:

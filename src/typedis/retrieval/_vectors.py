@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from .. import _lua, _scripts, _store
+from .. import _keys, _lua, _scripts, _store
 from .._errors import QueryError
 from .._index.vector_kind import EmbeddingMarker
 from .._query._planner import Fanout, Plan
@@ -51,6 +51,8 @@ class _Cache:
     free: list[int] = field(default_factory=list[int])
     matrix: Matrix = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     lock: threading.Lock = field(default_factory=threading.Lock)
+    pending: tuple[list[str], str, str] | None = None  # ids listed (with the epoch and
+    # version of the listing) whose vectors are still to be read (fill())
 
     @property
     def dimension(self) -> int:
@@ -65,6 +67,10 @@ class _Cache:
         ids = [i.decode() for i in reply[3]]
         vectors: list[bytes | None] = [v or None for v in reply[4]]
         changed: set[str] | None = None
+        if how == "ids":  # the vectors follow (fill()); until then the cache holds none
+            self._reset([], [])
+            self.pending, self.epoch, self.version = (ids, epoch, version), "", "0"
+            return None
         if how == "full":
             self._reset(ids, vectors)
         else:
@@ -79,6 +85,15 @@ class _Cache:
             changed = {*ids, *removed}
         self.epoch, self.version = epoch, version
         return changed
+
+    def fill(self, listing: tuple[list[str], str, str], vectors: list[bytes | None]) -> None:
+        """Start again from the vectors read for the ids a ``vector_sync`` listed ("ids"), as
+        of the version it answered; values read after it are brought in line by the next
+        sync's delta. A listing another search replaced meanwhile is dropped."""
+        if self.pending is listing:
+            ids, self.epoch, self.version = listing
+            self._reset(ids, vectors)
+            self.pending = None
 
     def scores(self, ids: set[str], query: Matrix) -> list[tuple[str, float]]:
         """The cosine of the vectors of ``ids`` (those the cache holds) to ``query``."""
@@ -236,15 +251,42 @@ def unit_query(spec: ModelSpec, vector: Sequence[float]) -> Matrix:
     return out
 
 
+SYNC_MOST = 4096  # vectors one vector_sync call reads; a full reload of more reads them in
+READ_BATCH = 10_000  # pipelines of plain HGETs of this many, not in one long script
+_HGET = _scripts.Read("HGET")
+
+
 def _sync_call(spec: ModelSpec, tag: str, index: IndexSpec, cache: _Cache) -> _scripts.Call[Any]:
     live = f"{tag}:{index.suffix}"
     return _scripts.Call(
         _lua.library(spec).function("vector_sync"),
         (live, live + ":d", live + ":n"),
-        (tag, index.fields[0], cache.epoch, cache.version),
+        (tag, index.fields[0], cache.epoch, cache.version, SYNC_MOST),
         list,
         write=False,
     )
+
+
+def _reload(spec: ModelSpec, tag: str, index: IndexSpec, cache: _Cache) -> Steps[None]:
+    """Read the vectors of the ids a sync listed, a batch of plain HGETs at a time (no script
+    holds the server for the whole partition), then sync again until the cache is current."""
+    while (listing := cache.pending) is not None:
+        ids, vectors = listing[0], list[bytes | None]()
+        for start in range(0, len(ids), READ_BATCH):
+            replies: list[bytes | None] = yield [
+                _scripts.Call(_HGET, (_keys.record(tag, rid),), (index.fields[0],), _same, False)
+                for rid in ids[start : start + READ_BATCH]
+            ]
+            vectors += replies
+        with cache.lock:
+            cache.fill(listing, vectors)
+        (reply,) = yield [_sync_call(spec, tag, index, cache)]
+        with cache.lock:
+            cache.apply(reply)
+
+
+def _same(reply: Any) -> Any:
+    return reply
 
 
 @dataclass(eq=False)
@@ -317,6 +359,10 @@ def ranked(
             t.allowed = {i.decode() for i in next(replies)}
         if t.guess:
             t.records.update(zip((rid for rid, _ in t.guess[:n]), next(replies), strict=True))
+    for t in tags:
+        if t.cache.pending is not None:
+            yield from _reload(spec, t.plan.tag, index, t.cache)
+            t.changed = None
     while True:
         best: list[tuple[float, str, _Tag]] = []
         for t in tags:
