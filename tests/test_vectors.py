@@ -222,15 +222,18 @@ OPS = st.lists(
 )
 
 
-@given(OPS, st.lists(st.integers(-3, 3), min_size=4, max_size=4))
+@given(OPS, st.lists(st.integers(-3, 3), min_size=4, max_size=4), st.sampled_from([4096, 2]))
 @settings(max_examples=40)
 def test_the_cache_is_never_stale_under_another_writer(
-    ops: list[tuple[str, int, list[int]]], q: list[int]
+    ops: list[tuple[str, int, list[int]]], q: list[int], most: int
 ) -> None:
-    """A second connection writes between searches; every search equals the brute force."""
+    """A second connection writes between searches; every search equals the brute force (also
+    when every reload of more than two vectors goes through the batches of HGETs)."""
     url = _connection.get_connection().url
     writer = typedis.connect(url)  # the writer's own connection...
     reader = typedis.connect(url)  # ...and the reader's, with the cache
+    patch = pytest.MonkeyPatch()
+    patch.setattr(_vectors, "SYNC_MOST", most)
     try:
         for op, n, values in ops:
             _connection._default = writer  # pyright: ignore[reportPrivateUsage]
@@ -249,6 +252,7 @@ def test_the_cache_is_never_stale_under_another_writer(
             vector = [float(x) for x in q] if any(q) else [1.0, 0, 0, 0]
             same(search(query, vector, 3), brute(query, vector, 3))
     finally:
+        patch.undo()
         writer.close()
         reader.close()
         for n in range(8):
