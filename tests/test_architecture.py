@@ -43,6 +43,7 @@ DECLARATIONS = {
     "typedis._index.vector_kind",
     "typedis._index.content_kind",
     "typedis._index.text_kind",
+    "typedis._analyzer",
     "typedis._query",
     "typedis._query._conditions",
     "typedis._query._refs",
