@@ -22,7 +22,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from typedis import Key, Model, NotFound, Unique, UniqueViolation, _connection
+from typedis import ConfigError, Key, Model, NotFound, Unique, UniqueViolation, _connection
 from typedis.retrieval import (
     Blob,
     Content,
@@ -194,3 +194,19 @@ def test_bad_values_are_refused(store: FileContentStore) -> None:
         Page(site="s", id="1", slug="a", body=b"bytes")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="takes str or bytes"):
         Page(site="s", id="1", slug="a", body=3)  # type: ignore[arg-type]
+
+
+def test_schemas_and_store_failures(tmp_path: Path) -> None:
+    schema = Page.model_json_schema()
+    assert schema["properties"]["body"]["anyOf"][0] == {"type": "string"}
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    configure(content_store=FileContentStore(blocked))
+    try:
+        with pytest.raises(ConfigError, match="cannot write") as caught:
+            Page(site="s", id="1", slug="a", body="x").save()
+        assert isinstance(caught.value.__cause__, OSError)
+        with pytest.raises(NotFound):
+            Page.load("s", "1")  # nothing was written
+    finally:
+        configure(content_store=None)

@@ -12,6 +12,7 @@ import asyncio
 import math
 import warnings
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,8 +21,10 @@ import redis
 from typedis import Key, Model, ModelError, _connection, field
 from typedis._index.vector_kind import as_float32
 from typedis.retrieval import (
+    Content,
     Embedding,
     EmbeddingProvider,
+    FileContentStore,
     HashingEmbedder,
     LocalEmbedder,
     NotSemanticWarning,
@@ -217,3 +220,22 @@ def test_local_embedder_is_semantic_batched_and_normalised() -> None:
     assert cos(dog, puppy) > cos(dog, sheet) + 0.2
     assert asyncio.run(e.aembed(["a dog barking"]))[0] == pytest.approx(dog, abs=1e-5)
     assert e.embed([]) == []
+
+
+def test_a_content_field_can_be_the_source(tmp_path: Path) -> None:
+    configure(content_store=FileContentStore(tmp_path))
+
+    class Stored(Model):
+        id: Key[str]
+        body: Content[str]
+        vec: Embedding = field(default=None, source="body")
+
+    try:
+        Stored(id="1", body="green tea").save()
+        loaded = Stored.load("1")
+        assert loaded.vec == as_float32(HashingEmbedder(32).embed(["green tea"])[0])
+        loaded.vec = None
+        loaded.save()  # the source is read from the store to embed it again
+        assert Stored.load("1").vec == loaded.vec is not None
+    finally:
+        configure(content_store=None)
