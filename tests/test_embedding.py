@@ -196,6 +196,12 @@ def test_bad_declarations_are_refused() -> None:
             body: str
             vec: Embedding = field(source="body", dimension=0)
 
+    with pytest.raises(ModelError, match="provider= takes an EmbeddingProvider"):
+
+        class BadProvider(Model):
+            body: str
+            vec: Embedding = field(source="body", provider="local")
+
     with pytest.raises(ModelError, match="source= applies to Embedding fields only"):
 
         class Misplaced(Model):
