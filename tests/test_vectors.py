@@ -362,10 +362,10 @@ def test_search_takes_a_text_to_embed_and_refuses_bad_input() -> None:
 
 
 def _no_embedding() -> None:
-    class Plain(Model):
+    class VecLess(Model):
         id: Key[str]
 
-    Plain.query.search(vector=[1.0])
+    VecLess.query.search(vector=[1.0])
 
 
 def test_threads_share_one_cache_while_a_writer_writes() -> None:
