@@ -85,9 +85,11 @@ local function plan_save(spec, r, self_ids, wanted, absent)
   local clash = conflict(spec, ntag, (not fresh) and old or nil, new, self_ids)
   if clash then return {'unique', clash} end
 
-  -- Key types of everything written or cleaned.
-  index_keys(spec, ntag, new, wanted)
-  if old then index_keys(spec, otag, old, wanted) end
+  -- Key types of everything written or cleaned: the entries of r.id re-written with r.args
+  -- (the purge of an old record or a target at r.id rewrites no other), those of r.oid
+  -- removed where the record moves.
+  index_keys(spec, ntag, new, wanted, r.id, r.args)
+  if old then index_keys(spec, otag, old, wanted, moving and r.oid or nil) end
   if target then index_keys(spec, ntag, target, wanted) end
   if fresh then wanted[ntag .. ':all'] = 'set' end
   if new[EXP] or target or (old and old[EXP]) then wanted[ntag .. ':exp'] = 'zset' end
