@@ -36,6 +36,7 @@ from _acl import as_user
 from _util import arun, dumped
 from test_codegen import generic_saves, state
 from typedis import (
+    Connection,
     CorruptRecord,
     Indexed,
     Key,
@@ -727,7 +728,7 @@ def test_the_reference_length_update_skips_a_damaged_posting_list(
 
 
 def test_an_acl_refusing_a_term_key_refuses_the_write_and_nothing_is_written(
-    own_conn: Any, own_client: redis.Redis
+    own_conn: Connection, own_client: redis.Redis
 ) -> None:
     _keyed_records()
     TxKeys(user="u", id="3", body="zebra").save()

@@ -85,8 +85,8 @@ local function plan_save(spec, r, self_ids, wanted, absent)
   local clash = conflict(spec, ntag, (not fresh) and old or nil, new, self_ids)
   if clash then return {'unique', clash} end
 
-  -- Key types of everything written or cleaned: the entries of r.id re-written with r.args
-  -- (the purge of an old record or a target at r.id rewrites no other), those of r.oid
+  -- Key types of everything written or cleaned. The entries of r.id are re-written with
+  -- r.args (also where an old record or a target at r.id is purged first); those of r.oid are
   -- removed where the record moves.
   index_keys(spec, ntag, new, wanted, r.id, r.args)
   if old then index_keys(spec, otag, old, wanted, moving and r.oid or nil) end
