@@ -32,11 +32,11 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+import typedis
 from _acl import as_user
 from _util import arun, dumped
 from test_codegen import generic_saves, state
 from typedis import (
-    Connection,
     CorruptRecord,
     Indexed,
     Key,
@@ -727,27 +727,37 @@ def test_the_reference_length_update_skips_a_damaged_posting_list(
         TxKeys.check_indexes()
 
 
+@pytest.mark.parametrize("server", ["own_server", "own_redis_server"])
 def test_an_acl_refusing_a_term_key_refuses_the_write_and_nothing_is_written(
-    own_conn: Connection, own_client: redis.Redis
+    request: pytest.FixtureRequest, server: str
 ) -> None:
-    _keyed_records()
-    TxKeys(user="u", id="3", body="zebra").save()
+    url: str = request.getfixturevalue(server)
+    admin = redis.Redis.from_url(url)  # pyright: ignore[reportUnknownMemberType]
     t = KEYS_TAG
     writable = [f"~{t}:r:*", f"~{t}:all", f"~{t}:exp", f"~{t}:i:*", f"~{t}:l:*", f"~{t}:z:*"]
     writable.append("~{td:TxKeys}:partitions")
     text = [f"~{t}:x:body", f"~{t}:x:body:s", f"~{t}:x:body:d", f"~{t}:x:body:t:[a-y]*"]
-    with as_user(own_conn.url, own_client, "typedis-text-acl", *writable, *text, f"%R~{t}*"):
-        refused = [  # terms from z on may be read, not written
-            lambda: TxKeys(user="u", id="4", body="apple zoo").save(),
-            lambda: TxKeys.save_many([TxKeys(user="u", id="4", body="zoo")]),
-            lambda: edited(body="zoo").save(update_fields=["body"]),
-            lambda: TxKeys.load("u", "3").delete(),
-            lambda: TxKeys(user="u", id="3", body="apple").save(),
-        ]
-        _refused(refused, PermissionDenied, own_client)
-        own_client.hset(f"{t}:r:u:1", "body", "apple zoo")  # written around typedis
-        TxKeys.clean_indexes()  # rebuild's first step: then its indexing is refused
-        _refused([TxKeys.rebuild_indexes], PermissionDenied, own_client)
-        TxKeys(user="u", id="4", body="apple fig").save()  # its terms may be written
-        assert TxKeys.load("u", "1").delete()
-    assert own_client.zscore(term("fig"), "u:4") is not None
+    try:
+        admin.flushall()
+        typedis.connect(url)
+        _keyed_records()
+        TxKeys(user="u", id="3", body="zebra").save()
+        with as_user(url, admin, "typedis-text-acl", *writable, *text, f"%R~{t}*"):
+            refused = [  # terms from z on may be read, not written
+                lambda: TxKeys(user="u", id="4", body="apple zoo").save(),
+                lambda: TxKeys.save_many([TxKeys(user="u", id="4", body="zoo")]),
+                lambda: edited(body="zoo").save(update_fields=["body"]),
+                lambda: TxKeys.load("u", "3").delete(),
+                lambda: TxKeys(user="u", id="3", body="apple").save(),
+            ]
+            _refused(refused, PermissionDenied, admin)
+            admin.hset(f"{t}:r:u:1", "body", "apple zoo")  # written around typedis
+            TxKeys.clean_indexes()  # rebuild's first step: then its indexing is refused
+            _refused([TxKeys.rebuild_indexes], PermissionDenied, admin)
+            TxKeys(user="u", id="4", body="apple fig").save()  # its terms may be written
+            assert TxKeys.load("u", "1").delete()
+        assert admin.zscore(term("fig"), "u:4") is not None
+    finally:
+        admin.execute_command("ACL", "DELUSER", "typedis-text-acl")
+        admin.flushall()
+        admin.close()
