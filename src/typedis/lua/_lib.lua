@@ -158,8 +158,8 @@ end
 -- removes them (see keys() above).
 local function index_keys(spec, tag, v, wanted, id, args)
   for pos, ix in ipairs(spec.idx) do
-    local arg = false
-    if args then arg = args[pos] end
+    local arg
+    if args then arg = args[pos] elseif id then arg = false end
     KINDS[ix.kind].keys(tag, ix, v, wanted, id, arg)
   end
   return wanted
