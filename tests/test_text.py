@@ -680,6 +680,10 @@ def test_a_term_key_of_another_type_refuses_the_write_and_nothing_is_written(
         ]
         _refused(adding, CorruptRecord, redis_client)
         redis_client.delete(term("kiwi"))
+        redis_client.set(term(escape("k:{i}*")), "x")  # a term escaped in its key
+        odd = [lambda: TxKeys(user="u", id="3", body="fig k:{i}*").save()]
+        _refused(odd, CorruptRecord, redis_client)
+        redis_client.delete(term(escape("k:{i}*")))
         redis_client.delete(term("old"), term("pear"))  # terms of the stored records
         redis_client.set(term("old"), "x")
         redis_client.set(term("pear"), "x")
