@@ -72,6 +72,7 @@ from ._cyclic import (
     top_by_cyclic,
     weaken_cycle,
 )
+from ._lifecycle import LifecycleState, MemoryLifecycle, Tier, TickResult, Verdict
 from ._ledger import (
     ErrorStats,
     ErrorSummary,
@@ -139,6 +140,8 @@ __all__ = [
     "Fingerprinted",
     "InteractionWeight",
     "LedgerRef",
+    "LifecycleState",
+    "MemoryLifecycle",
     "Observed",
     "Outcome",
     "PredictionData",
@@ -148,6 +151,9 @@ __all__ = [
     "RankedPrediction",
     "RecallProposal",
     "TemporalPeriod",
+    "TickResult",
+    "Tier",
+    "Verdict",
     "WriteDecision",
     "aaccess_count",
     "aaccess_log",
