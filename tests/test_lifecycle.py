@@ -10,8 +10,19 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import redis
 
-from typedis import AutoKey, Confidence, Decaying, Indexed, Key, Model, ModelError, NotFound
-from typedis import Sorted, field, new_id
+from typedis import (
+    AutoKey,
+    Confidence,
+    Decaying,
+    Indexed,
+    Key,
+    Model,
+    ModelError,
+    NotFound,
+    Sorted,
+    field,
+    new_id,
+)
 from typedis._connection import Connection
 from typedis.memory import (
     AccessCount,
@@ -88,9 +99,9 @@ def test_promotion_thresholds() -> None:
     assert LifeMemory.load("a1", ok.id).tier == "semantic"
     assert LifeMemory.load("a1", few.id).tier == "episodic"
     assert LifeMemory.load("a1", unsure.id).tier == "episodic"
-    assert LifeMemory.query.filter(LifeMemory.agent == "a1", LifeMemory.tier == "semantic").keys() == [
-        LifeMemory.load("a1", ok.id).redis_key
-    ]
+    assert LifeMemory.query.filter(
+        LifeMemory.agent == "a1", LifeMemory.tier == "semantic"
+    ).keys() == [LifeMemory.load("a1", ok.id).redis_key]
     assert life.tick(at=LATER).promoted == 0  # promoted once
 
 
@@ -128,7 +139,9 @@ def test_hooks_replace_the_default_rules() -> None:
     result = life.tick(at=later)
     assert result.forgotten == 1
     assert {m.content for m in LifeMemory.query.filter(LifeMemory.agent == "a1").all()} == {
-        "confirmed: sky", "[keep] me"}
+        "confirmed: sky",
+        "[keep] me",
+    }
     assert keep.id != drop.id
 
 
@@ -171,7 +184,10 @@ def test_concurrent_ticks_promote_once(conn: Connection) -> None:
     for t in threads:
         t.join()
     assert sum(r.promoted for r in results) == 30
-    assert LifeMemory.query.filter(LifeMemory.agent == "a1", LifeMemory.tier == "semantic").count() == 30
+    assert (
+        LifeMemory.query.filter(LifeMemory.agent == "a1", LifeMemory.tier == "semantic").count()
+        == 30
+    )
 
 
 def test_reads_are_bounded_by_candidates(redis_client: redis.Redis) -> None:
@@ -192,13 +208,23 @@ def test_reads_are_bounded_by_candidates(redis_client: redis.Redis) -> None:
 def test_bad_fields_are_refused() -> None:
     with pytest.raises(ModelError, match="not a Decaying"):
         MemoryLifecycle(
-            LifeMemory, tier=LifeMemory.tier, importance=LifeMemory.certainty,  # type: ignore[arg-type]
-            confidence=LifeMemory.certainty, access=LifeMemory.hits,
-            created=LifeMemory.created, partition="a1")
+            LifeMemory,
+            tier=LifeMemory.tier,
+            importance=LifeMemory.certainty,  # type: ignore[arg-type]
+            confidence=LifeMemory.certainty,
+            access=LifeMemory.hits,
+            created=LifeMemory.created,
+            partition="a1",
+        )
     with pytest.raises(ModelError, match="partition"):
         MemoryLifecycle(
-            LifeMemory, tier=LifeMemory.tier, importance=LifeMemory.relevance,
-            confidence=LifeMemory.certainty, access=LifeMemory.hits, created=LifeMemory.created)
+            LifeMemory,
+            tier=LifeMemory.tier,
+            importance=LifeMemory.relevance,
+            confidence=LifeMemory.certainty,
+            access=LifeMemory.hits,
+            created=LifeMemory.created,
+        )
 
 
 def test_tag_new_and_assess_a_missing_record() -> None:

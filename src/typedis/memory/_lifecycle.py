@@ -11,11 +11,12 @@ acts on a record only while it still holds what the tick read (``lua/lifecycle_a
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar, cast
 
 from .. import _keys, _lua, _maintenance, _scripts, _store
 from .._codec import text
@@ -192,7 +193,9 @@ class MemoryLifecycle(Generic[M]):
                     f"MemoryLifecycle: {spec.name} is partitioned by {spec.partition}; give "
                     "partition= (one value, or a tuple of one per partition field)"
                 )
-            values = partition if isinstance(partition, tuple) else (partition,)
+            values: tuple[Any, ...] = (
+                cast("tuple[Any, ...]", partition) if isinstance(partition, tuple) else (partition,)
+            )
             self._tags = [_maintenance.tag_for(spec, values)]
         elif partition is not None:
             raise ModelError(f"MemoryLifecycle: {spec.name} is not partitioned; omit partition=")
@@ -235,15 +238,13 @@ class MemoryLifecycle(Generic[M]):
             and idle > self.FORGET_IDLE_SECONDS
         )
         state = LifecycleState(tier, count, conf, importance, age, idle, promote, forget, "keep")
-        return LifecycleState(
-            tier, count, conf, importance, age, idle, promote, forget, self._verdict(record, state)
-        )
+        return dataclasses.replace(state, verdict=self._verdict(record, state))
 
     def _verdict(self, record: M, state: LifecycleState) -> Verdict:
-        promote = self._should_promote or (lambda _r, s: s.promotion_eligible)
+        promote = self._should_promote or _promotion_eligible
         if state.tier != "semantic" and promote(record, state):
             return "promote"
-        forget = self._should_forget or (lambda _r, s: s.forget_eligible)
+        forget = self._should_forget or _forget_eligible
         if state.tier != "semantic" and forget(record, state):
             return "forget"
         return "keep"
@@ -281,7 +282,9 @@ class MemoryLifecycle(Generic[M]):
             return [i.decode() for i in reply[0]], [i.decode() for i in reply[1]]
 
         keys = (_keys.all_ids(tag),)
-        return _scripts.Call(self._function("lifecycle_candidates"), keys, args, decode, write=False)
+        return _scripts.Call(
+            self._function("lifecycle_candidates"), keys, args, decode, write=False
+        )
 
     def _read_call(self, tag: str, ids: Sequence[str]) -> _scripts.Call[Any]:
         keys = tuple(_keys.record(tag, i) for i in ids)
@@ -322,7 +325,7 @@ class MemoryLifecycle(Generic[M]):
                         continue
                     verdict = self._state(self._hydrate(tag, rid, flat), flat, now_ms).verdict
                     if verdict != "keep":
-                        plan.append((rid, _maintenance._digest(spec, flat), verdict[0]))
+                        plan.append((rid, _maintenance.digest(spec, flat), verdict[0]))
                 if not plan:
                     continue
                 [flags] = yield [self._apply_call(tag, plan)]
@@ -404,12 +407,18 @@ class MemoryLifecycle(Generic[M]):
         return await _adrive(self._assess(record, at))
 
 
+def _promotion_eligible(record: object, state: LifecycleState) -> bool:
+    return state.promotion_eligible
+
+
+def _forget_eligible(record: object, state: LifecycleState) -> bool:
+    return state.forget_eligible
+
+
 def _rows(reply: list[Any]) -> list[dict[bytes, bytes] | None]:
     out: list[dict[bytes, bytes] | None] = []
     for flat in reply:
-        if isinstance(flat, dict):  # RESP3 may give a map
-            out.append(flat)
-        elif flat:
+        if flat:
             out.append(dict(zip(flat[::2], flat[1::2], strict=True)))
         else:
             out.append(None)
@@ -427,4 +436,3 @@ def _positive(what: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ModelError(f"MemoryLifecycle: {what} must be an int >= 1, got {value!r}")
     return value
-
