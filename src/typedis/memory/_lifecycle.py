@@ -22,7 +22,11 @@ from .. import _keys, _lua, _maintenance, _scripts, _store
 from .._codec import text
 from .._errors import ModelError, NotFound
 from .._index.decay_kind import decayed, rank_score, touched
-from .._query._query import Steps, _adrive, _drive
+from .._query._query import (
+    Steps,
+    _adrive,  # pyright: ignore[reportPrivateUsage]
+    _drive,  # pyright: ignore[reportPrivateUsage]
+)
 from ._hidden import located
 
 if TYPE_CHECKING:
