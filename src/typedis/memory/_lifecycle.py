@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar, cast
@@ -197,10 +197,7 @@ class MemoryLifecycle(Generic[M]):
                     f"MemoryLifecycle: {spec.name} is partitioned by {spec.partition}; give "
                     "partition= (one value, or a tuple of one per partition field)"
                 )
-            values: tuple[Any, ...] = (
-                cast("tuple[Any, ...]", partition) if isinstance(partition, tuple) else (partition,)
-            )
-            self._tags = [_maintenance.tag_for(spec, values)]
+            self._tags = [_maintenance.tag_for(spec, _values(partition))]
         elif partition is not None:
             raise ModelError(f"MemoryLifecycle: {spec.name} is not partitioned; omit partition=")
         else:
@@ -409,6 +406,12 @@ class MemoryLifecycle(Generic[M]):
     async def aassess(self, record: M, *, at: datetime | None = None) -> LifecycleState:
         """``assess()`` on the asyncio client."""
         return await _adrive(self._assess(record, at))
+
+
+def _values(partition: object) -> tuple[object, ...]:
+    if isinstance(partition, tuple):
+        return tuple(cast("Iterable[object]", partition))
+    return (partition,)
 
 
 def _promotion_eligible(record: object, state: LifecycleState) -> bool:
