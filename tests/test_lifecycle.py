@@ -38,7 +38,7 @@ class LifeMemory(Model, partition="agent"):
     agent: Key[str]
     id: AutoKey = field(default_factory=new_id)
     content: str = ""
-    tier: Indexed[str] = "episodic"
+    tier: Indexed[str] = field(default="episodic")
     relevance: Decaying[float] = field(default=1.0, rate=0.5)
     certainty: Confidence = field(default=0.5)
     hits: AccessCount = field(default=0)

@@ -106,7 +106,7 @@ def _fields(
     importance: DecayRef[Any, float],
     confidence: ConfidenceRef[Any],
     access: SortedRef[Any, int],
-    created: SortedRef[Any, datetime],
+    created: SortedRef[Any, datetime] | SortedRef[Any, datetime | None],
 ) -> _Fields:
     tier_ix = _index(spec, tier, ("set",), "an Indexed[str]")
     decay = _index(spec, importance, ("decay",), "a Decaying")
@@ -147,7 +147,7 @@ class MemoryLifecycle(Generic[M]):
         >>> class Memory(Model, partition="agent"):
         ...     agent: Key[str]
         ...     id: AutoKey = field(default_factory=new_id)
-        ...     tier: Indexed[str] = "episodic"
+        ...     tier: Indexed[str] = field(default="episodic")
         ...     relevance: Decaying[float] = field(default=1.0, rate=0.1)
         ...     certainty: Confidence = field(default=0.5)
         ...     hits: AccessCount = field(default=0)
@@ -174,7 +174,7 @@ class MemoryLifecycle(Generic[M]):
         importance: DecayRef[M, float],
         confidence: ConfidenceRef[M],
         access: SortedRef[M, int],
-        created: SortedRef[M, datetime],
+        created: SortedRef[M, datetime] | SortedRef[M, datetime | None],
         partition: Any = None,
         should_promote: Hook[M] | None = None,
         should_forget: Hook[M] | None = None,
