@@ -5,11 +5,13 @@ formulas of Popoto's recipe."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import redis
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -21,6 +23,7 @@ from typedis.memory import (
     PolicyEntry,
     PolicyOutcome,
     TemporalPeriod,
+    acrystallization_handler,
     compute_fingerprint,
     crystallization_handler,
     initialize_q_value,
@@ -201,3 +204,27 @@ def test_temporal_discovery_p_values_by_scipy() -> None:
     yearly = [c for c in temporal_discovery_handler(januaries) if c.period == TemporalPeriod.YEARLY]
     assert yearly == [Cycle(TemporalPeriod.YEARLY, 0.5, TemporalPeriod.YEARLY / 24)]
     assert temporal_discovery_handler(januaries[:2]) == []  # fewer than the minimum
+
+
+def test_crystallization_across_agents_async_and_empty(redis_client: redis.Redis) -> None:
+    for agent in ("a", "b"):
+        for _ in range(10):
+            outcome(True, "fp", agent=agent)
+    outcome(True, "other", agent="b")
+    logs = [ChangeLog(PolicyOutcome, "c", "w", partition=(a,)) for a in ("a", "b")]
+    for log in logs:
+        log.create_group()
+    batch = [change for log in logs for change in log.read(count=100)]
+    assert crystallization_handler([]) == []
+    before = redis_client.info("commandstats")
+    created = asyncio.run(acrystallization_handler(batch))
+    after = redis_client.info("commandstats")
+    assert sorted((e.agent_id, e.state_fingerprint) for e in created) == [("a", "fp"), ("b", "fp")]
+    stored = PolicyEntry.query.filter(PolicyEntry.agent_id == "b").all()
+    assert [(e.state_fingerprint, e.visits) for e in stored] == [("fp", 10)]
+    # three pairs: two Bloom probes (one per agent), six counts, one save per agent
+    fcalls = int(after["cmdstat_fcall"]["calls"]) - int(before["cmdstat_fcall"]["calls"])
+    fcalls_ro = int(after.get("cmdstat_fcall_ro", {}).get("calls", 0)) - int(
+        before.get("cmdstat_fcall_ro", {}).get("calls", 0)
+    )
+    assert fcalls + fcalls_ro <= 2 + 6 + 2

@@ -112,6 +112,7 @@ from ._observation import (
 from ._policy import (
     PolicyEntry,
     PolicyOutcome,
+    acrystallization_handler,
     aupdate_q_value,
     compute_fingerprint,
     crystallization_handler,
@@ -175,6 +176,7 @@ __all__ = [
     "access_log",
     "acomposite_score",
     "aconfirm_access",
+    "acrystallization_handler",
     "acyclic_score",
     "adefinitely_missing",
     "adiscard_staged_access",

@@ -23,14 +23,20 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, cast
 
 from pydantic import Field, TypeAdapter, model_validator
 
-from .. import _keys, _lua, _scripts
+from .. import _keys, _lua, _maintenance, _scripts
 from .._errors import ModelError
 from .._index.bloom_kind import Fingerprint, FingerprintRef
 from .._index.cyclic_kind import Cycle, TemporalPeriod
 from .._markers import AutoKey, Confidence, Indexed, Key, Sorted, field, new_id
 from .._model import Model
+from .._query._query import (
+    Steps,
+    _adrive,  # pyright: ignore[reportPrivateUsage]
+    _drive,  # pyright: ignore[reportPrivateUsage]
+    query_call,
+)
 from .._scripts import arun, run
-from ._bloom import might_exist
+from ._bloom import filter_at, probe_call
 from ._hidden import located, not_live
 
 if TYPE_CHECKING:
@@ -121,6 +127,7 @@ class PolicyEntry(Model, partition="agent_id"):
 
 
 _PAIR = cast("FingerprintRef[PolicyEntry]", PolicyEntry.pair)
+_ENTRY = PolicyEntry.__typedis_spec__
 
 
 class PolicyOutcome(Model, partition="agent_id", changes=True):
@@ -142,6 +149,9 @@ class PolicyOutcome(Model, partition="agent_id", changes=True):
     state_features: dict[str, Any] = field(default_factory=dict)
     action_spec: dict[str, Any] = field(default_factory=dict)
     occurred_at: datetime = field(default_factory=_now)
+
+
+_OUTCOME = PolicyOutcome.__typedis_spec__
 
 
 def wilson_lower_bound(successes: int, total: int, z: float = _Z) -> float:
@@ -249,6 +259,60 @@ async def aupdate_q_value(
     return await arun(_td_call(policy, reward, next_max_q, alpha, gamma))
 
 
+def _crystallize(changes: Iterable[Change[PolicyOutcome]]) -> Steps[list[PolicyEntry]]:
+    """The entries a batch justifies, not yet saved: one pipeline of Bloom probes (one per
+    agent), then one of counts (two per pair the filters do not know)."""
+    groups: dict[tuple[str, str, str], PolicyOutcome] = {}
+    for change in changes:
+        if change.op == "create" and isinstance(change.record, PolicyOutcome):
+            o = change.record
+            groups.setdefault((o.agent_id, o.state_fingerprint, o.action_type), o)
+    if not groups:
+        return []
+    agents = sorted({agent for agent, _, _ in groups})
+    probes = [
+        probe_call(
+            filter_at(_PAIR, _maintenance.tag_for(_ENTRY, (a,)), "crystallization_handler"),
+            [_pair(fp, act) for agent, fp, act in groups if agent == a],
+        )
+        for a in agents
+    ]
+    known: dict[str, dict[str, bool]] = dict(zip(agents, (yield probes), strict=True))
+    fresh = [g for g in groups if not known[g[0]][_pair(g[1], g[2])]]
+    counts: list[_scripts.Call[Any]] = []
+    for agent, fp, action in fresh:
+        query = PolicyOutcome.query.filter(
+            PolicyOutcome.agent_id == agent,
+            PolicyOutcome.state_fingerprint == fp,
+            PolicyOutcome.action_type == action,
+        )
+        won = query.filter(PolicyOutcome.success == True)  # noqa: E712
+        counts += [query_call(_OUTCOME, q.plan("count"), int) for q in (query, won)]
+    totals: list[int] = (yield counts) if counts else []
+    entries: list[PolicyEntry] = []
+    for n, group in enumerate(fresh):
+        total, wins = totals[2 * n], totals[2 * n + 1]
+        bound = wilson_lower_bound(wins, total)
+        if total < PolicyEntry.MIN_EVENTS_FOR_CRYSTALLIZATION:
+            continue
+        if bound <= PolicyEntry.WILSON_CI_THRESHOLD:
+            continue
+        sample = groups[group]
+        entries.append(
+            PolicyEntry(
+                agent_id=group[0],
+                state_fingerprint=group[1],
+                action_type=group[2],
+                state_features=sample.state_features,
+                action_spec=sample.action_spec,
+                q_value=wins / total,
+                confidence=bound,
+                visits=total,
+            )
+        )
+    return entries
+
+
 def crystallization_handler(changes: Iterable[Change[PolicyOutcome]]) -> list[PolicyEntry]:
     """Create the PolicyEntry records a batch of outcome events justifies; returns them.
 
@@ -258,6 +322,7 @@ def crystallization_handler(changes: Iterable[Change[PolicyOutcome]]) -> list[Po
     Wilson lower bound of the success rate exceeds ``WILSON_CI_THRESHOLD``, unless the agent's
     Bloom filter says the pair may already have one (about 1% of new pairs are skipped so). The
     entry starts with the success rate as its Q-value and the lower bound as its confidence.
+    Three round trips whatever the batch: the Bloom probes, the counts, the saves.
 
     Examples:
         >>> log = ChangeLog(PolicyOutcome, "crystallizer", "worker-1", partition=("agent-1",))
@@ -266,40 +331,18 @@ def crystallization_handler(changes: Iterable[Change[PolicyOutcome]]) -> list[Po
         [PolicyEntry(agent_id='agent-1', ...)]
         >>> log.ack(*batch)
     """
-    groups: dict[tuple[str, str, str], PolicyOutcome] = {}
-    for change in changes:
-        if change.op == "create" and isinstance(change.record, PolicyOutcome):
-            o = change.record
-            groups.setdefault((o.agent_id, o.state_fingerprint, o.action_type), o)
-    created: list[PolicyEntry] = []
-    for (agent, fp, action), sample in groups.items():
-        pair = _pair(fp, action)
-        if might_exist(_PAIR, pair, partition=agent):
-            continue
-        query = PolicyOutcome.query.filter(
-            PolicyOutcome.agent_id == agent,
-            PolicyOutcome.state_fingerprint == fp,
-            PolicyOutcome.action_type == action,
-        )
-        total = query.count()
-        wins = query.filter(PolicyOutcome.success == True).count()  # noqa: E712
-        bound = wilson_lower_bound(wins, total)
-        if total < PolicyEntry.MIN_EVENTS_FOR_CRYSTALLIZATION:
-            continue
-        if bound <= PolicyEntry.WILSON_CI_THRESHOLD:
-            continue
-        entry = PolicyEntry(
-            agent_id=agent,
-            state_fingerprint=fp,
-            action_type=action,
-            state_features=sample.state_features,
-            action_spec=sample.action_spec,
-            q_value=wins / total,
-            confidence=bound,
-            visits=total,
-        )
-        created.append(entry.save())
-    return created
+    entries = _drive(_crystallize(changes))
+    PolicyEntry.save_many(entries)
+    return entries
+
+
+async def acrystallization_handler(
+    changes: Iterable[Change[PolicyOutcome]],
+) -> list[PolicyEntry]:
+    """``crystallization_handler()`` on the asyncio client."""
+    entries = await _adrive(_crystallize(changes))
+    await PolicyEntry.asave_many(entries)
+    return entries
 
 
 # (name, period in days, buckets, the bucket of a datetime, the phase of a bucket's middle)
