@@ -404,3 +404,14 @@ def test_tick_matches_the_rules(
     assert state.verdict == ("promote" if promote else "forget" if forget else "keep")
     result = life.tick(at=at)
     assert (result.promoted, result.forgotten, result.skipped) == (int(promote), int(forget), 0)
+
+
+def test_edge_thresholds() -> None:
+    zero = LifeMemory(agent="a1", content="zero", relevance=0.0).save()
+    life = lifecycle()
+    life.FORGET_IMPORTANCE_FLOOR = 0.0  # nothing is below 0: nothing is forgotten
+    assert life.tick(at=NOW + timedelta(days=30)).forgotten == 0
+    life.FORGET_IMPORTANCE_FLOOR = math.inf  # everything idle is below
+    life.FORGET_IDLE_SECONDS = 0.0
+    assert life.assess(zero, at=LATER).verdict == "forget"
+    assert life.tick(at=LATER).forgotten == 1
