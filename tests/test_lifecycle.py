@@ -415,3 +415,8 @@ def test_edge_thresholds() -> None:
     life.FORGET_IDLE_SECONDS = 0.0
     assert life.assess(zero, at=LATER).verdict == "forget"
     assert life.tick(at=LATER).forgotten == 1
+
+
+def test_at_must_be_a_datetime() -> None:
+    with pytest.raises(ModelError, match="at="):
+        lifecycle().tick(at="tomorrow")  # type: ignore[arg-type]

@@ -228,3 +228,10 @@ def test_crystallization_across_agents_async_and_empty(redis_client: redis.Redis
         before.get("cmdstat_fcall_ro", {}).get("calls", 0)
     )
     assert fcalls + fcalls_ro <= 2 + 6 + 2
+
+
+def test_temporal_discovery_refuses_what_is_not_a_time() -> None:
+    with pytest.raises(ModelError, match="datetimes"):
+        temporal_discovery_handler([datetime.now(UTC), "2026-01-01"])  # type: ignore[list-item]
+    naive = [datetime(2026, 1, 5, 9) + timedelta(weeks=k) for k in range(30)]
+    assert Cycle(7.0, 0.5, 4.5) in temporal_discovery_handler(naive)  # naive: taken as UTC

@@ -433,6 +433,8 @@ def _rows(reply: list[Any]) -> list[dict[bytes, bytes] | None]:
 
 
 def _now_ms(at: datetime | None) -> float:
+    if at is not None and not isinstance(cast(object, at), datetime):
+        raise ModelError(f"MemoryLifecycle: at= takes a datetime, got {at!r}")
     moment = datetime.now(UTC) if at is None else at
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
