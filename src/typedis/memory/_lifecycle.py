@@ -36,8 +36,6 @@ if TYPE_CHECKING:
 
 M = TypeVar("M", bound="Model")
 
-Tier = Literal["episodic", "semantic"]
-"""The two tiers: new memories are episodic; consolidated ones semantic (never auto-forgotten)."""
 Verdict = Literal["promote", "forget", "keep"]
 """What a tick would do to a record now."""
 
