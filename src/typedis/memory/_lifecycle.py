@@ -207,7 +207,7 @@ class MemoryLifecycle(Generic[M]):
         f = self._f
         values = vars(record)
         born: datetime | None = values.get(f.created)
-        born_ms = born.timestamp() * 1000 if born is not None else now_ms
+        born_ms = now_ms if born is None else _now_ms(born)  # naive: UTC, as its index
         last = born_ms
         log = flat.get(f"~acc:log:{f.access}".encode())
         if log:
