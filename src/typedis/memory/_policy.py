@@ -169,7 +169,7 @@ def wilson_lower_bound(successes: int, total: int, z: float = _Z) -> float:
         return 0.0
     p, n = successes / total, total
     spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return (p + z * z / (2 * n) - spread) / (1 + z * z / n)
+    return max(0.0, (p + z * z / (2 * n) - spread) / (1 + z * z / n))  # 0 wins: rounding
 
 
 def initialize_q_value(policy: PolicyEntry, initial_q: float = 0.5) -> float:
