@@ -25,6 +25,8 @@ from typedis.memory import (
     PolicyOutcome,
     TemporalPeriod,
     acrystallization_handler,
+    ainitialize_q_value,
+    aupdate_q_value,
     compute_fingerprint,
     crystallization_handler,
     initialize_q_value,
@@ -234,3 +236,15 @@ def test_temporal_discovery_refuses_what_is_not_a_time() -> None:
         temporal_discovery_handler([datetime.now(UTC), "2026-01-01"])  # type: ignore[list-item]
     naive = [datetime(2026, 1, 5, 9) + timedelta(weeks=k) for k in range(30)]
     assert Cycle(7.0, 0.5, 4.5) in temporal_discovery_handler(naive)  # naive: taken as UTC
+
+
+def test_async_q_value_twins() -> None:
+    p = entry()
+
+    async def main() -> float:
+        await ainitialize_q_value(p, 0.2)
+        return await aupdate_q_value(p, reward=0.0, next_max_q=1.0)
+
+    td = asyncio.run(main())
+    assert td == 0.95 * 1.0 - 0.2
+    assert PolicyEntry.load("agent-1", p.id).q_value == pytest.approx(0.2 + 0.1 * td)

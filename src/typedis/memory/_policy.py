@@ -190,6 +190,13 @@ def initialize_q_value(policy: PolicyEntry, initial_q: float = 0.5) -> float:
     return policy.q_value
 
 
+async def ainitialize_q_value(policy: PolicyEntry, initial_q: float = 0.5) -> float:
+    """``initialize_q_value()`` on the asyncio client."""
+    policy.q_value = _FINITE.validate_python(initial_q)
+    await policy.asave(update_fields=[PolicyEntry.q_value])
+    return policy.q_value
+
+
 def _td_call(
     policy: PolicyEntry, reward: float, next_max_q: float, alpha: float | None, gamma: float | None
 ) -> _scripts.Call[float]:
