@@ -21,7 +21,7 @@ _STOP = frozenset(
     into is it its just me more most my myself no nor not now of off on once only or other our
     ours out over own same she should so some such than that the their theirs them then there
     these they this those through to too under until up very was we were what when where which
-    while who whom why will with would you your yours s t d ll m re ve""".split()
+    while who whom why will with would you your yours s t d ll m re ve""".split()  # noqa: SIM905
 )
 _WORD = re.compile(r"[^\W\d_]+")
 

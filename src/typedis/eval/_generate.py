@@ -20,7 +20,7 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from ._corpus import Corpus, Question, Turn, content_words
+from ._corpus import Corpus, Kind, Question, Turn, content_words
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,7 +327,9 @@ def generate(
         for s in range(sessions):
             day += timedelta(days=rng.randint(1, 4), minutes=rng.randint(0, 600))
             for p in range(turns):
-                said = text_at.get((s, p)) or (_chatter(rng) if p % 2 == 0 else rng.choice(_REPLIES))
+                said = text_at.get((s, p)) or (
+                    _chatter(rng) if p % 2 == 0 else rng.choice(_REPLIES)
+                )
                 all_turns.append(
                     Turn(
                         user,
@@ -355,7 +357,11 @@ def generate(
                 )
                 continue
             answers = frozenset(where)
-            for kind, text in (("exact", slot.exact), ("paraphrase", slot.paraphrase)):
+            pairs: tuple[tuple[Kind, str], ...] = (
+                ("exact", slot.exact),
+                ("paraphrase", slot.paraphrase),
+            )
+            for kind, text in pairs:
                 questions.append(
                     Question(f"{user}:{slot.name}:{kind}", user, kind, text, answers, value=value)
                 )

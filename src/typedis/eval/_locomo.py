@@ -60,11 +60,12 @@ def load_locomo(path: str | Path) -> Corpus:
         raise ValueError(f"load_locomo(): {path} holds a {type(data).__name__}, not a list")
     turns: list[Turn] = []
     questions: list[Question] = []
-    for n, item in enumerate(cast(list[Any], data)):
+    for n, item in enumerate(cast(list[object], data)):
         try:
-            user = str(item["sample_id"])
-            conv: dict[str, Any] = item["conversation"]
-            qa: list[dict[str, Any]] = item.get("qa", [])
+            entry = cast(dict[str, Any], item)
+            user = str(entry["sample_id"])
+            conv = cast(dict[str, Any], entry["conversation"])
+            qa = cast(list[dict[str, Any]], entry.get("qa", []))
         except (KeyError, TypeError) as e:
             raise ValueError(f"load_locomo(): conversation #{n} lacks {e}") from e
         known: set[str] = set()
@@ -89,7 +90,7 @@ def load_locomo(path: str | Path) -> Corpus:
                 known.add(turn.id)
         for i, q in enumerate(qa):
             adversarial = q.get("category") == 5
-            evidence = frozenset(str(e) for e in q.get("evidence", [])) & known
+            evidence = frozenset(str(e) for e in cast(list[Any], q.get("evidence", []))) & known
             if not adversarial and not evidence:
                 continue  # evidence naming no line of the file: nothing to score against
             questions.append(
