@@ -1,0 +1,206 @@
+"""Hybrid ranking (``typedis.retrieval._fusion``): the formulas by value and by property.
+
+By value: min-max and weighted RRF on hand-computed lists, the memory signals. By property
+(hypothesis): raising a candidate's score in a weighted source or signal never moves it down;
+a source or signal of weight 0 changes nothing; ties go by tag and id; every candidate keeps
+its own (tag, id), so a partition's hits come only from that partition's candidates.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from typedis import QueryError
+from typedis.retrieval import SearchWeights
+from typedis.retrieval._fusion import Fused, Located, fuse
+
+A, B, C, D = ("t", "a"), ("t", "b"), ("t", "c"), ("t", "d")
+
+
+def scores(fused: list[Fused]) -> list[tuple[str, float]]:
+    return [(f.at[1], round(f.score, 6)) for f in fused]
+
+
+def test_minmax_by_value() -> None:
+    w = SearchWeights(text=0.3, vector=0.7, recency=0.0)
+    fused = fuse([(A, 10.0), (B, 5.0), (C, 0.0)], [(B, 0.9), (C, 0.5)], w)
+    # text onto [0, 1]: a 1, b 0.5, c 0; vector: b 1, c 0
+    assert scores(fused) == [("b", 0.85), ("a", 0.3), ("c", 0.0)]
+    assert [(f.text, f.vector) for f in fused] == [(5.0, 0.9), (10.0, None), (0.0, 0.5)]
+
+
+def test_weighted_rrf_by_value() -> None:
+    w = SearchWeights(text=1.0, vector=2.0, recency=0.0, method="rrf", rrf_k=60)
+    fused = fuse([(A, 10.0), (B, 5.0)], [(B, 0.9), (C, 0.5)], w)
+    expected = {
+        "a": 1.0,  # text rank 1: 61/61
+        "b": 61 / 62 + 2.0,  # text rank 2, vector rank 1
+        "c": 2.0 * 61 / 62,  # vector rank 2
+    }
+    assert {f.at[1]: f.score for f in fused} == pytest.approx(expected)
+    assert [f.at[1] for f in fused] == ["b", "c", "a"]
+
+
+def test_a_single_candidate_or_equal_scores_normalise_to_one() -> None:
+    w = SearchWeights(text=1.0, vector=0.0, recency=0.0)
+    assert scores(fuse([(A, 3.0)], None, w)) == [("a", 1.0)]
+    assert scores(fuse([(B, 2.0), (A, 2.0)], None, w)) == [("a", 1.0), ("b", 1.0)]
+
+
+def test_memory_signals_by_value() -> None:
+    w = SearchWeights(text=1.0, vector=0.0, recency=0.5, decay=0.2, confidence=0.1)
+    memory = {
+        A: {"recency": 100.0, "decay": 4.0, "confidence": 0.5},
+        B: {"recency": 300.0, "decay": 2.0, "confidence": 1.5},  # clamped to 1
+        C: {"recency": 200.0},
+    }
+    fused = fuse([(A, 2.0), (B, 2.0), (C, 2.0)], None, w, memory)
+    got = {f.at[1]: (f.score, dict(f.signals)) for f in fused}
+    assert got["a"] == (
+        pytest.approx(1 + 0 + 0.2 + 0.05),
+        {"recency": 0.0, "decay": 1.0, "confidence": 0.5},
+    )
+    assert got["b"] == (
+        pytest.approx(1 + 0.5 + 0.1 + 0.1),
+        {"recency": 1.0, "decay": 0.5, "confidence": 1.0},
+    )
+    assert got["c"] == (pytest.approx(1 + 0.25), {"recency": 0.5})
+    assert [f.at[1] for f in fused] == ["b", "a", "c"]
+
+
+def test_the_newer_of_two_equal_matches_wins_on_recency() -> None:
+    w = SearchWeights(text=0.5, vector=0.5, recency=0.1)
+    memory = {A: {"recency": 1.0}, B: {"recency": 2.0}}
+    fused = fuse([(A, 5.0), (B, 5.0)], [(A, 0.7), (B, 0.7)], w, memory)
+    assert [f.at for f in fused] == [B, A]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"text": -0.1}, "text must be a finite number >= 0"),
+        ({"vector": math.nan}, "vector must be a finite number >= 0"),
+        ({"recency": True}, "recency must be a finite number >= 0"),
+        ({"method": "sum"}, "method must be 'minmax' or 'rrf'"),
+        ({"rrf_k": 0}, "rrf_k must be an int >= 1"),
+        ({"depth": 1.5}, "depth must be an int >= 1"),
+        ({"time_field": 3}, "time_field must be a field name or None"),
+    ],
+)
+def test_bad_weights_are_refused_naming_the_argument(
+    kwargs: dict[str, object], message: str
+) -> None:
+    with pytest.raises(QueryError, match=message):
+        SearchWeights(**kwargs)  # type: ignore[arg-type]
+
+
+# ---- properties --------------------------------------------------------------------------
+
+ids = st.sampled_from([("t", c) for c in "abcdefgh"] + [("u", "a"), ("u", "b")])
+scored = st.lists(  # a source's candidates come best first
+    st.tuples(ids, st.floats(-5, 50, allow_nan=False)), max_size=8, unique_by=lambda p: p[0]
+).map(lambda found: sorted(found, key=lambda p: -p[1]))
+weight = st.sampled_from([0.0, 0.1, 0.5, 1.0, 3.0])
+methods = st.sampled_from(["minmax", "rrf"])
+
+
+@st.composite
+def memories(draw: st.DrawFn) -> dict[Located, dict[str, float]]:
+    chosen = draw(st.lists(ids, unique=True, max_size=10))
+    value = st.floats(0, 1e6, allow_nan=False)
+    return {
+        at: {"recency": draw(value), "decay": draw(value), "confidence": draw(st.floats(0, 1))}
+        for at in chosen
+    }
+
+
+def _weights(draw: st.DrawFn) -> SearchWeights:
+    return SearchWeights(
+        text=draw(weight),
+        vector=draw(weight),
+        recency=draw(weight),
+        decay=draw(weight),
+        confidence=draw(weight),
+        method=draw(methods),
+    )
+
+
+def position(fused: list[Fused], at: Located) -> int:
+    """How many candidates score strictly above ``at``."""
+    mine = next(f.score for f in fused if f.at == at)
+    return sum(f.score > mine + 1e-9 for f in fused)
+
+
+@given(st.data(), scored, scored, memories())
+def test_raising_a_text_score_never_moves_it_down(
+    data: st.DataObject,
+    text: list[tuple[Located, float]],
+    vector: list[tuple[Located, float]],
+    memory: dict[Located, dict[str, float]],
+) -> None:
+    w = _weights(data.draw)
+    if not text or w.text == 0:
+        return
+    i = data.draw(st.integers(0, len(text) - 1))
+    at, s = text[i]
+    before = position(fuse(text, vector, w, memory), at)
+    raised = [*text[:i], (at, s + data.draw(st.floats(0.1, 100))), *text[i + 1 :]]
+    raised.sort(key=lambda p: -p[1])
+    after = position(fuse(raised, vector, w, memory), at)
+    assert after <= before
+
+
+@given(st.data(), scored, memories(), st.sampled_from(["recency", "decay", "confidence"]))
+def test_raising_a_memory_signal_never_moves_it_down(
+    data: st.DataObject,
+    text: list[tuple[Located, float]],
+    memory: dict[Located, dict[str, float]],
+    signal: str,
+) -> None:
+    w = _weights(data.draw)
+    candidates = [at for at, _ in text if at in memory]
+    if not candidates or w.text == 0:
+        return
+    at = data.draw(st.sampled_from(candidates))
+    before = position(fuse(text, None, w, memory), at)
+    bigger = dict(memory)
+    bigger[at] = {**memory[at], signal: memory[at][signal] + data.draw(st.floats(0.01, 10))}
+    assert position(fuse(text, None, w, bigger), at) <= before
+
+
+@given(st.data(), scored, scored, memories())
+def test_a_source_of_weight_zero_changes_nothing(
+    data: st.DataObject,
+    text: list[tuple[Located, float]],
+    vector: list[tuple[Located, float]],
+    memory: dict[Located, dict[str, float]],
+) -> None:
+    w = SearchWeights(
+        text=data.draw(weight), vector=0.0, recency=data.draw(weight), method=data.draw(methods)
+    )
+    assert fuse(text, vector, w, memory) == fuse(text, None, w, memory)
+    without = SearchWeights(text=w.text, vector=0.0, recency=0.0, method=w.method)
+    assert fuse(text, None, without, memory) == fuse(text, None, without, {})
+
+
+@given(st.data(), scored, scored, memories())
+def test_ties_go_by_tag_then_id_and_partitions_never_mix(
+    data: st.DataObject,
+    text: list[tuple[Located, float]],
+    vector: list[tuple[Located, float]],
+    memory: dict[Located, dict[str, float]],
+) -> None:
+    w = _weights(data.draw)
+    fused = fuse(text, vector, w, memory)
+    assert fused == sorted(fused, key=lambda f: (-f.score, f.at))
+    sources = [s for s, wt in ((text, w.text), (vector, w.vector)) if wt > 0]
+    assert {f.at for f in fused} == {at for s in sources for at, _ in s}
+    # one partition's candidates in, only that partition's out
+    only_t = [p for p in text if p[0][0] == "t"]
+    assert all(
+        f.at[0] == "t" for f in fuse(only_t, [p for p in vector if p[0][0] == "t"], w, memory)
+    )
