@@ -11,6 +11,7 @@ from typedis._scripts import check_connection
 from typedis._sweeper import AsyncSweeper, Sweeper, astart_sweeper, start_sweeper
 
 from . import memory as memory  # the agent-memory primitives register their kinds and operations
+from . import retrieval as retrieval  # text search registers its kind and operation
 from ._changes import Change, ChangeLog, PendingChange
 from ._channel import AsyncSubscription, Channel, Subscription
 from ._connection import Connection, connect, get_connection
@@ -50,6 +51,7 @@ from ._model import Model
 from ._query._conditions import Cond
 from ._query._query import Query
 from ._schema import Index
+from .retrieval import Text
 
 try:
     __version__ = version("typedis")
@@ -95,6 +97,7 @@ __all__ = [
     "ServerRefused",
     "ServerUnavailable",
     "Sorted",
+    "Text",
     "Subscription",
     "Sweeper",
     "TypedisError",

@@ -29,6 +29,7 @@ from ._refs import ConfidenceRef, DecayRef, FieldRef, GeoRef, Ordering, Rank, So
 if TYPE_CHECKING:
     from .._model import Model
     from .._spec import ModelSpec
+    from ..retrieval._hit import Hit
 
 M = TypeVar("M", bound="Model")
 T1 = TypeVar("T1")
@@ -452,6 +453,25 @@ class Query(Generic[M]):
         first; a match without a point (one found by another part of an ``|``) is at ``inf``."""
         return _by_distance(self.where, self.all())
 
+    def search(
+        self,
+        text: str | None = None,
+        *,
+        vector: Sequence[float] | str | None = None,
+        k: int = 10,
+        weights: object = None,
+    ) -> list[Hit[M]]:
+        """The ``k`` records that best match ``text`` (BM25 over the model's ``Text`` field),
+        among those the query's filters admit, best first (see docs/retrieval.md).
+
+        Raises:
+            QueryError: the model has no Text field, ``k`` is not an int >= 1, or the query
+                has an order, offset or limit (search ranks by score and takes ``k``).
+        """
+        from ..retrieval import _search  # retrieval is built on the query layer
+
+        return _drive(_search.search(self, text, vector, k, weights))
+
     # ---- async --------------------------------------------------------------------------------
 
     async def aall(self) -> list[M]:
@@ -483,6 +503,19 @@ class Query(Generic[M]):
     async def aget_many(self, keys: Iterable[Any]) -> list[M | None]:
         """``get_many()`` on the asyncio client."""
         return await _adrive(self._read(_located(self.model, keys)))
+
+    async def asearch(
+        self,
+        text: str | None = None,
+        *,
+        vector: Sequence[float] | str | None = None,
+        k: int = 10,
+        weights: object = None,
+    ) -> list[Hit[M]]:
+        """``search()`` on the asyncio client."""
+        from ..retrieval import _search  # retrieval is built on the query layer
+
+        return await _adrive(_search.search(self, text, vector, k, weights))
 
     def aiter(self, batch_size: int = 1000) -> AsyncIterator[M]:
         """``iter()`` on the asyncio client."""

@@ -1,6 +1,13 @@
-"""Retrieval: text and vector search over a model's records, content kept off Redis, and
-context assembly (docs/retrieval.md)."""
+"""Retrieval: text search (BM25), the search front door ``Query.search()`` and its results.
 
+``Text[str]`` fields are indexed by BM25 postings kept in the record's atomic write;
+``Model.query.filter(...).search("text", k=5)`` returns ``Hit`` objects, best first.
+"""
+
+from __future__ import annotations
+
+from .._analyzer import ENGLISH_STOP_WORDS, Analyzer, StandardAnalyzer
+from .._index.text_kind import BM25, Text, TextRef
 from ._embedding import (
     Embedding,
     EmbeddingProvider,
@@ -10,13 +17,24 @@ from ._embedding import (
     configure,
 )
 from ._fusion import SearchWeights
+from ._hit import Hit
+from ._text import aidf, idf
 
 __all__ = [
+    "BM25",
+    "ENGLISH_STOP_WORDS",
+    "Analyzer",
     "Embedding",
     "EmbeddingProvider",
     "HashingEmbedder",
+    "Hit",
     "LocalEmbedder",
     "NotSemanticWarning",
     "SearchWeights",
+    "StandardAnalyzer",
+    "Text",
+    "TextRef",
+    "aidf",
     "configure",
+    "idf",
 ]
