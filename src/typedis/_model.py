@@ -698,13 +698,13 @@ class Model(BaseModel, metaclass=ModelMeta):
         return _maintenance.delete_all(cls)
 
 
-@functools.cache
 def _typed(model: type[Model], records: Sequence[Any]) -> list[Model]:
     """The records of ``model`` among ``records`` (``save_many_calls`` refuses the others), for
     the preparers that run before it."""
     return [r for r in records if isinstance(r, model)]
 
 
+@functools.cache
 def _str_key_tag(spec: ModelSpec) -> str | None:
     """The tag of a model whose records one ``str`` key locates alone (not partitioned), else
     None."""

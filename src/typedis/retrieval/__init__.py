@@ -19,6 +19,7 @@ from ._embedding import (
 from ._fusion import SearchWeights
 from ._hit import Hit
 from ._text import aidf, idf
+from ._vectors import vector_candidates as vector_candidates  # registers vector_sync
 
 __all__ = [
     "BM25",
