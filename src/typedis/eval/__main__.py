@@ -93,13 +93,22 @@ def main(argv: list[str] | None = None) -> int:
         vector = h.run(tuning, "vector")
         grid = h.tune(tuning, text, vector, _grid())
         result["tuning"] = [
-            {"weights": {"text": w.text, "vector": w.vector, "recency": w.recency,
-                         "method": w.method}, **m}
+            {
+                "weights": {
+                    "text": w.text,
+                    "vector": w.vector,
+                    "recency": w.recency,
+                    "method": w.method,
+                },
+                **m,
+            }
             for w, m in grid
         ]
         default = SearchWeights()
         result["default"] = {
-            "text": DEFAULT_TEXT, "vector": DEFAULT_VECTOR, "recency": DEFAULT_RECENCY
+            "text": DEFAULT_TEXT,
+            "vector": DEFAULT_VECTOR,
+            "recency": DEFAULT_RECENCY,
         }
         held = generate(args.seed, **shape)
         result["load seconds"] = _fresh(held)
@@ -107,7 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.locomo is not None:
             locomo = load_locomo(args.locomo)
             _fresh(locomo)
-            result["locomo"] = {arm: h.score(locomo, a) for arm, a in _arms(locomo, default).items()}
+            result["locomo"] = {
+                arm: h.score(locomo, a) for arm, a in _arms(locomo, default).items()
+            }
         if args.scale:
             sessions = max(2, args.scale // args.turns)
             big = generate(args.seed, users=1, sessions=sessions, turns=args.turns)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, TypeAlias
 
@@ -36,8 +36,7 @@ class EvalTurn(Model, partition="user"):
     role: str
     at: Sorted[datetime]
     body: Text[str]
-    vec: Embedding = field(source="body")
-
+    vec: Embedding = field(default=None, source="body")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,14 +87,6 @@ def ask(question: Question, arm: Arm, weights: SearchWeights | None, depth: int 
 def run(corpus: Corpus, arm: Arm, weights: SearchWeights | None = None) -> list[Answer]:
     """Every question of ``corpus`` with one arm."""
     return [ask(q, arm, weights) for q in corpus.questions]
-
-
-@dataclass(slots=True)
-class Table:
-    """Metrics per question kind (and ``all`` answerable), averaged over questions."""
-
-    rows: dict[str, dict[str, float]] = field(default_factory=dict[str, dict[str, float]])
-    counts: dict[str, int] = field(default_factory=dict[str, int])
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -176,7 +167,9 @@ def tune(
         for ta, va in zip(text, vector, strict=True):
             q = ta.question
             tcands: list[tuple[Located, float]] = [
-                ((q.user, r), s) for r, s in zip(ta.ranked, ta.text_scores, strict=True) if s is not None
+                ((q.user, r), s)
+                for r, s in zip(ta.ranked, ta.text_scores, strict=True)
+                if s is not None
             ]
             vcands: list[tuple[Located, float]] = [
                 ((q.user, r), s)

@@ -36,7 +36,11 @@ def _arms_table(arms: dict[str, Any]) -> list[str]:
     for arm, scored in arms.items():
         counts = scored["questions"]
         for kind, row in scored["metrics"].items():
-            n = sum(v for k, v in counts.items() if k != "absent") if kind == "all" else counts[kind]
+            n = (
+                sum(v for k, v in counts.items() if k != "absent")
+                if kind == "all"
+                else counts[kind]
+            )
             cells = " | ".join(_f(row.get(name)) for name, _ in _COLUMNS)
             lines.append(f"| {arm} | {kind} | {n} | {cells} |")
     return lines

@@ -141,7 +141,7 @@ def fuse(
     weights: SearchWeights,
     memory: Mapping[Located, Mapping[str, float]] | None = None,
 ) -> list[Fused]:
-    """Every candidate of the weighted sources, best first (ties by tag and id).
+    """Every candidate of the weighted sources, best first (ties by id, then tag).
 
     ``text`` and ``vector`` are a source's candidates with their raw scores (None: not
     searched); ``memory`` the raw memory values of the candidates (``"recency"``: a timestamp,
@@ -175,7 +175,7 @@ def fuse(
         )
         for at, score in pool.items()
     ]
-    out.sort(key=lambda f: (-f.score, f.at))
+    out.sort(key=lambda f: (-f.score, f.at[1], f.at[0]))
     return out
 
 

@@ -1,21 +1,23 @@
 """``Query.search()``: the steps behind ``search`` / ``asearch``.
 
-Text only for now: BM25 candidates with their records (``_text``). A vector asks for an
-``Embedding`` field, which the vector path adds.
+Text only: BM25 candidates with their records (``_text``). With a vector and a text, or with
+``weights``: the hybrid path, each weighted source's candidates fetched together (one round
+trip), their records read, and ``_fusion.fuse`` ranking them with the memory signals.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Generator, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._errors import QueryError
+from . import _fusion, _vectors
 from ._hit import Hit
-from ._text import text_hits
+from ._text import check_k, text_candidates, text_hits
 
 if TYPE_CHECKING:
     from .._model import Model
-    from .._query._query import Query, Steps
+    from .._query._query import Located, Query, Steps
 
 M = TypeVar("M", bound="Model")
 
@@ -29,9 +31,107 @@ def search(
 ) -> Steps[list[Hit[M]]]:
     """The hits of ``query.search(...)``, best first."""
     where = f"{query.model.__name__}.query.search()"
-    if vector is not None or weights is not None:
-        raise QueryError(f"{where}: vector search needs an Embedding field (not available yet)")
-    if text is None:
-        raise QueryError(f"{where}: give a text to search for")
+    if weights is not None and not isinstance(weights, _fusion.SearchWeights):
+        raise QueryError(f"{where}: weights takes a SearchWeights, got {weights!r}")
+    if text is None and vector is None:
+        raise QueryError(f"{where}: give a text to search for, a vector, or both")
+    if weights is not None or (text is not None and vector is not None):
+        return (yield from hybrid(query, text, vector, k, weights or _fusion.SearchWeights()))
+    if vector is not None:
+        k = check_k(where, k)
+        spec = query.model.__typedis_spec__
+        if isinstance(vector, str):
+            vector = _vectors.provider(spec).embed([vector])[0]
+        ranked = yield from _vectors.ranked(query, _vectors.unit_query(spec, vector), k, load=True)
+        return [Hit(r, score, vector_score=score) for _, score, r in ranked if r is not None]
+    assert text is not None
     found = yield from text_hits(query, text, k)
     return [Hit(record, score, text_score=score) for record, score in found]
+
+
+def _together(*steps: Steps[Any]) -> Steps[list[Any]]:
+    """Several generators of steps side by side: each round sends every one's calls in one
+    batch, so independent sources cost one round trip, not one each."""
+    results: list[Any] = [None] * len(steps)
+    pending: dict[int, list[Any]] = {}
+    for i, s in enumerate(steps):
+        try:
+            pending[i] = next(s)
+        except StopIteration as done:
+            results[i] = done.value
+    while pending:
+        sent = list(pending.items())
+        replies = yield [call for _, calls in sent for call in calls]
+        pending, at = {}, 0
+        for i, calls in sent:
+            try:
+                pending[i] = steps[i].send(replies[at : at + len(calls)])
+            except StopIteration as done:
+                results[i] = done.value
+            at += len(calls)
+    return results
+
+
+def _nothing() -> Steps[None]:
+    """A source not searched: sends nothing."""
+    yield from ()
+
+
+def hybrid(
+    query: Query[M],
+    text: str | None,
+    vector: Sequence[float] | str | None,
+    k: int,
+    weights: _fusion.SearchWeights,
+) -> Steps[list[Hit[M]]]:
+    """The fused ranking: each weighted source's ``max(k, weights.depth)`` best candidates,
+    their records, the memory signals the weights ask for, ``_fusion.fuse``."""
+    where = f"{query.model.__name__}.query.search()"
+    k = check_k(where, k)
+    spec = query.model.__typedis_spec__
+    n = max(k, weights.depth)
+    use_text = text is not None and weights.text > 0
+    use_vector = vector is not None and weights.vector > 0
+    if not (use_text or use_vector):
+        raise QueryError(
+            f"{where}: every source given has weight 0 (text {weights.text}, vector "
+            f"{weights.vector}); give a text or vector whose weight is > 0"
+        )
+    if isinstance(vector, str) and use_vector:
+        vector = _vectors.provider(spec).embed([vector])[0]
+    memory_fields = _fusion.memory_fields(spec, weights)
+    found = yield from _together(
+        text_candidates(query, text, n) if use_text and text is not None else _nothing(),
+        _vectors.vector_candidates(query, vector, n)
+        if use_vector and vector is not None and not isinstance(vector, str)
+        else _nothing(),
+    )
+    text_found: list[tuple[Located, float]] | None = found[0] if use_text else None
+    vector_found: list[tuple[Located, float]] | None = found[1] if use_vector else None
+    pool = list(dict.fromkeys(at for got in (text_found, vector_found) for at, _ in got or ()))
+    if not pool:
+        return []
+    loaded = yield from _read(query, pool)
+    records = {at: r for at, r in zip(pool, loaded, strict=True) if r is not None}
+    memory = {at: _fusion.record_memory(r, memory_fields) for at, r in records.items()}
+    fused = [
+        f
+        for f in _fusion.fuse(
+            _live(text_found, records), _live(vector_found, records), weights, memory
+        )
+    ][:k]
+    return [
+        Hit(records[f.at], f.score, text_score=f.text, vector_score=f.vector, signals=f.signals)
+        for f in fused
+    ]
+
+
+def _live(
+    found: list[tuple[Located, float]] | None, records: dict[Located, Any]
+) -> list[tuple[Located, float]] | None:
+    """The candidates whose record is still there (one deleted since scoring is left out)."""
+    return None if found is None else [(at, s) for at, s in found if at in records]
+
+
+def _read(query: Query[M], located: list[Located]) -> Generator[Any, Any, list[M | None]]:
+    return (yield from query._read(located))  # pyright: ignore[reportPrivateUsage]
