@@ -8,14 +8,19 @@ its own (tag, id), so a partition's hits come only from that partition's candida
 
 from __future__ import annotations
 
+import asyncio
 import math
+import warnings
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from typedis import QueryError
-from typedis.retrieval import SearchWeights
+from typedis import Confidence, Key, Model, Query, QueryError, Sorted, field
+from typedis._maintenance import delete_all
+from typedis.retrieval import Embedding, HashingEmbedder, NotSemanticWarning, SearchWeights, Text
 from typedis.retrieval._fusion import Fused, Located, fuse
 
 A, B, C, D = ("t", "a"), ("t", "b"), ("t", "c"), ("t", "d")
@@ -204,3 +209,155 @@ def test_ties_go_by_id_and_partitions_never_mix(
     assert all(
         f.at[0] == "t" for f in fuse(only_t, [p for p in vector if p[0][0] == "t"], w, memory)
     )
+
+
+# ---- the hybrid path of Query.search, on the server ---------------------------------------
+
+
+class FuNote(Model, partition="user"):
+    user: Key[str]
+    id: Key[str]
+    body: Text[str]
+    at: Sorted[datetime]
+    vec: Embedding = field(default=None, source="body", provider=HashingEmbedder(64))
+
+
+class FuMemo(Model, partition="user"):
+    user: Key[str]
+    id: Key[str]
+    body: Text[str]
+    at: Sorted[datetime]
+    sure: Confidence = field(initial=0.5)
+    vec: Embedding = field(default=None, source="body", provider=HashingEmbedder(64))
+
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _quiet_hashing() -> Iterator[None]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotSemanticWarning)
+        yield
+
+
+def notes(user: str, *bodies: str) -> list[FuNote]:
+    out = [
+        FuNote(user=user, id=f"n{i}", body=b, at=T0 + timedelta(days=i))
+        for i, b in enumerate(bodies)
+    ]
+    FuNote.save_many(out)
+    return out
+
+
+def test_hybrid_hits_are_fuse_of_the_candidates() -> None:
+    saved = notes("ann", "my morning drink is green tea", "the garden needs rain", "tea with milk")
+    hits = FuNote.query.filter(user="ann").search("morning tea", vector="morning tea", k=3)
+    assert hits[0].record.id == "n0"
+    assert all(set(h.signals) == {"recency"} for h in hits)
+    # the same scores, recomputed from the hits' raw scores and times
+    text = sorted(
+        ((("x", h.record.id), h.text_score) for h in hits if h.text_score is not None),
+        key=lambda p: -p[1],
+    )
+    vector = sorted(
+        ((("x", h.record.id), h.vector_score) for h in hits if h.vector_score is not None),
+        key=lambda p: -p[1],
+    )
+    memory = {("x", n.id): {"recency": n.at.timestamp()} for n in saved}
+    expected = fuse(text, vector, SearchWeights(), memory)
+    assert [(h.record.id, h.score) for h in hits] == [(f.at[1], f.score) for f in expected]
+
+
+def test_the_current_value_outranks_the_superseded_one() -> None:
+    notes(
+        "ann",
+        "my morning drink is green tea",
+        "the garden needs rain",
+        "my morning drink is black coffee",
+    )
+    hits = FuNote.query.filter(user="ann").search(
+        "what is my morning drink now", vector="what is my morning drink now", k=2
+    )
+    assert [h.record.id for h in hits] == ["n2", "n0"]
+    assert hits[0].signals["recency"] == 1.0
+
+
+def test_a_time_window_composes_with_search() -> None:
+    notes("ann", *[f"tea note {i}" for i in range(6)])
+    window = FuNote.query.filter(
+        user="ann", at__gte=T0 + timedelta(days=2), at__lt=T0 + timedelta(days=4)
+    )
+    hits = window.search("tea note", vector="tea note", k=10)
+    assert sorted(h.record.id for h in hits) == ["n2", "n3"]
+
+
+def test_weights_choose_the_sources() -> None:
+    notes("ann", "alpha beta", "gamma delta", "alpha gamma")
+    q = FuNote.query.filter(user="ann")
+    only_text = q.search(
+        "alpha", vector="alpha", k=3, weights=SearchWeights(vector=0.0, recency=0.0)
+    )
+    assert all(h.vector_score is None for h in only_text)
+    assert [h.record.id for h in only_text] == [r.id for r, _ in _text_ranked(q, "alpha", 3)]
+    with pytest.raises(QueryError, match="every source given has weight 0"):
+        q.search("alpha", k=3, weights=SearchWeights(text=0.0))
+    with pytest.raises(QueryError, match="weights takes a SearchWeights"):
+        q.search("alpha", k=3, weights={"text": 1.0})  # type: ignore[arg-type]
+    with pytest.raises(QueryError, match="time_field='body' is not a Sorted"):
+        q.search("alpha", k=3, weights=SearchWeights(time_field="body"))
+
+
+def _text_ranked(q: Query[FuNote], text: str, k: int) -> list[tuple[FuNote, float]]:
+    return [(h.record, h.score) for h in q.search(text, k=k)]
+
+
+def test_confidence_is_a_signal_where_the_model_has_it() -> None:
+    FuMemo.save_many(
+        [
+            FuMemo(user="ann", id="a", body="tea", at=T0, sure=0.1),
+            FuMemo(user="ann", id="b", body="tea", at=T0, sure=0.9),
+        ]
+    )
+    w = SearchWeights(text=1.0, vector=0.0, recency=0.0, confidence=0.5)
+    hits = FuMemo.query.filter(user="ann").search("tea", k=2, weights=w)
+    assert [(h.record.id, h.signals["confidence"]) for h in hits] == [("b", 0.9), ("a", 0.1)]
+    assert [h.score for h in hits] == pytest.approx([1.45, 1.05])
+
+
+def test_asearch_gives_what_search_gives() -> None:
+    notes("ann", "my morning drink is green tea", "tea with milk", "garden rain")
+    q = FuNote.query.filter(user="ann")
+    sync = q.search("tea", vector="tea", k=3)
+    assert asyncio.run(q.asearch("tea", vector="tea", k=3)) == sync
+
+
+words = st.sampled_from(["tea", "coffee", "rain", "garden", "drink", "morning", "milk"])
+
+
+@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["ann", "bob", "cy"]), st.lists(words, min_size=1, max_size=4)),
+        min_size=1,
+        max_size=20,
+    ),
+    st.lists(words, min_size=1, max_size=3),
+    st.sampled_from(["ann", "bob", "cy"]),
+)
+def test_no_cross_partition_hit_ever(
+    rows: list[tuple[str, list[str]]], query: list[str], user: str
+) -> None:
+    delete_all(FuNote)
+    FuNote.save_many(
+        [
+            FuNote(user=u, id=f"r{i}", body=" ".join(ws), at=T0 + timedelta(hours=i))
+            for i, (u, ws) in enumerate(rows)
+        ]
+    )
+    text = " ".join(query)
+    mine = {f"r{i}" for i, (u, _) in enumerate(rows) if u == user}
+    for weights in (None, SearchWeights(), SearchWeights(method="rrf", recency=0.5)):
+        hits = FuNote.query.filter(user=user).search(text, vector=text, k=50, weights=weights)
+        assert all(h.record.user == user for h in hits)
+        assert {h.record.id for h in hits} <= mine

@@ -16,12 +16,12 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from .. import _connection, connect
 from .._maintenance import delete_all
 from ..retrieval import HashingEmbedder, LocalEmbedder, SearchWeights, configure
-from ..retrieval._fusion import DEFAULT_RECENCY, DEFAULT_TEXT, DEFAULT_VECTOR
+from ..retrieval._fusion import DEFAULT_SAME, Method
 from . import _harness as h
 from ._corpus import Corpus
 from ._generate import generate
@@ -30,11 +30,24 @@ from ._report import markdown
 
 
 def _grid() -> list[SearchWeights]:
-    out = [SearchWeights(text=1.0, vector=1.0, recency=0.0, method="rrf")]  # plain RRF
-    for text, recency in itertools.product((0.1, 0.2, 0.3, 0.4, 0.5, 0.6), (0.0, 0.05, 0.1, 0.2)):
-        out.append(SearchWeights(text=text, vector=round(1 - text, 2), recency=recency))
+    """The weightings tried on the tuning seed (plain RRF first)."""
+    out = [SearchWeights(text=1.0, vector=1.0, recency=0.0, supersede=0.0, method="rrf")]
+    shapes = itertools.product(
+        ("minmax", "rrf"),
+        (0.1, 0.2, 0.3, 0.5),
+        (0.0, 0.05, 0.1, 0.2),
+        ((0.0, DEFAULT_SAME), (0.5, 0.6), (0.5, 0.7), (0.5, 0.8)),
+    )
+    for method, text, recency, (supersede, same) in shapes:
         out.append(
-            SearchWeights(text=text, vector=round(1 - text, 2), recency=recency, method="rrf")
+            SearchWeights(
+                text=text,
+                vector=round(1 - text, 2),
+                recency=recency,
+                supersede=supersede,
+                same=same,
+                method=cast(Method, method),
+            )
         )
     return out
 
@@ -66,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
 
     conn = connect()
     raw = conn.client
-    if raw.dbsize() and not args.force:
+    own = sum(1 for _ in raw.scan_iter(match="\\{td:EvalTurn*", count=1000))
+    if raw.dbsize() > own and not args.force:
         print(
             f"{conn.redacted_url} holds keys: give an empty database (REDIS_URL) or --force",
             file=sys.stderr,
@@ -91,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         _fresh(tuning)
         text = h.run(tuning, "text")
         vector = h.run(tuning, "vector")
-        grid = h.tune(tuning, text, vector, _grid())
+        grid = h.tune(tuning, text, vector, _grid(), h.vectors())
         result["tuning"] = [
             {
                 "weights": {
@@ -106,9 +120,12 @@ def main(argv: list[str] | None = None) -> int:
         ]
         default = SearchWeights()
         result["default"] = {
-            "text": DEFAULT_TEXT,
-            "vector": DEFAULT_VECTOR,
-            "recency": DEFAULT_RECENCY,
+            "method": default.method,
+            "text": default.text,
+            "vector": default.vector,
+            "recency": default.recency,
+            "supersede": default.supersede,
+            "same": default.same,
         }
         held = generate(args.seed, **shape)
         result["load seconds"] = _fresh(held)

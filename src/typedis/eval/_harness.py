@@ -11,14 +11,14 @@ runs, over a grid of weights.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, TypeAlias
 
 from .. import Key, Model, Sorted, field
 from ..retrieval import Embedding, SearchWeights, Text
-from ..retrieval._fusion import Located, fuse
+from ..retrieval._fusion import Located, fuse, superseded
 from ._corpus import KINDS, Corpus, Question
 from ._metrics import auroc, best_threshold, percentile, session_metrics, turn_metrics
 
@@ -153,31 +153,58 @@ def _abstention(answers: Sequence[Answer]) -> dict[str, float]:
     return out
 
 
+def vectors() -> dict[tuple[str, str], list[float]]:
+    """Every stored turn's vector, by (user, id): what supersession compares when tuning."""
+    out: dict[tuple[str, str], list[float]] = {}
+    for tag_records in _by_user():
+        for r in tag_records:
+            if r.vec is not None:
+                out[(r.user, r.id)] = r.vec
+    return out
+
+
+def _by_user() -> list[list[EvalTurn]]:
+    users = sorted({u for (u,) in EvalTurn.query.across_partitions().values(EvalTurn.user)})
+    return [EvalTurn.query.filter(user=u).all() for u in users]
+
+
 def tune(
     corpus: Corpus,
     text: Sequence[Answer],
     vector: Sequence[Answer],
-    grid: Iterable[SearchWeights],
+    grid: Sequence[SearchWeights],
+    stored: Mapping[tuple[str, str], Sequence[float]],
 ) -> list[tuple[SearchWeights, dict[str, float]]]:
-    """Each weighting of ``grid``, scored on the fusion of the single-source candidates."""
+    """Each weighting of ``grid``, scored on the fusion of the single-source candidates (the
+    fusion ``search`` runs: ``fuse`` with recency and supersession from the stored turns)."""
     at = {(t.user, t.id): t.at.timestamp() for t in corpus.turns}
+    sames = sorted({w.same for w in grid if w.supersede > 0})
+    prepared = []
+    for ta, va in zip(text, vector, strict=True):
+        q = ta.question
+        tcands = [
+            ((q.user, r), s)
+            for r, s in zip(ta.ranked, ta.text_scores, strict=True)
+            if s is not None
+        ]
+        vcands = [
+            ((q.user, r), s)
+            for r, s in zip(va.ranked, va.vector_scores, strict=True)
+            if s is not None
+        ]
+        pool = {c for c, _ in tcands} | {c for c, _ in vcands}
+        times = {c: at[c] for c in pool}
+        vecs = {c: stored[c] for c in pool if c in stored}
+        flags = {same: superseded(times, vecs, same) for same in sames}
+        prepared.append((q, tcands, vcands, times, flags))
     out: list[tuple[SearchWeights, dict[str, float]]] = []
     for w in grid:
         fused_answers: list[Answer] = []
-        for ta, va in zip(text, vector, strict=True):
-            q = ta.question
-            tcands: list[tuple[Located, float]] = [
-                ((q.user, r), s)
-                for r, s in zip(ta.ranked, ta.text_scores, strict=True)
-                if s is not None
-            ]
-            vcands: list[tuple[Located, float]] = [
-                ((q.user, r), s)
-                for r, s in zip(va.ranked, va.vector_scores, strict=True)
-                if s is not None
-            ]
-            pool = {c for c, _ in tcands} | {c for c, _ in vcands}
-            memory = {c: {"recency": at[c]} for c in pool}
+        for q, tcands, vcands, times, flags in prepared:
+            memory: dict[Located, dict[str, float]] = {c: {"recency": t} for c, t in times.items()}
+            if w.supersede > 0:
+                for c, flag in flags[w.same].items():
+                    memory[c]["superseded"] = flag
             fused = fuse(tcands, vcands, w, memory)
             fused_answers.append(
                 Answer(

@@ -118,12 +118,14 @@ def markdown(result: dict[str, Any]) -> str:
         "the tuning seed; best first. The first row with `rrf`, text 1, vector 1, recency 0 "
         "is plain RRF.",
         "",
-        "| method | text | vector | recency | session R@5 | paraphrase session R@5 | "
-        "current@1 | turn NDCG@10 |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| method | text | vector | recency | supersede | same | session R@5 | "
+        "paraphrase session R@5 | current@1 | turn NDCG@10 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         *(
             f"| {r['weights']['method']} | {r['weights']['text']} | {r['weights']['vector']} | "
-            f"{r['weights']['recency']} | {_f(r['session recall@5'])} | "
+            f"{r['weights']['recency']} | {r['weights']['supersede']} | "
+            f"{r['weights']['same'] if r['weights']['supersede'] else '—'} | "
+            f"{_f(r['session recall@5'])} | "
             f"{_f(r['paraphrase session recall@5'])} | {_f(r['current@1'])} | "
             f"{_f(r['turn ndcg@10'])} |"
             for r in tuning

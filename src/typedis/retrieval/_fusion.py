@@ -10,7 +10,10 @@ sources and of the memory signals, each in [0, 1]:
   candidates (the newest 1, the oldest 0), so that of two records saying the same thing the
   later one wins: "what is X now" finds the current value before a superseded one;
 - ``decay``: a ``Decaying`` field's value now, divided by the largest among the candidates;
-- ``confidence``: a ``Confidence`` field's value.
+- ``confidence``: a ``Confidence`` field's value;
+- ``superseded`` (a penalty, subtracted): 1 when a later candidate says nearly the same thing
+  (the cosine of the two records' vectors at least ``same``), so the earlier statement of a
+  fact that changed gives way to the later one; 0 otherwise.
 
 A source or signal of weight 0 takes no part: its candidates are not fetched, and the ranking
 is the one the other sources give. The default weights are measured on the evaluation
@@ -42,6 +45,8 @@ Method: TypeAlias = Literal["minmax", "rrf"]
 DEFAULT_TEXT = 0.3
 DEFAULT_VECTOR = 0.7
 DEFAULT_RECENCY = 0.1
+DEFAULT_SUPERSEDE = 0.0
+DEFAULT_SAME = 0.8
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +62,8 @@ class SearchWeights:
         recency: the weight of the record's time over the candidates (newest 1, oldest 0).
         decay: the weight of a ``Decaying`` field's value now (over the candidates' largest).
         confidence: the weight of a ``Confidence`` field's value.
+        supersede: the penalty of a candidate that a later, similar candidate supersedes.
+        same: the cosine at which two candidates' vectors say the same thing (``supersede``).
         method: ``"minmax"`` (scores onto [0, 1]) or ``"rrf"`` (weighted reciprocal ranks).
         rrf_k: the constant c of ``(c + 1) / (c + rank)`` (``"rrf"`` only).
         depth: candidates taken from each source (at least ``k`` are taken).
@@ -76,13 +83,15 @@ class SearchWeights:
     recency: float = DEFAULT_RECENCY
     decay: float = 0.0
     confidence: float = 0.0
+    supersede: float = DEFAULT_SUPERSEDE
+    same: float = DEFAULT_SAME
     method: Method = "minmax"
     rrf_k: int = 60
     depth: int = 50
     time_field: str | None = None
 
     def __post_init__(self) -> None:
-        for f in fields(self)[:5]:
+        for f in fields(self)[:7]:
             value: object = getattr(self, f.name)
             if (
                 isinstance(value, bool)
@@ -108,9 +117,14 @@ class SearchWeights:
 
     @property
     def memory(self) -> tuple[tuple[str, float], ...]:
-        """The memory signals of weight > 0, by name."""
-        named = (("recency", self.recency), ("decay", self.decay), ("confidence", self.confidence))
-        return tuple((n, w) for n, w in named if w > 0)
+        """The memory signals in play, by name, with their weights (a penalty's is negative)."""
+        named = (
+            ("recency", self.recency),
+            ("decay", self.decay),
+            ("confidence", self.confidence),
+            ("superseded", -self.supersede),
+        )
+        return tuple((n, w) for n, w in named if w != 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,11 +212,38 @@ def _signals(
         elif name == "decay":
             top = max(values.values())
             scaled = {at: v / top if top > 0 else 0.0 for at, v in values.items()}
-        else:
+        else:  # confidence, superseded: in [0, 1] already
             scaled = {at: min(1.0, max(0.0, v)) for at, v in values.items()}
         for at, v in scaled.items():
             out[at][name] = v
     return out
+
+
+def superseded(
+    times: Mapping[Located, float], vectors: Mapping[Located, Sequence[float]], same: float
+) -> dict[Located, float]:
+    """1.0 for each candidate that a later one with a vector at least ``same`` similar
+    (cosine) supersedes, 0.0 for the others (candidates without a time or vector: none).
+
+    Examples:
+        >>> a, b, c = ("t", "a"), ("t", "b"), ("t", "c")
+        >>> times = {a: 1.0, b: 2.0, c: 3.0}
+        >>> vectors = {a: [1.0, 0.0], b: [0.9, 0.1], c: [0.0, 1.0]}
+        >>> superseded(times, vectors, 0.8)
+        {('t', 'a'): 1.0, ('t', 'b'): 0.0, ('t', 'c'): 0.0}
+    """
+    import numpy as np
+
+    ats = [at for at in times if at in vectors]
+    if not ats:
+        return {}
+    raw = np.asarray([vectors[at] for at in ats], dtype=np.float64)
+    norms = np.linalg.norm(raw, axis=1, keepdims=True)
+    m = raw / np.where(norms > 0, norms, 1.0)
+    t = np.asarray([times[at] for at in ats])
+    later = t[None, :] > t[:, None]  # later[i, j]: j was said after i
+    hit = ((m @ m.T) >= same) & later
+    return {at: float(row.any()) for at, row in zip(ats, hit, strict=True)}
 
 
 def memory_fields(spec: ModelSpec, weights: SearchWeights) -> dict[str, str]:
@@ -213,7 +254,7 @@ def memory_fields(spec: ModelSpec, weights: SearchWeights) -> dict[str, str]:
     """
     found: dict[str, str] = {}
     wanted = dict(weights.memory)
-    if "recency" in wanted:
+    if "recency" in wanted or "superseded" in wanted:  # supersession compares times too
         times = [
             f.name
             for f in spec.fields.values()

@@ -18,6 +18,7 @@ from ._text import check_k, text_candidates, text_hits
 if TYPE_CHECKING:
     from .._model import Model
     from .._query._query import Located, Query, Steps
+    from .._spec import ModelSpec
 
 M = TypeVar("M", bound="Model")
 
@@ -114,6 +115,8 @@ def hybrid(
     loaded = yield from _read(query, pool)
     records = {at: r for at, r in zip(pool, loaded, strict=True) if r is not None}
     memory = {at: _fusion.record_memory(r, memory_fields) for at, r in records.items()}
+    if weights.supersede > 0:
+        _supersession(spec, records, memory, weights.same)
     fused = [
         f
         for f in _fusion.fuse(
@@ -124,6 +127,22 @@ def hybrid(
         Hit(records[f.at], f.score, text_score=f.text, vector_score=f.vector, signals=f.signals)
         for f in fused
     ]
+
+
+def _supersession(
+    spec: ModelSpec,
+    records: dict[Located, Any],
+    memory: dict[Located, dict[str, float]],
+    same: float,
+) -> None:
+    """Adds the ``superseded`` signal: a later candidate, as similar as ``same``, says it anew."""
+    vec = next((f.name for f in spec.fields.values() if f.kind == "embedding"), None)
+    if vec is None:
+        return
+    times = {at: m["recency"] for at, m in memory.items() if "recency" in m}
+    vectors = {at: v for at, r in records.items() if (v := getattr(r, vec)) is not None}
+    for at, flag in _fusion.superseded(times, vectors, same).items():
+        memory[at]["superseded"] = flag
 
 
 def _live(
