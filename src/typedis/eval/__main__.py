@@ -16,9 +16,9 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from .. import _connection, connect
+from .. import connect
 from .._maintenance import delete_all
 from ..retrieval import HashingEmbedder, LocalEmbedder, SearchWeights, configure
 from ..retrieval._fusion import DEFAULT_SAME, Method
@@ -32,8 +32,9 @@ from ._report import markdown
 def _grid() -> list[SearchWeights]:
     """The weightings tried on the tuning seed (plain RRF first)."""
     out = [SearchWeights(text=1.0, vector=1.0, recency=0.0, supersede=0.0, method="rrf")]
+    methods: tuple[Method, ...] = ("minmax", "rrf")
     shapes = itertools.product(
-        ("minmax", "rrf"),
+        methods,
         (0.1, 0.2, 0.3, 0.5),
         (0.0, 0.05, 0.1, 0.2),
         ((0.0, DEFAULT_SAME), (0.5, 0.6), (0.5, 0.7), (0.5, 0.8)),
@@ -46,7 +47,7 @@ def _grid() -> list[SearchWeights]:
                 recency=recency,
                 supersede=supersede,
                 same=same,
-                method=cast(Method, method),
+                method=method,
             )
         )
     return out
@@ -78,9 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     conn = connect()
-    raw = conn.client
+    raw: Any = conn.client
     own = sum(1 for _ in raw.scan_iter(match="\\{td:EvalTurn*", count=1000))
-    if raw.dbsize() > own and not args.force:
+    if int(raw.dbsize()) > own and not args.force:
         print(
             f"{conn.redacted_url} holds keys: give an empty database (REDIS_URL) or --force",
             file=sys.stderr,
@@ -144,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
                 result["scale"][arm] = h.score(big, answers)["latency ms"]
     finally:
         delete_all(h.EvalTurn)
-        _connection.get_connection().close()
+        conn.close()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(result, indent=1, default=str) + "\n")
     args.out.with_suffix(".md").write_text(markdown(result))

@@ -18,7 +18,7 @@ from typing import Any, Literal, TypeAlias
 
 from .. import Key, Model, Sorted, field
 from ..retrieval import Embedding, SearchWeights, Text
-from ..retrieval._fusion import Located, fuse, superseded
+from ..retrieval._fusion import Located, Scored, fuse, superseded
 from ._corpus import KINDS, Corpus, Question
 from ._metrics import auroc, best_threshold, percentile, session_metrics, turn_metrics
 
@@ -139,14 +139,17 @@ def score(corpus: Corpus, answers: Sequence[Answer]) -> dict[str, Any]:
 def _abstention(answers: Sequence[Answer]) -> dict[str, float]:
     """How well the best score of a question separates answerable from absent ones."""
     out: dict[str, float] = {}
-    sources: dict[str, Any] = {
-        "score": lambda a: a.scores[0] if a.scores else 0.0,
-        "cosine": lambda a: max((s for s in a.vector_scores if s is not None), default=None),
-        "bm25": lambda a: max((s for s in a.text_scores if s is not None), default=None),
-    }
-    for name, best in sources.items():
-        pos = [v for a in answers if a.question.kind != "absent" and (v := best(a)) is not None]
-        neg = [v for a in answers if a.question.kind == "absent" and (v := best(a)) is not None]
+    for name in ("score", "cosine", "bm25"):
+        pos: list[float] = []
+        neg: list[float] = []
+        for a in answers:
+            if name == "score":
+                found: Sequence[float | None] = a.scores[:1] or (0.0,)
+            else:
+                found = a.vector_scores if name == "cosine" else a.text_scores
+            known = [s for s in found if s is not None]
+            if known:
+                (neg if a.question.kind == "absent" else pos).append(max(known))
         if pos and neg:
             out[f"{name} auroc"] = auroc(pos, neg)
             out[f"{name} best accuracy"] = best_threshold(pos, neg)[1]
@@ -179,15 +182,17 @@ def tune(
     fusion ``search`` runs: ``fuse`` with recency and supersession from the stored turns)."""
     at = {(t.user, t.id): t.at.timestamp() for t in corpus.turns}
     sames = sorted({w.same for w in grid if w.supersede > 0})
-    prepared = []
+    prepared: list[
+        tuple[Question, Scored, Scored, dict[Located, float], dict[float, dict[Located, float]]]
+    ] = []
     for ta, va in zip(text, vector, strict=True):
         q = ta.question
-        tcands = [
+        tcands: Scored = [
             ((q.user, r), s)
             for r, s in zip(ta.ranked, ta.text_scores, strict=True)
             if s is not None
         ]
-        vcands = [
+        vcands: Scored = [
             ((q.user, r), s)
             for r, s in zip(va.ranked, va.vector_scores, strict=True)
             if s is not None

@@ -11,9 +11,10 @@ from collections.abc import Generator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._errors import QueryError
-from . import _fusion, _vectors
+from ._fusion import SearchWeights, fuse, memory_fields, record_memory, superseded
 from ._hit import Hit
 from ._text import check_k, text_candidates, text_hits
+from ._vectors import provider, ranked, unit_query, vector_candidates
 
 if TYPE_CHECKING:
     from .._model import Model
@@ -32,19 +33,19 @@ def search(
 ) -> Steps[list[Hit[M]]]:
     """The hits of ``query.search(...)``, best first."""
     where = f"{query.model.__name__}.query.search()"
-    if weights is not None and not isinstance(weights, _fusion.SearchWeights):
+    if weights is not None and not isinstance(weights, SearchWeights):
         raise QueryError(f"{where}: weights takes a SearchWeights, got {weights!r}")
     if text is None and vector is None:
         raise QueryError(f"{where}: give a text to search for, a vector, or both")
     if weights is not None or (text is not None and vector is not None):
-        return (yield from hybrid(query, text, vector, k, weights or _fusion.SearchWeights()))
+        return (yield from hybrid(query, text, vector, k, weights or SearchWeights()))
     if vector is not None:
         k = check_k(where, k)
         spec = query.model.__typedis_spec__
         if isinstance(vector, str):
-            vector = _vectors.provider(spec).embed([vector])[0]
-        ranked = yield from _vectors.ranked(query, _vectors.unit_query(spec, vector), k, load=True)
-        return [Hit(r, score, vector_score=score) for _, score, r in ranked if r is not None]
+            vector = provider(spec).embed([vector])[0]
+        near = yield from ranked(query, unit_query(spec, vector), k, load=True)
+        return [Hit(r, score, vector_score=score) for _, score, r in near if r is not None]
     assert text is not None
     found = yield from text_hits(query, text, k)
     return [Hit(record, score, text_score=score) for record, score in found]
@@ -83,7 +84,7 @@ def hybrid(
     text: str | None,
     vector: Sequence[float] | str | None,
     k: int,
-    weights: _fusion.SearchWeights,
+    weights: SearchWeights,
 ) -> Steps[list[Hit[M]]]:
     """The fused ranking: each weighted source's ``max(k, weights.depth)`` best candidates,
     their records, the memory signals the weights ask for, ``_fusion.fuse``."""
@@ -99,11 +100,11 @@ def hybrid(
             f"{weights.vector}); give a text or vector whose weight is > 0"
         )
     if isinstance(vector, str) and use_vector:
-        vector = _vectors.provider(spec).embed([vector])[0]
-    memory_fields = _fusion.memory_fields(spec, weights)
+        vector = provider(spec).embed([vector])[0]
+    fields = memory_fields(spec, weights)
     found = yield from _together(
         text_candidates(query, text, n) if use_text and text is not None else _nothing(),
-        _vectors.vector_candidates(query, vector, n)
+        vector_candidates(query, vector, n)
         if use_vector and vector is not None and not isinstance(vector, str)
         else _nothing(),
     )
@@ -114,14 +115,11 @@ def hybrid(
         return []
     loaded = yield from _read(query, pool)
     records = {at: r for at, r in zip(pool, loaded, strict=True) if r is not None}
-    memory = {at: _fusion.record_memory(r, memory_fields) for at, r in records.items()}
+    memory = {at: record_memory(r, fields) for at, r in records.items()}
     if weights.supersede > 0:
         _supersession(spec, records, memory, weights.same)
     fused = [
-        f
-        for f in _fusion.fuse(
-            _live(text_found, records), _live(vector_found, records), weights, memory
-        )
+        f for f in fuse(_live(text_found, records), _live(vector_found, records), weights, memory)
     ][:k]
     return [
         Hit(records[f.at], f.score, text_score=f.text, vector_score=f.vector, signals=f.signals)
@@ -141,7 +139,7 @@ def _supersession(
         return
     times = {at: m["recency"] for at, m in memory.items() if "recency" in m}
     vectors = {at: v for at, r in records.items() if (v := getattr(r, vec)) is not None}
-    for at, flag in _fusion.superseded(times, vectors, same).items():
+    for at, flag in superseded(times, vectors, same).items():
         memory[at]["superseded"] = flag
 
 
