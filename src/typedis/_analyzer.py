@@ -17,7 +17,10 @@ from typing import Protocol, runtime_checkable
 
 import Stemmer
 
+from ._errors import ModelError
+
 _WORD = re.compile(r"\w+")
+_LANGUAGES = frozenset(Stemmer.algorithms())
 
 #: English function words: articles, pronouns, auxiliaries, prepositions, conjunctions.
 ENGLISH_STOP_WORDS: frozenset[str] = frozenset(
@@ -28,7 +31,7 @@ ENGLISH_STOP_WORDS: frozenset[str] = frozenset(
     ourselves out over own same she should so some such than that the their theirs them
     themselves then there these they this those through to too under until up very was we were
     what when where which while who whom why will with would you your yours yourself
-    yourselves""".split()
+    yourselves""".split()  # noqa: SIM905 (a word list reads best as prose)
 )
 
 
@@ -67,6 +70,9 @@ class StandardAnalyzer:
         language: a Snowball language (``Stemmer.algorithms()``), or None for no stemming.
         stop_words: the words dropped (compared casefolded, before stemming).
 
+    Raises:
+        ModelError: ``language`` is not a Snowball language.
+
     Examples:
         >>> StandardAnalyzer()("The runners were running to the coffee shops")
         ['runner', 'run', 'coffe', 'shop']
@@ -78,8 +84,11 @@ class StandardAnalyzer:
     stop_words: frozenset[str] = declared(default=ENGLISH_STOP_WORDS)
 
     def __post_init__(self) -> None:
-        if self.language is not None:
-            _stemmer(self.language)  # an unknown language fails here, at declaration
+        if self.language is not None and self.language not in _LANGUAGES:
+            raise ModelError(
+                f"StandardAnalyzer(language={self.language!r}): not a Snowball language; "
+                f"use one of {', '.join(sorted(_LANGUAGES))} or None"
+            )
 
     def __call__(self, text: str, /) -> list[str]:
         stop = self.stop_words

@@ -28,7 +28,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from dataclasses import field as declared
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, TypeVar, cast
 
 from .. import _keys
 from .._analyzer import STANDARD, Analyzer, terms
@@ -100,7 +100,7 @@ def weight(tf: float, dl: float, avgdl: float, k1: float, b: float) -> float:
     return tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl))
 
 
-def idf(n: int, df: int) -> float:
+def bm25_idf(n: int, df: int) -> float:
     """BM25's (Okapi, always positive) inverse document frequency: ln(1 + (N-df+½)/(df+½))."""
     return math.log(1 + (n - df + 0.5) / (df + 0.5))
 
@@ -146,7 +146,7 @@ class TextKind(IndexKind):
             raise ModelError(f"{where}: Text fields need a str (or str | None)")
         if not callable(marker.analyzer):
             raise ModelError(f"{where}: BM25(analyzer=...) must be a function str -> terms")
-        k1, b = marker.k1, marker.b
+        k1, b = cast(object, marker.k1), cast(object, marker.b)  # as given
         if isinstance(k1, bool) or not isinstance(k1, int | float) or not 0 <= k1 < math.inf:
             raise ModelError(f"{where}: BM25(k1=...) must be a finite number >= 0, got {k1!r}")
         if isinstance(b, bool) or not isinstance(b, int | float) or not 0 <= b <= 1:

@@ -68,12 +68,12 @@ local function score(id)
   local dl = tonumber(redis.call('ZSCORE', base, id))
   if not dl then return nil end
   local norm = k1 * (1 - b + b * dl / lists.avgdl)
-  local s = 0
+  local s = nil -- a document holding no query term is no candidate
   for _, l in ipairs(lists) do
     local impact = redis.call('ZSCORE', l.key, id)
     if impact then
       local tf = T.term_tf(ix, tonumber(impact), dl, lists.ref)
-      s = s + l.idf * tf * (k1 + 1) / (tf + norm)
+      s = (s or 0) + l.idf * tf * (k1 + 1) / (tf + norm)
     end
   end
   return s

@@ -15,9 +15,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from .. import _index, _keys, _lua, _maintenance, _scripts, _store
-from .._errors import ModelError, QueryError
-from .._index.text_kind import TEXT, TextRef, idf as idf_of, marker_of, term_key
 from .._analyzer import terms
+from .._errors import ModelError, QueryError
+from .._index.text_kind import TEXT, TextRef, bm25_idf, marker_of, term_key
 from .._query._planner import Fanout, Plan
 from .._query._query import Located, Steps
 
@@ -137,9 +137,9 @@ def text_hits(
     found: list[tuple[float, str, str]] = []
     for p, reply in zip(plans, replies, strict=True):
         found += _scored(p, reply)
-        flat = reply[2] if len(reply) > 2 else []
-        pairs = iter(flat)
-        rows.update(((p.tag, rid.decode()), row) for rid, row in zip(pairs, pairs, strict=True))
+        flat: list[Any] = reply[2] if len(reply) > 2 else []
+        for at in range(0, len(flat), 2):  # id, values, id, values...
+            rows[(p.tag, flat[at].decode())] = flat[at + 1]
     out: list[tuple[M, float]] = []
     for score, tag, rid in _best(found, k):
         row = rows.get((tag, rid))
@@ -162,10 +162,11 @@ def _idf_calls(
     spec = target.model.__typedis_spec__
     index = spec.index_of(TEXT.name, target.name)
     assert index is not None  # every Text field has its index
-    given = [tokens] if isinstance(tokens, str) else tokens
-    if not isinstance(given, Sequence) or not all(isinstance(t, str) for t in given):
+    given: object = [tokens] if isinstance(tokens, str) else tokens
+    items = list(cast(Sequence[object], given)) if isinstance(given, Sequence) else None
+    if items is None or not all(isinstance(t, str) for t in items):
         raise QueryError(f"{what}: tokens takes a str or a list of str, got {tokens!r}")
-    words = cast(Sequence[str], given)
+    words = cast(list[str], items)
     tag = _tag(spec, partition, f"{what} of {target!r}")
     analyzer = marker_of(spec.fields[target.name]).analyzer
     analyzed = {w: terms(analyzer, w) for w in words}
@@ -178,7 +179,7 @@ def _idf_calls(
         if n == 0:
             return dict.fromkeys(words, 0.0)
         return {
-            w: max((idf_of(n, dfs[t]) for t in found), default=0.0)
+            w: max((bm25_idf(n, dfs[t]) for t in found), default=0.0)
             for w, found in analyzed.items()
         }
 
@@ -206,7 +207,9 @@ def _tag(spec: ModelSpec, partition: object, where: str) -> str:
     return _maintenance.tag_for(spec, checked)
 
 
-def idf(ref: TextRef[M], tokens: str | Sequence[str], *, partition: object = ()) -> dict[str, float]:
+def idf(
+    ref: TextRef[M], tokens: str | Sequence[str], *, partition: object = ()
+) -> dict[str, float]:
     """BM25's inverse document frequency of each token in one partition, without a search.
 
     Each token is analyzed as the field's texts are (a stop word has no term: 0.0);
