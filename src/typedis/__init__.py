@@ -11,7 +11,7 @@ from typedis._scripts import check_connection
 from typedis._sweeper import AsyncSweeper, Sweeper, astart_sweeper, start_sweeper
 
 from . import memory as memory  # the agent-memory primitives register their kinds and operations
-from . import retrieval as retrieval  # search: registers its kinds and operations
+from . import retrieval as retrieval  # text search registers its kind and operation
 from ._changes import Change, ChangeLog, PendingChange
 from ._channel import AsyncSubscription, Channel, Subscription
 from ._connection import Connection, connect, get_connection
@@ -51,7 +51,7 @@ from ._model import Model
 from ._query._conditions import Cond
 from ._query._query import Query
 from ._schema import Index
-from .retrieval import Embedding, Text
+from .retrieval import Content, Embedding, Text
 
 try:
     __version__ = version("typedis")
@@ -70,6 +70,7 @@ __all__ = [
     "Confidence",
     "ConfigError",
     "Connection",
+    "Content",
     "CorruptRecord",
     "Decaying",
     "Embedding",

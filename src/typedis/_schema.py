@@ -73,7 +73,7 @@ def _marker(model: str, name: str, info: FieldInfo) -> tuple[Marker | None, Fiel
 def _codec(marker: Marker | None, base: Any) -> FieldCodec:
     """The codec of a field: its kind's own (``IndexKind.codec``), else the type's."""
     kind = _index.for_marker(marker)
-    own = kind.codec(base) if kind is not None else None
+    own = kind.codec(marker, base) if kind is not None and marker is not None else None
     return own if own is not None else codec_for(base)
 
 

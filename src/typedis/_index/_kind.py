@@ -130,9 +130,9 @@ class IndexKind(ABC):
         """The index key's part after ``<tag>:`` (see ``_keys``)."""
         return f"{self.letter}:{'+'.join(_keys.escape(f) for f in fields)}"
 
-    def codec(self, annotation: Any) -> FieldCodec | None:
-        """How the kind's fields of type ``annotation`` are stored, when not as the type's own
-        values are (``_codec.codec_for``); None (the default) for the type's."""
+    def codec(self, marker: Marker, annotation: Any) -> FieldCodec | None:
+        """How the kind's fields (``marker``, of type ``annotation``) are stored, when not as
+        the type's own values are (``_codec.codec_for``); None (the default) for the type's."""
         return None
 
     def options(self, field: FieldSpec) -> Mapping[str, str | float]:

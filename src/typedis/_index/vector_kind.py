@@ -18,7 +18,7 @@ import struct
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from .._codec import FieldCodec
 from .._errors import ModelError
@@ -85,7 +85,7 @@ class VectorKind(IndexKind):
             raise ModelError(
                 f"{where}: an Embedding field names its source field: field(source='body')"
             )
-        dimension = field.options.dimension
+        dimension = cast(object, field.options.dimension)  # typed, but given at run time
         if dimension is not None and (
             isinstance(dimension, bool) or not isinstance(dimension, int) or dimension < 1
         ):
@@ -93,7 +93,7 @@ class VectorKind(IndexKind):
         if not field.nullable:
             raise ModelError(f"{where}: an Embedding field is None until it is filled")
 
-    def codec(self, annotation: Any) -> FieldCodec:
+    def codec(self, marker: Marker, annotation: Any) -> FieldCodec:
         return VECTOR
 
     def options(self, field: FieldSpec) -> Mapping[str, str | float]:

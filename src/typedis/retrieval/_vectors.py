@@ -83,14 +83,15 @@ class _Cache:
         matrix = np.frombuffer(b"".join(v for _, v in kept), "<f4").reshape(len(kept), width)
         self.matrix = _unit(matrix.astype(np.float32))
         self.ids = [i for i, _ in kept]
-        self.rows = {i: n for n, i in enumerate(self.ids)}
+        self.rows = {i: n for n, (i, _) in enumerate(kept)}
         self.free = []
 
     def _row(self, raw: bytes) -> Matrix:
-        row = np.frombuffer(raw, "<f4").astype(np.float32)
+        row: Matrix = np.frombuffer(raw, "<f4").astype(np.float32)
         if self.rows and row.shape[0] != self.dimension:
             raise _mixed(sorted({row.shape[0], self.dimension}))
-        return _unit(row.reshape(1, -1))[0]
+        unit: Matrix = _unit(row.reshape(1, -1))[0]
+        return unit
 
     def _put(self, rid: str, row: Matrix) -> None:
         at = self.rows.get(rid)
