@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from typedis.eval import Corpus, content_words, generate, load_locomo
+from typedis.eval import _harness as h
+from typedis.eval._corpus import KINDS
 from typedis.eval._metrics import (
     auroc,
     best_threshold,
@@ -23,6 +27,8 @@ from typedis.eval._metrics import (
     session_metrics,
     turn_metrics,
 )
+from typedis.eval._report import markdown
+from typedis.retrieval import HashingEmbedder, NotSemanticWarning, SearchWeights, configure
 
 
 @pytest.fixture(scope="module")
@@ -214,3 +220,65 @@ def test_the_locomo_loader_names_what_is_wrong(tmp_path: Path) -> None:
     path.write_text(json.dumps([{"conversation": {}}]))
     with pytest.raises(ValueError, match="conversation #0 lacks 'sample_id'"):
         load_locomo(path)
+
+
+# ---- the harness end to end, on the hashing embedder ----------------------------------------
+
+
+@pytest.fixture
+def hashing() -> Iterator[None]:
+    configure(embedder=HashingEmbedder(64))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotSemanticWarning)
+        yield
+    configure(embedder=None)
+
+
+def test_the_harness_end_to_end(hashing: None) -> None:
+    corpus = generate(5, users=3, sessions=8, turns=6)  # 144 turns
+    h.load(corpus)
+    answers = {
+        arm: h.run(corpus, arm, SearchWeights() if arm == "hybrid" else None) for arm in h.ARMS
+    }
+    scored = {arm: h.score(corpus, a) for arm, a in answers.items()}
+    for arm, s in scored.items():
+        assert s["leaked hits"] == 0, arm
+        assert s["questions"] == {k: sum(q.kind == k for q in corpus.questions) for k in KINDS}
+        assert set(s["metrics"]) == {"exact", "paraphrase", "update", "all"}
+        assert 0.0 <= s["metrics"]["all"]["session recall@5"] <= 1.0
+        assert s["latency ms"]["p50"] > 0
+    # BM25 finds the worded-alike questions and none of the paraphrases' answer turns
+    assert scored["text"]["metrics"]["exact"]["turn recall@10"] == 1.0
+    assert scored["text"]["metrics"]["paraphrase"]["turn recall@10"] == 0.0
+    # tuning re-fuses the single-source candidates exactly as search fuses them
+    w = SearchWeights(supersede=0.8, same=0.3)
+    (tuned,) = h.tune(corpus, answers["text"], answers["vector"], [w], h.vectors())
+    hybrid = h.score(corpus, h.run(corpus, "hybrid", w))["metrics"]
+    assert tuned[1]["session recall@5"] == hybrid["all"]["session recall@5"]
+    assert tuned[1]["current@1"] == hybrid["update"]["current@1"]
+    result = {
+        "command": "test",
+        "server": "test",
+        "machine": "test",
+        "embedder": "hashing",
+        "shape": {"users": 3, "sessions": 8, "turns": 6},
+        "tune seed": 5,
+        "seed": 5,
+        "default": {"text": w.text},
+        "arms": scored,
+        "tuning": [
+            {
+                "weights": {
+                    "method": "minmax",
+                    "text": 0.3,
+                    "vector": 0.7,
+                    "recency": 0.1,
+                    "supersede": 0.5,
+                    "same": 0.7,
+                },
+                **tuned[1],
+            }
+        ],
+    }
+    page = markdown(result)
+    assert "| hybrid | paraphrase |" in page and "| minmax | 0.3 | 0.7 | 0.1 | 0.8 | 0.3 |" in page

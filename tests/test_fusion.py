@@ -77,6 +77,35 @@ def test_memory_signals_by_value() -> None:
     assert [f.at[1] for f in fused] == ["b", "a", "c"]
 
 
+def test_supersession_by_value() -> None:
+    # a (oldest) and c say nearly the same (cosine 0.96); b is about something else
+    vectors = {A: [1.0, 0.0], B: [0.0, 1.0], C: [0.96, 0.28]}
+    memory = {A: {"recency": 1.0}, B: {"recency": 2.0}, C: {"recency": 3.0}}
+    text = [(A, 10.0), (B, 8.0), (C, 7.0), (D, 0.0)]
+    w = SearchWeights(text=1.0, vector=0.0, recency=0.0, supersede=0.6, same=0.9)
+    fused = fuse(text, None, w, memory, vectors)
+    # c scores 0.7 >= 0.6 * 1.0: a is superseded, and ranks just below c
+    assert [f.at[1] for f in fused] == ["b", "c", "a", "d"]
+    assert fused[2].score == pytest.approx(0.7) and fused[2].score < fused[1].score
+    assert dict(fused[2].signals) == {"superseded": 1.0}
+    # a later record scoring too little, or too different, supersedes nothing
+    for weights in (
+        SearchWeights(text=1.0, vector=0.0, recency=0.0, supersede=0.8, same=0.9),
+        SearchWeights(text=1.0, vector=0.0, recency=0.0, supersede=0.6, same=0.97),
+        SearchWeights(text=1.0, vector=0.0, recency=0.0, supersede=0.0),
+    ):
+        assert [f.at[1] for f in fuse(text, None, weights, memory, vectors)] == ["a", "b", "c", "d"]
+
+
+def test_a_chain_of_updates_ranks_newest_first() -> None:
+    same = [1.0, 0.0]
+    vectors = {A: same, B: same, C: same}
+    memory = {A: {"recency": 1.0}, B: {"recency": 2.0}, C: {"recency": 3.0}}
+    w = SearchWeights(text=1.0, vector=0.0, recency=0.0, supersede=0.5, same=0.9)
+    fused = fuse([(A, 10.0), (B, 9.0), (C, 8.0), (D, 0.0)], None, w, memory, vectors)
+    assert [f.at[1] for f in fused] == ["c", "b", "a", "d"]
+
+
 def test_the_newer_of_two_equal_matches_wins_on_recency() -> None:
     w = SearchWeights(text=0.5, vector=0.5, recency=0.1)
     memory = {A: {"recency": 1.0}, B: {"recency": 2.0}}
@@ -118,7 +147,11 @@ def memories(draw: st.DrawFn) -> dict[Located, dict[str, float]]:
     chosen = draw(st.lists(ids, unique=True, max_size=10))
     value = st.floats(0, 1e6, allow_nan=False)
     return {
-        at: {"recency": draw(value), "decay": draw(value), "confidence": draw(st.floats(0, 1))}
+        at: {
+            "recency": draw(value),
+            "decay": draw(value),
+            "confidence": draw(st.floats(0, 1)),
+        }
         for at in chosen
     }
 
@@ -130,6 +163,8 @@ def _weights(draw: st.DrawFn) -> SearchWeights:
         recency=draw(weight),
         decay=draw(weight),
         confidence=draw(weight),
+        supersede=draw(st.sampled_from([0.0, 0.5, 0.9, 1.0])),
+        same=draw(st.sampled_from([0.0, 0.5, 1.0])),
         method=draw(methods),
     )
 
@@ -175,6 +210,28 @@ def test_raising_a_memory_signal_never_moves_it_down(
     bigger = dict(memory)
     bigger[at] = {**memory[at], signal: memory[at][signal] + data.draw(st.floats(0.01, 10))}
     assert position(fuse(text, None, w, bigger), at) <= before
+
+
+@given(st.data(), scored, memories())
+def test_a_superseded_candidate_ranks_below_a_later_similar_one(
+    data: st.DataObject,
+    text: list[tuple[Located, float]],
+    memory: dict[Located, dict[str, float]],
+) -> None:
+    w = _weights(data.draw)
+    vectors = {at: [1.0, float(i % 3)] for i, at in enumerate(memory)}
+    fused = fuse(text, None, w, memory, vectors)
+    place = {f.at: i for i, f in enumerate(fused)}
+    for f in fused:
+        if f.signals.get("superseded"):
+            later = [
+                g.at
+                for g in fused
+                if g.at in memory and memory[g.at]["recency"] > memory[f.at]["recency"]
+            ]
+            assert any(place[g] < place[f.at] for g in later)
+    if w.supersede == 0:
+        assert fused == fuse(text, None, w, memory)
 
 
 @given(st.data(), scored, scored, memories())
@@ -227,7 +284,7 @@ class FuMemo(Model, partition="user"):
     id: Key[str]
     body: Text[str]
     at: Sorted[datetime]
-    sure: Confidence = field(initial=0.5)
+    sure: Confidence = field(default=0.5)
     vec: Embedding = field(default=None, source="body", provider=HashingEmbedder(64))
 
 

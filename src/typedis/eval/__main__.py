@@ -36,8 +36,8 @@ def _grid() -> list[SearchWeights]:
     shapes = itertools.product(
         methods,
         (0.1, 0.2, 0.3, 0.5),
-        (0.0, 0.05, 0.1, 0.2),
-        ((0.0, DEFAULT_SAME), (0.5, 0.6), (0.5, 0.7), (0.5, 0.8)),
+        (0.0, 0.1, 0.2),
+        ((0.0, DEFAULT_SAME), (0.7, 0.3), (0.8, 0.3), (0.9, 0.3), (0.8, 0.4), (0.8, 0.5)),
     )
     for method, text, recency, (supersede, same) in shapes:
         out.append(
@@ -110,10 +110,12 @@ def main(argv: list[str] | None = None) -> int:
         result["tuning"] = [
             {
                 "weights": {
+                    "method": w.method,
                     "text": w.text,
                     "vector": w.vector,
                     "recency": w.recency,
-                    "method": w.method,
+                    "supersede": w.supersede,
+                    "same": w.same,
                 },
                 **m,
             }

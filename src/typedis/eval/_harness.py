@@ -18,7 +18,7 @@ from typing import Any, Literal, TypeAlias
 
 from .. import Key, Model, Sorted, field
 from ..retrieval import Embedding, SearchWeights, Text
-from ..retrieval._fusion import Located, Scored, fuse, superseded
+from ..retrieval._fusion import Located, Scored, fuse
 from ._corpus import KINDS, Corpus, Question
 from ._metrics import auroc, best_threshold, percentile, session_metrics, turn_metrics
 
@@ -181,9 +181,8 @@ def tune(
     """Each weighting of ``grid``, scored on the fusion of the single-source candidates (the
     fusion ``search`` runs: ``fuse`` with recency and supersession from the stored turns)."""
     at = {(t.user, t.id): t.at.timestamp() for t in corpus.turns}
-    sames = sorted({w.same for w in grid if w.supersede > 0})
     prepared: list[
-        tuple[Question, Scored, Scored, dict[Located, float], dict[float, dict[Located, float]]]
+        tuple[Question, Scored, Scored, dict[Located, float], dict[Located, Sequence[float]]]
     ] = []
     for ta, va in zip(text, vector, strict=True):
         q = ta.question
@@ -200,17 +199,13 @@ def tune(
         pool = {c for c, _ in tcands} | {c for c, _ in vcands}
         times = {c: at[c] for c in pool}
         vecs = {c: stored[c] for c in pool if c in stored}
-        flags = {same: superseded(times, vecs, same) for same in sames}
-        prepared.append((q, tcands, vcands, times, flags))
+        prepared.append((q, tcands, vcands, times, vecs))
     out: list[tuple[SearchWeights, dict[str, float]]] = []
     for w in grid:
         fused_answers: list[Answer] = []
-        for q, tcands, vcands, times, flags in prepared:
-            memory: dict[Located, dict[str, float]] = {c: {"recency": t} for c, t in times.items()}
-            if w.supersede > 0:
-                for c, flag in flags[w.same].items():
-                    memory[c]["superseded"] = flag
-            fused = fuse(tcands, vcands, w, memory)
+        for q, tcands, vcands, times, vecs in prepared:
+            memory = {c: {"recency": t} for c, t in times.items()}
+            fused = fuse(tcands, vcands, w, memory, vecs)
             fused_answers.append(
                 Answer(
                     q,

@@ -10,10 +10,12 @@ sources and of the memory signals, each in [0, 1]:
   candidates (the newest 1, the oldest 0), so that of two records saying the same thing the
   later one wins: "what is X now" finds the current value before a superseded one;
 - ``decay``: a ``Decaying`` field's value now, divided by the largest among the candidates;
-- ``confidence``: a ``Confidence`` field's value;
-- ``superseded`` (a penalty, subtracted): 1 when a later candidate says nearly the same thing
-  (the cosine of the two records' vectors at least ``same``), so the earlier statement of a
-  fact that changed gives way to the later one; 0 otherwise.
+- ``confidence``: a ``Confidence`` field's value.
+
+Then **supersession** (``supersede`` > 0): a candidate is superseded by a later one about the
+same subject — their vectors at least ``same`` similar (cosine) and the later one scoring at
+least ``supersede`` times as much for this query — and then ranks just below it (its signal
+``superseded`` is 1). The earlier statement of a fact that changed gives way to the later one.
 
 A source or signal of weight 0 takes no part: its candidates are not fetched, and the ranking
 is the one the other sources give. The default weights are measured on the evaluation
@@ -46,7 +48,7 @@ DEFAULT_TEXT = 0.3
 DEFAULT_VECTOR = 0.7
 DEFAULT_RECENCY = 0.1
 DEFAULT_SUPERSEDE = 0.0
-DEFAULT_SAME = 0.8
+DEFAULT_SAME = 0.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +64,9 @@ class SearchWeights:
         recency: the weight of the record's time over the candidates (newest 1, oldest 0).
         decay: the weight of a ``Decaying`` field's value now (over the candidates' largest).
         confidence: the weight of a ``Confidence`` field's value.
-        supersede: the penalty of a candidate that a later, similar candidate supersedes.
-        same: the cosine at which two candidates' vectors say the same thing (``supersede``).
+        supersede: a later candidate scoring at least this fraction of an earlier one's score
+            (and ``same`` similar) supersedes it: the earlier ranks just below (0: off; <= 1).
+        same: the cosine from which two candidates' vectors speak of the same subject.
         method: ``"minmax"`` (scores onto [0, 1]) or ``"rrf"`` (weighted reciprocal ranks).
         rrf_k: the constant c of ``(c + 1) / (c + rank)`` (``"rrf"`` only).
         depth: candidates taken from each source (at least ``k`` are taken).
@@ -102,6 +105,11 @@ class SearchWeights:
                 raise QueryError(
                     f"SearchWeights: {f.name} must be a finite number >= 0, got {value!r}"
                 )
+        if self.supersede > 1 or self.same > 1:
+            raise QueryError(
+                f"SearchWeights: supersede and same are at most 1, got {self.supersede!r} "
+                f"and {self.same!r}"
+            )
         if self.method not in ("minmax", "rrf"):
             raise QueryError(
                 f"SearchWeights: method must be 'minmax' or 'rrf', got {self.method!r}"
@@ -117,14 +125,13 @@ class SearchWeights:
 
     @property
     def memory(self) -> tuple[tuple[str, float], ...]:
-        """The memory signals in play, by name, with their weights (a penalty's is negative)."""
+        """The memory signals of weight > 0, by name."""
         named = (
             ("recency", self.recency),
             ("decay", self.decay),
             ("confidence", self.confidence),
-            ("superseded", -self.supersede),
         )
-        return tuple((n, w) for n, w in named if w != 0)
+        return tuple((n, w) for n, w in named if w > 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,12 +161,14 @@ def fuse(
     vector: Scored | None,
     weights: SearchWeights,
     memory: Mapping[Located, Mapping[str, float]] | None = None,
+    vectors: Mapping[Located, Sequence[float]] | None = None,
 ) -> list[Fused]:
     """Every candidate of the weighted sources, best first (ties by id, then tag).
 
     ``text`` and ``vector`` are a source's candidates with their raw scores (None: not
     searched); ``memory`` the raw memory values of the candidates (``"recency"``: a timestamp,
-    ``"decay"``: a value >= 0, ``"confidence"``: a value in [0, 1]), read from the records.
+    ``"decay"``: a value >= 0, ``"confidence"``: a value in [0, 1]), read from the records;
+    ``vectors`` the candidates' vectors, which supersession compares (with their timestamps).
 
     Examples:
         >>> a, b = ("t", "a"), ("t", "b")
@@ -179,18 +188,52 @@ def fuse(
         for at, s in _normalised(scored, weights).items():
             pool[at] = pool.get(at, 0.0) + weight * s
     signals = _signals(pool, memory or {}, weights)
-    out = [
-        Fused(
-            at,
-            score + sum(w * signals[at].get(n, 0.0) for n, w in weights.memory),
-            raw_text.get(at),
-            raw_vector.get(at),
-            signals[at],
-        )
+    scores = {
+        at: score + sum(w * signals[at].get(n, 0.0) for n, w in weights.memory)
         for at, score in pool.items()
-    ]
+    }
+    if weights.supersede > 0 and vectors:
+        times = {at: m["recency"] for at, m in (memory or {}).items() if "recency" in m}
+        for at, score in _superseded(scores, times, vectors, weights).items():
+            scores[at] = score
+            signals[at]["superseded"] = 1.0
+    out = [Fused(at, scores[at], raw_text.get(at), raw_vector.get(at), signals[at]) for at in pool]
     out.sort(key=lambda f: (-f.score, f.at[1], f.at[0]))
     return out
+
+
+def _superseded(
+    scores: Mapping[Located, float],
+    times: Mapping[Located, float],
+    vectors: Mapping[Located, Sequence[float]],
+    weights: SearchWeights,
+) -> dict[Located, float]:
+    """The new scores of the superseded candidates: each just below the lowest ranked of
+    those that supersede it (latest first, so a chain of updates ranks newest first)."""
+    import numpy as np
+
+    ats = sorted((at for at in scores if at in times and at in vectors), key=lambda a: -times[a])
+    if len(ats) < 2:
+        return {}
+    raw = np.asarray([vectors[at] for at in ats], dtype=np.float64)
+    norms = np.linalg.norm(raw, axis=1, keepdims=True)
+    unit = raw / np.where(norms > 0, norms, 1.0)
+    same = (unit @ unit.T) >= weights.same
+    base = np.asarray([scores[at] for at in ats])
+    t = np.asarray([times[at] for at in ats])
+    final = base.copy()
+    out: dict[Located, float] = {}
+    for i in range(1, len(ats)):  # ats[:i] were said no earlier than ats[i]
+        later = same[i, :i] & (t[:i] > t[i]) & (base[:i] >= weights.supersede * base[i])
+        if later.any():
+            below = float(final[:i][later].min()) - _BELOW
+            if below < final[i]:
+                final[i] = below
+                out[ats[i]] = below
+    return out
+
+
+_BELOW = 1e-9  # how far below its superseder a superseded candidate ranks
 
 
 def _signals(
@@ -219,33 +262,6 @@ def _signals(
     return out
 
 
-def superseded(
-    times: Mapping[Located, float], vectors: Mapping[Located, Sequence[float]], same: float
-) -> dict[Located, float]:
-    """1.0 for each candidate that a later one with a vector at least ``same`` similar
-    (cosine) supersedes, 0.0 for the others (candidates without a time or vector: none).
-
-    Examples:
-        >>> a, b, c = ("t", "a"), ("t", "b"), ("t", "c")
-        >>> times = {a: 1.0, b: 2.0, c: 3.0}
-        >>> vectors = {a: [1.0, 0.0], b: [0.9, 0.1], c: [0.0, 1.0]}
-        >>> superseded(times, vectors, 0.8)
-        {('t', 'a'): 1.0, ('t', 'b'): 0.0, ('t', 'c'): 0.0}
-    """
-    import numpy as np
-
-    ats = [at for at in times if at in vectors]
-    if not ats:
-        return {}
-    raw = np.asarray([vectors[at] for at in ats], dtype=np.float64)
-    norms = np.linalg.norm(raw, axis=1, keepdims=True)
-    m = raw / np.where(norms > 0, norms, 1.0)
-    t = np.asarray([times[at] for at in ats])
-    later = t[None, :] > t[:, None]  # later[i, j]: j was said after i
-    hit = ((m @ m.T) >= same) & later
-    return {at: float(row.any()) for at, row in zip(ats, hit, strict=True)}
-
-
 def memory_fields(spec: ModelSpec, weights: SearchWeights) -> dict[str, str]:
     """The field each weighted memory signal reads (signals the model cannot give left out).
 
@@ -254,7 +270,7 @@ def memory_fields(spec: ModelSpec, weights: SearchWeights) -> dict[str, str]:
     """
     found: dict[str, str] = {}
     wanted = dict(weights.memory)
-    if "recency" in wanted or "superseded" in wanted:  # supersession compares times too
+    if "recency" in wanted or weights.supersede > 0:  # supersession compares times too
         times = [
             f.name
             for f in spec.fields.values()

@@ -11,7 +11,7 @@ from collections.abc import Generator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._errors import QueryError
-from ._fusion import SearchWeights, fuse, memory_fields, record_memory, superseded
+from ._fusion import SearchWeights, fuse, memory_fields, record_memory
 from ._hit import Hit
 from ._text import check_k, text_candidates, text_hits
 from ._vectors import provider, ranked, unit_query, vector_candidates
@@ -116,10 +116,12 @@ def hybrid(
     loaded = yield from _read(query, pool)
     records = {at: r for at, r in zip(pool, loaded, strict=True) if r is not None}
     memory = {at: record_memory(r, fields) for at, r in records.items()}
-    if weights.supersede > 0:
-        _supersession(spec, records, memory, weights.same)
+    vectors = _vectors_of(spec, records) if weights.supersede > 0 else None
     fused = [
-        f for f in fuse(_live(text_found, records), _live(vector_found, records), weights, memory)
+        f
+        for f in fuse(
+            _live(text_found, records), _live(vector_found, records), weights, memory, vectors
+        )
     ][:k]
     return [
         Hit(records[f.at], f.score, text_score=f.text, vector_score=f.vector, signals=f.signals)
@@ -127,20 +129,12 @@ def hybrid(
     ]
 
 
-def _supersession(
-    spec: ModelSpec,
-    records: dict[Located, Any],
-    memory: dict[Located, dict[str, float]],
-    same: float,
-) -> None:
-    """Adds the ``superseded`` signal: a later candidate, as similar as ``same``, says it anew."""
+def _vectors_of(spec: ModelSpec, records: dict[Located, Any]) -> dict[Located, Any]:
+    """The candidates' vectors (their Embedding field), which supersession compares."""
     vec = next((f.name for f in spec.fields.values() if f.kind == "embedding"), None)
     if vec is None:
-        return
-    times = {at: m["recency"] for at, m in memory.items() if "recency" in m}
-    vectors = {at: v for at, r in records.items() if (v := getattr(r, vec)) is not None}
-    for at, flag in superseded(times, vectors, same).items():
-        memory[at]["superseded"] = flag
+        return {}
+    return {at: v for at, r in records.items() if (v := getattr(r, vec)) is not None}
 
 
 def _live(
