@@ -273,8 +273,8 @@ def test_the_harness_end_to_end(hashing: None) -> None:
                     "text": 0.3,
                     "vector": 0.7,
                     "recency": 0.1,
-                    "supersede": 0.5,
-                    "same": 0.7,
+                    "supersede": 0.8,
+                    "same": 0.3,
                 },
                 **tuned[1],
             }
