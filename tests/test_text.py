@@ -44,8 +44,8 @@ from typedis import (
     _codegen,
 )
 from typedis._analyzer import STANDARD, terms
-from typedis._keys import escape
 from typedis._index.text_kind import K1, B, bm25_idf, weight
+from typedis._keys import escape
 from typedis._query._query import _drive  # pyright: ignore[reportPrivateUsage]
 from typedis.retrieval import BM25, Hit, aidf, idf
 from typedis.retrieval._text import text_candidates
@@ -110,7 +110,7 @@ def reference_scores(
     return out
 
 
-def assert_top(got: list[tuple[str, float]], want: Mapping[str, float], k: int) -> None:
+def assert_top(got: list[tuple[Any, float]], want: Mapping[Any, float], k: int) -> None:
     """``got`` is a correct top k of ``want``: each id with its true score, best first, as many
     as there are up to k, and none worse than the k-th best true score (ties may cut either
     way)."""
@@ -241,6 +241,7 @@ def test_pruned_scoring_gives_the_exhaustive_top_k(
     TxNote.save_many(
         [TxNote(user="u", id=f"{i:03}", body=b, kind=kinds[i]) for i, b in enumerate(corpus)]
     )
+    assert TxNote.check_indexes()["total"] == 0  # impacts recomputed at 16 and 32 documents
     texts: dict[str, str | None] = {f"{i:03}": b for i, b in enumerate(corpus)}
     tasks = [rid for rid in texts if kinds[int(rid)] == "task"]
     for q, live in (
@@ -555,3 +556,46 @@ def test_stateful_text_index(redis_client: redis.Redis) -> None:
     run_state_machine_as_test(
         TextMachine, settings=settings(max_examples=25, stateful_step_count=20, deadline=None)
     )
+
+
+def test_a_search_across_partitions_merges_each_partitions_best(redis_client: redis.Redis) -> None:
+    corpora: dict[str, dict[str, str | None]] = {
+        "ann": {"1": "coffee beans", "2": "coffee coffee grinder", "3": "tea"},
+        "bob": {"1": "coffee", "2": "green tea"},
+        "cy": {"1": "espresso"},
+    }
+    for user, corpus in corpora.items():
+        for rid, body in corpus.items():
+            TxNote(user=user, id=rid, body=body).save()
+    want = {
+        (user, rid): s
+        for user, corpus in corpora.items()
+        for rid, s in reference_scores(corpus, "coffee tea").items()
+    }
+    spread = TxNote.query.across_partitions()
+    for hits in (
+        spread.search("coffee tea", k=4),
+        asyncio.run(spread.asearch("coffee tea", k=4)),
+    ):
+        assert_top([((h.record.user, h.record.id), h.score) for h in hits], want, 4)
+    assert TxNote.delete_all() == 6
+    assert [k for k in redis_client.scan_iter() if b":x:" in k] == []
+
+
+def test_the_reference_length_follows_the_average_while_the_index_is_young(
+    redis_client: redis.Redis,
+) -> None:
+    stats = "{td:TxDoc}:x:body:s"
+    texts = {"00": "coffee"} | {f"{i:02}": f"coffee w{i} " + "word " * 8 for i in range(1, 16)}
+    for rid, text in texts.items():
+        TxDoc(id=rid, body=text).save()
+        if rid == "00":
+            assert redis_client.zscore(stats, "ref") == 1.0  # the first document's length
+    assert redis_client.zscore(stats, "ref") == pytest.approx((1 + 15 * 10) / 16)
+    assert TxDoc.check_indexes()["total"] == 0
+    corpus: dict[str, str | None] = dict(texts)
+    assert_top(
+        pairs(TxDoc.query.search("coffee w3", k=5)), reference_scores(corpus, "coffee w3"), 5
+    )
+    TxDoc(id="00", body="coffee again").save()  # re-indexed at 16 documents: less than 5% off
+    assert redis_client.zscore(stats, "ref") == pytest.approx((1 + 15 * 10) / 16)

@@ -14,16 +14,16 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from .. import _index, _keys, _lua, _maintenance, _scripts, _store
+from .. import _index, _keys, _lua, _scripts, _store
 from .._analyzer import terms
+from .._codec import text as stored_text
 from .._errors import ModelError, QueryError
 from .._index.text_kind import TEXT, TextRef, bm25_idf, marker_of, term_key
 from .._query._planner import Fanout, Plan
-from .._query._query import Located, Steps
 
 if TYPE_CHECKING:
     from .._model import Model
-    from .._query._query import Query
+    from .._query._query import Located, Query, Steps
     from .._spec import IndexSpec, ModelSpec
 
 M = TypeVar("M", bound="Model")
@@ -31,8 +31,6 @@ M = TypeVar("M", bound="Model")
 _index.register(TEXT)
 _lua.operation("text_search")
 _JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-
-Scored = tuple[Located, float]
 
 
 def text_index(model: type[Model], where: str) -> IndexSpec:
@@ -81,7 +79,8 @@ def _call(
         "terms": words,
         "k": k,
         "prune": prune,
-        "filter": None if p.where == ["all"] else replace(p, mode="ids", reads=()).program(),
+        "where": p.where,
+        "filter": replace(p, mode="ids", reads=()).program(),
         "read": json.loads(replace(p, where=["ids", ["-"]]).program()) if read else None,
     }
     function = _lua.library(spec).function("text_search")
@@ -100,7 +99,7 @@ def _best(found: Iterable[tuple[float, str, str]], k: int) -> list[tuple[float, 
 
 def text_candidates(
     query: Query[Any], text: str, n: int, *, prune: bool = True
-) -> Steps[list[Scored]]:
+) -> Steps[list[tuple[Located, float]]]:
     """The ``n`` best records of the query for ``text`` by BM25, best first: ((tag, id), score).
 
     Records are not read; the filters of the query restrict the candidates.
@@ -137,7 +136,7 @@ def text_hits(
     found: list[tuple[float, str, str]] = []
     for p, reply in zip(plans, replies, strict=True):
         found += _scored(p, reply)
-        flat: list[Any] = reply[2] if len(reply) > 2 else []
+        flat: list[Any] = reply[3] if len(reply) > 3 else []
         for at in range(0, len(flat), 2):  # id, values, id, values...
             rows[(p.tag, flat[at].decode())] = flat[at + 1]
     out: list[tuple[M, float]] = []
@@ -200,11 +199,11 @@ def _tag(spec: ModelSpec, partition: object, where: str) -> str:
             f"{where}: {spec.name} is partitioned by {spec.partition}: pass partition= with "
             "one value for each (a tuple when there are several)"
         )
-    checked = [
-        spec.validator(name).validate_python(value)
+    texts = [
+        stored_text(spec.fields[name].codec, spec.validator(name).validate_python(value))
         for name, value in zip(spec.partition, values, strict=True)
     ]
-    return _maintenance.tag_for(spec, checked)
+    return _keys.tag(spec.name, texts)
 
 
 def idf(
