@@ -309,7 +309,10 @@ def notes(user: str, *bodies: str) -> list[FuNote]:
 
 def test_hybrid_hits_are_fuse_of_the_candidates() -> None:
     saved = notes("ann", "my morning drink is green tea", "the garden needs rain", "tea with milk")
-    hits = FuNote.query.filter(user="ann").search("morning tea", vector="morning tea", k=3)
+    w = SearchWeights(text=0.3, vector=0.7, recency=0.1, supersede=0.0)
+    hits = FuNote.query.filter(user="ann").search(
+        "morning tea", vector="morning tea", k=3, weights=w
+    )
     assert hits[0].record.id == "n0"
     assert all(set(h.signals) == {"recency"} for h in hits)
     # the same scores, recomputed from the hits' raw scores and times
@@ -322,7 +325,7 @@ def test_hybrid_hits_are_fuse_of_the_candidates() -> None:
         key=lambda p: -p[1],
     )
     memory = {("x", n.id): {"recency": n.at.timestamp()} for n in saved}
-    expected = fuse(text, vector, SearchWeights(), memory)
+    expected = fuse(text, vector, w, memory)
     assert [(h.record.id, h.score) for h in hits] == [(f.at[1], f.score) for f in expected]
 
 
@@ -337,7 +340,7 @@ def test_the_current_value_outranks_the_superseded_one() -> None:
         "what is my morning drink now", vector="what is my morning drink now", k=2
     )
     assert [h.record.id for h in hits] == ["n2", "n0"]
-    assert hits[0].signals["recency"] == 1.0
+    assert hits[1].signals == {"superseded": 1.0}  # the default weights: supersession
 
 
 def test_a_time_window_composes_with_search() -> None:
@@ -353,7 +356,7 @@ def test_weights_choose_the_sources() -> None:
     notes("ann", "alpha beta", "gamma delta", "alpha gamma")
     q = FuNote.query.filter(user="ann")
     only_text = q.search(
-        "alpha", vector="alpha", k=3, weights=SearchWeights(vector=0.0, recency=0.0)
+        "alpha", vector="alpha", k=3, weights=SearchWeights(vector=0.0, recency=0.0, supersede=0.0)
     )
     assert all(h.vector_score is None for h in only_text)
     assert [h.record.id for h in only_text] == [r.id for r, _ in _text_ranked(q, "alpha", 3)]

@@ -31,7 +31,11 @@ from ._report import markdown
 
 def _grid() -> list[SearchWeights]:
     """The weightings tried on the tuning seed (plain RRF first)."""
-    out = [SearchWeights(text=1.0, vector=1.0, recency=0.0, supersede=0.0, method="rrf")]
+    out = [
+        SearchWeights(text=1.0, vector=1.0, recency=0.0, supersede=0.0, method="rrf"),  # plain
+        SearchWeights(text=1.0, vector=0.0, recency=0.0, supersede=0.0),  # text alone
+        SearchWeights(text=0.0, vector=1.0, recency=0.0, supersede=0.0),  # vector alone
+    ]
     methods: tuple[Method, ...] = ("minmax", "rrf")
     shapes = itertools.product(
         methods,
@@ -53,8 +57,16 @@ def _grid() -> list[SearchWeights]:
     return out
 
 
-def _arms(corpus: Corpus, weights: SearchWeights) -> dict[str, list[h.Answer]]:
-    return {arm: h.run(corpus, arm, weights if arm == "hybrid" else None) for arm in h.ARMS}
+PLAIN_RRF = SearchWeights(text=1.0, vector=1.0, recency=0.0, supersede=0.0, method="rrf")
+
+
+def _arms(corpus: Corpus, weights: SearchWeights, k: int = h.DEPTH) -> dict[str, list[h.Answer]]:
+    """Each arm's answers, and plain RRF's (the hybrid arm with unweighted RRF) beside them."""
+    out: dict[str, list[h.Answer]] = {
+        arm: h.run(corpus, arm, weights if arm == "hybrid" else None, k) for arm in h.ARMS
+    }
+    out["hybrid, plain RRF"] = h.run(corpus, "hybrid", PLAIN_RRF, k)
+    return out
 
 
 def _fresh(corpus: Corpus) -> float:
@@ -143,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             sessions = max(2, args.scale // args.turns)
             big = generate(args.seed, users=1, sessions=sessions, turns=args.turns)
             result["scale"] = {"turns": len(big.turns), "load seconds": _fresh(big)}
-            for arm, answers in _arms(big, default).items():
+            for arm, answers in _arms(big, default, 10).items():
                 result["scale"][arm] = h.score(big, answers)["latency ms"]
     finally:
         delete_all(h.EvalTurn)

@@ -18,7 +18,7 @@ from typing import Any, Literal, TypeAlias
 
 from .. import Key, Model, Sorted, field
 from ..retrieval import Embedding, SearchWeights, Text
-from ..retrieval._fusion import Located, Scored, fuse
+from ..retrieval._fusion import Located, Scored, fuse, shortlist
 from ._corpus import KINDS, Corpus, Question
 from ._metrics import auroc, best_threshold, percentile, session_metrics, turn_metrics
 
@@ -84,9 +84,11 @@ def ask(question: Question, arm: Arm, weights: SearchWeights | None, depth: int 
     )
 
 
-def run(corpus: Corpus, arm: Arm, weights: SearchWeights | None = None) -> list[Answer]:
-    """Every question of ``corpus`` with one arm."""
-    return [ask(q, arm, weights) for q in corpus.questions]
+def run(
+    corpus: Corpus, arm: Arm, weights: SearchWeights | None = None, k: int = DEPTH
+) -> list[Answer]:
+    """Every question of ``corpus`` with one arm, ``k`` results each."""
+    return [ask(q, arm, weights, k) for q in corpus.questions]
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -205,7 +207,8 @@ def tune(
         fused_answers: list[Answer] = []
         for q, tcands, vcands, times, vecs in prepared:
             memory = {c: {"recency": t} for c, t in times.items()}
-            fused = fuse(tcands, vcands, w, memory, vecs)
+            keep, _ = shortlist(tcands, vcands, w, DEPTH)
+            fused = fuse(tcands, vcands, w, memory, vecs, keep)
             fused_answers.append(
                 Answer(
                     q,

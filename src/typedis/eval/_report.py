@@ -95,13 +95,15 @@ def markdown(result: dict[str, Any]) -> str:
         out += [
             f"## Latency at {s['turns']:,} turns in one tenant",
             "",
-            f"Loading (embedding included): {s['load seconds']:.1f} s. {_CAVEAT}",
+            f"`search(..., k=10)` for each question of the tenant; loading (embedding "
+            f"included) took {s['load seconds']:.1f} s. {_CAVEAT}",
             "",
             "| arm | p50 ms | p95 ms |",
             "|---|---:|---:|",
             *(
                 f"| {arm} | {_f(s[arm]['p50'])} | {_f(s[arm]['p95'])} |"
-                for arm in ("text", "vector", "hybrid")
+                for arm in s
+                if arm not in ("turns", "load seconds")
             ),
             "",
         ]
@@ -116,7 +118,7 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         "Each weighting re-fuses the text and vector candidates (50 each) of every question of "
         "the tuning seed; best first. The first row with `rrf`, text 1, vector 1, recency 0 "
-        "is plain RRF.",
+        "is plain RRF; the next two are text alone and vector alone.",
         "",
         "| method | text | vector | recency | supersede | same | session R@5 | "
         "paraphrase session R@5 | current@1 | turn NDCG@10 |",

@@ -11,7 +11,7 @@ from collections.abc import Generator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._errors import QueryError
-from ._fusion import SearchWeights, fuse, memory_fields, record_memory
+from ._fusion import SearchWeights, fuse, memory_fields, record_memory, shortlist
 from ._hit import Hit
 from ._text import check_k, text_candidates, text_hits
 from ._vectors import provider, ranked, unit_query, vector_candidates
@@ -110,19 +110,21 @@ def hybrid(
     )
     text_found: list[tuple[Located, float]] | None = found[0] if use_text else None
     vector_found: list[tuple[Located, float]] | None = found[1] if use_vector else None
-    pool = list(dict.fromkeys(at for got in (text_found, vector_found) for at, _ in got or ()))
+    keep, pool = shortlist(text_found, vector_found, weights, k)
     if not pool:
         return []
     loaded = yield from _read(query, pool)
     records = {at: r for at, r in zip(pool, loaded, strict=True) if r is not None}
     memory = {at: record_memory(r, fields) for at, r in records.items()}
     vectors = _vectors_of(spec, records) if weights.supersede > 0 else None
-    fused = [
-        f
-        for f in fuse(
-            _live(text_found, records), _live(vector_found, records), weights, memory, vectors
-        )
-    ][:k]
+    fused = fuse(
+        _live(text_found, records, pool),
+        _live(vector_found, records, pool),
+        weights,
+        memory,
+        vectors,
+        keep,
+    )[:k]
     return [
         Hit(records[f.at], f.score, text_score=f.text, vector_score=f.vector, signals=f.signals)
         for f in fused
@@ -138,10 +140,13 @@ def _vectors_of(spec: ModelSpec, records: dict[Located, Any]) -> dict[Located, A
 
 
 def _live(
-    found: list[tuple[Located, float]] | None, records: dict[Located, Any]
+    found: list[tuple[Located, float]] | None, records: dict[Located, Any], pool: list[Located]
 ) -> list[tuple[Located, float]] | None:
-    """The candidates whose record is still there (one deleted since scoring is left out)."""
-    return None if found is None else [(at, s) for at, s in found if at in records]
+    """The candidates, less those shortlisted whose record is gone since they were scored."""
+    if found is None:
+        return None
+    gone = set(pool) - set(records)
+    return [(at, s) for at, s in found if at not in gone]
 
 
 def _read(query: Query[M], located: list[Located]) -> Generator[Any, Any, list[M | None]]:
