@@ -73,6 +73,19 @@ def test_custom_analyzers_are_callables() -> None:
     assert [h.record.id for h in hits] == ["a", "b"]
 
 
+def test_an_analyzer_giving_other_than_str_is_refused_before_the_write() -> None:
+    def numbers(text: str) -> list[str]:
+        return [len(text)]  # type: ignore[list-item]
+
+    class AnNumbers(Model):
+        id: Key[str]
+        body: Annotated[str, BM25(analyzer=numbers)]
+
+    with pytest.raises(ModelError, match="gives str terms"):
+        AnNumbers(id="a", body="text").save()
+    assert AnNumbers.query.count() == 0
+
+
 def test_an_unknown_language_is_refused() -> None:
     with pytest.raises(ModelError, match="not a Snowball language"):
         StandardAnalyzer(language="klingon")

@@ -599,3 +599,10 @@ def test_the_reference_length_follows_the_average_while_the_index_is_young(
     )
     TxDoc(id="00", body="coffee again").save()  # re-indexed at 16 documents: less than 5% off
     assert redis_client.zscore(stats, "ref") == pytest.approx((1 + 15 * 10) / 16)
+
+
+def test_a_record_deleted_outside_typedis_is_not_a_hit(redis_client: redis.Redis) -> None:
+    for rid in ("a", "b"):
+        TxDoc(id=rid, body="coffee").save()
+    redis_client.delete("{td:TxDoc}:r:a")  # its postings stay until clean_indexes()
+    assert [h.record.id for h in TxDoc.query.search("coffee", k=5)] == ["b"]

@@ -26,9 +26,10 @@ import typedis
 from typedis import Indexed, Key, Model, ModelError, QueryError, _connection, field
 from typedis._index import vector_kind
 from typedis._query._query import Query, _adrive, _drive  # pyright: ignore[reportPrivateUsage]
-from typedis.retrieval import Embedding, vector_candidates
+from typedis.retrieval import Embedding, HashingEmbedder, _vectors, vector_candidates
 from typedis.retrieval._vectors import _CACHES, ranked, unit_query  # pyright: ignore[reportPrivateUsage]
 
+pytestmark = pytest.mark.filterwarnings("ignore::typedis.retrieval.NotSemanticWarning")
 F32 = st.floats(width=32, allow_nan=False, allow_infinity=False, allow_subnormal=True)
 
 
@@ -47,9 +48,13 @@ def _fresh_caches() -> Iterator[None]:
 
 
 def search(query: Query[Any], vector: Sequence[float], k: int) -> list[tuple[str, float]]:
+    """``query.search(vector=...)``, as (record id, score) pairs; the internal steps agree."""
+    hits = query.search(vector=vector, k=k)
+    assert all(h.score == h.vector_score and h.text_score is None for h in hits)
     found = _drive(ranked(query, unit_query(query.model.__typedis_spec__, vector), k, load=True))
-    assert all(r is not None and r.redis_key.endswith(loc[1]) for loc, _, r in found)
-    return [(loc[1], score) for loc, score, _ in found]
+    pairs = [(loc[1], s) for loc, s, _ in found]
+    same([(h.record.redis_key.split(":r:")[1], h.score) for h in hits], pairs)
+    return pairs
 
 
 def brute(query: Query[Any], vector: Sequence[float], k: int) -> list[tuple[str, float]]:
@@ -123,7 +128,13 @@ def test_the_write_bumps_the_partitions_version(redis_client: redis.Redis) -> No
     assert version() == 3.0  # another partition's vectors have their own version
 
 
-def test_search_equals_brute_force_with_and_without_filters() -> None:
+@pytest.mark.parametrize("batches", [False, True])
+def test_search_equals_brute_force_with_and_without_filters(
+    monkeypatch: pytest.MonkeyPatch, batches: bool
+) -> None:
+    if batches:  # a partition larger than one sync reads its vectors in batches of HGETs
+        monkeypatch.setattr(_vectors, "SYNC_MOST", 16)
+        monkeypatch.setattr(_vectors, "READ_BATCH", 7)
     rng = np.random.default_rng(7)
     Vec.save_many(
         [
@@ -131,11 +142,14 @@ def test_search_equals_brute_force_with_and_without_filters() -> None:
             for i in range(300)
         ]
     )
-    for _ in range(10):
+    for n in range(10):
         q = rng.normal(size=4).tolist()
         same(search(Vec.query.filter(user="a"), q, 7), brute(Vec.query.filter(user="a"), q, 7))
         sub = Vec.query.filter(user="a", kind="y")
         same(search(sub, q, 7), brute(sub, q, 7))
+        Vec.save_many(  # changes beyond one sync's reach start the cache again
+            [Vec(user="a", id=str(i), vec=rng.normal(size=4).tolist()) for i in range(n * 5)]
+        )
 
 
 def test_a_selective_filter_still_gives_k_hits() -> None:
@@ -150,19 +164,49 @@ def test_a_selective_filter_still_gives_k_hits() -> None:
     assert len(search(Vec.query.filter(user="a", kind="rare"), [1.0, 1, 1, 1], 50)) == 6
 
 
-def test_no_result_crosses_partitions() -> None:
+@given(
+    st.lists(
+        st.tuples(st.sampled_from("abc"), st.integers(0, 9), st.lists(F32, min_size=4, max_size=4)),
+        max_size=30,
+    ),
+    st.lists(st.integers(-3, 3), min_size=4, max_size=4).filter(any),
+    st.integers(1, 12),
+)
+@settings(max_examples=40)
+def test_no_result_ever_crosses_partitions(
+    records: list[tuple[str, int, list[float]]], q: list[int], k: int
+) -> None:
+    try:
+        for user, n, values in records:
+            Vec(user=user, id=str(n), vec=values).save()
+        vector = [float(x) for x in q]
+        for user in "abc":
+            query = Vec.query.filter(user=user)
+            found = search(query, vector, k)
+            same(found, brute(query, vector, k))
+            assert all(rid.startswith(f"{user}:") for rid, _ in found)
+    finally:
+        for user, n, _ in records:
+            Vec(user=user, id=str(n)).delete()
+
+
+def test_a_search_over_several_partitions_merges_by_score() -> None:
     Vec.save_many([Vec(user="a", id=str(i), vec=[1.0, float(i), 0, 0]) for i in range(20)])
     Vec.save_many([Vec(user="b", id=str(i), vec=[1.0, float(i), 0, 0]) for i in range(20)])
-    for user in "ab":
-        found = search(Vec.query.filter(user=user), [1.0, 0, 0, 0], 40)
-        assert len(found) == 20
-        assert all(
-            r.user == user
-            for r in Vec.query.get_many([(user, i.split(":")[1]) for i, _ in found])
-            if r
-        )
-    with pytest.raises(QueryError, match="one partition"):
-        search(Vec.query.across_partitions(), [1.0, 0, 0, 0], 3)
+    across = search(Vec.query.across_partitions(), [1.0, 0, 0, 0], 4)
+    assert [i for i, _ in across] == ["a:0", "b:0", "a:1", "b:1"]
+    assert [i for i, _ in search(Vec.query.filter(Vec.user.in_(["b"])), [1.0, 0, 0, 0], 1)] == [
+        "b:0"
+    ]
+
+
+def test_delete_all_empties_the_cache_too() -> None:
+    Vec.save_many([Vec(user="a", id=str(i), vec=[1.0, float(i), 0, 0]) for i in range(3)])
+    assert len(search(Vec.query.filter(user="a"), [1.0, 0, 0, 0], 5)) == 3
+    Vec.delete_all()
+    assert search(Vec.query.filter(user="a"), [1.0, 0, 0, 0], 5) == []
+    Vec(user="a", id="9", vec=[0.0, 1.0, 0, 0]).save()  # a new life of the keys: a new epoch
+    assert [i for i, _ in search(Vec.query.filter(user="a"), [1.0, 0, 0, 0], 5)] == ["a:9"]
 
 
 # ---- the cache ----------------------------------------------------------------------------------
@@ -178,15 +222,18 @@ OPS = st.lists(
 )
 
 
-@given(OPS, st.lists(st.integers(-3, 3), min_size=4, max_size=4))
+@given(OPS, st.lists(st.integers(-3, 3), min_size=4, max_size=4), st.sampled_from([4096, 2]))
 @settings(max_examples=40)
 def test_the_cache_is_never_stale_under_another_writer(
-    ops: list[tuple[str, int, list[int]]], q: list[int]
+    ops: list[tuple[str, int, list[int]]], q: list[int], most: int
 ) -> None:
-    """A second connection writes between searches; every search equals the brute force."""
+    """A second connection writes between searches; every search equals the brute force (also
+    when every reload of more than two vectors goes through the batches of HGETs)."""
     url = _connection.get_connection().url
     writer = typedis.connect(url)  # the writer's own connection...
     reader = typedis.connect(url)  # ...and the reader's, with the cache
+    patch = pytest.MonkeyPatch()
+    patch.setattr(_vectors, "SYNC_MOST", most)
     try:
         for op, n, values in ops:
             _connection._default = writer  # pyright: ignore[reportPrivateUsage]
@@ -205,6 +252,7 @@ def test_the_cache_is_never_stale_under_another_writer(
             vector = [float(x) for x in q] if any(q) else [1.0, 0, 0, 0]
             same(search(query, vector, 3), brute(query, vector, 3))
     finally:
+        patch.undo()
         writer.close()
         reader.close()
         for n in range(8):
@@ -278,3 +326,42 @@ def test_vector_candidates_and_the_async_driver() -> None:
 
     assert asyncio.run(body()) == found
     assert math.isclose(found[1][1], 1 / math.sqrt(2), rel_tol=1e-6)
+
+
+def test_search_takes_a_text_to_embed_and_refuses_bad_input() -> None:
+    class Said(Model, partition="user"):
+        user: Key[str]
+        id: Key[str]
+        body: str
+        vec: Embedding = field(source="body", provider=HashingEmbedder(64))
+
+    Said.save_many(
+        [Said(user="a", id=str(i), body=b) for i, b in enumerate(["hot coffee", "iced tea"])]
+    )
+    hits = Said.query.filter(user="a").search(vector="coffee", k=1)
+    assert [h.record.id for h in hits] == ["0"]
+
+    async def body() -> list[str]:
+        try:
+            found = await Said.query.filter(user="a").asearch(vector="iced tea", k=1)
+            return [h.record.id for h in found]
+        finally:
+            await _connection.get_connection().aclose()
+
+    assert asyncio.run(body()) == ["1"]
+    query = Said.query.filter(user="a")
+    with pytest.raises(QueryError, match="k takes an int >= 1"):
+        query.search(vector="x", k=0)
+    with pytest.raises(QueryError, match="finite"):
+        query.search(vector=[math.nan] * 64)
+    with pytest.raises(QueryError, match="drop order_by"):
+        query.limit(3).search(vector="x")
+    with pytest.raises(QueryError, match="no Embedding field"):
+        _no_embedding()
+
+
+def _no_embedding() -> None:
+    class Plain(Model):
+        id: Key[str]
+
+    Plain.query.search(vector=[1.0])

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from dataclasses import field as declared
-from typing import Protocol, runtime_checkable
+from typing import Protocol, cast, runtime_checkable
 
 import Stemmer
 
@@ -105,6 +105,16 @@ STANDARD = StandardAnalyzer()
 
 def terms(analyzer: Analyzer, text: str) -> list[str]:
     """The terms of ``text`` as a text index keeps them: the analyzer's, without empty ones and
-    without NUL characters (the server separates terms with NUL)."""
-    found: Iterable[str] = analyzer(text)
-    return [t for term in found if (t := term.replace("\0", ""))]
+    without NUL characters (the server separates terms with NUL).
+
+    Raises:
+        ModelError: the analyzer gave something else than str terms.
+    """
+    found: Iterable[object] = cast(Iterable[object], analyzer(text))  # as the user gave them
+    out: list[str] = []
+    for term in found:
+        if not isinstance(term, str):
+            raise ModelError(f"analyzer {analyzer!r} gave {term!r}; an analyzer gives str terms")
+        if t := term.replace("\0", ""):
+            out.append(t)
+    return out

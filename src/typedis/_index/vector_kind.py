@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from .._spec import FieldSpec, IndexSpec, ModelSpec
 
 TOMBSTONES = 10_000  # removed ids a partition remembers for caches brought up to date
-_FLOAT32_MAX = 3.4028234663852886e38
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +56,13 @@ def as_float32(vector: Sequence[float]) -> list[float]:
     refuses an empty vector and values that are not finite float32 numbers."""
     if not vector:
         raise ValueError("a vector has at least one value")
-    for x in vector:
-        if not math.isfinite(x) or abs(x) > _FLOAT32_MAX:
-            raise ValueError(f"vector values must be finite float32 numbers, got {x!r}")
-    return unpack(pack(vector))
+    try:
+        values = unpack(pack(vector))
+    except OverflowError:
+        values = [math.inf]
+    if not all(map(math.isfinite, values)):
+        raise ValueError("vector values must be finite float32 numbers (not NaN, inf or beyond)")
+    return values
 
 
 VECTOR = FieldCodec("vector", pack, unpack, None)

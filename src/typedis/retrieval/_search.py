@@ -1,8 +1,11 @@
 """``Query.search()``: the steps behind ``search`` / ``asearch``.
 
-Text only: BM25 candidates with their records (``_text``). With a vector and a text, or with
-``weights``: the hybrid path, each weighted source's candidates fetched together (one round
-trip), their records read, and ``_fusion.fuse`` ranking them with the memory signals.
+Text only: BM25 candidates with their records (``_text``). Vector only: the nearest vectors
+(cosine) with their records (``_vectors``); a text given as ``vector=`` is embedded first, by
+``embedded`` / ``aembedded`` (the provider's I/O, sync or async, before the steps run). Text
+and vector, or ``weights``: the hybrid path (``hybrid``), each weighted source's candidates
+fetched together (one round trip), the shortlisted records read, and ``_fusion.fuse`` ranking
+them with the memory signals.
 """
 
 from __future__ import annotations
@@ -36,19 +39,38 @@ def search(
     if weights is not None and not isinstance(weights, SearchWeights):
         raise QueryError(f"{where}: weights takes a SearchWeights, got {weights!r}")
     if text is None and vector is None:
-        raise QueryError(f"{where}: give a text to search for, a vector, or both")
+        raise QueryError(f"{where}: give a text (or vector=) to search for")
     if weights is not None or (text is not None and vector is not None):
+        if isinstance(vector, str):
+            raise QueryError(f"{where}: a text vector= is embedded by search() / asearch()")
         return (yield from hybrid(query, text, vector, k, weights or SearchWeights()))
     if vector is not None:
-        k = check_k(where, k)
-        spec = query.model.__typedis_spec__
         if isinstance(vector, str):
-            vector = provider(spec).embed([vector])[0]
-        near = yield from ranked(query, unit_query(spec, vector), k, load=True)
-        return [Hit(r, score, vector_score=score) for _, score, r in near if r is not None]
+            raise QueryError(f"{where}: a text vector= is embedded by search() / asearch()")
+        unit = unit_query(query.model.__typedis_spec__, vector)
+        nearest = yield from ranked(query, unit, check_k(where, k), load=True)
+        return [Hit(r, s, vector_score=s) for _, s, r in nearest if r is not None]
     assert text is not None
     found = yield from text_hits(query, text, k)
     return [Hit(record, score, text_score=score) for record, score in found]
+
+
+def embedded(query: Query[Any], vector: Sequence[float] | str | None) -> Sequence[float] | None:
+    """A ``vector=`` given as text, embedded by the provider of the model's Embedding field."""
+    if not isinstance(vector, str):
+        return vector
+    (found,) = provider(query.model.__typedis_spec__).embed([vector])
+    return found
+
+
+async def aembedded(
+    query: Query[Any], vector: Sequence[float] | str | None
+) -> Sequence[float] | None:
+    """``embedded()`` with the provider's ``aembed``."""
+    if not isinstance(vector, str):
+        return vector
+    (found,) = await provider(query.model.__typedis_spec__).aembed([vector])
+    return found
 
 
 def _together(*steps: Steps[Any]) -> Steps[list[Any]]:
@@ -82,7 +104,7 @@ def _nothing() -> Steps[None]:
 def hybrid(
     query: Query[M],
     text: str | None,
-    vector: Sequence[float] | str | None,
+    vector: Sequence[float] | None,
     k: int,
     weights: SearchWeights,
 ) -> Steps[list[Hit[M]]]:
@@ -99,14 +121,10 @@ def hybrid(
             f"{where}: every source given has weight 0 (text {weights.text}, vector "
             f"{weights.vector}); give a text or vector whose weight is > 0"
         )
-    if isinstance(vector, str) and use_vector:
-        vector = provider(spec).embed([vector])[0]
     fields = memory_fields(spec, weights)
     found = yield from _together(
         text_candidates(query, text, n) if use_text and text is not None else _nothing(),
-        vector_candidates(query, vector, n)
-        if use_vector and vector is not None and not isinstance(vector, str)
-        else _nothing(),
+        vector_candidates(query, vector, n) if use_vector and vector is not None else _nothing(),
     )
     text_found: list[tuple[Located, float]] | None = found[0] if use_text else None
     vector_found: list[tuple[Located, float]] | None = found[1] if use_vector else None

@@ -97,31 +97,11 @@ def _best(found: Iterable[tuple[float, str, str]], k: int) -> list[tuple[float, 
     return sorted(found, key=lambda t: (-t[0], t[2], t[1]))[:k]
 
 
-def text_candidates(
-    query: Query[Any], text: str, n: int, *, prune: bool = True
-) -> Steps[list[tuple[Located, float]]]:
-    """The ``n`` best records of the query for ``text`` by BM25, best first: ((tag, id), score).
-
-    Records are not read; the filters of the query restrict the candidates.
-    """
-    where = f"{query.model.__name__}.query.search()"
-    n = check_k(where, n)
-    spec = query.model.__typedis_spec__
-    index = text_index(query.model, where)
-    words = query_terms(index, spec, text, where)
-    plans = yield from _plans(query, where)
-    if not words:
-        return []
-    replies = yield [_call(spec, index, p, words, n, False, prune) for p in plans]
-    found = (t for p, reply in zip(plans, replies, strict=True) for t in _scored(p, reply))
-    return [((tag, rid), score) for score, tag, rid in _best(found, n)]
-
-
-def text_hits(
-    query: Query[M], text: str, k: int, *, prune: bool = True
-) -> Steps[list[tuple[M, float]]]:
-    """The ``k`` best records of the query for ``text`` with their BM25 scores, read in the
-    same call as the scoring."""
+def _ranked(
+    query: Query[Any], text: str, k: int, *, read: bool, prune: bool
+) -> Steps[tuple[list[tuple[float, str, str]], dict[tuple[str, str], Any]]]:
+    """The k best (score, tag, id) of the query for ``text`` over its tags and, with ``read``,
+    the stored values of each, by (tag, id)."""
     where = f"{query.model.__name__}.query.search()"
     k = check_k(where, k)
     spec = query.model.__typedis_spec__
@@ -129,22 +109,42 @@ def text_hits(
     words = query_terms(index, spec, text, where)
     plans = yield from _plans(query, where)
     if not words:
-        return []
-    replies = yield [_call(spec, index, p, words, k, True, prune) for p in plans]
-    read = _store.reader(query.model)
-    rows: dict[tuple[str, str], Any] = {}
+        return [], {}
+    replies = yield [_call(spec, index, p, words, k, read, prune) for p in plans]
     found: list[tuple[float, str, str]] = []
+    rows: dict[tuple[str, str], Any] = {}
     for p, reply in zip(plans, replies, strict=True):
         found += _scored(p, reply)
         flat: list[Any] = reply[3] if len(reply) > 3 else []
         for at in range(0, len(flat), 2):  # id, values, id, values...
             rows[(p.tag, flat[at].decode())] = flat[at + 1]
-    out: list[tuple[M, float]] = []
-    for score, tag, rid in _best(found, k):
-        row = rows.get((tag, rid))
-        if row is not None:  # gone between scoring and reading: never, in one call
-            out.append((read(row, (tag, rid)), score))
-    return out
+    return _best(found, k), rows
+
+
+def text_candidates(
+    query: Query[Any], text: str, n: int, *, prune: bool = True
+) -> Steps[list[tuple[Located, float]]]:
+    """The ``n`` best records of the query for ``text`` by BM25, best first: ((tag, id), score).
+
+    Records are not read; the filters of the query restrict the candidates.
+    """
+    best, _ = yield from _ranked(query, text, n, read=False, prune=prune)
+    return [((tag, rid), score) for score, tag, rid in best]
+
+
+def text_hits(
+    query: Query[M], text: str, k: int, *, prune: bool = True
+) -> Steps[list[tuple[M, float]]]:
+    """The ``k`` best records of the query for ``text`` with their BM25 scores, read in the
+    same call as the scoring (a record whose hash was deleted outside typedis, its postings
+    left behind, is skipped)."""
+    best, rows = yield from _ranked(query, text, k, read=True, prune=prune)
+    read = _store.reader(query.model)
+    return [
+        (read(rows[(tag, rid)], (tag, rid)), score)
+        for score, tag, rid in best
+        if (tag, rid) in rows
+    ]
 
 
 # ---- idf ---------------------------------------------------------------------------------------

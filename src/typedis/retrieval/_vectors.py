@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from .. import _lua, _scripts, _store
+from .. import _keys, _lua, _scripts, _store
 from .._errors import QueryError
 from .._index.vector_kind import EmbeddingMarker
+from .._query._planner import Fanout, Plan
 from .._query._query import query_call
 from ._embedding import EmbeddingProvider, dimension_of, provider_of
 
@@ -50,29 +51,57 @@ class _Cache:
     free: list[int] = field(default_factory=list[int])
     matrix: Matrix = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     lock: threading.Lock = field(default_factory=threading.Lock)
+    pending: tuple[list[str], str, str] | None = None  # ids listed (with the epoch and
+    # version of the listing) whose vectors are still to be read (fill())
 
     @property
     def dimension(self) -> int:
         return int(self.matrix.shape[1])
 
-    def apply(self, reply: list[Any]) -> None:
-        """Bring the cache up to date with a ``vector_sync`` reply."""
+    def apply(self, reply: list[Any]) -> set[str] | None:
+        """Bring the cache up to date with a ``vector_sync`` reply: the ids it changed (none
+        when it was up to date), or None when it started again from every vector."""
         epoch, version, how = (x.decode() if isinstance(x, bytes) else str(x) for x in reply[:3])
         if how == "same":
-            return
+            return set()
         ids = [i.decode() for i in reply[3]]
         vectors: list[bytes | None] = [v or None for v in reply[4]]
+        changed: set[str] | None = None
+        if how == "ids":  # the vectors follow (fill()); until then the cache holds none
+            self._reset([], [])
+            self.pending, self.epoch, self.version = (ids, epoch, version), "", "0"
+            return None
         if how == "full":
             self._reset(ids, vectors)
         else:
-            for rid in (r.decode() for r in reply[5]):
+            removed = [r.decode() for r in reply[5]]
+            for rid in removed:
                 self._drop(rid)
             for rid, raw in zip(ids, vectors, strict=True):
                 if raw is None:
                     self._drop(rid)
                 else:
                     self._put(rid, self._row(raw))
+            changed = {*ids, *removed}
         self.epoch, self.version = epoch, version
+        return changed
+
+    def fill(self, listing: tuple[list[str], str, str], vectors: list[bytes | None]) -> None:
+        """Start again from the vectors read for the ids a ``vector_sync`` listed ("ids"), as
+        of the version it answered; values read after it are brought in line by the next
+        sync's delta. A listing another search replaced meanwhile is dropped."""
+        if self.pending is listing:
+            ids, self.epoch, self.version = listing
+            self._reset(ids, vectors)
+            self.pending = None
+
+    def scores(self, ids: set[str], query: Matrix) -> list[tuple[str, float]]:
+        """The cosine of the vectors of ``ids`` (those the cache holds) to ``query``."""
+        held = [i for i in ids if i in self.rows]
+        if not held:
+            return []
+        found = self.matrix[[self.rows[i] for i in held]] @ query
+        return list(zip(held, found.tolist(), strict=True))
 
     def _reset(self, ids: list[str], vectors: list[bytes | None]) -> None:
         kept = [(i, v) for i, v in zip(ids, vectors, strict=True) if v is not None]
@@ -155,9 +184,15 @@ class _Cache:
 
 
 def _unit(matrix: Matrix) -> Matrix:
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    """Each row scaled to unit length (a zero row stays zero). Rows are first divided by their
+    largest magnitude, so float32 neither overflows (values near 3.4e38) nor underflows
+    (subnormals) on the way."""
+    peak = np.abs(matrix).max(axis=1, keepdims=True) if matrix.size else np.ones((0, 1))
+    peak[peak == 0] = 1.0
+    scaled = matrix / peak
+    norms = np.linalg.norm(scaled, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
-    out: Matrix = (matrix / norms).astype(np.float32)
+    out: Matrix = (scaled / norms).astype(np.float32)
     return out
 
 
@@ -212,9 +247,13 @@ def unit_query(spec: ModelSpec, vector: Sequence[float]) -> Matrix:
     want = dimension_of(embedding_field(spec))
     if want is not None and q.size != want:
         raise QueryError(f"{where}: a vector of {q.size} values; the field takes {want}")
-    norm = float(np.linalg.norm(q))
-    out: Matrix = q / norm if norm else q
+    out: Matrix = _unit(q.reshape(1, -1))[0]
     return out
+
+
+SYNC_MOST = 4096  # vectors one vector_sync call reads; a full reload of more reads them in
+READ_BATCH = 10_000  # pipelines of plain HGETs of this many, not in one long script
+_HGET = _scripts.Read("HGET")
 
 
 def _sync_call(spec: ModelSpec, tag: str, index: IndexSpec, cache: _Cache) -> _scripts.Call[Any]:
@@ -222,56 +261,133 @@ def _sync_call(spec: ModelSpec, tag: str, index: IndexSpec, cache: _Cache) -> _s
     return _scripts.Call(
         _lua.library(spec).function("vector_sync"),
         (live, live + ":d", live + ":n"),
-        (tag, index.fields[0], cache.epoch, cache.version),
+        (tag, index.fields[0], cache.epoch, cache.version, SYNC_MOST),
         list,
         write=False,
     )
 
 
+def _reload(spec: ModelSpec, tag: str, index: IndexSpec, cache: _Cache) -> Steps[None]:
+    """Read the vectors of the ids a sync listed, a batch of plain HGETs at a time (no script
+    holds the server for the whole partition), then sync again until the cache is current."""
+    while (listing := cache.pending) is not None:
+        ids, vectors = listing[0], list[bytes | None]()
+        for start in range(0, len(ids), READ_BATCH):
+            replies: list[bytes | None] = yield [
+                _scripts.Call(_HGET, (_keys.record(tag, rid),), (index.fields[0],), _same, False)
+                for rid in ids[start : start + READ_BATCH]
+            ]
+            vectors += replies
+        with cache.lock:
+            cache.fill(listing, vectors)
+        (reply,) = yield [_sync_call(spec, tag, index, cache)]
+        with cache.lock:
+            cache.apply(reply)
+
+
+def _same(reply: Any) -> Any:
+    return reply
+
+
+@dataclass(eq=False)
+class _Tag:
+    """One partition of a search: its plan, cache, and what the round trip brought."""
+
+    plan: Plan
+    cache: _Cache
+    guess: list[tuple[str, float]]  # what its cache ranked best before the round trip (the
+    # first n loaded with it): without a filter, the ranking itself unless the trip changed
+    # one of them beyond the margin
+    whole: bool = False  # whether the guess held every vector the cache had
+    changed: set[str] | None = None  # the ids the round trip changed (None: all)
+    allowed: set[str] | None = None  # the ids its filters admit (None: no filter)
+    records: dict[str, Any] = field(default_factory=dict[str, Any])  # id -> record or None
+    dead: set[str] = field(default_factory=set[str])  # ids whose record is no longer live
+
+
+def _ranking(t: _Tag, vector: Matrix, n: int) -> list[tuple[str, float]]:
+    """The n best of one tag: from the ranking made before the round trip where it still holds
+    (no filter, no record found dead, and at least n of its entries unchanged or all the rows
+    in it: every id outside it scores below them), else from the whole matrix."""
+    if t.guess and t.changed is not None and t.allowed is None and not t.dead:
+        kept = [(rid, s) for rid, s in t.guess if rid not in t.changed]
+        if len(kept) >= n or t.whole:
+            found = kept + t.cache.scores(t.changed, vector)
+            found.sort(key=lambda x: (-x[1], x[0]))
+            return found[:n]
+    return t.cache.rank(vector, n, t.allowed, t.dead)
+
+
 def ranked(
     query: Query[M], vector: Matrix, n: int, *, load: bool
 ) -> Steps[list[tuple[Located, float, M | None]]]:
-    """The ``n`` records of the query's partition matching its filters whose vectors are
-    closest (cosine) to the unit vector ``vector``, best first (ties by id), with their
-    records when ``load`` (records that are no longer live are left out, and the next best
-    taken)."""
-    spec = query.model.__typedis_spec__
+    """The ``n`` matches of the query (its filters, its partitions) whose vectors are closest
+    (cosine) to the unit vector ``vector``, best first (ties by id, then tag), with their
+    records when ``load`` (a record no longer live is left out and the next best taken).
+
+    One round trip when the caches are up to date or the records needed came with it; a
+    query over several partitions sends each partition's calls in the same pipeline.
+    """
+    spec, model = query.model.__typedis_spec__, query.model
+    where = f"{spec.name}.query.search()"
     index = spec.index_of("vector", embedding_field(spec).name)
     assert index is not None
-    try:
-        p = query.plan("ids")
-    except QueryError as error:
+    if query.ordering is not None or query.skip or query.take is not None:
         raise QueryError(
-            f"{spec.name}.query.search(): runs on one partition; name it with filter() ({error})"
-        ) from error
-    tag, filtered = p.tag, p.where != ["all"]
-    cache = _cache(tag, index)
-    with cache.lock:
-        guess = [rid for rid, _ in cache.rank(vector, n, None, set())] if load else []
-    calls: list[_scripts.Call[Any]] = [_sync_call(spec, tag, index, cache)]
-    if filtered:
-        calls.append(query_call(spec, p, list))
-    if guess:
-        calls.append(_store.load_call(query.model, [(tag, rid) for rid in guess]))
-    replies = yield calls
-    with cache.lock:
-        cache.apply(replies[0])
-    allowed = {i.decode() for i in replies[1]} if filtered else None
-    records: dict[str, M | None] = dict(zip(guess, replies[-1], strict=True)) if guess else {}
-    dead: set[str] = set()
-    while True:
+            f"{where}: search() ranks by score and takes k; drop order_by(), offset() and "
+            "limit() from the query"
+        )
+    planned = yield from query._planned("ids")  # pyright: ignore[reportPrivateUsage]
+    plans = list(planned.plans) if isinstance(planned, Fanout) else [planned]
+    tags: list[_Tag] = []
+    calls: list[_scripts.Call[Any]] = []
+    for p in plans:
+        cache = _cache(p.tag, index)
         with cache.lock:
-            best = cache.rank(vector, n, allowed, dead)
+            guess = cache.rank(vector, 2 * n + 8, None, set()) if load else []
+        tags.append(_Tag(p, cache, guess, whole=len(guess) < 2 * n + 8))
+        calls.append(_sync_call(spec, p.tag, index, cache))
+        if p.where != ["all"]:
+            calls.append(query_call(spec, p, list))
+        if guess:
+            calls.append(_store.load_call(model, [(p.tag, rid) for rid, _ in guess[:n]]))
+    replies = iter((yield calls))
+    for t in tags:
+        with t.cache.lock:
+            t.changed = t.cache.apply(next(replies))
+        if t.plan.where != ["all"]:
+            t.allowed = {i.decode() for i in next(replies)}
+        if t.guess:
+            t.records.update(zip((rid for rid, _ in t.guess[:n]), next(replies), strict=True))
+    for t in tags:
+        if t.cache.pending is not None:
+            yield from _reload(spec, t.plan.tag, index, t.cache)
+            t.changed = None
+    while True:
+        best: list[tuple[float, str, _Tag]] = []
+        for t in tags:
+            with t.cache.lock:
+                best += ((s, rid, t) for rid, s in _ranking(t, vector, n))
+        best.sort(key=lambda x: (-x[0], x[1], x[2].plan.tag))
+        del best[n:]
         if not load:
-            return [((tag, rid), score, None) for rid, score in best]
-        missing = [rid for rid, _ in best if rid not in records]
+            return [((t.plan.tag, rid), s, None) for s, rid, t in best]
+        missing: dict[int, tuple[_Tag, list[str]]] = {}
+        for _, rid, t in best:
+            if rid not in t.records:
+                missing.setdefault(id(t), (t, []))[1].append(rid)
         if missing:
-            (found,) = yield [_store.load_call(query.model, [(tag, rid) for rid in missing])]
-            records.update(zip(missing, found, strict=True))
-        gone = {rid for rid, _ in best if records[rid] is None}
+            loads = [
+                _store.load_call(model, [(t.plan.tag, r) for r in ids])
+                for t, ids in missing.values()
+            ]
+            for (t, ids), found in zip(missing.values(), (yield loads), strict=True):
+                t.records.update(zip(ids, found, strict=True))
+        gone = [(rid, t) for _, rid, t in best if t.records[rid] is None]
         if not gone:
-            return [((tag, rid), score, records[rid]) for rid, score in best]
-        dead |= gone
+            return [((t.plan.tag, rid), s, t.records[rid]) for s, rid, t in best]
+        for rid, t in gone:
+            t.dead.add(rid)
 
 
 def vector_candidates(
