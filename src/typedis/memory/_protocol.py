@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from pydantic import JsonValue
+
 from .. import _keys, _lua, _maintenance, _scripts, _store
 from .._errors import ConfigError
 from .._query import _query
@@ -227,10 +229,19 @@ class _Core:
         namespace: str,
         embedder: EmbeddingProvider | None,
         weights: SearchWeights | None,
+        models: Sequence[type[Model]],
     ) -> None:
         self.stored: Stored = stored(namespace, embedder)
         self.hybrid = embedder is not None
         self.weights = weights
+        self.extra = tuple(models)
+        for model in self.extra:
+            spec = getattr(model, "__typedis_spec__", None)
+            if spec is None or len(spec.partition) != 1:
+                raise ConfigError(
+                    f"models=: {getattr(model, '__name__', model)!r} must be a typedis model "
+                    "partitioned by one field, the user id (partition='user_id')"
+                )
 
     # -- isolation
 
@@ -469,7 +480,7 @@ class _Core:
         """Every key of the user's partition of every model, the registry's entries and this
         process's caches of them; the number of episodes and facts there were."""
         counted = 0
-        for model in self.stored.models:
+        for model in (*self.stored.models, *self.extra):
             spec = model.__typedis_spec__
             tag = _keys.tag(spec.name, [user])
             if model is not self.stored.block:
@@ -496,11 +507,17 @@ class _Core:
             self._episodes(user).order_by(episode.occurred_at.asc())
         )
         facts: list[FactBase] = yield _All(self._facts(user).order_by(fact.recorded_at.asc()))
+        records: dict[str, list[dict[str, JsonValue]]] = {}
+        for model in self.extra:
+            spec = model.__typedis_spec__
+            found: list[Model] = yield _All(model.query.filter(**{spec.partition[0]: user}))
+            records[spec.name] = [r.model_dump(mode="json") for r in found]
         return MemoryExport(
             user_id=user_id,
             blocks=blocks,
             episodes=[Stored.to_episode(r) for r in episodes],
             facts=[Stored.to_fact(r) for r in facts],
+            records=records,
         )
 
     def restore(self, export: MemoryExport) -> Steps[int]:
@@ -515,7 +532,12 @@ class _Core:
         yield _Save(self.stored.block, [self.stored.block_of(b, user) for b in export.blocks])
         yield _Save(self.stored.episode, [self.stored.episode_of(e) for e in export.episodes])
         yield _Save(self.stored.fact, [self.stored.fact_of(f) for f in export.facts])
-        return len(export.blocks) + len(export.episodes) + len(export.facts)
+        written = len(export.blocks) + len(export.episodes) + len(export.facts)
+        for model in self.extra:
+            dumped = export.records.get(model.__typedis_spec__.name, [])
+            yield _Save(model, [model.model_validate(d) for d in dumped])
+            written += len(dumped)
+        return written
 
 
 # ---- the two memories -----------------------------------------------------------------------
@@ -649,6 +671,9 @@ class RedisMemory:
         embedder: with one, each episode gets a vector and recall is hybrid (BM25 and cosine
             fused, ``weights``); without, recall is BM25.
         weights: the fusion's ``SearchWeights`` (docs/retrieval.md); None: the defaults.
+        models: more models holding users' data, each partitioned by one field whose value is
+            the user id (``""`` for the anonymous partition): ``forget`` erases the user's
+            partition of each, ``export`` and ``restore`` carry its records.
 
     Raises:
         ConfigError: an empty namespace, or one in use with another embedder.
@@ -668,8 +693,9 @@ class RedisMemory:
         namespace: str = "memory",
         embedder: EmbeddingProvider | None = None,
         weights: SearchWeights | None = None,
+        models: Sequence[type[Model]] = (),
     ) -> None:
-        self._core = _Core(namespace, embedder, weights)
+        self._core = _Core(namespace, embedder, weights, models)
         self.facts = RedisFactStore(self._core)
 
     async def working(self, *, user_id: str | None = None) -> list[MemoryBlock]:
@@ -765,7 +791,7 @@ class RedisMemory:
 
     async def restore(self, export: MemoryExport) -> int:
         """Write an export back (the import: blocks, episodes with their vectors, every fact
-        version as it was); the number of records written."""
+        version as it was, the records of ``models``); the number of records written."""
         return await _adrive(self._core.restore(export))
 
 
@@ -786,8 +812,9 @@ class SyncRedisMemory:
         namespace: str = "memory",
         embedder: EmbeddingProvider | None = None,
         weights: SearchWeights | None = None,
+        models: Sequence[type[Model]] = (),
     ) -> None:
-        self._core = _Core(namespace, embedder, weights)
+        self._core = _Core(namespace, embedder, weights, models)
         self.facts = SyncRedisFactStore(self._core)
 
     def working(self, *, user_id: str | None = None) -> list[MemoryBlock]:
