@@ -483,7 +483,7 @@ class _Core:
         for model in (*self.stored.models, *self.extra):
             spec = model.__typedis_spec__
             tag = _keys.tag(spec.name, [user])
-            if model is not self.stored.block:
+            if model in (self.stored.episode, self.stored.fact):
                 (size,) = yield _Send([_read("SCARD", _keys.all_ids(tag))])
                 counted += size
             keys = yield _TagKeys(tag)
