@@ -4,8 +4,9 @@
 
 - ``forget``: one user holding ``--n`` episodes (with 64-d vectors, a fact per 10 episodes and
   a block), another user holding the same; ``forget(user_id=...)`` of the first, timed once
-  per round (the data written again before each round), beside the raw floor: a hand-written
-  SCAN of the user's tags and UNLINK of what it finds, on the same data.
+  per round (the data written again before each round), beside a floor that knows nothing of
+  indexes: a hand-written SCAN of the user's tags and UNLINK of every key it finds (what
+  forget did before it listed the keys from the spec), on the same data.
 - ``recall``: p50 and p95 of ``recall(query, user_id=..., limit=5)`` over ``--queries``
   queries of two words from the corpus (BM25 + cosine, fused), beside the text-only search
   of the same typedis index (``recall`` on a memory without embedder).

@@ -50,7 +50,7 @@ R = TypeVar("R")
 M = TypeVar("M", bound="Model")
 
 _DEL = _scripts.Read("DEL")
-_CHUNK = 1000  # keys per UNLINK, records per export read
+_CHUNK = 200  # records per delete call: each call holds the server for a few ms
 _RECENT = 100  # the latest episodes profile() reads for the recent sessions
 
 
@@ -785,7 +785,7 @@ class RedisMemory:
         """Erase a user's data; the number of episodes and facts erased.
 
         With neither ``session_id`` nor ``before``: every trace of the user (docs/agent-memory.md,
-        "Erasure and export"), a maintenance operation (it SCANs the user's tags). Otherwise the
+        "Erasure and export"; no SCAN: the keys are listed from the models' specs). Otherwise the
         user's episodes of that session and/or occurred before ``before``, and (without
         ``session_id``) the facts recorded before ``before``.
         """
