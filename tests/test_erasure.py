@@ -40,7 +40,15 @@ from typedis.memory import (
     might_exist,
     update_confidence,
 )
-from typedis.retrieval import HashingEmbedder, NotSemanticWarning, _vectors
+from typedis.retrieval import (
+    Blob,
+    Content,
+    FileContentStore,
+    HashingEmbedder,
+    NotSemanticWarning,
+    _vectors,
+    configure,
+)
 
 ANN = "zqx-ann-7"  # an id no other value contains
 BOB = "bob"
@@ -240,3 +248,28 @@ def recipe() -> dict[str, list[str]]:
 
 
 KEYS_MD = Path(__file__).parents[1] / "docs" / "keys.md"
+
+
+class ErasureDoc(Model, partition="owner"):
+    owner: Key[str]
+    id: Key[str]
+    body: Content[str]
+
+
+def test_forget_deletes_the_blobs_only_the_user_names(tmp_path: Path) -> None:
+    store = FileContentStore(tmp_path)
+    configure(content_store=store)
+    try:
+        memory = SyncRedisMemory(namespace="blobs", models=[ErasureDoc])
+        ErasureDoc(owner=ANN, id="1", body=f"{ANN_WORDS[0]} alone").save()
+        ErasureDoc(owner=ANN, id="2", body="a text both users hold").save()
+        ErasureDoc(owner=BOB, id="1", body="a text both users hold").save()
+        shared, alone = Blob("a text both users hold").digest, Blob(f"{ANN_WORDS[0]} alone").digest
+        assert {name for name, _ in store.list()} == {shared, alone}
+        memory.forget(user_id=ANN)
+        assert [name for name, _ in store.list()] == [shared]
+        assert ErasureDoc.load(BOB, "1").body.value == "a text both users hold"
+        asyncio.run(RedisMemory(namespace="blobs", models=[ErasureDoc]).forget(user_id=BOB))
+        assert list(store.list()) == []  # the last user naming it is gone
+    finally:
+        configure(content_store=None)

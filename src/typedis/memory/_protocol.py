@@ -15,6 +15,7 @@ on the asyncio client.
 
 from __future__ import annotations
 
+import asyncio
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Generator, Sequence
@@ -37,7 +38,18 @@ from ._records import (
     MemoryProfile,
     Message,
 )
-from ._stored import BlockBase, EpisodeBase, FactBase, Stored, drop_caches, partition, stored
+from ._stored import (
+    BlockBase,
+    EpisodeBase,
+    FactBase,
+    Stored,
+    content_fields,
+    digests,
+    drop_blobs,
+    drop_caches,
+    partition,
+    stored,
+)
 
 if TYPE_CHECKING:
     from .._model import Model
@@ -169,6 +181,20 @@ class _Delete(_Op[int]):
     async def arun(self) -> int:
         deleted: int = await self.query.model.abulk_delete(self.query)
         return deleted
+
+
+@dataclass(frozen=True, slots=True)
+class _DropBlobs(_Op[None]):
+    """Delete blobs from the content store (file I/O: a worker thread under asyncio, as the
+    content store's writes)."""
+
+    names: set[str]
+
+    def run(self) -> None:
+        drop_blobs(self.names)
+
+    async def arun(self) -> None:
+        await asyncio.to_thread(drop_blobs, self.names)
 
 
 def _drive(steps: Steps[R]) -> R:
@@ -473,6 +499,7 @@ class _Core:
         the partition's own index keys and their companions (statistics, term lists, vector
         counters and tombstones, filters, edges, change logs); the registry's entries and this
         process's caches. The number of episodes and facts there were."""
+        blobs = yield from self._blobs(user)
         counted = 0
         for model in (*self.stored.models, *self.extra):
             spec = model.__typedis_spec__
@@ -503,7 +530,23 @@ class _Core:
             yield _Send(calls)
             _maintenance.unregistered(spec, tag)
             drop_caches(tag)
+        if blobs:
+            blobs -= yield from self._blobs(None)
+            yield _DropBlobs(blobs)
         return counted
+
+    def _blobs(self, user: str | None) -> Steps[set[str]]:
+        """The content-store digests the ``models=`` records of a partition name (None: of
+        every partition the registries list)."""
+        named: set[str] = set()
+        for model in self.extra:
+            fields = content_fields(model)
+            if fields:
+                spec = model.__typedis_spec__
+                q = model.query
+                q = q.across_partitions() if user is None else q.filter(**{spec.partition[0]: user})
+                named |= digests((yield _All(q)), fields)
+        return named
 
     def export(self, user_id: str | None) -> Steps[MemoryExport]:
         user = partition(user_id)

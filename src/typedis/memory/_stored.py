@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from .. import _lua
 from .._errors import ConfigError
+from .._index.content_kind import ContentMarker
 from .._index.text_kind import Text
 from .._markers import Indexed, Key, Sorted, field
 from .._model import Model
@@ -227,3 +228,24 @@ def drop_caches(tag: str) -> None:
     from ..retrieval._vectors import drop_caches as drop  # retrieval is built on memory
 
     drop(tag)
+
+
+def content_fields(model: type[Model]) -> list[str]:
+    """The names of a model's ``Content`` fields (their values live in the content store)."""
+    fields = model.__typedis_spec__.fields
+    return [name for name, f in fields.items() if isinstance(f.marker, ContentMarker)]
+
+
+def digests(records: list[Model], fields: list[str]) -> set[str]:
+    """The content-store digests the ``Content`` fields of ``records`` name."""
+    named = (getattr(r, f, None) for r in records for f in fields)
+    return {str(blob.digest) for blob in named if blob is not None}
+
+
+def drop_blobs(names: set[str]) -> None:
+    """Delete these blobs from the configured content store."""
+    from ..retrieval._content import content_store  # retrieval is built on memory
+
+    store = content_store()
+    for name in sorted(names):
+        store.delete(name)
