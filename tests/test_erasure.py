@@ -266,10 +266,17 @@ def test_forget_deletes_the_blobs_only_the_user_names(tmp_path: Path) -> None:
         ErasureDoc(owner=BOB, id="1", body="a text both users hold").save()
         shared, alone = Blob("a text both users hold").digest, Blob(f"{ANN_WORDS[0]} alone").digest
         assert {name for name, _ in store.list()} == {shared, alone}
+        exported = memory.export(user_id=ANN)  # the values, not the digests
+        assert {r["body"] for r in exported.records["ErasureDoc"]} == {
+            f"{ANN_WORDS[0]} alone",
+            "a text both users hold",
+        }
         memory.forget(user_id=ANN)
         assert [name for name, _ in store.list()] == [shared]
         assert ErasureDoc.load(BOB, "1").body.value == "a text both users hold"
         asyncio.run(RedisMemory(namespace="blobs", models=[ErasureDoc]).forget(user_id=BOB))
         assert list(store.list()) == []  # the last user naming it is gone
+        memory.restore(exported)
+        assert {name for name, _ in store.list()} == {shared, alone}
     finally:
         configure(content_store=None)
