@@ -28,6 +28,7 @@ from ._embedding import (
     LocalEmbedder,
     NotSemanticWarning,
 )
+from ._fusion import SearchWeights
 from ._hit import Hit
 from ._quality import CueFeeling, RetrievalQuality
 from ._text import aidf, idf
@@ -53,6 +54,7 @@ __all__ = [
     "NotSemanticWarning",
     "OutputFormat",
     "RetrievalQuality",
+    "SearchWeights",
     "StandardAnalyzer",
     "Text",
     "TextRef",
