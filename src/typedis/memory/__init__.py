@@ -108,6 +108,7 @@ from ._observation import (
     on_surfaced,
     pending_proposal,
 )
+from ._subconscious import SubconsciousMemory
 from ._weights import (
     InteractionWeight,
     Priority,
@@ -147,6 +148,7 @@ __all__ = [
     "Priority",
     "RankedPrediction",
     "RecallProposal",
+    "SubconsciousMemory",
     "TemporalPeriod",
     "WriteDecision",
     "aaccess_count",
