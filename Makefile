@@ -20,8 +20,12 @@ $(VENV)/.stamp-run: pyproject.toml | $(PY)
 
 # Development install: `pip install -e '.[dev]'` (test, lint and type-check tools, and the
 # `docs` extra: mkdocs for the documentation site).
+# Also the `embeddings` extra, so LocalEmbedder's tests run (tests/test_embedding.py): torch
+# 2.13.0 first, the CPU build pip takes from this machine's disk (unpinned, the extra would pull
+# a CUDA build of several GB); about 15 s here.
 $(VENV)/.stamp-dev: pyproject.toml | $(PY)
-	$(PIP) install --quiet -e '.[dev]'
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -e '.[dev,embeddings]'
 	touch $@ $(VENV)/.stamp-run
 
 demo: $(VENV)/.stamp-run

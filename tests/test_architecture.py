@@ -40,6 +40,8 @@ DECLARATIONS = {
     "typedis._defaults",
     "typedis._index.cyclic_kind",
     "typedis._index.changes_kind",
+    "typedis._index.vector_kind",
+    "typedis._index.content_kind",
     "typedis._index.text_kind",
     "typedis._analyzer",
     "typedis._query",

@@ -28,6 +28,7 @@ REFERENCE = ROOT / "docs" / "reference"
 # The public modules: the package, and those whose whole `__all__` the reference renders.
 PUBLIC = ["typedis", "typedis.query", "typedis.memory", "typedis.pytest_plugin"]
 PUBLIC.append("typedis.retrieval")
+PUBLIC.append("typedis.eval")
 
 # `::: dotted.path`, then its indented YAML options, if any.
 _DIRECTIVE = re.compile(r"^::: (?P<path>[\w.]+)\n(?P<options>(?:[ \t]+\S.*\n)*)", re.MULTILINE)

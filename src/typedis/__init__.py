@@ -51,7 +51,7 @@ from ._model import Model
 from ._query._conditions import Cond
 from ._query._query import Query
 from ._schema import Index
-from .retrieval import Text
+from .retrieval import Content, Embedding, Text
 
 try:
     __version__ = version("typedis")
@@ -70,8 +70,10 @@ __all__ = [
     "Confidence",
     "ConfigError",
     "Connection",
+    "Content",
     "CorruptRecord",
     "Decaying",
+    "Embedding",
     "EvictionWarning",
     "Geo",
     "GeoPoint",

@@ -35,7 +35,7 @@ class Register:
     calls: list[_scripts.Call[Any]]
 
 
-Step = _scripts.Call[Any] | Register
+Step = _scripts.Call[Any] | Register | _store.Work  # Work: a preparer's (before the calls)
 Steps = Generator[Step, Any, R]
 
 
@@ -60,6 +60,8 @@ def create(model: type[Model], records: Iterable[Model], size: int) -> Steps[int
     _store.check_batch_size(where, size)
     created = 0
     for start, chunk in _chunks(_records(where, records), size):
+        typed = [r for r in chunk if isinstance(r, model)]  # save_many_calls refuses the others
+        yield from _store.preparation(spec, typed, None)
         calls = _store.save_many_calls(model, chunk, size, operation="create_many", start=start)
         yield Register(spec, calls)
         yield from calls
@@ -72,7 +74,9 @@ def update(model: type[Model], source: object, size: int, changes: Mapping[str, 
     records were updated."""
     spec = model.__typedis_spec__
     _store.check_batch_size(f"{spec.name}.bulk_update()", size)
-    encoded = _store.bulk_changes(model, changes)  # before anything is written
+    prepared = dict(changes)
+    yield from _store.change_preparation(spec, prepared)
+    encoded = _store.bulk_changes(model, prepared)  # before anything is written
 
     def act(tag: str, items: list[_Item]) -> Steps[int]:
         ids, positions = [i.rid for i in items], [i.position for i in items]
@@ -81,7 +85,7 @@ def update(model: type[Model], source: object, size: int, changes: Mapping[str, 
         updated: int = yield call
         return updated
 
-    return _each_batch(model, "bulk_update", source, size, act)
+    return (yield from _each_batch(model, "bulk_update", source, size, act))
 
 
 def delete(model: type[Model], source: object, size: int) -> Steps[int]:
@@ -208,6 +212,8 @@ def run(steps: Steps[R]) -> R:
             reply = None
             if isinstance(step, Register):
                 _maintenance.register(step.spec, step.calls)
+            elif isinstance(step, _store.Work):
+                reply = step.run()
             else:
                 reply = _scripts.run(step)
             error = None
@@ -229,6 +235,8 @@ async def arun(steps: Steps[R]) -> R:
             reply = None
             if isinstance(step, Register):
                 await _maintenance.aregister(step.spec, step.calls)
+            elif isinstance(step, _store.Work):
+                reply = await step.arun()
             else:
                 reply = await _scripts.arun(step)
             error = None

@@ -89,6 +89,9 @@ class FieldOptions:
     auto_now: bool = False
     auto_now_add: bool = False
     prefix_index: bool = True
+    source: str | None = None  # an Embedding field's source field
+    provider: Any = None  # an Embedding field's provider (typedis.retrieval.EmbeddingProvider)
+    dimension: int | None = None  # an Embedding field's vector length
 
 
 class GeoPoint(NamedTuple):
@@ -115,6 +118,9 @@ def field(
     auto_now: bool = False,
     auto_now_add: bool = False,
     prefix_index: bool = True,
+    source: str | None = None,
+    provider: Any = None,
+    dimension: int | None = None,
     **kwargs: Any,
 ) -> Any:
     """Declare a field's default and options; other keywords go to ``pydantic.Field``.
@@ -130,6 +136,10 @@ def field(
         prefix_index: keep the lexicographic index that serves ``startswith()`` on a str
             ``Key``, ``Indexed`` or ``Unique`` field (default True; False saves its memory and
             two sorted-set writes per save).
+        source: the field an ``Embedding`` field embeds (a str field).
+        provider: the ``EmbeddingProvider`` of an ``Embedding`` field (default: the one
+            ``typedis.retrieval.configure(embedder=...)`` set).
+        dimension: the vector length of an ``Embedding`` field (default: its provider's).
 
     Examples:
         >>> class Note(Model):
@@ -143,6 +153,9 @@ def field(
         auto_now=auto_now,
         auto_now_add=auto_now_add,
         prefix_index=prefix_index,
+        source=source,
+        provider=provider,
+        dimension=dimension,
     )
     if options != FieldOptions():
         info.metadata.append(options)

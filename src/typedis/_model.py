@@ -243,10 +243,12 @@ class Model(BaseModel, metaclass=ModelMeta):
             CorruptRecord: the stored record's expiry is not one typedis wrote (nothing written).
             OutcomeUnknown: the reply was lost; the write happened once or not at all.
         """
+        spec, written = self.__typedis_spec__, _store.written_fields(self, update_fields)
+        _store.prepare(_store.preparation(spec, [self], written))
         call = _store.save_call(
             self, update_fields=update_fields, migrate_key=migrate_key, ttl=ttl, expire_at=expire_at
         )
-        _maintenance.register(self.__typedis_spec__, [call])
+        _maintenance.register(spec, [call])
         _scripts.run(call)
         return self
 
@@ -259,10 +261,12 @@ class Model(BaseModel, metaclass=ModelMeta):
         expire_at: datetime | None = None,
     ) -> Self:
         """``save()`` on the asyncio client."""
+        spec, written = self.__typedis_spec__, _store.written_fields(self, update_fields)
+        await _store.aprepare(_store.preparation(spec, [self], written))
         call = _store.save_call(
             self, update_fields=update_fields, migrate_key=migrate_key, ttl=ttl, expire_at=expire_at
         )
-        await _maintenance.aregister(self.__typedis_spec__, [call])
+        await _maintenance.aregister(spec, [call])
         await _scripts.arun(call)
         return self
 
@@ -295,6 +299,7 @@ class Model(BaseModel, metaclass=ModelMeta):
             CorruptRecord: a stored record is damaged (nothing of its batch is written).
             OutcomeUnknown: a batch's reply was lost; it was written once or not at all.
         """
+        _store.prepare(_store.preparation(cls.__typedis_spec__, _typed(cls, records), None))
         calls = _store.save_many_calls(cls, records, batch_size)
         _maintenance.register(cls.__typedis_spec__, calls)
         for call in calls:
@@ -303,6 +308,7 @@ class Model(BaseModel, metaclass=ModelMeta):
     @classmethod
     async def asave_many(cls, records: Sequence[Self], *, batch_size: int = 1000) -> None:
         """``save_many()`` on the asyncio client."""
+        await _store.aprepare(_store.preparation(cls.__typedis_spec__, _typed(cls, records), None))
         calls = _store.save_many_calls(cls, records, batch_size)
         await _maintenance.aregister(cls.__typedis_spec__, calls)
         for call in calls:
@@ -691,6 +697,12 @@ class Model(BaseModel, metaclass=ModelMeta):
     def delete_all(cls) -> int:
         """Delete every record with its index entries; returns how many live ones there were."""
         return _maintenance.delete_all(cls)
+
+
+def _typed(model: type[Model], records: Sequence[Any]) -> list[Model]:
+    """The records of ``model`` among ``records`` (``save_many_calls`` refuses the others), for
+    the preparers that run before it."""
+    return [r for r in records if isinstance(r, model)]
 
 
 @functools.cache

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Union, cast, get_args, get_ori
 from pydantic.fields import FieldInfo
 
 from . import _index, _keys
-from ._codec import LINK, codec_for
+from ._codec import LINK, FieldCodec, codec_for
 from ._errors import ModelError
 from ._index import IndexKind, Shape
 from ._index.changes_kind import options as change_options
@@ -70,6 +70,13 @@ def _marker(model: str, name: str, info: FieldInfo) -> tuple[Marker | None, Fiel
     return (markers[0] if markers else None), options
 
 
+def _codec(marker: Marker | None, base: Any) -> FieldCodec:
+    """The codec of a field: its kind's own (``IndexKind.codec``), else the type's."""
+    kind = _index.for_marker(marker)
+    own = kind.codec(marker, base) if kind is not None and marker is not None else None
+    return own if own is not None else codec_for(base)
+
+
 def _check_field(model: str, spec: FieldSpec) -> None:
     where = f"{model}.{spec.name}"
     if isinstance(spec.marker, KeyMarker):
@@ -112,6 +119,9 @@ def _given_options(options: FieldOptions) -> list[str]:
         "rate": options.rate is not None,
         "curve": options.curve is not None,
         "prefix_index": not options.prefix_index,
+        "source": options.source is not None,
+        "provider": options.provider is not None,
+        "dimension": options.dimension is not None,
     }
     return [name for name, is_given in given.items() if is_given]
 
@@ -138,7 +148,7 @@ def read_fields(model: str, model_fields: Mapping[str, FieldInfo]) -> dict[str, 
         spec = FieldSpec(
             name=name,
             marker=marker,
-            codec=LINK if isinstance(marker, LinkMarker) else codec_for(base),
+            codec=LINK if isinstance(marker, LinkMarker) else _codec(marker, base),
             nullable=nullable,
             annotation=base,
             declared=(

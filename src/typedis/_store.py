@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -94,6 +95,109 @@ def _timestamps(spec: ModelSpec, values: Mapping[str, Any], *, first: bool) -> d
     if first:
         stamped.update((n, now) for n in spec.auto_now_add if values[n] is None)
     return stamped
+
+
+# ---- the pre-write hook: client-side I/O a write needs before its call ------------------------
+
+
+class Work(ABC):
+    """One piece of client-side I/O a write needs before its call is built (vectors from an
+    embedding provider, a blob written to a content store): ``run`` on the sync clients,
+    ``arun`` on the asyncio ones. A preparer yields it and is sent its result."""
+
+    @abstractmethod
+    def run(self) -> Any:
+        """Do the work, blocking."""
+
+    @abstractmethod
+    async def arun(self) -> Any:
+        """Do the work on the event loop."""
+
+
+Prepared = Generator[Work, Any, None]
+"""A preparer's steps: the work to do, each answered with its result."""
+
+
+class Preparer(ABC):
+    """What one model needs done on the client before a write (``add_preparer``): it fills or
+    replaces field values in place, or refuses with a ``ModelError`` (nothing is written)."""
+
+    @abstractmethod
+    def records(self, records: Sequence[Model], written: frozenset[str] | None) -> Prepared:
+        """Prepare records about to be saved (``written``: the fields the save writes; None:
+        all of them)."""
+
+    @abstractmethod
+    def changes(self, changes: dict[str, Any]) -> Prepared:
+        """Prepare the values of a ``bulk_update(**changes)`` (edited in place)."""
+
+
+_PREPARERS: list[Callable[[ModelSpec], Preparer | None]] = []
+_prepared: dict[ModelSpec, tuple[int, tuple[Preparer, ...]]] = {}
+
+
+def add_preparer(factory: Callable[[ModelSpec], Preparer | None]) -> None:
+    """Register a factory giving a model's preparer (None for a model that needs none), run by
+    every save, ``save_many``, ``bulk_create`` and ``bulk_update`` (and their async twins)
+    before their calls are built."""
+    _PREPARERS.append(factory)
+
+
+def preparers(spec: ModelSpec) -> tuple[Preparer, ...]:
+    """The preparers of a model, worked out once per model (again after ``add_preparer``)."""
+    known = _prepared.get(spec)
+    if known is None or known[0] != len(_PREPARERS):
+        found = tuple(p for factory in _PREPARERS if (p := factory(spec)) is not None)
+        known = _prepared[spec] = (len(_PREPARERS), found)
+    return known[1]
+
+
+def preparation(
+    spec: ModelSpec, records: Sequence[Model], written: frozenset[str] | None
+) -> Prepared:
+    """Every preparer's steps for records about to be saved."""
+    for preparer in preparers(spec):
+        yield from preparer.records(records, written)
+
+
+def change_preparation(spec: ModelSpec, changes: dict[str, Any]) -> Prepared:
+    """Every preparer's steps for the values of a ``bulk_update()``."""
+    for preparer in preparers(spec):
+        yield from preparer.changes(changes)
+
+
+def prepare(steps: Prepared) -> None:
+    """Run a preparation on the sync clients."""
+    result: Any = None
+    try:
+        while True:
+            result = steps.send(result).run()
+    except StopIteration:
+        return
+
+
+async def aprepare(steps: Prepared) -> None:
+    """Run a preparation on the asyncio clients."""
+    result: Any = None
+    try:
+        while True:
+            result = await steps.send(result).arun()
+    except StopIteration:
+        return
+
+
+def written_fields(
+    obj: Model, update_fields: Iterable[str | FieldRef[Any, Any]] | None
+) -> frozenset[str] | None:
+    """The fields a ``save(update_fields=...)`` writes, as far as the preparers need them
+    (``save_call`` refuses bad ones); None: all."""
+    if update_fields is None or isinstance(update_fields, str):
+        return None
+    try:
+        given = list(update_fields)
+    except TypeError:
+        return None
+    return frozenset(_field_name(obj, f, "save(update_fields=...)") for f in given)
 
 
 def _field_name(obj: Model, field: object, where: str) -> str:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, cast
 
 from .. import _keys
 from .._codec import Arg as Arg  # re-exported for the kinds
+from .._codec import FieldCodec
 from .._errors import ModelError, QueryError
 from .._markers import Marker
 
@@ -128,6 +129,11 @@ class IndexKind(ABC):
     def suffix(self, fields: tuple[str, ...]) -> str:
         """The index key's part after ``<tag>:`` (see ``_keys``)."""
         return f"{self.letter}:{'+'.join(_keys.escape(f) for f in fields)}"
+
+    def codec(self, marker: Marker, annotation: Any) -> FieldCodec | None:
+        """How the kind's fields (``marker``, of type ``annotation``) are stored, when not as
+        the type's own values are (``_codec.codec_for``); None (the default) for the type's."""
+        return None
 
     def options(self, field: FieldSpec) -> Mapping[str, str | float]:
         """The options the server side reads (the index's ``opts`` in the scripts' SPEC)."""

@@ -461,8 +461,9 @@ class Query(Generic[M]):
         k: int = 10,
         weights: object = None,
     ) -> list[Hit[M]]:
-        """The ``k`` records that best match ``text`` (BM25 over the model's ``Text`` field),
-        among those the query's filters admit, best first (see docs/retrieval.md).
+        """The ``k`` records that best match ``text`` (BM25 over the model's ``Text`` field)
+        or ``vector`` (cosine over its ``Embedding`` field; a str is embedded by the field's
+        provider), among those the query's filters admit, best first (docs/retrieval.md).
 
         Raises:
             QueryError: the model has no Text field, ``k`` is not an int >= 1, or the query
@@ -470,6 +471,7 @@ class Query(Generic[M]):
         """
         from ..retrieval import _search  # retrieval is built on the query layer
 
+        vector = _search.embedded(self, vector)
         return _drive(_search.search(self, text, vector, k, weights))
 
     # ---- async --------------------------------------------------------------------------------
@@ -515,6 +517,7 @@ class Query(Generic[M]):
         """``search()`` on the asyncio client."""
         from ..retrieval import _search  # retrieval is built on the query layer
 
+        vector = await _search.aembedded(self, vector)
         return await _adrive(_search.search(self, text, vector, k, weights))
 
     def aiter(self, batch_size: int = 1000) -> AsyncIterator[M]:
