@@ -497,7 +497,7 @@ def _clean(run: _Run, passes: int = 1) -> _Steps[IndexReport]:
     for tag in found:
         records, stale = yield from _inspect(run, tag, Counter(), clean=True)
         digests = {
-            rid: _digest(run.spec, _stored(records.get(rid, {})))
+            rid: digest(run.spec, _stored(records.get(rid, {})))
             for rid in {s.target for _, _, s in stale}
         }
         for batch in _chunks(stale, run.batch_size):
@@ -637,7 +637,7 @@ def _locates(spec: ModelSpec, tag: str, rid: str, values: Mapping[str, str]) -> 
     return _keys.record_id(key_texts) == rid and own == tag  # type: ignore[arg-type]
 
 
-def _digest(spec: ModelSpec, stored: Mapping[bytes, bytes]) -> str:
+def digest(spec: ModelSpec, stored: Mapping[bytes, bytes]) -> str:
     """A digest of a record's expiry and ``spec.read`` values (its hash as read; empty: an
     absent record), as ``digest_of()`` of lua/_lib.lua computes it on the server."""
     parts: list[bytes] = []
@@ -761,7 +761,7 @@ def _reindex_call(
             continue
         values = vars(obj)
         keys.append(_keys.record(tag, rid))
-        args += [rid, _digest(spec, flat)]
+        args += [rid, digest(spec, flat)]
         args += (encode(values[name]) for name, encode in spec.arguments)
     if not keys:
         return None

@@ -72,6 +72,7 @@ from ._cyclic import (
     top_by_cyclic,
     weaken_cycle,
 )
+from ._lifecycle import LifecycleState, MemoryLifecycle, Tier, TickResult, Verdict
 from ._ledger import (
     ErrorStats,
     ErrorSummary,
@@ -155,8 +156,10 @@ __all__ = [
     "InteractionWeight",
     "IsolationWarning",
     "LedgerRef",
+    "LifecycleState",
     "MemoryBlock",
     "MemoryExport",
+    "MemoryLifecycle",
     "MemoryProfile",
     "Message",
     "Observed",
@@ -173,6 +176,9 @@ __all__ = [
     "SyncRedisFactStore",
     "SyncRedisMemory",
     "TemporalPeriod",
+    "TickResult",
+    "Tier",
+    "Verdict",
     "WriteDecision",
     "aaccess_count",
     "aaccess_log",

@@ -1,0 +1,239 @@
+"""MemoryLifecycle (typedis.memory): promotion and auto-forget by their thresholds, a tick that
+reads only candidates found through the indexes, and decisions applied only to records that
+still hold what the tick read."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis
+
+from typedis import (
+    AutoKey,
+    Confidence,
+    Decaying,
+    Indexed,
+    Key,
+    Model,
+    ModelError,
+    NotFound,
+    Sorted,
+    field,
+    new_id,
+)
+from typedis._connection import Connection
+from typedis.memory import (
+    AccessCount,
+    LifecycleState,
+    MemoryLifecycle,
+    TickResult,
+    confirm_access,
+    update_confidence,
+)
+
+
+class LifeMemory(Model, partition="agent"):
+    agent: Key[str]
+    id: AutoKey = field(default_factory=new_id)
+    content: str = ""
+    tier: Indexed[str] = "episodic"
+    relevance: Decaying[float] = field(default=1.0, rate=0.5)
+    certainty: Confidence = field(default=0.5)
+    hits: AccessCount = field(default=0)
+    created: Sorted[datetime | None] = field(default=None, auto_now_add=True)
+
+
+def lifecycle(agent: str = "a1", **hooks: object) -> MemoryLifecycle[LifeMemory]:
+    return MemoryLifecycle(
+        LifeMemory,
+        tier=LifeMemory.tier,
+        importance=LifeMemory.relevance,
+        confidence=LifeMemory.certainty,
+        access=LifeMemory.hits,
+        created=LifeMemory.created,
+        partition=agent,
+        **hooks,  # type: ignore[arg-type]
+    )
+
+
+NOW = datetime.now(UTC)
+LATER = NOW + timedelta(minutes=10)
+
+
+def accessed(m: LifeMemory, times: int) -> LifeMemory:
+    for _ in range(times):
+        LifeMemory.load(m.agent, m.id)
+    confirm_access(m)
+    return m
+
+
+def eligible(content: str = "x", agent: str = "a1") -> LifeMemory:
+    m = LifeMemory(agent=agent, content=content).save()
+    update_confidence(m, LifeMemory.certainty, 0.9)
+    return accessed(m, 3)
+
+
+def test_defaults_by_value() -> None:
+    assert MemoryLifecycle.PROMOTION_ACCESS_COUNT == 3
+    assert MemoryLifecycle.PROMOTION_CONFIDENCE_THRESHOLD == 0.6
+    assert MemoryLifecycle.PROMOTION_MIN_AGE_SECONDS == 300.0
+    assert MemoryLifecycle.FORGET_IMPORTANCE_FLOOR == 0.1
+    assert MemoryLifecycle.FORGET_IDLE_SECONDS == 86_400.0
+    assert MemoryLifecycle.TICK_BATCH_SIZE == 100
+
+
+def test_promotion_thresholds() -> None:
+    life = lifecycle()
+    ok = eligible("ok")
+    few = LifeMemory(agent="a1", content="few").save()
+    update_confidence(few, LifeMemory.certainty, 0.9)
+    accessed(few, 2)
+    unsure = accessed(LifeMemory(agent="a1", content="unsure").save(), 3)  # confidence 0.5
+    assert life.assess(ok, at=LATER).verdict == "promote"
+    assert life.assess(ok, at=NOW).verdict == "keep"  # younger than 300 s
+    assert life.tick(at=NOW).promoted == 0
+    result = life.tick(at=LATER)
+    assert (result.promoted, result.forgotten, result.skipped) == (1, 0, 0)
+    assert LifeMemory.load("a1", ok.id).tier == "semantic"
+    assert LifeMemory.load("a1", few.id).tier == "episodic"
+    assert LifeMemory.load("a1", unsure.id).tier == "episodic"
+    assert LifeMemory.query.filter(
+        LifeMemory.agent == "a1", LifeMemory.tier == "semantic"
+    ).keys() == [LifeMemory.load("a1", ok.id).redis_key]
+    assert life.tick(at=LATER).promoted == 0  # promoted once
+
+
+def test_forget_thresholds() -> None:
+    life = lifecycle()
+    faded = LifeMemory(agent="a1", content="faded", relevance=1.0).save()
+    strong = LifeMemory(agent="a1", content="strong", relevance=1000.0).save()
+    kept = LifeMemory(agent="a1", content="kept", relevance=1.0, tier="semantic").save()
+    # rate 0.5/day: 1.0 decays below 0.1 after ln(10)/0.5 = 4.6 days
+    soon = NOW + timedelta(days=4)
+    assert life.assess(faded, at=soon).forget_eligible is False
+    state = life.assess(faded, at=NOW + timedelta(days=5))
+    assert state.forget_eligible and state.importance is not None and state.importance < 0.1
+    assert life.tick(at=soon).forgotten == 0
+    assert life.tick(at=NOW + timedelta(days=5)).forgotten == 1
+    with pytest.raises(NotFound):
+        LifeMemory.load("a1", faded.id)
+    assert LifeMemory.load("a1", strong.id).content == "strong"
+    assert LifeMemory.load("a1", kept.id).tier == "semantic"
+    assert LifeMemory.check_indexes().total == 0
+
+
+def test_hooks_replace_the_default_rules() -> None:
+    life = lifecycle(
+        should_promote=lambda r, s: r.content.startswith("confirmed:"),
+        should_forget=lambda r, s: s.forget_eligible and not r.content.startswith("[keep]"),
+    )
+    fact = LifeMemory(agent="a1", content="confirmed: sky").save()
+    keep = LifeMemory(agent="a1", content="[keep] me", relevance=0.01).save()
+    drop = LifeMemory(agent="a1", content="drop me", relevance=0.01).save()
+    later = NOW + timedelta(days=2)
+    # the hook promotes without the default criteria; but candidates come from the indexes,
+    # so only records meeting the index ranges are judged by a tick
+    assert life.assess(fact, at=later).verdict == "promote"
+    result = life.tick(at=later)
+    assert result.forgotten == 1
+    assert {m.content for m in LifeMemory.query.filter(LifeMemory.agent == "a1").all()} == {
+        "confirmed: sky",
+        "[keep] me",
+    }
+    assert keep.id != drop.id
+
+
+def test_partition_scope() -> None:
+    eligible("mine", agent="a1")
+    other = eligible("theirs", agent="a2")
+    assert lifecycle("a1").tick(at=LATER).promoted == 1
+    assert LifeMemory.load("a2", other.id).tier == "episodic"
+
+
+def test_a_write_during_the_tick_is_never_lost() -> None:
+    target = eligible("before")
+
+    def writer(record: LifeMemory, state: LifecycleState) -> bool:
+        fresh = LifeMemory.load("a1", target.id)
+        fresh.content = "written during the tick"
+        fresh.save(update_fields=["content"])
+        return state.promotion_eligible
+
+    result = lifecycle(should_promote=writer).tick(at=LATER)
+    assert (result.promoted, result.skipped) == (0, 1)
+    stored = LifeMemory.load("a1", target.id)
+    assert (stored.content, stored.tier) == ("written during the tick", "episodic")
+    assert lifecycle().tick(at=LATER).promoted == 1
+
+
+def test_concurrent_ticks_promote_once(conn: Connection) -> None:
+    for i in range(30):
+        eligible(f"m{i}")
+    results: list[TickResult] = []
+    barrier = threading.Barrier(4)
+
+    def run() -> None:
+        barrier.wait()
+        results.append(lifecycle().tick(at=LATER))
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(r.promoted for r in results) == 30
+    assert (
+        LifeMemory.query.filter(LifeMemory.agent == "a1", LifeMemory.tier == "semantic").count()
+        == 30
+    )
+
+
+def test_reads_are_bounded_by_candidates(redis_client: redis.Redis) -> None:
+    LifeMemory.bulk_create(LifeMemory(agent="a1", content=f"n{i}") for i in range(300))
+    eligible("one")
+    before = redis_client.info("commandstats")
+    result = lifecycle().tick(at=LATER)
+    after = redis_client.info("commandstats")
+    assert result.promoted == 1
+
+    def calls(name: str) -> int:
+        return int(after.get(name, {}).get("calls", 0)) - int(before.get(name, {}).get("calls", 0))
+
+    assert calls("cmdstat_hgetall") == 2  # the one candidate: read, then checked by the apply
+    assert calls("cmdstat_smembers") == 0
+
+
+def test_bad_fields_are_refused() -> None:
+    with pytest.raises(ModelError, match="not a Decaying"):
+        MemoryLifecycle(
+            LifeMemory,
+            tier=LifeMemory.tier,
+            importance=LifeMemory.certainty,  # type: ignore[arg-type]
+            confidence=LifeMemory.certainty,
+            access=LifeMemory.hits,
+            created=LifeMemory.created,
+            partition="a1",
+        )
+    with pytest.raises(ModelError, match="partition"):
+        MemoryLifecycle(
+            LifeMemory,
+            tier=LifeMemory.tier,
+            importance=LifeMemory.relevance,
+            confidence=LifeMemory.certainty,
+            access=LifeMemory.hits,
+            created=LifeMemory.created,
+        )
+
+
+def test_tag_new_and_assess_a_missing_record() -> None:
+    life = lifecycle()
+    m = life.tag_new(LifeMemory(agent="a1", tier="semantic"))
+    assert LifeMemory.load("a1", m.id).tier == "episodic"
+    m.tier = "semantic"
+    m.save()
+    assert life.tag_new(m).tier == "episodic"
+    assert LifeMemory.load("a1", m.id).tier == "episodic"
+    with pytest.raises(NotFound):
+        life.assess(LifeMemory(agent="a1"))
