@@ -8,35 +8,561 @@ same method names and arguments, returning values instead of awaitables. Their f
 (``memory.facts``) are ``RedisFactStore`` / ``SyncRedisFactStore`` (LoomFlow's ``FactStore``:
 ``append``, ``query``, ``recall_text``, ``all_facts``, ``delete``, ``count``).
 
-Every method is written once, as a generator of steps (``_core``), which each class drives on
-its own client.
+Every method is written once, in ``_Core``, as a generator of steps (``_Op``: the calls to
+send together, a save, a search...); ``_drive`` runs the steps on the sync client, ``_adrive``
+on the asyncio client.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import warnings
+from abc import ABC, abstractmethod
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from ..retrieval._embedding import EmbeddingProvider
-from ..retrieval._fusion import SearchWeights
+from pydantic import JsonValue
+
+from .. import _keys, _lua, _maintenance, _scripts, _store
+from .._errors import ConfigError
+from .._query import _query
 from ._records import (
     Episode,
     EpisodeMatch,
     Fact,
+    IsolationWarning,
     MemoryBlock,
     MemoryExport,
     MemoryProfile,
     Message,
 )
+from ._stored import BlockBase, EpisodeBase, FactBase, Stored, drop_caches, partition, stored
 
-__all__ = ["RedisFactStore", "RedisMemory", "SyncRedisFactStore", "SyncRedisMemory"]
+if TYPE_CHECKING:
+    from .._model import Model
+    from .._spec import ModelSpec
+    from ..retrieval._embedding import EmbeddingProvider
+    from ..retrieval._fusion import SearchWeights
+    from ..retrieval._hit import Hit
+
+R = TypeVar("R")
+M = TypeVar("M", bound="Model")
+
+_UNLINK = _scripts.Read("UNLINK")
+_CHUNK = 1000  # keys per UNLINK, records per export read
+_RECENT = 100  # the latest episodes profile() reads for the recent sessions
+
+
+# ---- steps --------------------------------------------------------------------------------
+
+
+class _Op(ABC, Generic[R]):
+    """One step: what it does on the sync client (``run``) and on the asyncio client."""
+
+    @abstractmethod
+    def run(self) -> R: ...
+
+    @abstractmethod
+    async def arun(self) -> R: ...
+
+
+Steps = Generator[_Op[Any], Any, R]
+
+
+@dataclass(frozen=True, slots=True)
+class _Send(_Op[list[Any]]):
+    """Calls sent together (one pipeline); their decoded replies."""
+
+    calls: list[_scripts.Call[Any]]
+
+    def run(self) -> list[Any]:
+        return _query.send(self.calls) if self.calls else []
+
+    async def arun(self) -> list[Any]:
+        return await _query.asend(self.calls) if self.calls else []
+
+
+@dataclass(frozen=True, slots=True)
+class _Write(_Op[Any]):
+    """A model operation's call, its partition registered first (as a save registers it)."""
+
+    spec: ModelSpec
+    call: _scripts.Call[Any]
+
+    def run(self) -> Any:
+        _maintenance.register(self.spec, [self.call])
+        return _scripts.run(self.call)
+
+    async def arun(self) -> Any:
+        await _maintenance.aregister(self.spec, [self.call])
+        return await _scripts.arun(self.call)
+
+
+@dataclass(frozen=True, slots=True)
+class _Save(_Op[None]):
+    """``save_many`` (embedding included) of records of one model and partition."""
+
+    model: type[Model]
+    records: Sequence[Model]
+
+    def run(self) -> None:
+        if self.records:
+            self.model.save_many(self.records)
+
+    async def arun(self) -> None:
+        if self.records:
+            await self.model.asave_many(self.records)
+
+
+@dataclass(frozen=True, slots=True)
+class _All(_Op[list[Any]]):
+    query: _query.Query[Any]
+
+    def run(self) -> list[Any]:
+        return self.query.all()
+
+    async def arun(self) -> list[Any]:
+        return await self.query.aall()
+
+
+@dataclass(frozen=True, slots=True)
+class _Count(_Op[int]):
+    query: _query.Query[Any]
+
+    def run(self) -> int:
+        return self.query.count()
+
+    async def arun(self) -> int:
+        return await self.query.acount()
+
+
+@dataclass(frozen=True, slots=True)
+class _Search(_Op[list["Hit[Any]"]]):
+    """``Query.search``: text and, with an embedder, the same text as the vector (hybrid)."""
+
+    query: _query.Query[Any]
+    text: str
+    hybrid: bool
+    k: int
+    weights: SearchWeights | None
+
+    def run(self) -> list[Hit[Any]]:
+        vector = self.text if self.hybrid else None
+        return self.query.search(self.text, vector=vector, k=self.k, weights=self.weights)
+
+    async def arun(self) -> list[Hit[Any]]:
+        vector = self.text if self.hybrid else None
+        return await self.query.asearch(self.text, vector=vector, k=self.k, weights=self.weights)
+
+
+@dataclass(frozen=True, slots=True)
+class _Delete(_Op[int]):
+    """``bulk_delete`` of a query's matches (each record with its index entries)."""
+
+    query: _query.Query[Any]
+
+    def run(self) -> int:
+        deleted: int = self.query.model.bulk_delete(self.query)
+        return deleted
+
+    async def arun(self) -> int:
+        deleted: int = await self.query.model.abulk_delete(self.query)
+        return deleted
+
+
+@dataclass(frozen=True, slots=True)
+class _TagKeys(_Op[list[bytes]]):
+    """Every key of one hash tag, by SCAN (maintenance: see ``forget``)."""
+
+    tag: str
+
+    def run(self) -> list[bytes]:
+        return _maintenance._drive(_maintenance._tag_keys(self.tag))
+
+    async def arun(self) -> list[bytes]:
+        return await _maintenance._adrive(_maintenance._tag_keys(self.tag))
+
+
+def _drive(steps: Steps[R]) -> R:
+    """Run a method's steps on the sync client."""
+    try:
+        op = next(steps)
+        while True:
+            op = steps.send(op.run())
+    except StopIteration as done:
+        result: R = done.value
+        return result
+
+
+async def _adrive(steps: Steps[R]) -> R:
+    """Run a method's steps on the asyncio client."""
+    try:
+        op = next(steps)
+        while True:
+            op = steps.send(await op.arun())
+    except StopIteration as done:
+        result: R = done.value
+        return result
+
+
+def _read(command: str, key: str, *args: Any, write: bool = False) -> _scripts.Call[Any]:
+    return _scripts.Call(_scripts.Read(command), (key,), args, _identity, write=write)
+
+
+def _identity(reply: Any) -> Any:
+    return reply
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# ---- the methods, once ----------------------------------------------------------------------
+
+
+class _Core:
+    """The methods of both memories as generators of steps, over the models of a namespace."""
+
+    def __init__(
+        self,
+        namespace: str,
+        embedder: EmbeddingProvider | None,
+        weights: SearchWeights | None,
+        models: Sequence[type[Model]],
+    ) -> None:
+        self.stored: Stored = stored(namespace, embedder)
+        self.hybrid = embedder is not None
+        self.weights = weights
+        self.extra = tuple(models)
+        for model in self.extra:
+            spec = getattr(model, "__typedis_spec__", None)
+            if spec is None or len(spec.partition) != 1:
+                raise ConfigError(
+                    f"models=: {getattr(model, '__name__', model)!r} must be a typedis model "
+                    "partitioned by one field, the user id (partition='user_id')"
+                )
+
+    # -- isolation
+
+    def _checked(self, user_id: str | None, model: type[Model], method: str) -> Steps[str]:
+        """The partition of ``user_id``; for None, an ``IsolationWarning`` when the model's
+        registry lists named users (SCARD and SISMEMBER of the registry: one round trip)."""
+        value = partition(user_id)
+        if user_id is None:
+            spec = model.__typedis_spec__
+            registry = _keys.partitions(spec.name)
+            anonymous = _keys.tag(spec.name, [value])
+            size, mine = yield _Send(
+                [_read("SCARD", registry), _read("SISMEMBER", registry, anonymous)]
+            )
+            if size - mine > 0:
+                warnings.warn(
+                    f"RedisMemory.{method} was called without user_id on a memory holding "
+                    "named users' data: it sees the anonymous partition only. Did you forget "
+                    "user_id=?",
+                    IsolationWarning,
+                    stacklevel=4,
+                )
+        return value
+
+    def _episodes(self, user: str) -> _query.Query[EpisodeBase]:
+        return self.stored.episode.query.filter(user=user)
+
+    def _facts(self, user: str) -> _query.Query[FactBase]:
+        return self.stored.fact.query.filter(user=user)
+
+    # -- working blocks
+
+    def working(self, user_id: str | None) -> Steps[list[MemoryBlock]]:
+        user = yield from self._checked(user_id, self.stored.block, "working")
+        found: list[BlockBase] = yield _All(self.stored.block.query.filter(user=user))
+        found.sort(key=lambda b: (b.pinned_order, b.name))
+        return [Stored.to_block(b) for b in found]
+
+    def write_block(self, name: str, content: str, user_id: str | None, mode: str) -> Steps[None]:
+        """Set or append to a block in one server-side step (``lua/memory_block.lua``)."""
+        if not isinstance(name, str) or not isinstance(content, str):
+            raise ConfigError(f"a block's name and content are str, got {name!r}, {content!r}")
+        block = self.stored.block(
+            user=partition(user_id), name=name, content=content, updated_at=_now()
+        )
+        spec = block.__typedis_spec__
+        save = _store.save_call(
+            block, update_fields=None, migrate_key=False, ttl=_store.KEEP, expire_at=None
+        )
+        values = vars(block)
+        rid = spec.locate(values)[1]
+
+        def done(reply: list[Any]) -> None:
+            if reply[0] != b"ok":
+                raise _store._refusal(spec, reply, values, rid, rid)
+
+        function = _lua.library(spec).function("memory_block")
+        yield _Write(spec, _scripts.Call(function, save.keys, [*save.args, mode], done, write=True))
+
+    # -- episodes
+
+    def remember(self, episode: Episode) -> Steps[str]:
+        if not isinstance(episode, Episode):
+            raise ConfigError(f"remember() takes an Episode, got {type(episode).__name__}")
+        yield _Save(self.stored.episode, [self.stored.episode_of(episode)])
+        return episode.id
+
+    def recall_scored(
+        self,
+        query: str,
+        limit: int,
+        time_range: tuple[datetime, datetime] | None,
+        user_id: str | None,
+    ) -> Steps[list[EpisodeMatch]]:
+        user = yield from self._checked(user_id, self.stored.episode, "recall")
+        q = self._episodes(user)
+        if time_range is not None:
+            low, high = time_range
+            q = q.filter(occurred_at__gte=low, occurred_at__lte=high)
+        hits: list[Hit[EpisodeBase]] = []
+        if query.strip():
+            hits = yield _Search(q, query, self.hybrid, limit, self.weights)
+        if hits:
+            return [
+                EpisodeMatch(
+                    episode=Stored.to_episode(h.record),
+                    score=h.score,
+                    text_score=h.text_score,
+                    vector_score=h.vector_score,
+                )
+                for h in hits
+            ]
+        episode = self.stored.episode
+        recent: list[EpisodeBase] = yield _All(q.order_by(episode.occurred_at.desc()).limit(limit))
+        return [EpisodeMatch(episode=Stored.to_episode(r), score=0.0) for r in recent]
+
+    def session_messages(
+        self, session_id: str, user_id: str | None, limit: int
+    ) -> Steps[list[Message]]:
+        user = yield from self._checked(user_id, self.stored.episode, "session_messages")
+        episode = self.stored.episode
+        q = self._episodes(user).filter(session_id=session_id)
+        latest: list[EpisodeBase] = yield _All(
+            q.order_by(episode.occurred_at.desc()).limit(max(1, limit // 2))
+        )
+        out: list[Message] = []
+        for r in reversed(latest):
+            if r.input:
+                out.append(Message(role="user", content=r.input))
+            if r.output:
+                out.append(Message(role="assistant", content=r.output))
+        return out
+
+    # -- facts
+
+    def append_fact(self, fact: Fact) -> Steps[str]:
+        """Record a fact and close what it supersedes in one step (``lua/memory_fact.lua``)."""
+        if not isinstance(fact, Fact):
+            raise ConfigError(f"append() takes a Fact, got {type(fact).__name__}")
+        record = self.stored.fact_of(fact)
+        spec = record.__typedis_spec__
+        save = _store.save_call(
+            record, update_fields=None, migrate_key=False, ttl=_store.KEEP, expire_at=None
+        )
+        values = vars(record)
+        rid = spec.locate(values)[1]
+
+        def done(reply: list[Any]) -> None:
+            if reply[0] != b"ok":
+                raise _store._refusal(spec, reply, values, rid, rid)
+
+        function = _lua.library(spec).function("memory_fact")
+        yield _Write(spec, _scripts.Call(function, save.keys, save.args, done, write=True))
+        return fact.id
+
+    def fact_query(
+        self,
+        subject: str | None,
+        predicate: str | None,
+        object_: str | None,
+        valid_at: datetime | None,
+        limit: int,
+        user_id: str | None,
+    ) -> Steps[list[Fact]]:
+        user = yield from self._checked(user_id, self.stored.fact, "facts.query")
+        q = self._valid(self._facts(user), valid_at)
+        if subject is not None:
+            q = q.filter(subject=subject)
+        if predicate is not None:
+            q = q.filter(predicate=predicate)
+        q = q.order_by(self.stored.fact.recorded_at.desc())
+        if object_ is None:
+            q = q.limit(limit)
+        found: list[FactBase] = yield _All(q)
+        kept = [Stored.to_fact(r) for r in found if object_ is None or r.object == object_]
+        return kept[:limit]
+
+    @staticmethod
+    def _valid(q: _query.Query[FactBase], valid_at: datetime | None) -> _query.Query[FactBase]:
+        if valid_at is None:
+            return q
+        return q.filter(valid_from__lte=valid_at, valid_until__gt=valid_at)
+
+    def recall_facts(
+        self, query: str, limit: int, valid_at: datetime | None, user_id: str | None
+    ) -> Steps[list[Fact]]:
+        user = yield from self._checked(user_id, self.stored.fact, "recall_facts")
+        q = self._valid(self._facts(user), valid_at)
+        hits: list[Hit[FactBase]] = []
+        if query.strip():
+            hits = yield _Search(q, query, False, limit, None)
+        if hits:
+            return [Stored.to_fact(h.record) for h in hits]
+        recent: list[FactBase] = yield _All(
+            q.order_by(self.stored.fact.recorded_at.desc()).limit(limit)
+        )
+        return [Stored.to_fact(r) for r in recent]
+
+    def all_facts(self) -> Steps[list[Fact]]:
+        found: list[FactBase] = yield _All(self.stored.fact.query.across_partitions())
+        return [Stored.to_fact(r) for r in found]
+
+    def delete_facts(self, user_id: str | None, before: datetime | None) -> Steps[int]:
+        q = self._facts(partition(user_id))
+        if before is not None:
+            q = q.filter(recorded_at__lt=before)
+        deleted: int = yield _Delete(q)
+        return deleted
+
+    def count_facts(self, user_id: str | None) -> Steps[int]:
+        counted: int = yield _Count(self._facts(partition(user_id)))
+        return counted
+
+    # -- profile, forget, export
+
+    def profile(self, user_id: str | None) -> Steps[MemoryProfile]:
+        user = yield from self._checked(user_id, self.stored.episode, "profile")
+        episode, fact = self.stored.episode, self.stored.fact
+        episodes: int = yield _Count(self._episodes(user))
+        facts: int = yield _Count(self._facts(user))
+        blocks: int = yield _Count(self.stored.block.query.filter(user=user))
+        latest: list[EpisodeBase] = yield _All(
+            self._episodes(user).order_by(episode.occurred_at.desc()).limit(_RECENT)
+        )
+        sample: list[FactBase] = yield _All(
+            self._facts(user).order_by(fact.recorded_at.desc()).limit(10)
+        )
+        sessions = list(dict.fromkeys(r.session_id for r in latest))[:10]
+        return MemoryProfile(
+            user_id=user_id,
+            episode_count=episodes,
+            fact_count=facts,
+            block_count=blocks,
+            last_seen=latest[0].occurred_at if latest else None,
+            recent_sessions=sessions,
+            sample_facts=[Stored.to_fact(r) for r in sample],
+        )
+
+    def forget(
+        self, user_id: str | None, session_id: str | None, before: datetime | None
+    ) -> Steps[int]:
+        user = partition(user_id)
+        if session_id is None and before is None:
+            return (yield from self._erase(user))
+        q = self._episodes(user)
+        if session_id is not None:
+            q = q.filter(session_id=session_id)
+        if before is not None:
+            q = q.filter(occurred_at__lt=before)
+        deleted: int = yield _Delete(q)
+        if session_id is None:  # facts have no session: a session's forget leaves them
+            deleted += yield from self.delete_facts(user_id, before)
+        return deleted
+
+    def _erase(self, user: str) -> Steps[int]:
+        """Every key of the user's partition of every model, the registry's entries and this
+        process's caches of them; the number of episodes and facts there were."""
+        counted = 0
+        for model in (*self.stored.models, *self.extra):
+            spec = model.__typedis_spec__
+            tag = _keys.tag(spec.name, [user])
+            if model in (self.stored.episode, self.stored.fact):
+                (size,) = yield _Send([_read("SCARD", _keys.all_ids(tag))])
+                counted += size
+            keys = yield _TagKeys(tag)
+            chunks = [keys[i : i + _CHUNK] for i in range(0, len(keys), _CHUNK)]
+            unlinks = [
+                _scripts.Call(
+                    _scripts.Read("UNLINK"), [k.decode() for k in chunk], (), _identity, True
+                )
+                for chunk in chunks
+            ]
+            yield _Send([*unlinks, _read("SREM", _keys.partitions(spec.name), tag, write=True)])
+            _maintenance._known(spec).pop(tag, None)
+            drop_caches(tag)
+        return counted
+
+    def export(self, user_id: str | None) -> Steps[MemoryExport]:
+        user = partition(user_id)
+        blocks = yield from self.working(user_id)
+        episode, fact = self.stored.episode, self.stored.fact
+        episodes: list[EpisodeBase] = yield _All(
+            self._episodes(user).order_by(episode.occurred_at.asc())
+        )
+        facts: list[FactBase] = yield _All(self._facts(user).order_by(fact.recorded_at.asc()))
+        records: dict[str, list[dict[str, JsonValue]]] = {}
+        for model in self.extra:
+            spec = model.__typedis_spec__
+            found: list[Model] = yield _All(model.query.filter(**{spec.partition[0]: user}))
+            records[spec.name] = [r.model_dump(mode="json") for r in found]
+        return MemoryExport(
+            user_id=user_id,
+            blocks=blocks,
+            episodes=[Stored.to_episode(r) for r in episodes],
+            facts=[Stored.to_fact(r) for r in facts],
+            records=records,
+        )
+
+    def restore(self, export: MemoryExport) -> Steps[int]:
+        user = partition(export.user_id)
+        strays = [e.id for e in export.episodes if e.user_id != export.user_id]
+        strays += [f.id for f in export.facts if f.user_id != export.user_id]
+        if strays:
+            raise ConfigError(
+                f"restore(): the export is {export.user_id!r}'s, but {strays[:3]} belong to "
+                "another user (nothing was written)"
+            )
+        yield _Save(self.stored.block, [self.stored.block_of(b, user) for b in export.blocks])
+        yield _Save(self.stored.episode, [self.stored.episode_of(e) for e in export.episodes])
+        yield _Save(self.stored.fact, [self.stored.fact_of(f) for f in export.facts])
+        written = len(export.blocks) + len(export.episodes) + len(export.facts)
+        for model in self.extra:
+            dumped = export.records.get(model.__typedis_spec__.name, [])
+            yield _Save(model, [model.model_validate(d) for d in dumped])
+            written += len(dumped)
+        return written
+
+
+# ---- the two memories -----------------------------------------------------------------------
 
 
 class RedisFactStore:
-    """Bi-temporal facts of a ``RedisMemory`` (LoomFlow's ``FactStore``), asyncio."""
+    """The bi-temporal facts of a ``RedisMemory`` (LoomFlow's ``FactStore``), asyncio.
+
+    ``SyncRedisFactStore`` is its sync twin (``SyncRedisMemory.facts``).
+
+    Examples:
+        >>> from typedis.memory import Fact, RedisMemory
+        >>> async def main() -> None:
+        ...     memory = RedisMemory()
+        ...     fact = Fact(user_id="ann", subject="ann", predicate="drinks", object="tea")
+        ...     await memory.facts.append(fact)
+    """
+
+    def __init__(self, core: _Core) -> None:
+        self._core = core
 
     async def append(self, fact: Fact) -> str:
-        """Record ``fact``, closing the validity of the fact it supersedes in the same step."""
-        raise NotImplementedError
+        """Record ``fact``, closing the validity of the versions it supersedes (same user,
+        subject and predicate) in the same atomic step; its id."""
+        return await _adrive(self._core.append_fact(fact))
 
     async def query(
         self,
@@ -48,8 +574,11 @@ class RedisFactStore:
         limit: int = 10,
         user_id: str | None = None,
     ) -> list[Fact]:
-        """The user's facts matching the given fields, newest recorded first."""
-        raise NotImplementedError
+        """The user's facts with the given fields (valid at ``valid_at``), latest recorded
+        first."""
+        return await _adrive(
+            self._core.fact_query(subject, predicate, object_, valid_at, limit, user_id)
+        )
 
     async def recall_text(
         self,
@@ -59,125 +588,42 @@ class RedisFactStore:
         valid_at: datetime | None = None,
         user_id: str | None = None,
     ) -> list[Fact]:
-        """The user's facts best matching ``query`` (BM25), valid at ``valid_at`` if given."""
-        raise NotImplementedError
+        """The user's facts best matching ``query`` (BM25 over "subject predicate object"),
+        valid at ``valid_at`` if given; the latest recorded when nothing matches."""
+        return await _adrive(self._core.recall_facts(query, limit, valid_at, user_id))
 
     async def all_facts(self) -> list[Fact]:
-        """Every fact of every user (a scan of the partitions the registry lists)."""
-        raise NotImplementedError
+        """Every user's facts (every partition the registry lists)."""
+        return await _adrive(self._core.all_facts())
 
     async def delete(self, *, user_id: str | None = None, before: datetime | None = None) -> int:
-        """Delete the user's facts (recorded before ``before``, if given); the count."""
-        raise NotImplementedError
+        """Delete the user's facts (those recorded before ``before``); how many."""
+        return await _adrive(self._core.delete_facts(user_id, before))
 
     async def count(self, *, user_id: str | None = None) -> int:
-        """The number of the user's facts (every version)."""
-        raise NotImplementedError
+        """How many facts (every version) the user has."""
+        return await _adrive(self._core.count_facts(user_id))
 
     async def aclose(self) -> None:
-        """Nothing to close: the connection is typedis's."""
-
-
-class RedisMemory:
-    """LoomFlow's ``Memory`` on Redis, asyncio (``SyncRedisMemory`` is the sync twin)."""
-
-    facts: RedisFactStore
-
-    def __init__(
-        self,
-        *,
-        namespace: str = "memory",
-        embedder: EmbeddingProvider | None = None,
-        weights: SearchWeights | None = None,
-    ) -> None:
-        raise NotImplementedError
-
-    async def working(self, *, user_id: str | None = None) -> list[MemoryBlock]:
-        """The user's blocks in ``pinned_order``."""
-        raise NotImplementedError
-
-    async def update_block(self, name: str, content: str, *, user_id: str | None = None) -> None:
-        """Set a block's content (a new block takes the next ``pinned_order``)."""
-        raise NotImplementedError
-
-    async def append_block(self, name: str, content: str, *, user_id: str | None = None) -> None:
-        """Append to a block (created if absent), atomically on the server."""
-        raise NotImplementedError
-
-    async def remember(self, episode: Episode) -> str:
-        """Store an episode in its user's partition; its id."""
-        raise NotImplementedError
-
-    async def recall(
-        self,
-        query: str,
-        *,
-        kind: str = "episodic",
-        limit: int = 5,
-        time_range: tuple[datetime, datetime] | None = None,
-        user_id: str | None = None,
-    ) -> list[Episode]:
-        """The user's episodes best matching ``query`` (``kind="semantic"``: none, see
-        ``recall_facts``)."""
-        raise NotImplementedError
-
-    async def recall_scored(
-        self,
-        query: str,
-        *,
-        kind: str = "episodic",
-        limit: int = 5,
-        time_range: tuple[datetime, datetime] | None = None,
-        user_id: str | None = None,
-    ) -> list[EpisodeMatch]:
-        """``recall`` with the fused, text and vector scores."""
-        raise NotImplementedError
-
-    async def recall_facts(
-        self,
-        query: str,
-        *,
-        limit: int = 5,
-        valid_at: datetime | None = None,
-        user_id: str | None = None,
-    ) -> list[Fact]:
-        """The user's facts best matching ``query``, valid at ``valid_at`` if given."""
-        raise NotImplementedError
-
-    async def session_messages(
-        self, session_id: str, *, user_id: str | None = None, limit: int = 20
-    ) -> list[Message]:
-        """The last ``limit`` messages of a session, oldest first (two per episode)."""
-        raise NotImplementedError
-
-    async def profile(self, *, user_id: str | None = None) -> MemoryProfile:
-        """Counts, last activity and recent facts of a user."""
-        raise NotImplementedError
-
-    async def forget(
-        self,
-        *,
-        user_id: str | None = None,
-        session_id: str | None = None,
-        before: datetime | None = None,
-    ) -> int:
-        """Erase the user's data; with neither ``session_id`` nor ``before``: every trace."""
-        raise NotImplementedError
-
-    async def export(self, *, user_id: str | None = None) -> MemoryExport:
-        """Everything ``forget(user_id=...)`` erases, as JSON-ready models."""
-        raise NotImplementedError
-
-    async def restore(self, export: MemoryExport) -> int:
-        """Write an export back (the import); the number of records written."""
-        raise NotImplementedError
+        """Nothing to close: the connection is typedis's (``typedis.connect``)."""
 
 
 class SyncRedisFactStore:
-    """``RedisFactStore`` on the sync client: the same methods, returning values."""
+    """``RedisFactStore`` on the sync client: the same methods, returning values.
+
+    Examples:
+        >>> from typedis.memory import Fact, SyncRedisMemory
+        >>> memory = SyncRedisMemory()
+        >>> memory.facts.count(user_id="nobody")
+        0
+    """
+
+    def __init__(self, core: _Core) -> None:
+        self._core = core
 
     def append(self, fact: Fact) -> str:
-        raise NotImplementedError
+        """``RedisFactStore.append``."""
+        return _drive(self._core.append_fact(fact))
 
     def query(
         self,
@@ -189,7 +635,8 @@ class SyncRedisFactStore:
         limit: int = 10,
         user_id: str | None = None,
     ) -> list[Fact]:
-        raise NotImplementedError
+        """``RedisFactStore.query``."""
+        return _drive(self._core.fact_query(subject, predicate, object_, valid_at, limit, user_id))
 
     def recall_text(
         self,
@@ -199,22 +646,46 @@ class SyncRedisFactStore:
         valid_at: datetime | None = None,
         user_id: str | None = None,
     ) -> list[Fact]:
-        raise NotImplementedError
+        """``RedisFactStore.recall_text``."""
+        return _drive(self._core.recall_facts(query, limit, valid_at, user_id))
 
     def all_facts(self) -> list[Fact]:
-        raise NotImplementedError
+        """``RedisFactStore.all_facts``."""
+        return _drive(self._core.all_facts())
 
     def delete(self, *, user_id: str | None = None, before: datetime | None = None) -> int:
-        raise NotImplementedError
+        """``RedisFactStore.delete``."""
+        return _drive(self._core.delete_facts(user_id, before))
 
     def count(self, *, user_id: str | None = None) -> int:
-        raise NotImplementedError
+        """``RedisFactStore.count``."""
+        return _drive(self._core.count_facts(user_id))
 
 
-class SyncRedisMemory:
-    """``RedisMemory`` on the sync client: the same constructor and method names."""
+class RedisMemory:
+    """LoomFlow's ``Memory`` on Redis, asyncio; ``SyncRedisMemory`` is the sync twin.
 
-    facts: SyncRedisFactStore
+    Args:
+        namespace: the models' name prefix (``<namespace>.Episode``...): two memories of one
+            namespace share their data.
+        embedder: with one, each episode gets a vector and recall is hybrid (BM25 and cosine
+            fused, ``weights``); without, recall is BM25.
+        weights: the fusion's ``SearchWeights`` (docs/retrieval.md); None: the defaults.
+        models: more models holding users' data, each partitioned by one field whose value is
+            the user id (``""`` for the anonymous partition): ``forget`` erases the user's
+            partition of each, ``export`` and ``restore`` carry its records.
+
+    Raises:
+        ConfigError: an empty namespace, or one in use with another embedder.
+
+    Examples:
+        >>> from typedis.memory import Episode, RedisMemory
+        >>> async def main() -> None:
+        ...     memory = RedisMemory()
+        ...     episode = Episode(user_id="ann", session_id="s1", input="hi", output="hello")
+        ...     await memory.remember(episode)
+        ...     print(await memory.recall("hello", user_id="ann"))
+    """
 
     def __init__(
         self,
@@ -222,20 +693,145 @@ class SyncRedisMemory:
         namespace: str = "memory",
         embedder: EmbeddingProvider | None = None,
         weights: SearchWeights | None = None,
+        models: Sequence[type[Model]] = (),
     ) -> None:
-        raise NotImplementedError
+        self._core = _Core(namespace, embedder, weights, models)
+        self.facts = RedisFactStore(self._core)
+
+    async def working(self, *, user_id: str | None = None) -> list[MemoryBlock]:
+        """The user's blocks in ``pinned_order``."""
+        return await _adrive(self._core.working(user_id))
+
+    async def update_block(self, name: str, content: str, *, user_id: str | None = None) -> None:
+        """Set a block's content; a new block takes the next ``pinned_order``, a stored one
+        keeps its own (one atomic step)."""
+        await _adrive(self._core.write_block(name, content, user_id, "set"))
+
+    async def append_block(self, name: str, content: str, *, user_id: str | None = None) -> None:
+        """Append to a block (created if absent) in one atomic step on the server: concurrent
+        appends all land."""
+        await _adrive(self._core.write_block(name, content, user_id, "append"))
+
+    async def remember(self, episode: Episode) -> str:
+        """Store an episode in its user's partition (embedded first, with an embedder); its
+        id."""
+        return await _adrive(self._core.remember(episode))
+
+    async def recall(
+        self,
+        query: str,
+        *,
+        kind: str = "episodic",
+        limit: int = 5,
+        time_range: tuple[datetime, datetime] | None = None,
+        user_id: str | None = None,
+    ) -> list[Episode]:
+        """The user's episodes best matching ``query`` (within ``time_range``); the latest
+        when nothing matches. ``kind`` is accepted for LoomFlow and ignored (facts:
+        ``recall_facts``)."""
+        found = await _adrive(self._core.recall_scored(query, limit, time_range, user_id))
+        return [m.episode for m in found]
+
+    async def recall_scored(
+        self,
+        query: str,
+        *,
+        kind: str = "episodic",
+        limit: int = 5,
+        time_range: tuple[datetime, datetime] | None = None,
+        user_id: str | None = None,
+    ) -> list[EpisodeMatch]:
+        """``recall`` with the scores: the fused score, BM25 and cosine (``Query.search``);
+        the latest episodes, when nothing matches, score 0."""
+        return await _adrive(self._core.recall_scored(query, limit, time_range, user_id))
+
+    async def recall_facts(
+        self,
+        query: str,
+        *,
+        limit: int = 5,
+        valid_at: datetime | None = None,
+        user_id: str | None = None,
+    ) -> list[Fact]:
+        """``facts.recall_text``: the user's facts best matching ``query``, valid at
+        ``valid_at`` if given."""
+        return await _adrive(self._core.recall_facts(query, limit, valid_at, user_id))
+
+    async def session_messages(
+        self, session_id: str, *, user_id: str | None = None, limit: int = 20
+    ) -> list[Message]:
+        """The last ``limit`` messages of a session, oldest first (a user and an assistant
+        message per episode)."""
+        return await _adrive(self._core.session_messages(session_id, user_id, limit))
+
+    async def profile(self, *, user_id: str | None = None) -> MemoryProfile:
+        """Counts, last activity, recent sessions (among the latest 100 episodes) and the 10
+        latest facts of a user."""
+        return await _adrive(self._core.profile(user_id))
+
+    async def forget(
+        self,
+        *,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        before: datetime | None = None,
+    ) -> int:
+        """Erase a user's data; the number of episodes and facts erased.
+
+        With neither ``session_id`` nor ``before``: every trace of the user (docs/agent-memory.md,
+        "Erasure and export"), a maintenance operation (it SCANs the user's tags). Otherwise the
+        user's episodes of that session and/or occurred before ``before``, and (without
+        ``session_id``) the facts recorded before ``before``.
+        """
+        return await _adrive(self._core.forget(user_id, session_id, before))
+
+    async def export(self, *, user_id: str | None = None) -> MemoryExport:
+        """Everything ``forget(user_id=...)`` erases, as JSON-ready models."""
+        return await _adrive(self._core.export(user_id))
+
+    async def restore(self, export: MemoryExport) -> int:
+        """Write an export back (the import: blocks, episodes with their vectors, every fact
+        version as it was, the records of ``models``); the number of records written."""
+        return await _adrive(self._core.restore(export))
+
+
+class SyncRedisMemory:
+    """``RedisMemory`` on the sync client: the same constructor and method names.
+
+    Examples:
+        >>> from typedis.memory import SyncRedisMemory
+        >>> memory = SyncRedisMemory()
+        >>> memory.append_block("persona", "terse. ", user_id="ann")
+        >>> [b.content for b in memory.working(user_id="ann")]
+        ['terse. ']
+    """
+
+    def __init__(
+        self,
+        *,
+        namespace: str = "memory",
+        embedder: EmbeddingProvider | None = None,
+        weights: SearchWeights | None = None,
+        models: Sequence[type[Model]] = (),
+    ) -> None:
+        self._core = _Core(namespace, embedder, weights, models)
+        self.facts = SyncRedisFactStore(self._core)
 
     def working(self, *, user_id: str | None = None) -> list[MemoryBlock]:
-        raise NotImplementedError
+        """``RedisMemory.working``."""
+        return _drive(self._core.working(user_id))
 
     def update_block(self, name: str, content: str, *, user_id: str | None = None) -> None:
-        raise NotImplementedError
+        """``RedisMemory.update_block``."""
+        _drive(self._core.write_block(name, content, user_id, "set"))
 
     def append_block(self, name: str, content: str, *, user_id: str | None = None) -> None:
-        raise NotImplementedError
+        """``RedisMemory.append_block``."""
+        _drive(self._core.write_block(name, content, user_id, "append"))
 
     def remember(self, episode: Episode) -> str:
-        raise NotImplementedError
+        """``RedisMemory.remember``."""
+        return _drive(self._core.remember(episode))
 
     def recall(
         self,
@@ -246,7 +842,9 @@ class SyncRedisMemory:
         time_range: tuple[datetime, datetime] | None = None,
         user_id: str | None = None,
     ) -> list[Episode]:
-        raise NotImplementedError
+        """``RedisMemory.recall``."""
+        found = _drive(self._core.recall_scored(query, limit, time_range, user_id))
+        return [m.episode for m in found]
 
     def recall_scored(
         self,
@@ -257,7 +855,8 @@ class SyncRedisMemory:
         time_range: tuple[datetime, datetime] | None = None,
         user_id: str | None = None,
     ) -> list[EpisodeMatch]:
-        raise NotImplementedError
+        """``RedisMemory.recall_scored``."""
+        return _drive(self._core.recall_scored(query, limit, time_range, user_id))
 
     def recall_facts(
         self,
@@ -267,15 +866,18 @@ class SyncRedisMemory:
         valid_at: datetime | None = None,
         user_id: str | None = None,
     ) -> list[Fact]:
-        raise NotImplementedError
+        """``RedisMemory.recall_facts``."""
+        return _drive(self._core.recall_facts(query, limit, valid_at, user_id))
 
     def session_messages(
         self, session_id: str, *, user_id: str | None = None, limit: int = 20
     ) -> list[Message]:
-        raise NotImplementedError
+        """``RedisMemory.session_messages``."""
+        return _drive(self._core.session_messages(session_id, user_id, limit))
 
     def profile(self, *, user_id: str | None = None) -> MemoryProfile:
-        raise NotImplementedError
+        """``RedisMemory.profile``."""
+        return _drive(self._core.profile(user_id))
 
     def forget(
         self,
@@ -284,10 +886,13 @@ class SyncRedisMemory:
         session_id: str | None = None,
         before: datetime | None = None,
     ) -> int:
-        raise NotImplementedError
+        """``RedisMemory.forget``."""
+        return _drive(self._core.forget(user_id, session_id, before))
 
     def export(self, *, user_id: str | None = None) -> MemoryExport:
-        raise NotImplementedError
+        """``RedisMemory.export``."""
+        return _drive(self._core.export(user_id))
 
     def restore(self, export: MemoryExport) -> int:
-        raise NotImplementedError
+        """``RedisMemory.restore``."""
+        return _drive(self._core.restore(export))

@@ -154,8 +154,9 @@ class MemoryProfile(BaseModel):
 
 
 class MemoryExport(BaseModel):
-    """Everything the memory holds for one user, which ``forget`` erases and ``import_``
-    restores: blocks, episodes (with their vectors) and facts (every version).
+    """Everything the memory holds for one user, which ``forget`` erases and ``restore``
+    writes back: blocks, episodes (with their vectors), facts (every version) and, by model
+    name, the records of the memory's ``models=`` (``model_dump(mode="json")``).
 
     Examples:
         >>> MemoryExport(user_id="ann").model_dump()["episodes"]
@@ -166,4 +167,5 @@ class MemoryExport(BaseModel):
     blocks: list[MemoryBlock] = Field(default_factory=list)
     episodes: list[Episode] = Field(default_factory=list)
     facts: list[Fact] = Field(default_factory=list)
+    records: dict[str, list[dict[str, JsonValue]]] = Field(default_factory=dict)
     exported_at: datetime = Field(default_factory=_now)

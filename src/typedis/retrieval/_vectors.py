@@ -399,3 +399,10 @@ def vector_candidates(
         query, unit_query(query.model.__typedis_spec__, vector), n, load=False
     )
     return [(located, score) for located, score, _ in found]
+
+
+def drop_caches(tag: str) -> None:
+    """Drop this process's vector caches of one partition (its data was erased)."""
+    with _CACHES_LOCK:
+        for key in [key for key in _CACHES if key[0] == tag]:
+            del _CACHES[key]
