@@ -71,14 +71,13 @@ class DemoNote(Model, partition="agent_id"):
 # with the messages inject_context returned (see docs/agent-memory.md, "Subconscious memory").
 REPLIES = {
     "Hi, I'm Ann. I only drink green tea, never coffee.": (
-        "Nice to meet you, Ann. Ann drinks green tea and never coffee."
+        "Noted: Ann drinks green tea and never coffee."
     ),
-    "I'm Bob. Book me a table near the harbour.": (
-        "Done, Bob. Bob likes tables near the harbour."
-    ),
-    "What should I order at the cafe?": "A pot of sencha: you drink green tea, never coffee.",
-    "Anything for dinner tonight?": "The harbour place has a table for you at eight.",
-    "And tomorrow morning?": "A green tea at the station kiosk; it opens at seven.",
+    "I'm Bob. Book me a table near the harbour.": "Booked: Bob likes tables near the harbour.",
+    "Which tea should I order at the cafe?": "Order a sencha. It is a green tea.",
+    "Which table tonight?": "The harbour table, at eight.",
+    "Is there green tea at the station?": "Yes: the station kiosk sells green tea from seven.",
+    "Coffee or tea with dinner?": "Tea, since you never drink coffee.",
 }
 
 
@@ -101,8 +100,11 @@ def turn(
         for m in memory.session_messages(session, user_id=user)
     ]
     messages, used = mind.inject_context(
-        [{"role": "system", "content": "You are a concierge."}, *history,
-         {"role": "user", "content": text}]
+        [
+            {"role": "system", "content": "You are a concierge."},
+            *history,
+            {"role": "user", "content": text},
+        ]
     )
     say(f"[{user}] user: {text}")
     injected = [r.content for r in used.records]
@@ -120,28 +122,36 @@ def turn(
 def erase_all(memory: SyncRedisMemory) -> None:
     for user in (ANN, BOB):
         memory.forget(user_id=user)
-        DemoNote.bulk_delete(DemoNote.query.filter(agent_id=user))
 
 
 def run() -> None:
     """Run the demo; it prints each step."""
     typedis.connect()
-    memory = SyncRedisMemory(namespace=NAMESPACE)
+    # models=: DemoNote holds users' data too (partitioned by the user id): forget erases it,
+    # export carries it.
+    memory = SyncRedisMemory(namespace=NAMESPACE, models=[DemoNote])
     erase_all(memory)
-    score = {DemoNote.importance: 0.5, DemoNote.certainty: 0.5}
-    minds = {user: SubconsciousMemory(DemoNote, user, score) for user in (ANN, BOB)}
+    # Ranked by certainty; a memory surfaces by itself (push path) once the outcomes reported
+    # have raised its certainty to 0.8, otherwise only a search of the message finds it.
+    minds = {
+        user: SubconsciousMemory(DemoNote, user, {DemoNote.certainty: 1.0}, surfacing_threshold=0.8)
+        for user in (ANN, BOB)
+    }
 
     say("== 1-3. A conversation: injection before each turn, extraction after it ==")
+    memory.update_block("profile", "Ann: tea, never coffee.", user_id=ANN)
+    memory.update_block("profile", "Bob: harbour tables.", user_id=BOB)
     turn(memory, minds[ANN], "ann-1", "Hi, I'm Ann. I only drink green tea, never coffee.")
     turn(memory, minds[BOB], "bob-1", "I'm Bob. Book me a table near the harbour.")
-    turn(memory, minds[ANN], "ann-1", "What should I order at the cafe?")
-    turn(memory, minds[BOB], "bob-1", "Anything for dinner tonight?")
-    turn(memory, minds[ANN], "ann-1", "And tomorrow morning?")
+    turn(memory, minds[ANN], "ann-1", "Which tea should I order at the cafe?")
+    turn(memory, minds[BOB], "bob-1", "Which table tonight?")
+    turn(memory, minds[ANN], "ann-1", "Is there green tea at the station?")
+    turn(memory, minds[ANN], "ann-2", "Coffee or tea with dinner?")
     replay = memory.session_messages("ann-1", user_id=ANN)
     say(f"session ann-1 replayed: {len(replay)} messages, first {replay[0].content!r}")
-    recalled = [e.input for e in memory.recall("green tea", user_id=ANN, limit=2)]
-    say(f"recall('green tea') for Ann -> {recalled}")
-    say(f"recall('green tea') for Bob -> {memory.recall('green tea', user_id=BOB, limit=2)}")
+    for user in (ANN, BOB):
+        recalled = [e.input for e in memory.recall("green tea", user_id=user, limit=2)]
+        say(f"recall('green tea', user_id={user!r}) -> {recalled}")
 
     say("== 4. Facts that change, answered as of two dates ==")
     january, march = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC)
@@ -151,46 +161,60 @@ def run() -> None:
     memory.facts.append(
         Fact(user_id=ANN, subject="ann", predicate="lives_in", object="Bergen", valid_from=march)
     )
-    for label, when in (("February", datetime(2026, 2, 1, tzinfo=UTC)),
-                        ("April", datetime(2026, 4, 1, tzinfo=UTC))):
+    memory.facts.append(
+        Fact(
+            user_id=BOB, subject="bob", predicate="works_at", object="the port", valid_from=january
+        )
+    )
+    for label, when in (
+        ("February", datetime(2026, 2, 1, tzinfo=UTC)),
+        ("April", datetime(2026, 4, 1, tzinfo=UTC)),
+    ):
         found = memory.recall_facts("lives in", user_id=ANN, valid_at=when)
         say(f"where did Ann live in {label}? -> {[f.object for f in found]}")
 
     say("== 5. Lifecycle: promotion of what is used, forgetting of what is idle ==")
     now = datetime.now(UTC)
-    for user in (ANN, BOB):
-        life = MemoryLifecycle(
-            DemoNote,
-            tier=DemoNote.tier,
-            importance=DemoNote.importance,
-            confidence=DemoNote.certainty,
-            access=DemoNote.hits,
-            created=DemoNote.created,
-            partition=user,
-        )
-        soon = life.tick(at=now + timedelta(minutes=10))
-        semantic = [n.content for n in DemoNote.query.filter(agent_id=user, tier="semantic").all()]
-        say(f"{user}: tick in 10 minutes -> promoted {soon.promoted}: {semantic}")
-        later = life.tick(at=now + timedelta(days=30))
-        left = sorted(n.content for n in DemoNote.query.filter(agent_id=user).all())
-        say(f"{user}: tick in 30 days -> forgotten {later.forgotten}; left: {left}")
+    life = MemoryLifecycle(
+        DemoNote,
+        tier=DemoNote.tier,
+        importance=DemoNote.importance,
+        confidence=DemoNote.certainty,
+        access=DemoNote.hits,
+        created=DemoNote.created,
+        partition=ANN,
+    )
+    soon = life.tick(at=now + timedelta(minutes=10))
+    semantic = sorted(n.content for n in DemoNote.query.filter(agent_id=ANN, tier="semantic").all())
+    say(f"Ann's notes, tick in 10 minutes -> promoted {soon.promoted}: {semantic}")
+    later = life.tick(at=now + timedelta(days=30))
+    left = sorted(n.content for n in DemoNote.query.filter(agent_id=ANN).all())
+    say(f"Ann's notes, tick in 30 days -> forgotten {later.forgotten}; left: {left}")
 
     say("== 6. Erasure: Bob asks to be forgotten ==")
     before = memory.export(user_id=BOB)
+    notes = len(before.records.get(DemoNote.__typedis_spec__.name, []))
     say(
-        f"Bob's export before: {len(before.episodes)} episodes, {len(before.facts)} facts, "
-        f"{len(before.blocks)} blocks"
+        f"Bob's export before: {len(before.blocks)} blocks, {len(before.episodes)} episodes, "
+        f"{len(before.facts)} facts, {notes} notes"
     )
     erased = memory.forget(user_id=BOB)
-    notes = DemoNote.bulk_delete(DemoNote.query.filter(agent_id=BOB))
     after = memory.export(user_id=BOB)
-    say(f"forget(user_id={BOB!r}) -> {erased} records; his notes deleted: {notes}")
-    say(f"Bob's export after: {len(after.episodes)} episodes, {len(after.facts)} facts")
+    say(f"forget(user_id={BOB!r}) -> {erased} episodes and facts, and every other trace")
+    notes = len(after.records.get(DemoNote.__typedis_spec__.name, []))
+    say(
+        f"Bob's export after: {len(after.blocks)} blocks, {len(after.episodes)} episodes, "
+        f"{len(after.facts)} facts, {notes} notes"
+    )
     client = typedis.get_connection().client
     named = [key for key in client.scan_iter(match=f"*{BOB}*", count=1000)]
     say(f"keys on the server named for {BOB}: {len(named)}")
     ann = memory.export(user_id=ANN)
-    say(f"Ann's memory intact: {len(ann.episodes)} episodes, {len(ann.facts)} facts")
+    notes = len(ann.records.get(DemoNote.__typedis_spec__.name, []))
+    say(
+        f"Ann's memory intact: {len(ann.blocks)} blocks, {len(ann.episodes)} episodes, "
+        f"{len(ann.facts)} facts, {notes} notes"
+    )
     erase_all(memory)
     say("done: the demo's data is erased")
 

@@ -88,7 +88,8 @@ def test_an_episode_round_trips_with_its_tool_calls_and_transcript() -> None:
         (exported,) = (await memory.export(user_id="ann")).episodes
         return exported
 
-    assert asyncio.run(stored()) == episode
+    # Without an embedder RedisMemory keeps no vectors: the rest comes back as it was.
+    assert asyncio.run(stored()) == episode.model_copy(update={"embedding": None})
 
 
 @given(
