@@ -108,7 +108,7 @@ def main() -> None:
     base = _timed(args.queries, baseline)
     assert len(first) == 10
     print(CAVEAT)
-    print(f"| arm | p50 ms | p95 ms |\n|---|---|---|")
+    print("| arm | p50 ms | p95 ms |\n|---|---|---|")
     print(f"| typedis warm | {warm[0]:.2f} | {warm[1]:.2f} |")
     print(
         f"| typedis stale (a save, then the search; the save alone: {write[0]:.2f}) | "

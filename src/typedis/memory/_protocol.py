@@ -20,7 +20,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from pydantic import JsonValue
 
@@ -178,10 +178,10 @@ class _TagKeys(_Op[list[bytes]]):
     tag: str
 
     def run(self) -> list[bytes]:
-        return _maintenance._drive(_maintenance._tag_keys(self.tag))
+        return _maintenance.tag_keys(self.tag)
 
     async def arun(self) -> list[bytes]:
-        return await _maintenance._adrive(_maintenance._tag_keys(self.tag))
+        return await _maintenance.atag_keys(self.tag)
 
 
 def _drive(steps: Steps[R]) -> R:
@@ -208,6 +208,10 @@ async def _adrive(steps: Steps[R]) -> R:
 
 def _read(command: str, key: str, *args: Any, write: bool = False) -> _scripts.Call[Any]:
     return _scripts.Call(_scripts.Read(command), (key,), args, _identity, write=write)
+
+
+def _is_str(value: object) -> bool:
+    return isinstance(value, str)
 
 
 def _identity(reply: Any) -> Any:
@@ -282,7 +286,7 @@ class _Core:
 
     def write_block(self, name: str, content: str, user_id: str | None, mode: str) -> Steps[None]:
         """Set or append to a block in one server-side step (``lua/memory_block.lua``)."""
-        if not isinstance(name, str) or not isinstance(content, str):
+        if not (_is_str(name) and _is_str(content)):
             raise ConfigError(f"a block's name and content are str, got {name!r}, {content!r}")
         block = self.stored.block(
             user=partition(user_id), name=name, content=content, updated_at=_now()
@@ -296,7 +300,7 @@ class _Core:
 
         def done(reply: list[Any]) -> None:
             if reply[0] != b"ok":
-                raise _store._refusal(spec, reply, values, rid, rid)
+                raise _store._refusal(spec, reply, values, rid, rid)  # pyright: ignore[reportPrivateUsage]
 
         function = _lua.library(spec).function("memory_block")
         yield _Write(spec, _scripts.Call(function, save.keys, [*save.args, mode], done, write=True))
@@ -304,7 +308,7 @@ class _Core:
     # -- episodes
 
     def remember(self, episode: Episode) -> Steps[str]:
-        if not isinstance(episode, Episode):
+        if not isinstance(cast(object, episode), Episode):
             raise ConfigError(f"remember() takes an Episode, got {type(episode).__name__}")
         yield _Save(self.stored.episode, [self.stored.episode_of(episode)])
         return episode.id
@@ -359,7 +363,7 @@ class _Core:
 
     def append_fact(self, fact: Fact) -> Steps[str]:
         """Record a fact and close what it supersedes in one step (``lua/memory_fact.lua``)."""
-        if not isinstance(fact, Fact):
+        if not isinstance(cast(object, fact), Fact):
             raise ConfigError(f"append() takes a Fact, got {type(fact).__name__}")
         record = self.stored.fact_of(fact)
         spec = record.__typedis_spec__
@@ -371,7 +375,7 @@ class _Core:
 
         def done(reply: list[Any]) -> None:
             if reply[0] != b"ok":
-                raise _store._refusal(spec, reply, values, rid, rid)
+                raise _store._refusal(spec, reply, values, rid, rid)  # pyright: ignore[reportPrivateUsage]
 
         function = _lua.library(spec).function("memory_fact")
         yield _Write(spec, _scripts.Call(function, save.keys, save.args, done, write=True))
@@ -495,7 +499,7 @@ class _Core:
                 for chunk in chunks
             ]
             yield _Send([*unlinks, _read("SREM", _keys.partitions(spec.name), tag, write=True)])
-            _maintenance._known(spec).pop(tag, None)
+            _maintenance.unregistered(spec, tag)
             drop_caches(tag)
         return counted
 

@@ -74,7 +74,7 @@ class Episode(BaseModel):
     occurred_at: datetime = Field(default_factory=_now)
     input: str
     output: str
-    metadata: dict[str, JsonValue] = Field(default_factory=dict)
+    metadata: dict[str, JsonValue] = {}
     embedding: list[float] | None = None
 
     _utc = field_validator("occurred_at")(_aware)
@@ -119,7 +119,7 @@ class Fact(BaseModel):
     valid_from: datetime = Field(default_factory=_now)
     valid_until: datetime | None = None
     recorded_at: datetime = Field(default_factory=_now)
-    sources: list[str] = Field(default_factory=list)
+    sources: list[str] = []
 
     _utc = field_validator("valid_from", "valid_until", "recorded_at")(_aware)
 
@@ -149,8 +149,8 @@ class MemoryProfile(BaseModel):
     fact_count: int = 0
     block_count: int = 0
     last_seen: datetime | None = None
-    recent_sessions: list[str] = Field(default_factory=list)
-    sample_facts: list[Fact] = Field(default_factory=list)
+    recent_sessions: list[str] = []
+    sample_facts: list[Fact] = []
 
 
 class MemoryExport(BaseModel):
@@ -164,8 +164,8 @@ class MemoryExport(BaseModel):
     """
 
     user_id: str | None
-    blocks: list[MemoryBlock] = Field(default_factory=list)
-    episodes: list[Episode] = Field(default_factory=list)
-    facts: list[Fact] = Field(default_factory=list)
-    records: dict[str, list[dict[str, JsonValue]]] = Field(default_factory=dict)
+    blocks: list[MemoryBlock] = []
+    episodes: list[Episode] = []
+    facts: list[Fact] = []
+    records: dict[str, list[dict[str, JsonValue]]] = {}
     exported_at: datetime = Field(default_factory=_now)

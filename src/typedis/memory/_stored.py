@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .. import _lua
 from .._errors import ConfigError
@@ -39,7 +39,7 @@ def partition(user_id: str | None) -> str:
     """
     if user_id is None:
         return ""
-    if not isinstance(user_id, str) or not user_id:
+    if not isinstance(cast(object, user_id), str) or not user_id:
         raise ConfigError(f"user_id must be a non-empty str or None, got {user_id!r}")
     return user_id
 
@@ -179,7 +179,7 @@ def stored(namespace: str, embedder: EmbeddingProvider | None) -> Stored:
     Raises:
         ConfigError: the namespace is in use with another embedder.
     """
-    if not isinstance(namespace, str) or not namespace:
+    if not isinstance(cast(object, namespace), str) or not namespace:
         raise ConfigError(f"namespace must be a non-empty str, got {namespace!r}")
     if _EMBEDDERS.setdefault(namespace, embedder) is not embedder:
         raise ConfigError(
@@ -224,6 +224,6 @@ def _built(namespace: str, embedder: EmbeddingProvider | None) -> Stored:
 
 def drop_caches(tag: str) -> None:
     """Forget this process's caches of a partition (the vector search's matrices)."""
-    from ..retrieval import _vectors  # retrieval is built on the memory layer
+    from ..retrieval._vectors import drop_caches as drop  # retrieval is built on memory
 
-    _vectors.drop_caches(tag)
+    drop(tag)

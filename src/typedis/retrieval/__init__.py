@@ -35,16 +35,16 @@ from ._text import aidf, idf
 from ._vectors import vector_candidates as vector_candidates  # registers vector_sync
 
 __all__ = [
+    "BM25",
+    "ENGLISH_STOP_WORDS",
     "AdaptiveAssembler",
     "Analyzer",
     "AssemblyResult",
-    "BM25",
     "Blob",
     "Content",
     "ContentStore",
     "ContextAssembler",
     "CueFeeling",
-    "ENGLISH_STOP_WORDS",
     "Embedding",
     "EmbeddingProvider",
     "FileContentStore",
