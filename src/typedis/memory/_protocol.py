@@ -266,7 +266,7 @@ class _Core:
                     "named users' data: it sees the anonymous partition only. Did you forget "
                     "user_id=?",
                     IsolationWarning,
-                    stacklevel=4,
+                    stacklevel=5,
                 )
         return value
 
