@@ -4,11 +4,15 @@ still hold what the tick read."""
 
 from __future__ import annotations
 
+import asyncio
+import math
 import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from typedis import (
     AutoKey,
@@ -38,7 +42,7 @@ class LifeMemory(Model, partition="agent"):
     agent: Key[str]
     id: AutoKey = field(default_factory=new_id)
     content: str = ""
-    tier: Indexed[str] = "episodic"
+    tier: Indexed[str] = field(default="episodic")
     relevance: Decaying[float] = field(default=1.0, rate=0.5)
     certainty: Confidence = field(default=0.5)
     hits: AccessCount = field(default=0)
@@ -237,3 +241,177 @@ def test_tag_new_and_assess_a_missing_record() -> None:
     assert LifeMemory.load("a1", m.id).tier == "episodic"
     with pytest.raises(NotFound):
         life.assess(LifeMemory(agent="a1"))
+
+
+def test_a_write_during_the_tick_saves_a_record_from_forgetting() -> None:
+    doomed = LifeMemory(agent="a1", content="faded", relevance=0.01).save()
+    later = NOW + timedelta(days=2)
+
+    def writer(record: LifeMemory, state: LifecycleState) -> bool:
+        fresh = LifeMemory.load("a1", doomed.id)
+        fresh.relevance = 5.0  # the agent found it important again, mid-tick
+        fresh.save(update_fields=["relevance"])
+        return state.forget_eligible
+
+    result = lifecycle(should_forget=writer).tick(at=later)
+    assert (result.forgotten, result.skipped) == (0, 1)
+    assert LifeMemory.load("a1", doomed.id).relevance == 5.0
+    assert lifecycle().tick(at=later).forgotten == 0  # touched now: no longer faded
+
+
+def test_concurrent_writers_and_ticks(conn: Connection) -> None:
+    records = [eligible(f"m{i}") for i in range(40)]
+    stop = threading.Event()
+    written: dict[str, str] = {}
+    results: list[TickResult] = []
+
+    def write() -> None:
+        n = 0
+        while not stop.is_set() or n < 40:
+            r = records[n % len(records)]
+            text = f"write {n}"
+            fresh = LifeMemory(agent="a1", id=r.id, content=text)
+            fresh.save(update_fields=["content"])
+            written[r.id] = text
+            n += 1
+
+    def tick() -> None:
+        for _ in range(3):
+            results.append(lifecycle().tick(at=LATER))
+
+    writer = threading.Thread(target=write)
+    tickers = [threading.Thread(target=tick) for _ in range(2)]
+    writer.start()
+    for t in tickers:
+        t.start()
+    for t in tickers:
+        t.join()
+    stop.set()
+    writer.join()
+    results.append(lifecycle().tick(at=LATER))  # what the writes held back, once they stopped
+    stored = {m.id: m for m in LifeMemory.query.filter(LifeMemory.agent == "a1").all()}
+    assert {i: m.content for i, m in stored.items()} == written  # no write lost
+    assert all(m.tier == "semantic" for m in stored.values())
+    assert sum(r.promoted for r in results) == len(records)  # each promoted exactly once
+    assert LifeMemory.check_indexes().total == 0
+
+
+def test_async_twins(conn: Connection) -> None:
+    life = lifecycle()
+
+    async def main() -> tuple[TickResult, LifecycleState, LifeMemory]:
+        m = await life.atag_new(LifeMemory(agent="a1", content="async"))
+        state = await life.aassess(m, at=LATER)
+        return await life.atick(at=LATER), state, m
+
+    result, state, m = asyncio.run(main())
+    assert state.verdict == "keep" and state.tier == "episodic"
+    assert (result.promoted, result.forgotten) == (0, 0)
+    assert LifeMemory.load("a1", m.id).tier == "episodic"
+
+
+def test_limit_and_bad_arguments() -> None:
+    for i in range(5):
+        eligible(f"m{i}")
+    life = lifecycle()
+    assert life.tick(at=LATER, limit=2).promoted == 2
+    life.TICK_BATCH_SIZE = 1  # one record per read and per apply
+    assert life.tick(at=LATER).promoted == 3
+    with pytest.raises(ModelError, match="limit"):
+        life.tick(limit=0)
+    life.TICK_BATCH_SIZE = 0
+    with pytest.raises(ModelError, match="TICK_BATCH_SIZE"):
+        life.tick()
+    with pytest.raises(ModelError, match="not partitioned"):
+        MemoryLifecycle(
+            Flat,
+            tier=Flat.tier,
+            importance=Flat.relevance,
+            confidence=Flat.certainty,
+            access=Flat.hits,
+            created=Flat.created,
+            partition="x",
+        )
+
+
+def test_instance_overrides_of_the_constants() -> None:
+    m = LifeMemory(agent="a1", content="twice").save()
+    update_confidence(m, LifeMemory.certainty, 0.9)
+    accessed(m, 2)
+    life = lifecycle()
+    assert life.assess(m, at=LATER).verdict == "keep"
+    life.PROMOTION_ACCESS_COUNT = 2
+    assert life.assess(m, at=LATER).verdict == "promote"
+    assert life.tick(at=LATER).promoted == 1
+    assert MemoryLifecycle.PROMOTION_ACCESS_COUNT == 3
+
+
+class Flat(Model):
+    id: AutoKey = field(default_factory=new_id)
+    tier: Indexed[str] = field(default="episodic")
+    relevance: Decaying[float] = field(default=1.0, rate=0.1)
+    certainty: Confidence = field(default=0.5)
+    hits: AccessCount = field(default=0)
+    created: Sorted[datetime | None] = field(default=None, auto_now_add=True)
+
+
+def test_an_unpartitioned_model() -> None:
+    life = MemoryLifecycle(
+        Flat,
+        tier=Flat.tier,
+        importance=Flat.relevance,
+        confidence=Flat.certainty,
+        access=Flat.hits,
+        created=Flat.created,
+    )
+    gone = Flat(relevance=0.001).save()
+    Flat(hits=3, certainty=0.95).save()
+    result = life.tick(at=NOW + timedelta(days=3))
+    assert (result.promoted, result.forgotten) == (1, 1)
+    assert Flat.query.filter(Flat.tier == "semantic").count() == 1
+    assert not Flat.query.filter(Flat.tier == "episodic").exists()
+    assert gone.id not in {f.id for f in Flat.query.all()}
+
+
+@settings(max_examples=40)
+@given(
+    hits=st.integers(0, 5),
+    certainty=st.sampled_from([0.0, 0.59, 0.6, 0.61, 1.0]),
+    age=st.sampled_from([0.0, 299.0, 301.0, 86_400.0 * 3]),
+    relevance=st.sampled_from([0.0, 0.05, 0.1, 0.11, 2.0]),
+    tier=st.sampled_from(["episodic", "semantic", "other"]),
+)
+def test_tick_matches_the_rules(
+    hits: int, certainty: float, age: float, relevance: float, tier: str
+) -> None:
+    Flat.delete_all()
+    life = MemoryLifecycle(
+        Flat,
+        tier=Flat.tier,
+        importance=Flat.relevance,
+        confidence=Flat.certainty,
+        access=Flat.hits,
+        created=Flat.created,
+    )
+    m = Flat(hits=hits, certainty=certainty, relevance=relevance, tier=tier).save()
+    assert m.created is not None
+    at = m.created + timedelta(seconds=age)
+    # the reference: Popoto's rules, on the values as saved (importance decays 0.1 per day)
+    importance = relevance * math.exp(-0.1 * age / 86_400)
+    promote = tier == "episodic" and hits >= 3 and certainty >= 0.6 and age >= 300
+    forget = not promote and tier != "semantic" and importance < 0.1 and age > 86_400
+    state = life.assess(m, at=at)
+    assert state.verdict == ("promote" if promote else "forget" if forget else "keep")
+    result = life.tick(at=at)
+    assert (result.promoted, result.forgotten, result.skipped) == (int(promote), int(forget), 0)
+
+
+def test_edge_thresholds() -> None:
+    zero = LifeMemory(agent="a1", content="zero", relevance=0.0).save()
+    life = lifecycle()
+    life.FORGET_IMPORTANCE_FLOOR = 0.0  # nothing is below 0: nothing is forgotten
+    assert life.tick(at=NOW + timedelta(days=30)).forgotten == 0
+    life.FORGET_IMPORTANCE_FLOOR = math.inf  # everything idle is below
+    life.FORGET_IDLE_SECONDS = 0.0
+    assert life.assess(zero, at=LATER).verdict == "forget"
+    assert life.tick(at=LATER).forgotten == 1

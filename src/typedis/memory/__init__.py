@@ -72,7 +72,6 @@ from ._cyclic import (
     top_by_cyclic,
     weaken_cycle,
 )
-from ._lifecycle import LifecycleState, MemoryLifecycle, Tier, TickResult, Verdict
 from ._ledger import (
     ErrorStats,
     ErrorSummary,
@@ -94,6 +93,7 @@ from ._ledger import (
     record_prediction,
     resolve_prediction,
 )
+from ._lifecycle import LifecycleState, MemoryLifecycle, TickResult, Tier, Verdict
 from ._observation import (
     EFFECTS,
     Effect,
@@ -108,6 +108,18 @@ from ._observation import (
     on_read,
     on_surfaced,
     pending_proposal,
+)
+from ._policy import (
+    PolicyEntry,
+    PolicyOutcome,
+    acrystallization_handler,
+    aupdate_q_value,
+    compute_fingerprint,
+    crystallization_handler,
+    initialize_q_value,
+    temporal_discovery_handler,
+    update_q_value,
+    wilson_lower_bound,
 )
 from ._protocol import RedisFactStore, RedisMemory, SyncRedisFactStore, SyncRedisMemory
 from ._records import (
@@ -164,6 +176,8 @@ __all__ = [
     "Message",
     "Observed",
     "Outcome",
+    "PolicyEntry",
+    "PolicyOutcome",
     "PredictionData",
     "PredictionLedger",
     "Predictions",
@@ -187,6 +201,7 @@ __all__ = [
     "access_log",
     "acomposite_score",
     "aconfirm_access",
+    "acrystallization_handler",
     "acyclic_score",
     "adefinitely_missing",
     "adiscard_staged_access",
@@ -215,11 +230,14 @@ __all__ = [
     "astrengthen_cycle",
     "atop_by_cyclic",
     "aupdate_confidence",
+    "aupdate_q_value",
     "auto_resolve",
     "auto_resolve_error",
     "aweaken_cycle",
     "composite_score",
+    "compute_fingerprint",
     "confirm_access",
+    "crystallization_handler",
     "cyclic_score",
     "decide_write",
     "definitely_missing",
@@ -232,6 +250,7 @@ __all__ = [
     "get_confidence_data",
     "get_cycles",
     "highest_errors",
+    "initialize_q_value",
     "last_accessed",
     "link",
     "might_exist",
@@ -249,8 +268,11 @@ __all__ = [
     "resolve_prediction",
     "resolve_pressure",
     "strengthen_cycle",
+    "temporal_discovery_handler",
     "top_by_cyclic",
     "update_confidence",
+    "update_q_value",
     "weaken_cycle",
+    "wilson_lower_bound",
     "words",
 ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar, cast
@@ -106,7 +106,7 @@ def _fields(
     importance: DecayRef[Any, float],
     confidence: ConfidenceRef[Any],
     access: SortedRef[Any, int],
-    created: SortedRef[Any, datetime],
+    created: SortedRef[Any, datetime] | SortedRef[Any, datetime | None],
 ) -> _Fields:
     tier_ix = _index(spec, tier, ("set",), "an Indexed[str]")
     decay = _index(spec, importance, ("decay",), "a Decaying")
@@ -147,7 +147,7 @@ class MemoryLifecycle(Generic[M]):
         >>> class Memory(Model, partition="agent"):
         ...     agent: Key[str]
         ...     id: AutoKey = field(default_factory=new_id)
-        ...     tier: Indexed[str] = "episodic"
+        ...     tier: Indexed[str] = field(default="episodic")
         ...     relevance: Decaying[float] = field(default=1.0, rate=0.1)
         ...     certainty: Confidence = field(default=0.5)
         ...     hits: AccessCount = field(default=0)
@@ -174,7 +174,7 @@ class MemoryLifecycle(Generic[M]):
         importance: DecayRef[M, float],
         confidence: ConfidenceRef[M],
         access: SortedRef[M, int],
-        created: SortedRef[M, datetime],
+        created: SortedRef[M, datetime] | SortedRef[M, datetime | None],
         partition: Any = None,
         should_promote: Hook[M] | None = None,
         should_forget: Hook[M] | None = None,
@@ -197,10 +197,7 @@ class MemoryLifecycle(Generic[M]):
                     f"MemoryLifecycle: {spec.name} is partitioned by {spec.partition}; give "
                     "partition= (one value, or a tuple of one per partition field)"
                 )
-            values: tuple[Any, ...] = (
-                cast("tuple[Any, ...]", partition) if isinstance(partition, tuple) else (partition,)
-            )
-            self._tags = [_maintenance.tag_for(spec, values)]
+            self._tags = [_maintenance.tag_for(spec, _values(partition))]
         elif partition is not None:
             raise ModelError(f"MemoryLifecycle: {spec.name} is not partitioned; omit partition=")
         else:
@@ -409,6 +406,12 @@ class MemoryLifecycle(Generic[M]):
     async def aassess(self, record: M, *, at: datetime | None = None) -> LifecycleState:
         """``assess()`` on the asyncio client."""
         return await _adrive(self._assess(record, at))
+
+
+def _values(partition: object) -> tuple[object, ...]:
+    if isinstance(partition, tuple):
+        return tuple(cast("Iterable[object]", partition))
+    return (partition,)
 
 
 def _promotion_eligible(record: object, state: LifecycleState) -> bool:
