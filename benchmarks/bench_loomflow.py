@@ -109,7 +109,7 @@ async def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="LoomFlow recall latency: ours and theirs")
     parser.add_argument("--episodes", type=int, default=2_000, help="episodes per user")
     parser.add_argument("--users", type=int, default=5)
     parser.add_argument("--queries", type=int, default=200, help="recalls timed for typedis")

@@ -62,7 +62,7 @@ class DemoNote(Model, partition="agent_id"):
     content: Text[str]
     importance: Decaying[float] = field(default=0.5, rate=0.1)  # exponential, per day
     certainty: Confidence = field(default=0.5)
-    tier: Indexed[str] = "episodic"
+    tier: Indexed[str] = field(default="episodic")
     hits: AccessCount = field(default=0)
     created: Sorted[datetime | None] = field(default=None, auto_now_add=True)
 
@@ -207,7 +207,7 @@ def run() -> None:
         f"{len(after.facts)} facts, {notes} notes"
     )
     client = typedis.get_connection().client
-    named = [key for key in client.scan_iter(match=f"*{BOB}*", count=1000)]
+    named: list[bytes] = list(client.scan_iter(match=f"*{BOB}*", count=1000))
     say(f"keys on the server named for {BOB}: {len(named)}")
     ann = memory.export(user_id=ANN)
     notes = len(ann.records.get(DemoNote.__typedis_spec__.name, []))
