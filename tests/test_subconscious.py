@@ -192,6 +192,23 @@ def test_a_later_turn_replaces_the_earlier_injection() -> None:
     assert "Ann moved to Bergen." in content and "Ann drinks green tea." in content
 
 
+def test_content_given_as_parts() -> None:
+    # OpenAI's and Anthropic's SDKs take a content as a list of parts: the text parts are the
+    # cue, and the context is a text part of its own, replaced at the next injection.
+    sm = memory(surfacing_threshold=2.0)
+    sm.extract_memories("Ann drinks green tea.", importance=0.9)
+    image = {"type": "image_url", "image_url": {"url": "data:,"}}
+    system = {"role": "system", "content": [{"type": "text", "text": "Be brief."}, image]}
+    user = {"role": "user", "content": [image, {"type": "text", "text": "Which tea?"}]}
+    messages, result = sm.inject_context([system, user])
+    assert result.pull_count == 1
+    block = {"type": "text", "text": f"{OPEN}\n1. content: Ann drinks green tea.\n{CLOSE}"}
+    assert messages[0]["content"] == [*system["content"], block]
+    again, _ = sm.inject_context(messages)
+    assert again[0]["content"] == [*system["content"], block]
+    assert system["content"][-1] == image  # the caller's list of parts is not changed
+
+
 def test_the_last_user_message_is_the_pull_cue() -> None:
     # Nothing surfaces by itself (threshold above every importance): only the search finds.
     sm = memory(surfacing_threshold=2.0, max_items=1)

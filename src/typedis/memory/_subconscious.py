@@ -92,8 +92,10 @@ def split_sentences(text: str, min_length: int = DEFAULT_EXTRACTION_MIN_LENGTH) 
 def with_context(messages: Sequence[Message], context: str, preamble: str) -> list[Message]:
     """A copy of ``messages`` whose system message (the first, at index 0) ends with
     ``context`` between ``<recalled-memories>`` tags, replacing what an earlier injection left
-    there; a system message ``preamble`` + context is put first when there is none. The
-    caller's list and dicts are not changed.
+    there; a system message ``preamble`` + context is put first when there is none. A system
+    content given as a list of parts (``{"type": "text", "text": ...}``, as OpenAI's and
+    Anthropic's SDKs take it) gets the context as a text part of its own. The caller's list
+    and dicts are not changed.
 
     Examples:
         >>> messages = with_context([{"role": "user", "content": "hi"}], "likes tea", "Hi.")
@@ -107,11 +109,40 @@ def with_context(messages: Sequence[Message], context: str, preamble: str) -> li
     out = list(messages)
     block = f"{OPEN}\n{context}\n{CLOSE}"
     if out and out[0].get("role") == "system":
-        base = _INJECTED.sub("", str(out[0].get("content") or "")).rstrip()
-        out[0] = {**out[0], "content": f"{base}\n\n{block}" if base else block}
+        content: object = out[0].get("content")
+        if isinstance(content, list):
+            parts = [
+                p
+                for p in cast(list[object], content)
+                if not _INJECTED.fullmatch(_text_part(p) or "")
+            ]
+            out[0] = {**out[0], "content": [*parts, {"type": "text", "text": block}]}
+        else:
+            base = _INJECTED.sub("", str(content or "")).rstrip()
+            out[0] = {**out[0], "content": f"{base}\n\n{block}" if base else block}
     else:
         out.insert(0, {"role": "system", "content": f"{preamble}\n\n{block}"})
     return out
+
+
+def _text_part(part: object) -> str | None:
+    """The text of a ``{"type": "text", "text": ...}`` content part, else None."""
+    if isinstance(part, Mapping):
+        entry = cast(Mapping[str, object], part)
+        text = entry.get("text")
+        if entry.get("type") == "text" and isinstance(text, str):
+            return text
+    return None
+
+
+def _text_of(content: object) -> str:
+    """A message content's text: a str, or the text parts of a list of parts, joined."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = (_text_part(p) for p in cast(list[object], content))
+        return " ".join(t for t in texts if t is not None)
+    return ""
 
 
 def _last_user_text(messages: object) -> str | None:
@@ -125,9 +156,9 @@ def _last_user_text(messages: object) -> str | None:
                 f"got {message!r}"
             )
         entry = cast(Mapping[str, object], message)
-        content = entry.get("content")
-        if entry.get("role") == "user" and isinstance(content, str) and content.strip():
-            return content
+        text = _text_of(entry.get("content"))
+        if entry.get("role") == "user" and text.strip():
+            return text
     return None
 
 
