@@ -12,14 +12,20 @@ process's vector cache of the user is gone.
 from __future__ import annotations
 
 import asyncio
+import re
+import shlex
 import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
-from typedis import Confidence, Decaying, Indexed, Key, Model, Text, field
+import typedis
+from _acl import connected_as
+from typedis import Confidence, Decaying, Indexed, Key, Model, PermissionDenied, Text, field
 from typedis._connection import Client
 from typedis.memory import (
     AccessCount,
@@ -195,3 +201,42 @@ def test_forget_of_the_anonymous_partition_leaves_named_users(memory: SyncRedisM
 
 
 _T = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def test_a_tenant_forgets_itself_under_the_acl_recipe(
+    own_conn: typedis.Connection, own_client: redis.Redis, own_server: str
+) -> None:
+    """docs/keys.md's tenant recipe, for the user's tags of the memory's models: the tenant
+    writes, reads, exports and forgets its own data, and reaches no other user's."""
+    memory = SyncRedisMemory(namespace="acl")
+    commands = [rule for rule in recipe()["tenant-a"] if rule.startswith("+")]
+    own_client.execute_command(
+        "ACL", "SETUSER", "mem-ann", "reset", "on", ">ann-pw",
+        "~{td:acl.*:ann}*", "%W~{td:acl.*}:partitions", *commands,
+    )  # fmt: skip
+    typedis.install_functions(*memory._core.stored.models)  # as the administrator
+    write_plain(memory, BOB)
+    before = {key: own_client.dump(key) for key in own_client.scan_iter()}
+    with connected_as(own_server, "mem-ann", "ann-pw"):
+        write_plain(memory, "ann")
+        assert memory.export(user_id="ann").episodes
+        with pytest.raises(PermissionDenied):
+            memory.recall("tea", user_id=BOB)
+        assert memory.forget(user_id="ann") == 2
+    assert {key: own_client.dump(key) for key in own_client.scan_iter()} == before
+
+
+def write_plain(memory: SyncRedisMemory, user: str) -> None:
+    memory.remember(Episode(user_id=user, session_id="s", input="green tea", output="ok"))
+    memory.facts.append(Fact(user_id=user, subject=user, predicate="likes", object="tea"))
+    memory.append_block("notes", "tea", user_id=user)
+    assert memory.recall("tea", user_id=user)
+
+
+def recipe() -> dict[str, list[str]]:
+    """The ACL SETUSER lines of docs/keys.md, by user name."""
+    lines = re.findall(r"^ACL SETUSER (.+)$", KEYS_MD.read_text(), re.MULTILINE)
+    return {args[0]: args for args in map(shlex.split, lines)}
+
+
+KEYS_MD = Path(__file__).parents[1] / "docs" / "keys.md"

@@ -12,6 +12,7 @@ leave the same keys; check / clean / rebuild of the index.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import math
 from collections import Counter
@@ -31,13 +32,18 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+import typedis
+from _acl import as_user
+from _util import arun, dumped
 from test_codegen import generic_saves, state
 from typedis import (
+    CorruptRecord,
     Indexed,
     Key,
     Model,
     ModelError,
     NotFound,
+    PermissionDenied,
     QueryError,
     Sorted,
     Text,
@@ -613,3 +619,149 @@ def test_a_record_deleted_outside_typedis_is_not_a_hit(redis_client: redis.Redis
         TxDoc(id=rid, body="coffee").save()
     redis_client.delete("{td:TxDoc}:r:a")  # its postings stay until clean_indexes()
     assert [h.record.id for h in TxDoc.query.search("coffee", k=5)] == ["b"]
+
+
+# ---- the term keys checked before any write ------------------------------------------------------
+
+
+class TxKeys(Model, partition="user", ttl=3600):
+    user: Key[str]
+    id: Key[str]
+    body: Annotated[str | None, BM25(analyzer=str.split)] = None
+    kind: Indexed[str] = "memo"
+    rank: Sorted[int] = 0
+
+
+KEYS_TAG = "{td:TxKeys:u}"
+
+
+def term(word: str) -> str:
+    return f"{KEYS_TAG}:x:body:t:{word}"
+
+
+def edited(**changes: Any) -> TxKeys:
+    """Record u/1 as loaded, with changes."""
+    record = TxKeys.load("u", "1")
+    for name, value in changes.items():
+        setattr(record, name, value)
+    return record
+
+
+def _keyed_records() -> None:
+    TxKeys(user="u", id="1", body="apple old", rank=1).save()
+    TxKeys(user="u", id="2", body="apple pear").save(expire_at=PAST)  # expired, not swept
+
+
+def _refused(writes: Iterable[Any], error: type[Exception], client: redis.Redis) -> None:
+    before = dumped(client)
+    for write in writes:
+        with pytest.raises(error):
+            write()
+        assert dumped(client) == before
+
+
+@pytest.mark.parametrize("generic", [False, True], ids=["fast", "generic"])
+def test_a_term_key_of_another_type_refuses_the_write_and_nothing_is_written(
+    redis_client: redis.Redis, generic: bool
+) -> None:
+    with generic_saves() if generic else contextlib.nullcontext():
+        _keyed_records()
+        redis_client.set(term("kiwi"), "x")  # a term the writes add
+        adding = [
+            lambda: TxKeys(user="u", id="3", body="fig kiwi", kind="new").save(),
+            lambda: arun(TxKeys(user="u", id="3", body="kiwi").asave()),
+            lambda: TxKeys.save_many([TxKeys(user="u", id=i, body=f"{i} kiwi") for i in "34"]),
+            lambda: TxKeys.save_many([TxKeys(user="u", id="1", body="kiwi")]),
+            lambda: TxKeys.bulk_create([TxKeys(user="u", id="4", body="kiwi")]),
+            lambda: edited(body="kiwi", rank=9).save(),
+            lambda: edited(body="kiwi").save(update_fields=["body"]),
+            lambda: TxKeys.bulk_update([edited()], body="kiwi", rank=2),
+            lambda: TxKeys(user="u", id="2", body="kiwi").save(),  # over the expired record
+        ]
+        _refused(adding, CorruptRecord, redis_client)
+        redis_client.delete(term("kiwi"))
+        redis_client.set(term(escape("k:{i}*")), "x")  # a term escaped in its key
+        odd = [lambda: TxKeys(user="u", id="3", body="fig k:{i}*").save()]
+        _refused(odd, CorruptRecord, redis_client)
+        redis_client.delete(term(escape("k:{i}*")))
+        redis_client.delete(term("old"), term("pear"))  # terms of the stored records
+        redis_client.set(term("old"), "x")
+        redis_client.set(term("pear"), "x")
+        removing = [
+            lambda: edited(body="new").save(),
+            lambda: edited(body=None).save(update_fields=["body"]),
+            lambda: TxKeys.bulk_update([edited()], body="new"),
+            lambda: edited(id="9").save(migrate_key=True),  # moves: its postings too
+            lambda: TxKeys.save_many([edited(body="new")]),
+            lambda: TxKeys(user="u", id="2", body="new").save(),  # the expired one's postings
+            lambda: TxKeys.load("u", "1").delete(),
+            lambda: TxKeys.model_construct(user="u", id="2").delete(),
+            lambda: TxKeys.sweep_expired("u"),
+            lambda: arun(TxKeys.load("u", "1").adelete()),
+        ]
+        _refused(removing, CorruptRecord, redis_client)
+        # A write that leaves the postings as they are does not look at them.
+        assert edited(rank=5, kind="x").save(update_fields=["rank", "kind"]).rank == 5
+        assert TxKeys.load("u", "1").atomic_increment("rank", 1) == 6
+        assert redis_client.get(term("old")) == b"x"
+
+
+def test_rebuild_refuses_a_term_key_of_another_type(redis_client: redis.Redis) -> None:
+    _keyed_records()
+    TxKeys(user="u", id="3", body="plum").save()
+    redis_client.hset(f"{KEYS_TAG}:r:u:3", "body", "plum kiwi")  # written around typedis
+    redis_client.set(term("kiwi"), "x")
+    before = dumped(redis_client)
+    with pytest.raises(CorruptRecord, match="x:body:t:kiwi"):  # its check reads the lists first
+        TxKeys.rebuild_indexes()
+    assert dumped(redis_client) == before
+
+
+def test_the_reference_length_update_skips_a_damaged_posting_list(
+    redis_client: redis.Redis,
+) -> None:
+    for i in range(15):
+        TxKeys(user="u", id=str(i), body="apple").save()
+    redis_client.delete(term("apple"))
+    redis_client.set(term("apple"), "x")  # another record's posting list, damaged by hand
+    TxKeys(user="u", id="15", body=" ".join(["kiwi"] * 40)).save()  # the 16th: a checkpoint
+    assert redis_client.get(term("apple")) == b"x"
+    assert redis_client.zscore(f"{KEYS_TAG}:x:body", "u:15") == 40
+    with pytest.raises(CorruptRecord, match="x:body:t:apple"):  # it names the damaged key
+        TxKeys.check_indexes()
+
+
+@pytest.mark.parametrize("server", ["own_server", "own_redis_server"])
+def test_an_acl_refusing_a_term_key_refuses_the_write_and_nothing_is_written(
+    request: pytest.FixtureRequest, server: str
+) -> None:
+    url: str = request.getfixturevalue(server)
+    admin = redis.Redis.from_url(url)  # pyright: ignore[reportUnknownMemberType]
+    t = KEYS_TAG
+    writable = [f"~{t}:r:*", f"~{t}:all", f"~{t}:exp", f"~{t}:i:*", f"~{t}:l:*", f"~{t}:z:*"]
+    writable.append("~{td:TxKeys}:partitions")
+    text = [f"~{t}:x:body", f"~{t}:x:body:s", f"~{t}:x:body:d", f"~{t}:x:body:t:[a-y]*"]
+    try:
+        admin.flushall()
+        typedis.connect(url)
+        _keyed_records()
+        TxKeys(user="u", id="3", body="zebra").save()
+        with as_user(url, admin, "typedis-text-acl", *writable, *text, f"%R~{t}*"):
+            refused = [  # terms from z on may be read, not written
+                lambda: TxKeys(user="u", id="4", body="apple zoo").save(),
+                lambda: TxKeys.save_many([TxKeys(user="u", id="4", body="zoo")]),
+                lambda: edited(body="zoo").save(update_fields=["body"]),
+                lambda: TxKeys.load("u", "3").delete(),
+                lambda: TxKeys(user="u", id="3", body="apple").save(),
+            ]
+            _refused(refused, PermissionDenied, admin)
+            admin.hset(f"{t}:r:u:1", "body", "apple zoo")  # written around typedis
+            TxKeys.clean_indexes()  # rebuild's first step: then its indexing is refused
+            _refused([TxKeys.rebuild_indexes], PermissionDenied, admin)
+            TxKeys(user="u", id="4", body="apple fig").save()  # its terms may be written
+            assert TxKeys.load("u", "1").delete()
+        assert admin.zscore(term("fig"), "u:4") is not None
+    finally:
+        admin.execute_command("ACL", "DELUSER", "typedis-text-acl")
+        admin.flushall()
+        admin.close()

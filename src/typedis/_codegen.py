@@ -114,7 +114,7 @@ class Fresh:
         values = self.derive("{" + ", ".join(pairs) + "}")
         argument = self.argument(index) if id(index) in self._arguments else "nil"
         return AddLua(
-            f"{kind}.keys(tag, {ix}, {values}, wanted)",
+            f"{kind}.keys(tag, {ix}, {values}, wanted, id, {argument})",
             f"{kind}.add(tag, {ix}, id, {values}, {argument})",
         )
 

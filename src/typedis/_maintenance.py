@@ -360,16 +360,6 @@ def _tag_keys(tag: str) -> _Steps[list[bytes]]:
     return _scan(tag + ":*")  # a tag holds escaped text only: no glob characters
 
 
-def tag_keys(tag: str) -> list[bytes]:
-    """Every key of one hash tag, by SCAN (maintenance: ``RedisMemory.forget``)."""
-    return _drive(_tag_keys(tag))
-
-
-async def atag_keys(tag: str) -> list[bytes]:
-    """``tag_keys()`` on the asyncio client."""
-    return await _adrive(_tag_keys(tag))
-
-
 def unregistered(spec: ModelSpec, tag: str) -> None:
     """Note that a partition left the registry (its data was erased): this connection
     registers it again before its next write."""

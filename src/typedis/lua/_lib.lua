@@ -8,7 +8,11 @@
 --
 -- A kind is a table of functions. ix is the index's SPEC entry; v, old and new are a record's
 -- stored texts by field (nil for None); arg is the index's save-time argument (see save.lua).
---   keys(tag, ix, v, wanted)          add key -> Redis type for the keys the entry of v uses
+--   keys(tag, ix, v, wanted, id, arg) add key -> Redis type for the keys the entry of v uses;
+--                                     id and arg are given where the write replaces record
+--                                     id's stored entry (arg: the index's argument, nil when
+--                                     the write sends none) or removes it (arg false), for a
+--                                     kind whose keys the stored entry or arg name (text)
 --   add(tag, ix, id, v, arg)          write the entry of record id with values v
 --   remove(tag, ix, id, v)            remove the entry of record id with values v
 --   move(tag, ix, id, old, new, arg)  make the entry reflect new instead of old, re-asserting it
@@ -149,9 +153,15 @@ local function append_unscored(ids, found, scored, n, offset, limit, scratch)
   return ids
 end
 
--- Add to wanted (key -> type) the index keys a record with values v uses at tag.
-local function index_keys(spec, tag, v, wanted)
-  for _, ix in ipairs(spec.idx) do KINDS[ix.kind].keys(tag, ix, v, wanted) end
+-- Add to wanted (key -> type) the index keys a record with values v uses at tag. id: where
+-- given, the write re-writes record id's entries with args (by index position) or, args nil,
+-- removes them (see keys() above).
+local function index_keys(spec, tag, v, wanted, id, args)
+  for pos, ix in ipairs(spec.idx) do
+    local arg
+    if args then arg = args[pos] elseif id then arg = false end
+    KINDS[ix.kind].keys(tag, ix, v, wanted, id, arg)
+  end
   return wanted
 end
 
@@ -176,9 +186,10 @@ local function expect_types(wanted)
   end
 end
 
--- Check every key a record's removal touches: its index keys and the tag's id and expiry sets.
-local function check_index_types(spec, tag, v)
-  expect_types(index_keys(spec, tag, v, {[tag .. ':all'] = 'set', [tag .. ':exp'] = 'zset'}))
+-- Check every key the removal of record id touches: its index keys and the tag's id and
+-- expiry sets.
+local function check_index_types(spec, tag, id, v)
+  expect_types(index_keys(spec, tag, v, {[tag .. ':all'] = 'set', [tag .. ':exp'] = 'zset'}, id))
 end
 
 -- Remove a record and all its index entries.

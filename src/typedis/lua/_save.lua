@@ -85,9 +85,11 @@ local function plan_save(spec, r, self_ids, wanted, absent)
   local clash = conflict(spec, ntag, (not fresh) and old or nil, new, self_ids)
   if clash then return {'unique', clash} end
 
-  -- Key types of everything written or cleaned.
-  index_keys(spec, ntag, new, wanted)
-  if old then index_keys(spec, otag, old, wanted) end
+  -- Key types of everything written or cleaned. The entries of r.id are re-written with
+  -- r.args (also where an old record or a target at r.id is purged first); those of r.oid are
+  -- removed where the record moves.
+  index_keys(spec, ntag, new, wanted, r.id, r.args)
+  if old then index_keys(spec, otag, old, wanted, moving and r.oid or nil) end
   if target then index_keys(spec, ntag, target, wanted) end
   if fresh then wanted[ntag .. ':all'] = 'set' end
   if new[EXP] or target or (old and old[EXP]) then wanted[ntag .. ':exp'] = 'zset' end

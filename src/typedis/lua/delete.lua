@@ -19,7 +19,7 @@ for k = 1, n do
   local v, live, bad = inspect_record(KEYS[k])
   if bad == '' or (not v and listed(tag, id)) then v = key_values(id, keys) end
   if v then
-    check_index_types(spec, tag, v)
+    check_index_types(spec, tag, id, v)
     found[k] = {v, live ~= false}
   end
 end

@@ -17,8 +17,14 @@ for pos, ix in ipairs(SPEC.idx) do
   if ix.kind == 'sorted' and ix.fields[1] == 'valid_until' then until_pos = pos end
 end
 local thread = r.tag .. ':i:thread:' .. esc(r.sets.thread)
+local versions, cursor = {}, '0' -- SSCAN: the commands of docs/keys.md's tenant recipe
+repeat
+  local page = redis.call('SSCAN', thread, cursor, 'COUNT', 1000)
+  cursor = page[1]
+  for _, id in ipairs(page[2]) do versions[id] = true end
+until cursor == '0'
 local closing = {}
-for _, id in ipairs(redis.call('SMEMBERS', thread)) do
+for id in pairs(versions) do
   if id ~= r.id then
     local key = record_key(r.tag, id)
     local v, live = read_record(key)

@@ -33,7 +33,7 @@ for k = 1, #KEYS do
       end
     end
     plans[#plans + 1] = {id, v, args}
-    index_keys(spec, tag, v, wanted)
+    index_keys(spec, tag, v, wanted, id, args)
   end
 end
 expect_types(wanted)

@@ -13,7 +13,7 @@ local doomed = {}
 for _, id in ipairs(ids) do
   local key = record_key(tag, id)
   local v = inspect_record(key) or key_values(id, keys)
-  check_index_types(spec, tag, v)
+  check_index_types(spec, tag, id, v)
   doomed[#doomed + 1] = {id, key, v}
 end
 for _, d in ipairs(doomed) do purge(spec, tag, d[1], d[2], d[3]) end

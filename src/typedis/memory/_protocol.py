@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 R = TypeVar("R")
 M = TypeVar("M", bound="Model")
 
-_UNLINK = _scripts.Read("UNLINK")
+_DEL = _scripts.Read("DEL")
 _CHUNK = 1000  # keys per UNLINK, records per export read
 _RECENT = 100  # the latest episodes profile() reads for the recent sessions
 
@@ -169,19 +169,6 @@ class _Delete(_Op[int]):
     async def arun(self) -> int:
         deleted: int = await self.query.model.abulk_delete(self.query)
         return deleted
-
-
-@dataclass(frozen=True, slots=True)
-class _TagKeys(_Op[list[bytes]]):
-    """Every key of one hash tag, by SCAN (maintenance: see ``forget``)."""
-
-    tag: str
-
-    def run(self) -> list[bytes]:
-        return _maintenance.tag_keys(self.tag)
-
-    async def arun(self) -> list[bytes]:
-        return await _maintenance.atag_keys(self.tag)
 
 
 def _drive(steps: Steps[R]) -> R:
@@ -481,24 +468,39 @@ class _Core:
         return deleted
 
     def _erase(self, user: str) -> Steps[int]:
-        """Every key of the user's partition of every model, the registry's entries and this
-        process's caches of them; the number of episodes and facts there were."""
+        """Every key of the user's partition of every model, listed from the model's spec: the
+        records, deleted with their index entries a batch at a time (``lua/delete.lua``), then
+        the partition's own index keys and their companions (statistics, term lists, vector
+        counters and tombstones, filters, edges, change logs); the registry's entries and this
+        process's caches. The number of episodes and facts there were."""
         counted = 0
         for model in (*self.stored.models, *self.extra):
             spec = model.__typedis_spec__
             tag = _keys.tag(spec.name, [user])
-            if model in (self.stored.episode, self.stored.fact):
-                (size,) = yield _Send([_read("SCARD", _keys.all_ids(tag))])
-                counted += size
-            keys = yield _TagKeys(tag)
-            chunks = [keys[i : i + _CHUNK] for i in range(0, len(keys), _CHUNK)]
-            unlinks = [
-                _scripts.Call(
-                    _scripts.Read("UNLINK"), [k.decode() for k in chunk], (), _identity, True
+            listed, expiring = _keys.all_ids(tag), _keys.expiry(tag)
+            cursor = 0
+            while True:  # until a whole SSCAN pass finds no record left
+                start = cursor
+                (cursor, some), more = yield _Send(
+                    [
+                        _read("SSCAN", listed, cursor, "COUNT", _CHUNK),
+                        _read("ZRANGE", expiring, 0, _CHUNK - 1),
+                    ]
                 )
-                for chunk in chunks
-            ]
-            yield _Send([*unlinks, _read("SREM", _keys.partitions(spec.name), tag, write=True)])
+                cursor = int(cursor)
+                ids = sorted({i.decode() for i in [*some, *more]})
+                if ids:
+                    (deleted,) = yield _Send([_store.delete_call(spec, [(tag, i) for i in ids])])
+                    if model in (self.stored.episode, self.stored.fact):
+                        counted += deleted
+                elif start == 0 and cursor == 0:
+                    break
+            suffixes = [ix.suffix + c for ix in spec.indexes for c in ("", *ix.kind.companions)]
+            calls = [_read("SREM", _keys.partitions(spec.name), tag, write=True)]
+            if suffixes:
+                keys = [f"{tag}:{suffix}" for suffix in suffixes]
+                calls.append(_scripts.Call(_DEL, keys, (), _identity, write=True))
+            yield _Send(calls)
             _maintenance.unregistered(spec, tag)
             drop_caches(tag)
         return counted

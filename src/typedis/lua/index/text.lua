@@ -8,8 +8,10 @@
 -- arg: '<length>' then '\0<term>\0<tf>' per distinct term; '' for None (no entry); nil in
 --      move() when the field was not written (the entry stays)
 -- KINDS.text also lends impact, term_tf and term_key to lua/text_search.lua.
--- The posting lists are named by the terms sent: keys() lists the three keys above, and only
--- this kind writes under <tag>:<suffix>:t: (docs/keys.md).
+-- The posting lists are named by terms: keys() lists, besides the three keys above, those of
+-- the terms a write adds (from arg) and removes (the record's stored terms, from <base>:d), so
+-- every key a write touches is checked before its first write. Only this kind writes under
+-- <tag>:<suffix>:t: (docs/keys.md).
 
 local CHUNK = 1000 -- members per ZADD / ZREM (unpack() has a limit)
 
@@ -27,9 +29,33 @@ end
 
 local function term_key(base, term) return base .. ':t:' .. esc(term) end
 
--- The terms of document id, as '<id>\0<term>' members of <base>:d.
-local function doc_terms(base, id)
-  return redis.call('ZRANGE', base .. ':d', '[' .. id .. '\0', '(' .. id .. '\1', 'BYLEX')
+-- The terms of document id, as '<id>\0<term>' members of <base>:d (call: redis.call, or
+-- redis.pcall for an error reply rather than an error).
+local function doc_terms(base, id, call)
+  return (call or redis.call)('ZRANGE', base .. ':d', '[' .. id .. '\0', '(' .. id .. '\1', 'BYLEX')
+end
+
+-- The terms of document id as keys() finds them, before any check: none where the index's
+-- keys hold another type (expect_types() refuses those keys themselves).
+local function stored_terms(base, id)
+  local dl = redis.pcall('ZSCORE', base, id)
+  if type(dl) ~= 'string' then return {} end -- no entry (false), or an error reply
+  local entries = doc_terms(base, id, redis.pcall)
+  if entries.err then return {} end
+  for i, entry in ipairs(entries) do entries[i] = string.sub(entry, #id + 2) end
+  return entries
+end
+
+-- An argument's parts: the length, then each term and its frequency.
+local function split(arg)
+  local parts, at = {}, 1
+  while true do
+    local stop = string.find(arg, '\0', at, true)
+    parts[#parts + 1] = string.sub(arg, at, (stop or 0) - 1)
+    if not stop then break end
+    at = stop + 1
+  end
+  return parts
 end
 
 local function in_chunks(command, key, items)
@@ -60,7 +86,9 @@ end
 -- recomputed at the new average (each time O(postings), about 2,048 documents' postings in
 -- all; a record re-indexed at a checkpoint rarely moves the average that much), so that
 -- posting lists read in impact order come close to BM25 order and their bounds stay tight
--- (lua/text_search.lua).
+-- (lua/text_search.lua). These are postings of other documents, which keys() does not list:
+-- one damaged by hand (its key of another type, or the posting gone) is left as it is (for
+-- check_indexes() to find) rather than failing the write half-way.
 local CHECKPOINTS = {}
 for e = 4, 10 do CHECKPOINTS[2 ^ e] = true end
 
@@ -77,21 +105,16 @@ local function recalibrate(ix, base)
     local cut = string.find(entry, '\0', 1, true)
     local id, key = string.sub(entry, 1, cut - 1), term_key(base, string.sub(entry, cut + 1))
     lengths[id] = lengths[id] or tonumber(redis.call('ZSCORE', base, id))
-    local dl = lengths[id]
-    local tf = term_tf(ix, tonumber(redis.call('ZSCORE', key, id)), dl, old)
-    redis.call('ZADD', key, impact(ix, tf, dl, new), id)
+    local dl, s = lengths[id], redis.pcall('ZSCORE', key, id)
+    if dl and type(s) == 'string' then
+      redis.call('ZADD', key, impact(ix, term_tf(ix, tonumber(s), dl, old), dl, new), id)
+    end
   end
 end
 
 local function index(tag, ix, id, arg)
   local base, stats = index_key(tag, ix), index_key(tag, ix) .. ':s'
-  local parts, at = {}, 1
-  while true do
-    local stop = string.find(arg, '\0', at, true)
-    parts[#parts + 1] = string.sub(arg, at, (stop or 0) - 1)
-    if not stop then break end
-    at = stop + 1
-  end
+  local parts = split(arg)
   local dl = tonumber(parts[1])
   local ref = tonumber(redis.call('ZSCORE', stats, 'ref'))
   if not ref then
@@ -115,11 +138,18 @@ end
 
 KINDS.text = {
   arg = true,
-  keys = function(tag, ix, v, wanted)
+  keys = function(tag, ix, v, wanted, id, arg)
     local base = index_key(tag, ix)
     wanted[base] = 'zset'
     wanted[base .. ':s'] = 'zset'
     wanted[base .. ':d'] = 'zset'
+    if id and arg ~= nil then -- the stored entry is replaced or removed
+      for _, term in ipairs(stored_terms(base, id)) do wanted[term_key(base, term)] = 'zset' end
+    end
+    if arg then
+      local parts = split(arg)
+      for i = 2, #parts - 1, 2 do wanted[term_key(base, parts[i])] = 'zset' end
+    end
   end,
   add = function(tag, ix, id, v, arg) -- re-indexing a record replaces its entry
     unindex(tag, ix, id)
