@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from _util import command_calls
 from typedis import ChangeLog, ModelError, NotFound
 from typedis._connection import Connection
 from typedis.memory import (
@@ -33,6 +34,7 @@ from typedis.memory import (
     wilson_lower_bound,
 )
 
+SCRIPT_CALLS = {"fcall", "fcall_ro", "evalsha", "eval", "evalsha_ro", "eval_ro"}
 FEATURES = {"task": "deploy", "env": "staging"}
 
 
@@ -216,15 +218,19 @@ def test_crystallization_across_agents_async_and_empty(redis_client: redis.Redis
         log.create_group()
     batch = [change for log in logs for change in log.read(count=100)]
     assert crystallization_handler([]) == []
-    before = redis_client.info("commandstats")
+    before = command_calls(redis_client)
     created = asyncio.run(acrystallization_handler(batch))
-    after = redis_client.info("commandstats")
+    after = command_calls(redis_client)
     assert sorted((e.agent_id, e.state_fingerprint) for e in created) == [("a", "fp"), ("b", "fp")]
     stored = PolicyEntry.query.filter(PolicyEntry.agent_id == "b").all()
     assert [(e.state_fingerprint, e.visits) for e in stored] == [("fp", 10)]
     # three pairs: two Bloom probes (one per agent), six counts, one save per agent
-    fcalls = int(after["cmdstat_fcall"]["calls"]) - int(before["cmdstat_fcall"]["calls"])
-    fcalls_ro = int(after.get("cmdstat_fcall_ro", {}).get("calls", 0)) - int(
-        before.get("cmdstat_fcall_ro", {}).get("calls", 0)
-    )
-    assert fcalls + fcalls_ro <= 2 + 6 + 2
+    sent = sum(after[c] - before.get(c, 0) for c in after if c in SCRIPT_CALLS)
+    assert sent == 2 + 6 + 2
+
+
+def test_temporal_discovery_refuses_what_is_not_a_time() -> None:
+    with pytest.raises(ModelError, match="datetimes"):
+        temporal_discovery_handler([datetime.now(UTC), "2026-01-01"])  # type: ignore[list-item]
+    naive = [datetime(2026, 1, 5, 9) + timedelta(weeks=k) for k in range(30)]
+    assert Cycle(7.0, 0.5, 4.5) in temporal_discovery_handler(naive)  # naive: taken as UTC

@@ -93,7 +93,7 @@ from ._ledger import (
     record_prediction,
     resolve_prediction,
 )
-from ._lifecycle import LifecycleState, MemoryLifecycle, TickResult, Tier, Verdict
+from ._lifecycle import LifecycleState, MemoryLifecycle, TickResult, Verdict
 from ._observation import (
     EFFECTS,
     Effect,
@@ -191,7 +191,6 @@ __all__ = [
     "SyncRedisMemory",
     "TemporalPeriod",
     "TickResult",
-    "Tier",
     "Verdict",
     "WriteDecision",
     "aaccess_count",

@@ -36,8 +36,6 @@ if TYPE_CHECKING:
 
 M = TypeVar("M", bound="Model")
 
-Tier = Literal["episodic", "semantic"]
-"""The two tiers: new memories are episodic; consolidated ones semantic (never auto-forgotten)."""
 Verdict = Literal["promote", "forget", "keep"]
 """What a tick would do to a record now."""
 
@@ -209,7 +207,7 @@ class MemoryLifecycle(Generic[M]):
         f = self._f
         values = vars(record)
         born: datetime | None = values.get(f.created)
-        born_ms = born.timestamp() * 1000 if born is not None else now_ms
+        born_ms = now_ms if born is None else _now_ms(born)  # naive: UTC, as its index
         last = born_ms
         log = flat.get(f"~acc:log:{f.access}".encode())
         if log:
@@ -433,6 +431,8 @@ def _rows(reply: list[Any]) -> list[dict[bytes, bytes] | None]:
 
 
 def _now_ms(at: datetime | None) -> float:
+    if at is not None and not isinstance(cast(object, at), datetime):
+        raise ModelError(f"MemoryLifecycle: at= takes a datetime, got {at!r}")
     moment = datetime.now(UTC) if at is None else at
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)

@@ -169,7 +169,7 @@ def wilson_lower_bound(successes: int, total: int, z: float = _Z) -> float:
         return 0.0
     p, n = successes / total, total
     spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return (p + z * z / (2 * n) - spread) / (1 + z * z / n)
+    return max(0.0, (p + z * z / (2 * n) - spread) / (1 + z * z / n))  # 0 wins: rounding
 
 
 def initialize_q_value(policy: PolicyEntry, initial_q: float = 0.5) -> float:
@@ -402,14 +402,18 @@ def temporal_discovery_handler(
             ``MIN_EVENTS_FOR_CRYSTALLIZATION``).
 
     Raises:
-        ModelError: scipy is not installed.
+        ModelError: a time is not a datetime, or scipy is not installed.
 
     Examples:
         >>> mondays = [datetime(2026, 1, 5, tzinfo=UTC) + timedelta(weeks=k) for k in range(8)]
         >>> temporal_discovery_handler(mondays)[0]
         Cycle(period=7.0, amplitude=0.5, phase=4.5)
     """
-    moments = [t if t.tzinfo else t.replace(tzinfo=UTC) for t in times]
+    given = list(times)
+    wrong = [t for t in given if not isinstance(cast(object, t), datetime)]
+    if wrong:
+        raise ModelError(f"temporal_discovery_handler(): times must be datetimes, got {wrong[0]!r}")
+    moments = [t if t.tzinfo else t.replace(tzinfo=UTC) for t in given]
     moments = [t.astimezone(UTC) for t in moments]
     least = PolicyEntry.MIN_EVENTS_FOR_CRYSTALLIZATION if min_events is None else min_events
     if len(moments) < max(least, 1):
