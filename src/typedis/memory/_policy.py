@@ -80,12 +80,14 @@ def compute_fingerprint(features: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-class PolicyEntry(Model, partition="agent_id"):
+class PolicyEntry(Model, partition="agent_id", name="memory.PolicyEntry"):
     """A learned policy: in states with this fingerprint, take this action; its Q-value.
 
     ``pair`` (the fingerprint and action, set from them) feeds the partition's Bloom filter,
     which ``crystallization_handler`` reads to skip pairs that already have an entry. The
-    tuning constants are class attributes.
+    tuning constants are class attributes. Its keys and registry name are
+    ``memory.PolicyEntry`` (``{td:memory.PolicyEntry:<agent_id>}``), leaving the name
+    ``PolicyEntry`` to the application's own models.
 
     Examples:
         >>> fp = compute_fingerprint({"task": "deploy", "env": "staging"})
@@ -130,7 +132,7 @@ _PAIR = cast("FingerprintRef[PolicyEntry]", PolicyEntry.pair)
 _ENTRY = PolicyEntry.__typedis_spec__
 
 
-class PolicyOutcome(Model, partition="agent_id", changes=True):
+class PolicyOutcome(Model, partition="agent_id", changes=True, name="memory.PolicyOutcome"):
     """One observed outcome: in a state, an agent took an action and it succeeded or not.
 
     Its change log feeds ``crystallization_handler``; ``occurred_at`` feeds
