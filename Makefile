@@ -30,6 +30,7 @@ $(VENV)/.stamp-dev: pyproject.toml | $(PY)
 
 demo: $(VENV)/.stamp-run
 	$(PY) -m typedis demo
+	$(PY) -m typedis demo memory
 
 # Folders that do not exist yet are skipped (ruff fails on a missing path).
 LINT_DIRS := $(wildcard src tests typing_tests benchmarks docs/hooks.py)

@@ -200,3 +200,9 @@ def test_the_channel_module_stays_beside_the_write_path() -> None:
     allowed = {"typedis._connection", "typedis._scripts", "typedis._keys", "typedis._codec"}
     mine = {m for m in imports("typedis._channel") if m.startswith("typedis.")}
     assert mine <= allowed | {"typedis._errors"}
+
+
+def test_only_the_loomflow_adapter_imports_loomflow() -> None:
+    # loomflow is an optional extra: `import typedis` (and every other module) works without it.
+    importers = {name for name in MODULES if "loomflow" in imports(name, parents=False)}
+    assert importers == {"typedis.integrations.loomflow"}

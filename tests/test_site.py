@@ -29,6 +29,7 @@ REFERENCE = ROOT / "docs" / "reference"
 PUBLIC = ["typedis", "typedis.query", "typedis.memory", "typedis.pytest_plugin"]
 PUBLIC.append("typedis.retrieval")
 PUBLIC.append("typedis.eval")
+PUBLIC.append("typedis.integrations.loomflow")
 
 # `::: dotted.path`, then its indented YAML options, if any.
 _DIRECTIVE = re.compile(r"^::: (?P<path>[\w.]+)\n(?P<options>(?:[ \t]+\S.*\n)*)", re.MULTILINE)

@@ -47,7 +47,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"typedis {typedis.__version__}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("demo", help="run the demo (embedded server unless REDIS_URL is set)")
+    demo = commands.add_parser(
+        "demo", help="run the demo (embedded server unless REDIS_URL is set)"
+    )
+    demo.add_argument(
+        "which",
+        nargs="?",
+        choices=["orm", "memory"],
+        default="orm",
+        help="orm (default): restaurants; memory: examples/agent_memory.py, agent memory",
+    )
     info = commands.add_parser(
         "info",
         help="the server at REDIS_URL: version, memory, eviction policy, records per model",
@@ -103,7 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             from typedis import _demo
 
-            _demo.run()
+            if args.which == "memory":
+                _demo.run_example("agent_memory.py")
+            else:
+                _demo.run()
             return 0
         return _VERBS[args.command](args)
     except _Usage as usage:

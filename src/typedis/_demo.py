@@ -7,7 +7,9 @@ it leaves any other data on the server alone.
 
 from __future__ import annotations
 
+import runpy
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import typedis
 from typedis import (
@@ -255,4 +257,15 @@ def _tour(conn: typedis.Connection) -> None:
         "total 0: no orphaned, missing or wrong index entry (the other demo models too)"
         if total == 0
         else f"PROBLEM: {total} bad index entries"
+    )
+
+
+def run_example(name: str) -> None:
+    """Run ``examples/<name>`` (``typedis demo memory``): the copy the wheel ships in
+    ``typedis/_examples``, else the one of the source checkout."""
+    here = Path(__file__).parent
+    shipped = here / "_examples" / name
+    runpy.run_path(
+        str(shipped if shipped.exists() else here.parents[1] / "examples" / name),
+        run_name="__main__",
     )

@@ -133,6 +133,7 @@ from ._records import (
     MemoryProfile,
     Message,
 )
+from ._subconscious import SubconsciousMemory
 from ._weights import (
     InteractionWeight,
     Priority,
@@ -186,6 +187,7 @@ __all__ = [
     "RecallProposal",
     "RedisFactStore",
     "RedisMemory",
+    "SubconsciousMemory",
     "SyncRedisFactStore",
     "SyncRedisMemory",
     "TemporalPeriod",
