@@ -258,7 +258,7 @@ def test_pruned_scoring_gives_the_exhaustive_top_k(
 # ---- filters -------------------------------------------------------------------------------------
 
 
-def test_filters_restrict_the_candidates() -> None:
+def test_filters_restrict_the_candidates(redis_client: redis.Redis) -> None:
     texts = {f"n{i}": f"coffee {'order' * (i % 3)} note {i}" for i in range(30)}
     for i, (rid, text) in enumerate(texts.items()):
         TxNote(user="ann", id=rid, body=text, kind="task" if i % 2 else "memo", rank=i).save()
@@ -269,6 +269,8 @@ def test_filters_restrict_the_candidates() -> None:
         "both": (base.filter(kind="memo", rank__lt=5), lambda i: i % 2 == 0 and i < 5),
         "not": (base.exclude(kind="task"), lambda i: i % 2 == 0),
         "by key": (base.filter(TxNote.id.in_(["n3", "n4"])), lambda i: i in (3, 4)),
+        "prefix": (base.filter(TxNote.kind.startswith("ta")), lambda i: i % 2 == 1),
+        "or": (base.filter((TxNote.kind == "task") | (TxNote.rank < 4)), lambda i: i % 2 or i < 4),
     }
     for name, (query, admits) in cases.items():
         live = [f"n{i}" for i in range(30) if admits(i)]
@@ -276,6 +278,7 @@ def test_filters_restrict_the_candidates() -> None:
         got = pairs(query.search("coffee order", k=7))
         assert_top(got, want, 7)
         assert all(h.record.id in live for h in query.search("coffee order", k=30)), name
+    assert list(redis_client.scan_iter(match="*:q:*")) == []  # scratch keys are gone
 
 
 def test_expired_records_are_never_found_but_count_until_swept() -> None:
@@ -402,10 +405,14 @@ def test_check_clean_and_rebuild(redis_client: redis.Redis) -> None:
     assert TxNote.check_indexes()["total"] == 0
     redis_client.delete("{td:TxNote:a}:r:a:4")  # deleted outside typedis
     assert TxNote.check_indexes()["text"] > 0
+    assert TxNote.model_construct(user="a", id="4").delete() is False  # what its id locates
+    assert TxNote.check_indexes()["text"] == 0  # its postings and its share of the statistics
+    redis_client.delete("{td:TxNote:a}:r:a:3")
     assert TxNote.clean_indexes()["text"] > 0
     hits = TxNote.query.filter(user="a").search("coffee", k=10)
-    assert sorted(h.record.id for h in hits) == ["0", "1", "2", "3"]
-    assert redis_client.zscore("{td:TxNote:a}:x:body:t:coffe", "a:4") is None
+    assert sorted(h.record.id for h in hits) == ["0", "1", "2"]
+    assert redis_client.zscore("{td:TxNote:a}:x:body:t:coffe", "a:3") is None
+    assert TxNote.check_indexes()["text"] == 2  # the total length held still counts record 3
 
 
 # ---- the stateful machine ------------------------------------------------------------------------

@@ -17,8 +17,8 @@ mix with another's), ``<tag>:x:<field>`` then:
   unread posting can enter the top k. The exact frequency follows from the impact and ``dl``.
 
 ``check_indexes()`` recounts all of it from the records; ``clean_indexes()`` removes the
-entries of records that are gone (a record deleted outside typedis leaves its length in the
-statistics, which ``check_indexes()`` keeps reporting: re-save the tag's records to fix it).
+entries of records that are gone but not their share of the total length, which
+``check_indexes()`` keeps reporting (deleting such a record through typedis removes both).
 """
 
 from __future__ import annotations
