@@ -22,7 +22,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from typedis import Key, Model, NotFound, Unique, UniqueViolation, _connection
+from typedis import ConfigError, Key, Model, NotFound, Unique, UniqueViolation, _connection
 from typedis.retrieval import (
     Blob,
     Content,
@@ -34,7 +34,7 @@ from typedis.retrieval import (
 from typedis.retrieval._content import digest_of
 
 
-class Page(Model, partition="site"):
+class StoredPage(Model, partition="site"):
     site: Key[str]
     id: Key[str]
     slug: Unique[str]
@@ -65,10 +65,10 @@ def test_the_record_holds_the_digest_and_loads_lazily(
     store: FileContentStore, redis_client: redis.Redis
 ) -> None:
     text = "a long page " * 1000
-    p = Page(site="s", id="1", slug="one", body=text, image=b"\x89PNG").save()
+    p = StoredPage(site="s", id="1", slug="one", body=text, image=b"\x89PNG").save()
     assert redis_client.hget(p.redis_key, "body") == digest_of(text.encode()).encode()
     assert digests(store) == {digest_of(text.encode()), digest_of(b"\x89PNG")}
-    loaded = Page.load("s", "1")
+    loaded = StoredPage.load("s", "1")
     assert isinstance(loaded.body, Blob) and not loaded.body.loaded  # the digest only
     assert loaded.body.value == text and loaded.body.loaded
     assert loaded.image.value == b"\x89PNG"
@@ -76,16 +76,18 @@ def test_the_record_holds_the_digest_and_loads_lazily(
 
 
 def test_one_value_is_stored_once(store: FileContentStore) -> None:
-    Page.save_many([Page(site="s", id=str(i), slug=str(i), body="same") for i in range(5)])
+    StoredPage.save_many(
+        [StoredPage(site="s", id=str(i), slug=str(i), body="same") for i in range(5)]
+    )
     assert digests(store) == {digest_of(b"same"), digest_of(b"")}
 
 
 def test_async_saves_write_first_and_aload_reads(store: FileContentStore) -> None:
     async def body() -> str:
         try:
-            await Page(site="s", id="1", slug="a", body="async text").asave()
-            await Page.abulk_create([Page(site="s", id="2", slug="b", body="bulk")])
-            loaded = await Page.aload("s", "1")
+            await StoredPage(site="s", id="1", slug="a", body="async text").asave()
+            await StoredPage.abulk_create([StoredPage(site="s", id="2", slug="b", body="bulk")])
+            loaded = await StoredPage.aload("s", "1")
             return await loaded.body.aload()
         finally:
             await _connection.get_connection().aclose()
@@ -95,31 +97,33 @@ def test_async_saves_write_first_and_aload_reads(store: FileContentStore) -> Non
 
 
 def test_bulk_update_writes_the_new_value_first(store: FileContentStore) -> None:
-    Page.save_many([Page(site="s", id=str(i), slug=str(i), body="old") for i in range(3)])
-    assert Page.bulk_update(Page.query.filter(site="s"), body="new") == 3
-    assert {p.body.value for p in Page.query.filter(site="s").all()} == {"new"}
+    StoredPage.save_many(
+        [StoredPage(site="s", id=str(i), slug=str(i), body="old") for i in range(3)]
+    )
+    assert StoredPage.bulk_update(StoredPage.query.filter(site="s"), body="new") == 3
+    assert {p.body.value for p in StoredPage.query.filter(site="s").all()} == {"new"}
 
 
 def test_a_refused_save_leaves_the_old_record_and_an_orphan_gc_removes_after_grace(
     store: FileContentStore,
 ) -> None:
-    Page(site="s", id="1", slug="taken", body="first").save()
-    p = Page(site="s", id="2", slug="mine", body="kept").save()
+    StoredPage(site="s", id="1", slug="taken", body="first").save()
+    p = StoredPage(site="s", id="2", slug="mine", body="kept").save()
     p.body, p.slug = Blob("never referenced"), "taken"
     with pytest.raises(UniqueViolation):
         p.save()  # the blob was written, then the save refused
     orphan = digest_of(b"never referenced")
     assert orphan in digests(store)
-    assert Page.load("s", "2").body.value == "kept"  # the old record is intact
-    assert collect_garbage(Page, grace=3600) == 0  # younger than the grace: kept
+    assert StoredPage.load("s", "2").body.value == "kept"  # the old record is intact
+    assert collect_garbage(StoredPage, grace=3600) == 0  # younger than the grace: kept
     age(store, orphan, 7200)
-    assert collect_garbage(Page, grace=3600) == 1
+    assert collect_garbage(StoredPage, grace=3600) == 1
     assert orphan not in digests(store)
-    assert {p.body.value for p in Page.query.filter(site="s").all()} == {"first", "kept"}
+    assert {p.body.value for p in StoredPage.query.filter(site="s").all()} == {"first", "kept"}
 
 
 def test_a_process_killed_between_the_two_steps(store: FileContentStore) -> None:
-    Page(site="s", id="1", slug="one", body="before").save()
+    StoredPage(site="s", id="1", slug="one", body="before").save()
     url = _connection.get_connection().url
     script = textwrap.dedent(
         f"""
@@ -128,7 +132,7 @@ def test_a_process_killed_between_the_two_steps(store: FileContentStore) -> None
         from typedis import _scripts, Key, Model, Unique
         from typedis.retrieval import Content, FileContentStore, configure
 
-        class Page(Model, partition="site"):
+        class StoredPage(Model, partition="site"):
             site: Key[str]
             id: Key[str]
             slug: Unique[str]
@@ -138,28 +142,28 @@ def test_a_process_killed_between_the_two_steps(store: FileContentStore) -> None
         typedis.connect({url!r})
         configure(content_store=FileContentStore({str(store.root)!r}))
         _scripts.run = lambda call: os._exit(9)  # killed before the record's call is sent
-        Page(site="s", id="1", slug="one", body="after").save()
+        StoredPage(site="s", id="1", slug="one", body="after").save()
         """
     )
     done = subprocess.run([sys.executable, "-c", script], check=False)
     assert done.returncode == 9
-    assert Page.load("s", "1").body.value == "before"
+    assert StoredPage.load("s", "1").body.value == "before"
     orphan = digest_of(b"after")
     assert orphan in digests(store)
-    assert collect_garbage(Page, grace=60) == 0
+    assert collect_garbage(StoredPage, grace=60) == 0
     age(store, orphan, 120)
-    assert collect_garbage(Page, grace=60) == 1
-    assert Page.load("s", "1").body.value == "before"
+    assert collect_garbage(StoredPage, grace=60) == 1
+    assert StoredPage.load("s", "1").body.value == "before"
 
 
 def test_deleted_records_blobs_go_after_the_grace(store: FileContentStore) -> None:
-    pages = [Page(site=s, id="1", slug="x", body=f"page of {s}") for s in "ab"]
-    Page.save_many(pages[:1])
-    Page.save_many(pages[1:])
+    pages = [StoredPage(site=s, id="1", slug="x", body=f"page of {s}") for s in "ab"]
+    StoredPage.save_many(pages[:1])
+    StoredPage.save_many(pages[1:])
     pages[0].delete()
     for d in digests(store):
         age(store, d, 100)
-    assert collect_garbage(Page, grace=10) == 1  # a's page; b's and the shared b"" stay
+    assert collect_garbage(StoredPage, grace=10) == 1  # a's page; b's and the shared b"" stay
     assert digests(store) == {digest_of(b"page of b"), digest_of(b"")}
     with pytest.raises(NotFound):
         _ = Blob.stored(digest_of(b"page of a"), True).value
@@ -176,12 +180,12 @@ def test_a_referenced_blob_is_never_removed(
     store: FileContentStore, ops: list[tuple[str, int, int]]
 ) -> None:
     for op, n, v in ops:
-        page = Page(site="p", id=str(n), slug=str(n), body=f"value {v}")
+        page = StoredPage(site="p", id=str(n), slug=str(n), body=f"value {v}")
         page.save() if op == "save" else page.delete()
     for d in digests(store):
         age(store, d, 10)
-    collect_garbage(Page, grace=0)
-    live = Page.query.filter(site="p").all()
+    collect_garbage(StoredPage, grace=0)
+    live = StoredPage.query.filter(site="p").all()
     for page in live:  # every live record's content still loads
         assert page.body.value.startswith("value ")
     assert digests(store) <= {p.body.digest for p in live} | {digest_of(b"")}
@@ -191,6 +195,22 @@ def test_a_referenced_blob_is_never_removed(
 
 def test_bad_values_are_refused(store: FileContentStore) -> None:
     with pytest.raises(ValueError, match="takes str"):
-        Page(site="s", id="1", slug="a", body=b"bytes")  # type: ignore[arg-type]
+        StoredPage(site="s", id="1", slug="a", body=b"bytes")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="takes str or bytes"):
-        Page(site="s", id="1", slug="a", body=3)  # type: ignore[arg-type]
+        StoredPage(site="s", id="1", slug="a", body=3)  # type: ignore[arg-type]
+
+
+def test_schemas_and_store_failures(tmp_path: Path) -> None:
+    schema = StoredPage.model_json_schema()
+    assert schema["properties"]["body"]["anyOf"][0] == {"type": "string"}
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    configure(content_store=FileContentStore(blocked))
+    try:
+        with pytest.raises(ConfigError, match="cannot write") as caught:
+            StoredPage(site="s", id="1", slug="a", body="x").save()
+        assert isinstance(caught.value.__cause__, OSError)
+        with pytest.raises(NotFound):
+            StoredPage.load("s", "1")  # nothing was written
+    finally:
+        configure(content_store=None)

@@ -12,6 +12,7 @@ import asyncio
 import math
 import warnings
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,8 +21,10 @@ import redis
 from typedis import Key, Model, ModelError, _connection, field
 from typedis._index.vector_kind import as_float32
 from typedis.retrieval import (
+    Content,
     Embedding,
     EmbeddingProvider,
+    FileContentStore,
     HashingEmbedder,
     LocalEmbedder,
     NotSemanticWarning,
@@ -31,7 +34,7 @@ from typedis.retrieval import (
 pytestmark = pytest.mark.filterwarnings("ignore::typedis.retrieval.NotSemanticWarning")
 
 
-class Doc(Model, partition="owner"):
+class EmbDoc(Model, partition="owner"):
     owner: Key[str]
     id: Key[str]
     body: str | None = None
@@ -83,13 +86,13 @@ def test_hashing_embedder_is_deterministic_unit_and_warns_once() -> None:
 
 
 def test_save_fills_the_vector_from_its_source(redis_client: redis.Redis) -> None:
-    d = Doc(owner="a", id="1", body="green tea").save()
+    d = EmbDoc(owner="a", id="1", body="green tea").save()
     assert d.vec == as_float32(HashingEmbedder(32).embed(["green tea"])[0])  # as float32 holds
-    assert Doc.load("a", "1").vec == d.vec
+    assert EmbDoc.load("a", "1").vec == d.vec
     given = [1.0] + [0.0] * 31
-    assert Doc(owner="a", id="2", body="green tea", vec=given).save().vec == given  # kept
-    assert Doc(owner="a", id="3").save().vec is None  # no source text: no vector
-    assert Doc.check_indexes()["total"] == 0
+    assert EmbDoc(owner="a", id="2", body="green tea", vec=given).save().vec == given  # kept
+    assert EmbDoc(owner="a", id="3").save().vec is None  # no source text: no vector
+    assert EmbDoc.check_indexes()["total"] == 0
 
 
 def test_every_write_method_fills_vectors_in_one_batch() -> None:
@@ -130,13 +133,13 @@ def test_every_write_method_fills_vectors_in_one_batch() -> None:
 
 
 def test_partial_saves_embed_only_when_the_field_is_written() -> None:
-    d = Doc(owner="a", id="1", body="one").save()
+    d = EmbDoc(owner="a", id="1", body="one").save()
     first = d.vec
     d.body, d.vec = "two", None
     d.save(update_fields=["body"])  # vec not written: not embedded, stays as stored
-    assert d.vec is None and Doc.load("a", "1").vec == first
+    assert d.vec is None and EmbDoc.load("a", "1").vec == first
     d.save(update_fields=["vec"])
-    assert Doc.load("a", "1").vec == as_float32(HashingEmbedder(32).embed(["two"])[0])
+    assert EmbDoc.load("a", "1").vec == as_float32(HashingEmbedder(32).embed(["two"])[0])
 
 
 @pytest.mark.parametrize(
@@ -155,28 +158,28 @@ def test_bad_provider_output_writes_nothing(
 ) -> None:
     configure(embedder=Fixed(3, answer))
     with pytest.raises(ModelError, match=message) as caught:
-        Doc(owner="a", id="1", body="text").save()
-    assert "Doc.vec" in str(caught.value)
+        EmbDoc(owner="a", id="1", body="text").save()
+    assert "EmbDoc.vec" in str(caught.value)
     with pytest.raises(ModelError, match=message):
-        Doc.save_many([Doc(owner="a", id="2", body="text")])
+        EmbDoc.save_many([EmbDoc(owner="a", id="2", body="text")])
     with pytest.raises(ModelError, match=message):
-        Doc.bulk_create([Doc(owner="a", id="3", body="text")])
-    assert redis_client.keys("*Doc*") == []
+        EmbDoc.bulk_create([EmbDoc(owner="a", id="3", body="text")])
+    assert redis_client.keys("*EmbDoc*") == []
 
 
 def test_given_vectors_are_checked_too(redis_client: redis.Redis) -> None:
     with pytest.raises(ModelError, match="vector of 2 values, the field takes 32"):
-        Doc(owner="a", id="1", body="x", vec=[1.0, 2.0]).save()
+        EmbDoc(owner="a", id="1", body="x", vec=[1.0, 2.0]).save()
     with pytest.raises(ValueError, match="finite"):
-        Doc(owner="a", id="1", vec=[math.nan] * 32)
-    assert redis_client.keys("*Doc*") == []
+        EmbDoc(owner="a", id="1", vec=[math.nan] * 32)
+    assert redis_client.keys("*EmbDoc*") == []
 
 
 def test_no_provider_is_a_clear_error(redis_client: redis.Redis) -> None:
     configure(embedder=None)
     with pytest.raises(ModelError, match="no embedding provider"):
-        Doc(owner="a", id="1", body="x").save()
-    Doc(owner="a", id="2").save()  # nothing to embed: no provider needed
+        EmbDoc(owner="a", id="1", body="x").save()
+    EmbDoc(owner="a", id="2").save()  # nothing to embed: no provider needed
     with pytest.raises(ModelError, match="takes an EmbeddingProvider"):
         configure(embedder="not a provider")  # type: ignore[arg-type]
 
@@ -192,6 +195,12 @@ def test_bad_declarations_are_refused() -> None:
         class BadDim(Model):
             body: str
             vec: Embedding = field(source="body", dimension=0)
+
+    with pytest.raises(ModelError, match="provider= takes an EmbeddingProvider"):
+
+        class BadProvider(Model):
+            body: str
+            vec: Embedding = field(source="body", provider="local")
 
     with pytest.raises(ModelError, match="source= applies to Embedding fields only"):
 
@@ -217,3 +226,22 @@ def test_local_embedder_is_semantic_batched_and_normalised() -> None:
     assert cos(dog, puppy) > cos(dog, sheet) + 0.2
     assert asyncio.run(e.aembed(["a dog barking"]))[0] == pytest.approx(dog, abs=1e-5)
     assert e.embed([]) == []
+
+
+def test_a_content_field_can_be_the_source(tmp_path: Path) -> None:
+    configure(content_store=FileContentStore(tmp_path))
+
+    class Stored(Model):
+        id: Key[str]
+        body: Content[str]
+        vec: Embedding = field(default=None, source="body")
+
+    try:
+        Stored(id="1", body="green tea").save()
+        loaded = Stored.load("1")
+        assert loaded.vec == as_float32(HashingEmbedder(32).embed(["green tea"])[0])
+        loaded.vec = None
+        loaded.save()  # the source is read from the store to embed it again
+        assert Stored.load("1").vec == loaded.vec is not None
+    finally:
+        configure(content_store=None)

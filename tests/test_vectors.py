@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import math
 import struct
+import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -361,7 +362,33 @@ def test_search_takes_a_text_to_embed_and_refuses_bad_input() -> None:
 
 
 def _no_embedding() -> None:
-    class Plain(Model):
+    class VecLess(Model):
         id: Key[str]
 
-    Plain.query.search(vector=[1.0])
+    VecLess.query.search(vector=[1.0])
+
+
+def test_threads_share_one_cache_while_a_writer_writes() -> None:
+    """Searches in threads share the partition's cache as a writer changes vectors; each
+    result holds live records only, and once the writes stop every search is exact."""
+    rng = np.random.default_rng(3)
+    Vec.save_many([Vec(user="t", id=str(i), vec=rng.normal(size=4).tolist()) for i in range(200)])
+    query, q = Vec.query.filter(user="t"), [1.0, 0.5, 0.0, -0.5]
+    failures: list[BaseException] = []
+
+    def reader() -> None:
+        try:
+            for _ in range(30):
+                assert len(query.search(vector=q, k=5)) == 5
+        except BaseException as error:  # reported below
+            failures.append(error)
+
+    threads = [threading.Thread(target=reader) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for i in range(60):
+        Vec(user="t", id=str(i), vec=rng.normal(size=4).tolist()).save()
+    for t in threads:
+        t.join()
+    assert failures == []
+    same(search(query, q, 10), brute(query, q, 10))

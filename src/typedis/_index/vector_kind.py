@@ -92,6 +92,14 @@ class VectorKind(IndexKind):
             isinstance(dimension, bool) or not isinstance(dimension, int) or dimension < 1
         ):
             raise ModelError(f"{where}: dimension= takes a positive int, got {dimension!r}")
+        provider = cast(object, field.options.provider)
+        if provider is not None and not all(
+            hasattr(provider, a) for a in ("dimension", "embed", "aembed")
+        ):
+            raise ModelError(
+                f"{where}: provider= takes an EmbeddingProvider (dimension, embed, aembed), "
+                f"got {provider!r}"
+            )
         if not field.nullable:
             raise ModelError(f"{where}: an Embedding field is None until it is filled")
 

@@ -32,7 +32,7 @@ from pydantic import AfterValidator, Field, GetCoreSchemaHandler
 from pydantic_core import core_schema
 
 from .. import _index, _store
-from .._errors import ModelError, NotFound
+from .._errors import ConfigError, ModelError, NotFound
 from .._index.content_kind import CONTENT_KIND, ContentMarker
 
 if TYPE_CHECKING:
@@ -91,13 +91,16 @@ class FileContentStore:
     def put(self, digest: str, data: bytes) -> None:
         """Write ``data`` (once; again only refreshes its age)."""
         path = self._path(digest)
-        if path.exists():
-            os.utime(path)
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{digest}.{os.getpid()}.{time.monotonic_ns()}")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        try:
+            if path.exists():
+                os.utime(path)
+                return
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{digest}.{os.getpid()}.{time.monotonic_ns()}")
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        except OSError as error:
+            raise self._failed("write", error) from error
 
     def get(self, digest: str) -> bytes:
         """The stored data (``NotFound`` when missing)."""
@@ -105,10 +108,18 @@ class FileContentStore:
             return self._path(digest).read_bytes()
         except FileNotFoundError:
             raise NotFound(f"no content {digest} in {self.root}") from None
+        except OSError as error:
+            raise self._failed("read", error) from error
 
     def delete(self, digest: str) -> None:
         """Remove the file, if any."""
-        self._path(digest).unlink(missing_ok=True)
+        try:
+            self._path(digest).unlink(missing_ok=True)
+        except OSError as error:
+            raise self._failed("delete", error) from error
+
+    def _failed(self, what: str, error: OSError) -> ConfigError:
+        return ConfigError(f"FileContentStore({str(self.root)!r}): cannot {what}: {error}")
 
     def list(self) -> Iterator[tuple[str, float]]:
         """Every stored digest and its age in seconds."""
@@ -218,6 +229,9 @@ class Blob(Generic[CT]):
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> Any:
         return core_schema.no_info_plain_validator_function(
             _as_blob,
+            json_schema_input_schema=core_schema.union_schema(
+                [core_schema.str_schema(), core_schema.bytes_schema()]
+            ),
             serialization=core_schema.plain_serializer_function_ser_schema(
                 lambda b: b.value, when_used="always"
             ),

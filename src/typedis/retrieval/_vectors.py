@@ -67,6 +67,10 @@ class _Cache:
         ids = [i.decode() for i in reply[3]]
         vectors: list[bytes | None] = [v or None for v in reply[4]]
         changed: set[str] | None = None
+        if how == "delta":
+            changed = {*ids, *(r.decode() for r in reply[5])}
+        if self.epoch == epoch and float(self.version) >= float(version):
+            return changed  # another search brought the cache this far already: keep it
         if how == "ids":  # the vectors follow (fill()); until then the cache holds none
             self._reset([], [])
             self.pending, self.epoch, self.version = (ids, epoch, version), "", "0"
@@ -74,15 +78,13 @@ class _Cache:
         if how == "full":
             self._reset(ids, vectors)
         else:
-            removed = [r.decode() for r in reply[5]]
-            for rid in removed:
-                self._drop(rid)
+            for rid in reply[5]:
+                self._drop(rid.decode())
             for rid, raw in zip(ids, vectors, strict=True):
                 if raw is None:
                     self._drop(rid)
                 else:
                     self._put(rid, self._row(raw))
-            changed = {*ids, *removed}
         self.epoch, self.version = epoch, version
         return changed
 
@@ -257,6 +259,8 @@ _HGET = _scripts.Read("HGET")
 
 
 def _sync_call(spec: ModelSpec, tag: str, index: IndexSpec, cache: _Cache) -> _scripts.Call[Any]:
+    """The ``vector_sync`` call from the cache's version (read under its lock, with what was
+    ranked on it)."""
     live = f"{tag}:{index.suffix}"
     return _scripts.Call(
         _lua.library(spec).function("vector_sync"),
@@ -280,7 +284,8 @@ def _reload(spec: ModelSpec, tag: str, index: IndexSpec, cache: _Cache) -> Steps
             vectors += replies
         with cache.lock:
             cache.fill(listing, vectors)
-        (reply,) = yield [_sync_call(spec, tag, index, cache)]
+            sync = _sync_call(spec, tag, index, cache)
+        (reply,) = yield [sync]
         with cache.lock:
             cache.apply(reply)
 
@@ -343,10 +348,10 @@ def ranked(
     calls: list[_scripts.Call[Any]] = []
     for p in plans:
         cache = _cache(p.tag, index)
-        with cache.lock:
+        with cache.lock:  # the guess and the version it was made at, read together
             guess = cache.rank(vector, 2 * n + 8, None, set()) if load else []
+            calls.append(_sync_call(spec, p.tag, index, cache))
         tags.append(_Tag(p, cache, guess, whole=len(guess) < 2 * n + 8))
-        calls.append(_sync_call(spec, p.tag, index, cache))
         if p.where != ["all"]:
             calls.append(query_call(spec, p, list))
         if guess:
