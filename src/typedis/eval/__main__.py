@@ -54,7 +54,31 @@ def _grid() -> list[SearchWeights]:
                 method=method,
             )
         )
+    finer = itertools.product(
+        (0.1, 0.2), (0.0, 0.1), (0.5, 0.6, 0.7, 0.8, 0.9), (0.3, 0.35, 0.4, 0.45, 0.5)
+    )
+    for text, recency, supersede, same in finer:
+        w = SearchWeights(
+            text=text, vector=round(1 - text, 2), recency=recency, supersede=supersede, same=same
+        )
+        if w not in out:
+            out.append(w)
     return out
+
+
+TARGETS = {"session recall@5": 0.90, "paraphrase session recall@5": 0.85, "current@1": 0.80}
+"""Issue #12's targets: the default weights are those whose worst ratio to them is best."""
+
+
+def _choose(grid: list[tuple[SearchWeights, dict[str, float]]]) -> SearchWeights:
+    """The weighting whose worst ratio to the targets is best (then recall, then NDCG)."""
+
+    def merit(row: tuple[SearchWeights, dict[str, float]]) -> tuple[float, float, float]:
+        m = row[1]
+        worst = min(m[name] / target for name, target in TARGETS.items())
+        return (worst, m["session recall@5"], m["turn ndcg@10"])
+
+    return max(grid, key=merit)[0]
 
 
 PLAIN_RRF = SearchWeights(text=1.0, vector=1.0, recency=0.0, supersede=0.0, method="rrf")
@@ -133,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             }
             for w, m in grid
         ]
-        default = SearchWeights()
+        default = _choose(grid)
         result["default"] = {
             "method": default.method,
             "text": default.text,
@@ -142,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             "supersede": default.supersede,
             "same": default.same,
         }
+        result["is SearchWeights()"] = default == SearchWeights()
         held = generate(args.seed, **shape)
         result["load seconds"] = _fresh(held)
         result["arms"] = {arm: h.score(held, a) for arm, a in _arms(held, default).items()}

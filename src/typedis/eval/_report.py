@@ -74,9 +74,16 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         f"## Held-out seed {result['seed']}: each arm, each question type",
         "",
-        f"Default weights (chosen on seed {result['tune seed']}, below): "
+        f"The hybrid arm's weights, chosen on seed {result['tune seed']} (below) as those whose "
+        "worst ratio to the targets (session recall@5 0.90, paraphrased 0.85, current@1 0.80) "
+        "is best: "
         + ", ".join(f"{k} {v}" for k, v in result["default"].items())
-        + ". Recall is LongMemEval's recall-any; `n` counts the questions; `current@1`: the "
+        + (
+            " (`SearchWeights()`'s defaults)."
+            if result.get("is SearchWeights()")
+            else " (not `SearchWeights()`'s defaults)."
+        )
+        + " Recall is LongMemEval's recall-any; `n` counts the questions; `current@1`: the "
         "turn holding the current value of an updated fact ranks first.",
         "",
         *_arms_table(result["arms"]),

@@ -47,8 +47,8 @@ Method: TypeAlias = Literal["minmax", "rrf"]
 DEFAULT_TEXT = 0.1
 DEFAULT_VECTOR = 0.9
 DEFAULT_RECENCY = 0.0
-DEFAULT_SUPERSEDE = 0.7
-DEFAULT_SAME = 0.3
+DEFAULT_SUPERSEDE = 0.6
+DEFAULT_SAME = 0.4
 
 
 @dataclass(frozen=True, slots=True)
