@@ -56,11 +56,14 @@ test: lint typecheck docs
 	$(BIN)/pytest
 	$(MAKE) test-cluster
 
-# The model, query, batch, bulk and repair tests again, on a local Valkey Cluster (3 primaries,
-# 1 replica each; tests/_cluster.py); tests/test_cluster.py runs in the plain suite.
+# The model, query, batch, bulk, repair, retrieval and agent-memory tests again, on a local
+# Valkey Cluster (3 primaries, 1 replica each; tests/_cluster.py); tests/test_cluster.py runs in
+# the plain suite.
 CLUSTER_TESTS := tests/test_model.py tests/test_save_many.py tests/test_bulk.py \
 	tests/test_repair.py tests/test_count.py tests/test_query.py tests/test_query_edges.py \
-	tests/test_fanout.py
+	tests/test_fanout.py tests/test_text.py tests/test_vectors.py tests/test_content.py \
+	tests/test_fusion.py tests/test_assembly.py tests/test_lifecycle.py tests/test_policy.py \
+	tests/test_memory_protocol.py tests/test_erasure.py tests/test_subconscious.py
 
 test-cluster: $(VENV)/.stamp-dev
 	TYPEDIS_TEST_CLUSTER=1 $(BIN)/pytest -q $(CLUSTER_TESTS)

@@ -482,6 +482,10 @@ class TextMachine(RuleBasedStateMachine):
                 return
             rec = TxNote.query.filter(user=old[0]).get(id=old[1])
             rec.user = user
+            if user != old[0] and typedis.get_connection().cluster:  # two slots: refused
+                with pytest.raises(typedis.KeyMutationError):
+                    rec.save(migrate_key=True, update_fields=["user"] if partial else None)
+                return
             rec.save(migrate_key=True, update_fields=["user"] if partial else None)
             self.recs[(user, old[1])] = self.recs.pop(old)
 
