@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 import redis
@@ -30,14 +30,28 @@ from typedis._connection import Client
 from typedis.memory import (
     AccessCount,
     Associations,
+    Cycle,
+    CyclicDecay,
     Episode,
     Fact,
     Fingerprinted,
+    Predictions,
     RedisMemory,
     SyncRedisMemory,
+    TemporalPeriod,
+    access_log,
+    composite_score,
     confirm_access,
+    cyclic_score,
+    get_confidence_data,
     link,
     might_exist,
+    neighbors,
+    prediction_data,
+    record_prediction,
+    resolve_prediction,
+    resolve_pressure,
+    strengthen_cycle,
     update_confidence,
 )
 from typedis.retrieval import (
@@ -65,7 +79,12 @@ class ErasureNote(Model, partition="owner", changes=True):
     hits: AccessCount = field(default=0)
     related: Associations = field(default=None)
     fresh: Decaying[float] = field(default=1.0, rate=0.1, curve="power")
+    ripe: Decaying[float] = field(default=1.0, rate=0.2)  # the exponential curve
     sure: Confidence = field(default=0.5)
+    predictions: Predictions = field(default=None)
+    urge: Annotated[
+        float, CyclicDecay(cycles=[Cycle(TemporalPeriod.DAILY, 1.0, 0.2)], pressure_rate=0.5)
+    ] = 1.0
 
 
 @pytest.fixture
@@ -120,14 +139,24 @@ def write_user(memory: SyncRedisMemory, user: str, words: tuple[str, ...]) -> li
     note = ErasureNote.query.filter(owner=user).first()
     assert note is not None
     confirm_access(note)
-    note.touch(ErasureNote.fresh)
+    note.touch(ErasureNote.fresh, at=LONG_AGO)  # older than the other note's: it ranks lower
+    note.touch(ErasureNote.ripe, at=LONG_AGO)
     update_confidence(note, ErasureNote.sure, 0.9)
+    record_prediction(note, ErasureNote.predictions, {"mood": 0.5, "calm": True}, key="k1")
+    resolve_prediction(note, ErasureNote.predictions, {"mood": 0.9, "calm": True}, key="k1")
+    record_prediction(note, ErasureNote.predictions, {"mood": 0.1}, key="k2")  # open
+    strengthen_cycle(note, ErasureNote.urge, 1.5)
+    resolve_pressure(note, ErasureNote.urge, at=datetime(2026, 1, 2, tzinfo=UTC))
+    assert ErasureNote.query.filter(owner=user).all()  # a read staged, not confirmed
     ids += [a.id, b.id]
     # reads that fill this process's caches (vectors) and write read-side state (access logs)
     assert memory.recall(words[0], user_id=user)
     assert memory.recall_facts(words[0], user_id=user)
     assert might_exist(ErasureNote.topic, words[0], partition=user)
     return ids
+
+
+LONG_AGO = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def mentions(dump: dict[bytes, Any], needles: list[str]) -> list[str]:
@@ -170,6 +199,19 @@ def test_export_forget_restore_round_trips(memory: SyncRedisMemory) -> None:
     assert len(exported.episodes) == 2 and len(exported.facts) == 2
     assert len(exported.blocks) == 2 and len(exported.records["ErasureNote"]) == 2
     assert all(e.embedding is not None for e in exported.episodes)
+    state = exported.state["ErasureNote"]
+    hidden = {name for r in state.records for name in r.hidden}
+    assert {"~t:fresh", "~t:ripe", "~conf+:sure", "~acc:log:hits", "~acc:n:hits"} <= hidden
+    assert {"~t:urge", "~cy:a:urge", "~cy:r:urge"} <= hidden
+    assert [(e.field, e.a, e.b, e.weight) for e in state.edges] == [
+        ("related", f"{ANN}:{ANN}-n1", f"{ANN}:{ANN}-n2", 1.0)  # record ids: owner:id
+    ]
+    assert sorted((p.key, p.error is None) for p in state.predictions) == [
+        ("k1", False),
+        ("k2", True),
+    ]
+    assert exported.state == memory.export(user_id=ANN).state  # an export is no read: no change
+    before = scores(ANN)
     again = type(exported).model_validate_json(exported.model_dump_json())  # JSON-ready
     memory.forget(user_id=ANN)
     assert memory.export(user_id=ANN).model_dump(exclude={"exported_at"}) == {
@@ -178,6 +220,7 @@ def test_export_forget_restore_round_trips(memory: SyncRedisMemory) -> None:
         "episodes": [],
         "facts": [],
         "records": {"ErasureNote": []},
+        "state": {"ErasureNote": {"records": [], "edges": [], "predictions": []}},
     }
     assert memory.restore(again) == 8
     restored = memory.export(user_id=ANN)
@@ -185,6 +228,32 @@ def test_export_forget_restore_round_trips(memory: SyncRedisMemory) -> None:
         exclude={"exported_at"}
     )
     assert memory.recall_facts(ANN_WORDS[0], user_id=ANN)[0].object == ANN_WORDS[0]
+    assert scores(ANN) == before  # the state ranks and scores the restored records as before
+    assert ErasureNote.check_indexes()["total"] == 0
+
+
+AT = datetime(2026, 3, 1, tzinfo=UTC)  # a fixed time to score at, after LONG_AGO
+
+
+def scores(user: str) -> dict[str, Any]:
+    """What the primitives' state of the user's notes gives: decay order, confidence evidence,
+    access logs, cycles and pressure, neighbours, predictions, composite ranking."""
+    notes = ErasureNote.query.filter(owner=user).order_by(ErasureNote.fresh.decayed(AT)).all()
+    out: dict[str, Any] = {"decay order": [n.id for n in notes]}
+    for n in notes:
+        out[n.id] = (
+            get_confidence_data(n, ErasureNote.sure),
+            access_log(n),
+            cyclic_score(n, ErasureNote.urge, at=AT),
+            [(m.id, w) for m, w in neighbors(ErasureNote.related, n)],
+            prediction_data(n, ErasureNote.predictions, key="k1"),
+            prediction_data(n, ErasureNote.predictions, key="k2"),
+        )
+    weights = {ErasureNote.ripe: 1.0, ErasureNote.sure: 2.0, ErasureNote.hits: 0.5}
+    ranked = composite_score(ErasureNote.query.filter(owner=user), weights)
+    # scored at the server's now: equal up to the time between two calls
+    out["composite"] = [(n.id, pytest.approx(score, rel=1e-6)) for n, score in ranked]
+    return out
 
 
 def test_forget_on_the_asyncio_client(redis_client: Client) -> None:

@@ -28,6 +28,7 @@ from pydantic import JsonValue
 from .. import _keys, _lua, _maintenance, _scripts, _store
 from .._errors import ConfigError
 from .._query import _query
+from ._hidden import located
 from ._records import (
     Episode,
     EpisodeMatch,
@@ -37,7 +38,9 @@ from ._records import (
     MemoryExport,
     MemoryProfile,
     Message,
+    ModelState,
 )
+from ._state import export_call, restore_call
 from ._stored import (
     BlockBase,
     EpisodeBase,
@@ -557,16 +560,19 @@ class _Core:
         )
         facts: list[FactBase] = yield _All(self._facts(user).order_by(fact.recorded_at.asc()))
         records: dict[str, list[dict[str, JsonValue]]] = {}
+        states: dict[str, ModelState] = {}
         for model in self.extra:
             spec = model.__typedis_spec__
-            found: list[Model] = yield _All(model.query.filter(**{spec.partition[0]: user}))
+            ((found, state),) = yield _Send([export_call(model, _keys.tag(spec.name, [user]))])
             records[spec.name] = [r.model_dump(mode="json") for r in found]
+            states[spec.name] = state
         return MemoryExport(
             user_id=user_id,
             blocks=blocks,
             episodes=[Stored.to_episode(r) for r in episodes],
             facts=[Stored.to_fact(r) for r in facts],
             records=records,
+            state=states,
         )
 
     def restore(self, export: MemoryExport) -> Steps[int]:
@@ -578,14 +584,29 @@ class _Core:
                 f"restore(): the export is {export.user_id!r}'s, but {strays[:3]} belong to "
                 "another user (nothing was written)"
             )
+        extra: list[tuple[type[Model], list[Model], _scripts.Call[None] | None]] = []
+        for model in self.extra:  # every check before the first write
+            spec = model.__typedis_spec__
+            found = [model.model_validate(d) for d in export.records.get(spec.name, [])]
+            tag = _keys.tag(spec.name, [user])
+            strange = [r for r in found if located(r)[0] != tag]
+            if strange:
+                raise ConfigError(
+                    f"restore(): the export is {export.user_id!r}'s, but {spec.name} record "
+                    f"{located(strange[0])[1]!r} is another partition's (nothing was written)"
+                )
+            state = export.state.get(spec.name, ModelState())
+            ids = [located(r)[1] for r in found]
+            extra.append((model, found, restore_call(model, tag, state, ids)))
         yield _Save(self.stored.block, [self.stored.block_of(b, user) for b in export.blocks])
         yield _Save(self.stored.episode, [self.stored.episode_of(e) for e in export.episodes])
         yield _Save(self.stored.fact, [self.stored.fact_of(f) for f in export.facts])
         written = len(export.blocks) + len(export.episodes) + len(export.facts)
-        for model in self.extra:
-            dumped = export.records.get(model.__typedis_spec__.name, [])
-            yield _Save(model, [model.model_validate(d) for d in dumped])
-            written += len(dumped)
+        for model, found, call in extra:
+            yield _Save(model, found)
+            if call is not None:
+                yield _Write(model.__typedis_spec__, call)
+            written += len(found)
         return written
 
 

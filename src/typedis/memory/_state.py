@@ -1,0 +1,137 @@
+"""The memory primitives' state of a user's records, for ``RedisMemory.export`` and ``restore``.
+
+What ``forget`` erases of a ``models=`` model beyond the records' fields, all of it user data,
+exported as the server holds it: each record's hidden hash fields (``~...``: touch times,
+confidence evidence, access counts staged and logged, cycle state), the co-occurrence edges
+between the user's records (an edge never crosses a partition) and the ledger's predictions.
+What is derived from the records is not exported: ``restore`` rebuilds it by saving them
+(index entries and scores, text postings and statistics, bloom bits, vector version
+counters; vector tombstones only ever name deleted records). ``restore`` saves the records,
+then writes their state back in one atomic step per partition (``lua/memory_restore.lua``).
+Reading runs no read hook (``lua/memory_export.lua``): an export is no use of the records.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .. import _keys, _lua, _scripts, _store
+from .._errors import ConfigError, NotFound
+from ._records import EdgeState, ModelState, PredictionState, RecordState
+
+if TYPE_CHECKING:
+    from .._model import Model
+    from .._spec import ModelSpec
+
+M = TypeVar("M", bound="Model")
+
+_lua.operation("memory_export")
+_lua.operation("memory_restore")
+
+
+def export_call(model: type[M], tag: str) -> _scripts.Call[tuple[list[M], ModelState]]:
+    """The call reading a partition of ``model`` whole: its live records (by id) and state."""
+    spec = model.__typedis_spec__
+    named = [ix.fields[0] for ix in spec.indexes]  # the field of each index, by position
+
+    def done(reply: list[Any]) -> tuple[list[M], ModelState]:
+        found, edges, predictions = reply
+        records: list[M] = []
+        state = ModelState()
+        for rid_bytes, flat in found:
+            rid = rid_bytes.decode()
+            values: dict[bytes, bytes] = dict(zip(flat[::2], flat[1::2], strict=True))
+            row = [values.get(name.encode()) for name in spec.read]
+            records.append(_store.hydrate(model, row, (tag, rid)))
+            hidden = {
+                k.decode(): v.decode()
+                for k, v in sorted(values.items())
+                if k.startswith(b"~") and k.decode() != _keys.EXPIRES
+            }
+            if hidden:
+                state.records.append(RecordState(id=rid, hidden=hidden))
+        for position, member, weight in edges:
+            a, _, b = member.decode().partition("\0")
+            field = named[int(position) - 1]
+            state.edges.append(EdgeState(field=field, a=a, b=b, weight=float(weight)))
+        for position, member, error in predictions:
+            rid, _, tail = member.decode().partition("\0")
+            key, _, data = tail.partition("\0")
+            state.predictions.append(
+                PredictionState(
+                    field=named[int(position) - 1],
+                    record=rid,
+                    key=key,
+                    data=data,
+                    error=None if error is None else float(error),
+                )
+            )
+        return records, state
+
+    function = _lua.library(spec).function("memory_export")
+    keys = (_keys.all_ids(tag), _keys.expiry(tag))
+    return _scripts.Call(function, keys, (tag,), done, write=False)
+
+
+def restore_call(
+    model: type[Model], tag: str, state: ModelState, ids: Sequence[str]
+) -> _scripts.Call[None] | None:
+    """The call writing ``state`` back onto the records ``ids`` of a partition, once saved;
+    None when there is no state.
+
+    Raises:
+        ConfigError: the state names a record not among ``ids``, a hidden field that is not
+            one (``~...``, not the expiry), or a field of no index of its kind; an edge joins a
+            record to itself or has no finite weight > 0 (nothing was written).
+    """
+    spec = model.__typedis_spec__
+    where = f"restore(): the state of {spec.name}"
+    restored = set(ids)
+    rows: dict[str, list[str]] = {}
+
+    def record(rid: str) -> list[str]:
+        if rid not in restored:
+            raise ConfigError(f"{where} names record {rid!r}, which the export does not hold")
+        return rows.setdefault(rid, [])
+
+    for r in state.records:
+        for name, value in r.hidden.items():
+            if not name.startswith("~") or name == _keys.EXPIRES:
+                raise ConfigError(f"{where}: {name!r} of record {r.id!r} is no hidden field")
+            record(r.id).extend((name, value))
+    edges: list[list[object]] = []
+    for e in state.edges:
+        if e.a == e.b or not (math.isfinite(e.weight) and e.weight > 0):
+            raise ConfigError(f"{where}: edge {e!r} needs two records and a finite weight > 0")
+        record(e.a), record(e.b)
+        edges.append([_position(spec, "cooccurrence", e.field, where), e.a, e.b, repr(e.weight)])
+    predictions: list[list[object]] = []
+    for p in state.predictions:
+        record(p.record)
+        error = None if p.error is None else repr(p.error)
+        position = _position(spec, "ledger", p.field, where)
+        predictions.append([position, p.record, f"{p.key}\0{p.data}", p.key, error])
+    if not rows:
+        return None
+    order = sorted(rows)
+    records = [[rid, rows[rid]] for rid in order]
+    payload = json.dumps({"records": records, "edges": edges, "predictions": predictions})
+
+    def done(reply: list[Any]) -> None:
+        if reply[0] == b"missing":
+            raise NotFound(f"{where}: record {reply[1].decode()!r} is not live (nothing written)")
+
+    function = _lua.library(spec).function("memory_restore")
+    keys = [_keys.record(tag, rid) for rid in order]
+    return _scripts.Call(function, keys, (tag, payload), done, write=True)
+
+
+def _position(spec: ModelSpec, kind: str, field: str, where: str) -> int:
+    """The position (1-based, as in Lua) of the ``kind`` index of ``field``."""
+    index = spec.index_of(kind, field)
+    if index is None:
+        raise ConfigError(f"{where}: {field!r} is no {kind} field of {spec.name}")
+    return spec.indexes.index(index) + 1
