@@ -25,7 +25,17 @@ import redis
 
 import typedis
 from _acl import connected_as
-from typedis import Confidence, Decaying, Indexed, Key, Model, PermissionDenied, Text, field
+from typedis import (
+    Confidence,
+    ConfigError,
+    Decaying,
+    Indexed,
+    Key,
+    Model,
+    PermissionDenied,
+    Text,
+    field,
+)
 from typedis._connection import Client
 from typedis.memory import (
     AccessCount,
@@ -35,6 +45,7 @@ from typedis.memory import (
     Episode,
     Fact,
     Fingerprinted,
+    ModelState,
     Predictions,
     RedisMemory,
     SyncRedisMemory,
@@ -230,6 +241,70 @@ def test_export_forget_restore_round_trips(memory: SyncRedisMemory) -> None:
     assert memory.recall_facts(ANN_WORDS[0], user_id=ANN)[0].object == ANN_WORDS[0]
     assert scores(ANN) == before  # the state ranks and scores the restored records as before
     assert ErasureNote.check_indexes()["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"records": [{"id": "nobody", "hidden": {"~conf+:sure": "1"}}]}, "'nobody'"),
+        ({"records": [{"id": f"{ANN}:{ANN}-n1", "hidden": {"sure": "1"}}]}, "'sure'"),
+        ({"records": [{"id": f"{ANN}:{ANN}-n1", "hidden": {"~exp": "1"}}]}, "'~exp'"),
+        ({"edges": [{"field": "kind", "a": f"{ANN}:{ANN}-n1", "b": "x", "weight": 1}]}, "'x'"),
+        (
+            {
+                "edges": [
+                    {"field": "kind", "a": f"{ANN}:{ANN}-n1", "b": f"{ANN}:{ANN}-n2", "weight": 1}
+                ]
+            },
+            "'kind'",
+        ),
+        (
+            {
+                "edges": [
+                    {
+                        "field": "related",
+                        "a": f"{ANN}:{ANN}-n1",
+                        "b": f"{ANN}:{ANN}-n1",
+                        "weight": 1,
+                    }
+                ]
+            },
+            "needs two records",
+        ),
+        (
+            {
+                "edges": [
+                    {
+                        "field": "related",
+                        "a": f"{ANN}:{ANN}-n1",
+                        "b": f"{ANN}:{ANN}-n2",
+                        "weight": 0,
+                    }
+                ]
+            },
+            "finite weight > 0",
+        ),
+        (
+            {
+                "predictions": [
+                    {"field": "related", "record": f"{ANN}:{ANN}-n1", "key": "k", "data": ""}
+                ]
+            },
+            "no ledger field",
+        ),
+    ],
+)
+def test_restore_refuses_a_state_it_cannot_write_back(
+    memory: SyncRedisMemory, change: dict[str, Any], named: str
+) -> None:
+    write_user(memory, ANN, ANN_WORDS)
+    exported = memory.export(user_id=ANN)
+    memory.forget(user_id=ANN)
+    bad = exported.model_copy(update={"state": {"ErasureNote": ModelState.model_validate(change)}})
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        memory.restore(bad)
+    assert memory.export(user_id=ANN).records == {"ErasureNote": []}  # nothing written
+    assert memory.working(user_id=ANN) == []
 
 
 AT = datetime(2026, 3, 1, tzinfo=UTC)  # a fixed time to score at, after LONG_AGO
