@@ -40,7 +40,7 @@ from ._records import (
     Message,
     ModelState,
 )
-from ._state import export_call, restore_call
+from ._state import links_call, records_call, restore_call
 from ._stored import (
     BlockBase,
     EpisodeBase,
@@ -563,8 +563,17 @@ class _Core:
         states: dict[str, ModelState] = {}
         for model in self.extra:
             spec = model.__typedis_spec__
-            ((found, state),) = yield _Send([export_call(model, _keys.tag(spec.name, [user]))])
-            records[spec.name] = [r.model_dump(mode="json") for r in found]
+            tag = _keys.tag(spec.name, [user])
+            state = ModelState()
+            records[spec.name] = []
+            ids = yield from self._ids(tag)
+            for start in range(0, len(ids), _CHUNK):  # a few ms of the server's time each
+                (part,) = yield _Send([records_call(model, tag, ids[start : start + _CHUNK])])
+                for record, hidden in part:
+                    records[spec.name].append(record.model_dump(mode="json"))
+                    if hidden is not None:
+                        state.records.append(hidden)
+            ((state.edges, state.predictions),) = yield _Send([links_call(model, tag)])
             states[spec.name] = state
         return MemoryExport(
             user_id=user_id,
@@ -574,6 +583,19 @@ class _Core:
             records=records,
             state=states,
         )
+
+    def _ids(self, tag: str) -> Steps[list[str]]:
+        """The ids of a partition's records (``SSCAN`` of its id set, which lists every one),
+        sorted."""
+        ids: set[str] = set()
+        cursor = None
+        while cursor != 0:
+            ((cursor, some),) = yield _Send(
+                [_read("SSCAN", _keys.all_ids(tag), cursor or 0, "COUNT", _CHUNK)]
+            )
+            cursor = int(cursor)
+            ids.update(i.decode() for i in some)
+        return sorted(ids)
 
     def restore(self, export: MemoryExport) -> Steps[int]:
         user = partition(export.user_id)

@@ -8,7 +8,8 @@ What is derived from the records is not exported: ``restore`` rebuilds it by sav
 (index entries and scores, text postings and statistics, bloom bits, vector version
 counters; vector tombstones only ever name deleted records). ``restore`` saves the records,
 then writes their state back in one atomic step per partition (``lua/memory_restore.lua``).
-Reading runs no read hook (``lua/memory_export.lua``): an export is no use of the records.
+Reading runs no read hook (``lua/memory_export.lua``, ``memory_links.lua``): an export is no
+use of the records.
 """
 
 from __future__ import annotations
@@ -29,38 +30,54 @@ if TYPE_CHECKING:
 M = TypeVar("M", bound="Model")
 
 _lua.operation("memory_export")
+_lua.operation("memory_links")
 _lua.operation("memory_restore")
 
 
-def export_call(model: type[M], tag: str) -> _scripts.Call[tuple[list[M], ModelState]]:
-    """The call reading a partition of ``model`` whole: its live records (by id) and state."""
+def records_call(
+    model: type[M], tag: str, ids: Sequence[str]
+) -> _scripts.Call[list[tuple[M, RecordState | None]]]:
+    """The call reading records ``ids`` of a partition: each live one with its hidden state
+    (None: it has none)."""
     spec = model.__typedis_spec__
-    named = [ix.fields[0] for ix in spec.indexes]  # the field of each index, by position
 
-    def done(reply: list[Any]) -> tuple[list[M], ModelState]:
-        found, edges, predictions = reply
-        records: list[M] = []
-        state = ModelState()
-        for rid_bytes, flat in found:
+    def done(reply: list[Any]) -> list[tuple[M, RecordState | None]]:
+        out: list[tuple[M, RecordState | None]] = []
+        for rid_bytes, flat in reply:
             rid = rid_bytes.decode()
             values: dict[bytes, bytes] = dict(zip(flat[::2], flat[1::2], strict=True))
-            row = [values.get(name.encode()) for name in spec.read]
-            records.append(_store.hydrate(model, row, (tag, rid)))
+            record = _store.hydrate(model, [values.get(n.encode()) for n in spec.read], (tag, rid))
             hidden = {
                 k.decode(): v.decode()
                 for k, v in sorted(values.items())
                 if k.startswith(b"~") and k.decode() != _keys.EXPIRES
             }
-            if hidden:
-                state.records.append(RecordState(id=rid, hidden=hidden))
-        for position, member, weight in edges:
+            out.append((record, RecordState(id=rid, hidden=hidden) if hidden else None))
+        return out
+
+    function = _lua.library(spec).function("memory_export")
+    keys = [_keys.record(tag, rid) for rid in ids]
+    return _scripts.Call(function, keys, tuple(ids), done, write=False)
+
+
+def links_call(
+    model: type[Model], tag: str
+) -> _scripts.Call[tuple[list[EdgeState], list[PredictionState]]]:
+    """The call reading the co-occurrence edges and the predictions of a partition."""
+    spec = model.__typedis_spec__
+    named = [ix.fields[0] for ix in spec.indexes]  # the field of each index, by position
+
+    def done(reply: list[Any]) -> tuple[list[EdgeState], list[PredictionState]]:
+        edges: list[EdgeState] = []
+        for position, member, weight in reply[0]:
             a, _, b = member.decode().partition("\0")
             field = named[int(position) - 1]
-            state.edges.append(EdgeState(field=field, a=a, b=b, weight=float(weight)))
-        for position, member, error in predictions:
+            edges.append(EdgeState(field=field, a=a, b=b, weight=float(weight)))
+        predictions: list[PredictionState] = []
+        for position, member, error in reply[1]:
             rid, _, tail = member.decode().partition("\0")
             key, _, data = tail.partition("\0")
-            state.predictions.append(
+            predictions.append(
                 PredictionState(
                     field=named[int(position) - 1],
                     record=rid,
@@ -69,11 +86,10 @@ def export_call(model: type[M], tag: str) -> _scripts.Call[tuple[list[M], ModelS
                     error=None if error is None else float(error),
                 )
             )
-        return records, state
+        return edges, predictions
 
-    function = _lua.library(spec).function("memory_export")
-    keys = (_keys.all_ids(tag), _keys.expiry(tag))
-    return _scripts.Call(function, keys, (tag,), done, write=False)
+    function = _lua.library(spec).function("memory_links")
+    return _scripts.Call(function, (_keys.all_ids(tag),), (tag,), done, write=False)
 
 
 def restore_call(
