@@ -122,7 +122,8 @@ def restore_call(
     for e in state.edges:
         if e.a == e.b or not (math.isfinite(e.weight) and e.weight > 0):
             raise ConfigError(f"{where}: edge {e!r} needs two records and a finite weight > 0")
-        record(e.a), record(e.b)
+        for end in (e.a, e.b):
+            record(end)
         edges.append([_position(spec, "cooccurrence", e.field, where), e.a, e.b, repr(e.weight)])
     predictions: list[list[object]] = []
     for p in state.predictions:
