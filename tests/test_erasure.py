@@ -45,6 +45,7 @@ from typedis.memory import (
     Episode,
     Fact,
     Fingerprinted,
+    MemoryExport,
     ModelState,
     Predictions,
     RedisMemory,
@@ -343,6 +344,26 @@ def test_forget_on_the_asyncio_client(redis_client: Client) -> None:
 
         assert asyncio.run(main()) == 1
     assert snapshot(redis_client) == {}
+
+
+def test_export_and_restore_on_the_asyncio_client(memory: SyncRedisMemory) -> None:
+    write_user(memory, ANN, ANN_WORDS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotSemanticWarning)
+        aio = RedisMemory(namespace="erasure", embedder=_EMBEDDER, models=[ErasureNote])
+
+        async def main() -> tuple[MemoryExport, MemoryExport]:
+            exported = await aio.export(user_id=ANN)
+            await aio.forget(user_id=ANN)
+            await aio.restore(exported)
+            return exported, await aio.export(user_id=ANN)
+
+        exported, restored = asyncio.run(main())
+    assert exported.state["ErasureNote"].edges and exported.state["ErasureNote"].predictions
+    assert restored.model_dump(exclude={"exported_at"}) == exported.model_dump(
+        exclude={"exported_at"}
+    )
+    assert ErasureNote.check_indexes()["total"] == 0
 
 
 def test_forget_of_the_anonymous_partition_leaves_named_users(memory: SyncRedisMemory) -> None:
