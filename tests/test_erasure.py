@@ -22,6 +22,8 @@ from typing import Annotated, Any
 
 import pytest
 import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import typedis
 from _acl import connected_as
@@ -42,12 +44,14 @@ from typedis.memory import (
     Associations,
     Cycle,
     CyclicDecay,
+    EdgeState,
     Episode,
     Fact,
     Fingerprinted,
     MemoryExport,
     ModelState,
     Predictions,
+    RecordState,
     RedisMemory,
     SyncRedisMemory,
     TemporalPeriod,
@@ -250,6 +254,8 @@ def test_export_forget_restore_round_trips(memory: SyncRedisMemory) -> None:
         ({"records": [{"id": "nobody", "hidden": {"~conf+:sure": "1"}}]}, "'nobody'"),
         ({"records": [{"id": f"{ANN}:{ANN}-n1", "hidden": {"sure": "1"}}]}, "'sure'"),
         ({"records": [{"id": f"{ANN}:{ANN}-n1", "hidden": {"~exp": "1"}}]}, "'~exp'"),
+        ({"records": [{"id": f"{ANN}:{ANN}-n1", "hidden": {"~t:fresh": "soon"}}]}, "'soon'"),
+        ({"records": [{"id": f"{ANN}:{ANN}-n1", "hidden": {"~acc:log:hits": "1,x"}}]}, "'1,x'"),
         ({"edges": [{"field": "kind", "a": f"{ANN}:{ANN}-n1", "b": "x", "weight": 1}]}, "'x'"),
         (
             {
@@ -306,6 +312,51 @@ def test_restore_refuses_a_state_it_cannot_write_back(
         memory.restore(bad)
     assert memory.export(user_id=ANN).records == {"ErasureNote": []}  # nothing written
     assert memory.working(user_id=ANN) == []
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    weight=st.floats(min_value=5e-324, max_value=1.7976931348623157e308),
+    touched=st.integers(min_value=0, max_value=2**53),
+    counts=st.tuples(st.integers(0, 2**40), st.integers(0, 2**40)),
+    log=st.lists(st.integers(0, 2**53), max_size=5),
+    text=st.text(st.characters(blacklist_categories=("Cs",)), max_size=20),
+)
+def test_any_state_round_trips(
+    memory: SyncRedisMemory,
+    weight: float,
+    touched: int,
+    counts: tuple[int, int],
+    log: list[int],
+    text: str,
+) -> None:
+    """Edge weights from the least to the largest float, touch times, counts and logs at their
+    bounds, a hidden field of a kind from outside holding any text: each comes back exactly."""
+    memory.forget(user_id=ANN)
+    a, b = f"{ANN}:{ANN}-n1", f"{ANN}:{ANN}-n2"
+    hidden = {
+        "~t:fresh": str(touched),
+        "~t:ripe": str(touched),
+        "~conf+:sure": str(counts[0]),
+        "~conf-:sure": str(counts[1]),
+        "~acc:log:hits": ",".join(map(str, log)),
+        "~other": text,
+    }
+    state = ModelState(
+        records=[RecordState(id=a, hidden=hidden)],
+        edges=[EdgeState(field="related", a=a, b=b, weight=weight)],
+    )
+    notes = [{"owner": ANN, "id": f"{ANN}-n{i}", "body": "b", "topic": "t"} for i in (1, 2)]
+    full = [ErasureNote.model_validate(n).model_dump(mode="json") for n in notes]
+    export = MemoryExport(user_id=ANN, records={"ErasureNote": full}, state={"ErasureNote": state})
+    memory.restore(export)
+    back = memory.export(user_id=ANN)
+    got = {r.id: r.hidden for r in back.state["ErasureNote"].records}
+    assert {name: got[a].get(name) for name in hidden} == hidden  # the saves set the others
+    assert back.state["ErasureNote"].edges == state.edges
+    assert ErasureNote.check_indexes()["total"] == 0
 
 
 AT = datetime(2026, 3, 1, tzinfo=UTC)  # a fixed time to score at, after LONG_AGO

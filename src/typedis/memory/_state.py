@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -32,6 +33,22 @@ M = TypeVar("M", bound="Model")
 _lua.operation("memory_export")
 _lua.operation("memory_links")
 _lua.operation("memory_restore")
+
+
+_INT = re.compile(r"-?[0-9]{1,18}")
+_INTS = re.compile(r"([0-9]{1,18}(,[0-9]{1,18})*)?")
+_NUMBER = r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?"
+# The hidden fields whose text a script reads as numbers, by name prefix: what it must hold.
+_FORMS = (
+    ("~t:", _INT),  # a touch time (epoch ms)
+    ("~conf+:", _INT),
+    ("~conf-:", _INT),
+    ("~acc:n:", _INT),
+    ("~acc:s:", _INTS),  # read times (epoch ms), comma-separated
+    ("~acc:log:", _INTS),
+    ("~cy:r:", _INT),
+    ("~cy:a:", re.compile(f"({_NUMBER}(,{_NUMBER})*)?")),  # cycle amplitudes
+)
 
 
 def records_call(
@@ -117,6 +134,12 @@ def restore_call(
         for name, value in r.hidden.items():
             if not name.startswith("~") or name == _keys.EXPIRES:
                 raise ConfigError(f"{where}: {name!r} of record {r.id!r} is no hidden field")
+            form = next((f for prefix, f in _FORMS if name.startswith(prefix)), None)
+            if form is not None and not form.fullmatch(value):
+                raise ConfigError(
+                    f"{where}: {name!r} of record {r.id!r} holds {value!r}, not the "
+                    f"{form.pattern!r} the primitive writes there"
+                )
             record(r.id).extend((name, value))
     edges: list[list[object]] = []
     for e in state.edges:
