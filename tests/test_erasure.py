@@ -359,6 +359,27 @@ def test_any_state_round_trips(
     assert ErasureNote.check_indexes()["total"] == 0
 
 
+def test_a_partition_larger_than_a_step_round_trips(memory: SyncRedisMemory) -> None:
+    """450 notes (three steps of export and of restore), edges across the steps' bounds."""
+    notes = [
+        ErasureNote(owner=ANN, id=f"{ANN}-{i:03}", body="b", topic="t", fresh=1.0 + i)
+        for i in range(450)
+    ]
+    ErasureNote.save_many(notes)
+    for i in range(0, 449, 7):
+        link(ErasureNote.related, notes[i], notes[i + 1], weight=0.5 + i)
+    update_confidence(notes[-1], ErasureNote.sure, 0.1)
+    exported = memory.export(user_id=ANN)
+    assert len(exported.state["ErasureNote"].records) == 450
+    assert len(exported.state["ErasureNote"].edges) == 65
+    memory.forget(user_id=ANN)
+    assert memory.restore(exported) == 450
+    assert memory.export(user_id=ANN).model_dump(exclude={"exported_at"}) == exported.model_dump(
+        exclude={"exported_at"}
+    )
+    assert ErasureNote.check_indexes()["total"] == 0
+
+
 AT = datetime(2026, 3, 1, tzinfo=UTC)  # a fixed time to score at, after LONG_AGO
 
 

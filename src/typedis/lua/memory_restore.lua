@@ -1,14 +1,15 @@
 -- Write back the exported state of records of one partition, for RedisMemory.restore (after
--- the records themselves were saved): their hidden "~" fields, the co-occurrence edges between
+-- the records themselves were saved; a step of up to 200 records): their hidden "~" fields, the co-occurrence edges between
 -- them and their ledger's predictions, keeping every index in step. A hidden field that is the
 -- touch time of a touchable kind (a Decaying or CyclicDecay field's "~t:<field>") is set by the
 -- kind's touch() at that time, which moves its index entries (the kinds that hear of touches,
 -- a change log, do); any other hidden field is written as it is (no index reads it).
 -- KEYS[1..n]: the record hashes
 -- ARGV[1]: tag   ARGV[2]: JSON {"records": [[id, [name, value, name, value...]]...] (KEYS'
---   order), "edges": [[index position, a, b, weight text]...], "predictions": [[index
---   position, id, "<key>\0<data>", key, error text or null]...]}; edges and predictions name
---   only these records, numbers are texts (no rounding on the way)
+--   order; a record named only as an edge's end has no fields), "edges": [[index position,
+--   a, b, weight text]...], "predictions": [[index position, id, "<key>\0<data>", key, error
+--   text or null]...]}; edges and predictions name only these records; numbers are texts (no
+--   rounding on the way)
 -- returns: {"ok"} | {"missing", id} (a record is not live: nothing written)
 local spec, tag = SPEC, ARGV[1]
 local state = cjson.decode(ARGV[2])

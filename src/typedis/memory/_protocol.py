@@ -40,7 +40,7 @@ from ._records import (
     Message,
     ModelState,
 )
-from ._state import links_call, records_call, restore_call
+from ._state import CHUNK, links_call, records_call, restore_calls
 from ._stored import (
     BlockBase,
     EpisodeBase,
@@ -567,8 +567,8 @@ class _Core:
             state = ModelState()
             records[spec.name] = []
             ids = yield from self._ids(tag)
-            for start in range(0, len(ids), _CHUNK):  # a few ms of the server's time each
-                (part,) = yield _Send([records_call(model, tag, ids[start : start + _CHUNK])])
+            for start in range(0, len(ids), CHUNK):
+                (part,) = yield _Send([records_call(model, tag, ids[start : start + CHUNK])])
                 for record, hidden in part:
                     records[spec.name].append(record.model_dump(mode="json"))
                     if hidden is not None:
@@ -591,7 +591,7 @@ class _Core:
         cursor = None
         while cursor != 0:
             ((cursor, some),) = yield _Send(
-                [_read("SSCAN", _keys.all_ids(tag), cursor or 0, "COUNT", _CHUNK)]
+                [_read("SSCAN", _keys.all_ids(tag), cursor or 0, "COUNT", CHUNK)]
             )
             cursor = int(cursor)
             ids.update(i.decode() for i in some)
@@ -606,7 +606,7 @@ class _Core:
                 f"restore(): the export is {export.user_id!r}'s, but {strays[:3]} belong to "
                 "another user (nothing was written)"
             )
-        extra: list[tuple[type[Model], list[Model], _scripts.Call[None] | None]] = []
+        extra: list[tuple[type[Model], list[Model], list[_scripts.Call[None]]]] = []
         for model in self.extra:  # every check before the first write
             spec = model.__typedis_spec__
             found = [model.model_validate(d) for d in export.records.get(spec.name, [])]
@@ -619,14 +619,14 @@ class _Core:
                 )
             state = export.state.get(spec.name, ModelState())
             ids = [located(r)[1] for r in found]
-            extra.append((model, found, restore_call(model, tag, state, ids)))
+            extra.append((model, found, restore_calls(model, tag, state, ids)))
         yield _Save(self.stored.block, [self.stored.block_of(b, user) for b in export.blocks])
         yield _Save(self.stored.episode, [self.stored.episode_of(e) for e in export.episodes])
         yield _Save(self.stored.fact, [self.stored.fact_of(f) for f in export.facts])
         written = len(export.blocks) + len(export.episodes) + len(export.facts)
-        for model, found, call in extra:
+        for model, found, calls in extra:
             yield _Save(model, found)
-            if call is not None:
+            for call in calls:
                 yield _Write(model.__typedis_spec__, call)
             written += len(found)
         return written

@@ -7,7 +7,7 @@ between the user's records (an edge never crosses a partition) and the ledger's 
 What is derived from the records is not exported: ``restore`` rebuilds it by saving them
 (index entries and scores, text postings and statistics, bloom bits, vector version
 counters; vector tombstones only ever name deleted records). ``restore`` saves the records,
-then writes their state back in one atomic step per partition (``lua/memory_restore.lua``).
+then writes their state back in atomic steps of ``CHUNK`` records (``lua/memory_restore.lua``).
 Reading runs no read hook (``lua/memory_export.lua``, ``memory_links.lua``): an export is no
 use of the records.
 """
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from .._spec import ModelSpec
 
 M = TypeVar("M", bound="Model")
+
+CHUNK = 200  # records per step of an export or a restore: each holds the server a few ms
 
 _lua.operation("memory_export")
 _lua.operation("memory_links")
@@ -109,16 +111,17 @@ def links_call(
     return _scripts.Call(function, (_keys.all_ids(tag),), (tag,), done, write=False)
 
 
-def restore_call(
+def restore_calls(
     model: type[Model], tag: str, state: ModelState, ids: Sequence[str]
-) -> _scripts.Call[None] | None:
-    """The call writing ``state`` back onto the records ``ids`` of a partition, once saved;
-    None when there is no state.
+) -> list[_scripts.Call[None]]:
+    """The calls writing ``state`` back onto the records ``ids`` of a partition, once saved:
+    one per ``CHUNK`` records, with the edges from them and their predictions.
 
     Raises:
         ConfigError: the state names a record not among ``ids``, a hidden field that is not
-            one (``~...``, not the expiry), or a field of no index of its kind; an edge joins a
-            record to itself or has no finite weight > 0 (nothing was written).
+            one (``~...``, not the expiry) or holds a text its primitive does not write, or a
+            field of no index of its kind; an edge joins a record to itself or has no finite
+            weight > 0 (nothing was written).
     """
     spec = model.__typedis_spec__
     where = f"restore(): the state of {spec.name}"
@@ -141,32 +144,42 @@ def restore_call(
                     f"{form.pattern!r} the primitive writes there"
                 )
             record(r.id).extend((name, value))
-    edges: list[list[object]] = []
+    edges: list[tuple[int, str, str, str]] = []
     for e in state.edges:
         if e.a == e.b or not (math.isfinite(e.weight) and e.weight > 0):
             raise ConfigError(f"{where}: edge {e!r} needs two records and a finite weight > 0")
         for end in (e.a, e.b):
             record(end)
-        edges.append([_position(spec, "cooccurrence", e.field, where), e.a, e.b, repr(e.weight)])
-    predictions: list[list[object]] = []
+        edges.append((_position(spec, "cooccurrence", e.field, where), e.a, e.b, repr(e.weight)))
+    predictions: list[tuple[int, str, str, str, str | None]] = []
     for p in state.predictions:
         record(p.record)
         error = None if p.error is None else repr(p.error)
         position = _position(spec, "ledger", p.field, where)
-        predictions.append([position, p.record, f"{p.key}\0{p.data}", p.key, error])
-    if not rows:
-        return None
-    order = sorted(rows)
-    records = [[rid, rows[rid]] for rid in order]
-    payload = json.dumps({"records": records, "edges": edges, "predictions": predictions})
+        predictions.append((position, p.record, f"{p.key}\0{p.data}", p.key, error))
 
     def done(reply: list[Any]) -> None:
         if reply[0] == b"missing":
-            raise NotFound(f"{where}: record {reply[1].decode()!r} is not live (nothing written)")
+            raise NotFound(
+                f"{where}: record {reply[1].decode()!r} is not live (the state of its step and "
+                "of the later ones was not written)"
+            )
 
     function = _lua.library(spec).function("memory_restore")
-    keys = [_keys.record(tag, rid) for rid in order]
-    return _scripts.Call(function, keys, (tag, payload), done, write=True)
+    order = sorted(rows)
+    calls: list[_scripts.Call[None]] = []
+    for start in range(0, len(order), CHUNK):
+        mine = set(order[start : start + CHUNK])
+        own = [e for e in edges if e[1] in mine]  # an edge goes with the step of its first end
+        named = sorted(mine | {e[2] for e in own})
+        payload = {
+            "records": [[rid, rows[rid] if rid in mine else []] for rid in named],
+            "edges": own,
+            "predictions": [p for p in predictions if p[1] in mine],
+        }
+        keys = [_keys.record(tag, rid) for rid in named]
+        calls.append(_scripts.Call(function, keys, (tag, json.dumps(payload)), done, write=True))
+    return calls
 
 
 def _position(spec: ModelSpec, kind: str, field: str, where: str) -> int:
