@@ -359,6 +359,18 @@ def test_any_state_round_trips(
     assert ErasureNote.check_indexes()["total"] == 0
 
 
+def test_restore_refuses_a_record_of_another_user(memory: SyncRedisMemory) -> None:
+    write_user(memory, ANN, ANN_WORDS)
+    exported = memory.export(user_id=ANN)
+    memory.forget(user_id=ANN)
+    exported.records["ErasureNote"][1]["owner"] = BOB
+    with pytest.raises(ConfigError, match=f"{BOB}:{ANN}-n2"):
+        memory.restore(exported)
+    assert memory.working(user_id=ANN) == [] and memory.export(user_id=BOB).records == {
+        "ErasureNote": []
+    }
+
+
 def test_a_partition_larger_than_a_step_round_trips(memory: SyncRedisMemory) -> None:
     """450 notes (three steps of export and of restore), edges across the steps' bounds."""
     notes = [

@@ -878,12 +878,22 @@ class RedisMemory:
         return await _adrive(self._core.forget(user_id, session_id, before))
 
     async def export(self, *, user_id: str | None = None) -> MemoryExport:
-        """Everything ``forget(user_id=...)`` erases, as JSON-ready models."""
+        """Everything ``forget(user_id=...)`` erases, as JSON-ready models: the records and
+        the memory primitives' state of the ``models`` records (``MemoryExport.state``); what
+        is derived from the records (indexes, text statistics, bloom bits) is not exported.
+        Reading it is no use of the records (no access is staged)."""
         return await _adrive(self._core.export(user_id))
 
     async def restore(self, export: MemoryExport) -> int:
         """Write an export back (the import: blocks, episodes with their vectors, every fact
-        version as it was, the records of ``models``); the number of records written."""
+        version as it was, the records of ``models`` with their state, the indexes rebuilt);
+        the number of records written.
+
+        Raises:
+            ConfigError: a record of another user, or a state that names no restored record,
+                holds no hidden field or text its primitive writes, or names no field of its
+                kind (nothing was written).
+        """
         return await _adrive(self._core.restore(export))
 
 
