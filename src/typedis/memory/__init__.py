@@ -124,6 +124,7 @@ from ._policy import (
 )
 from ._protocol import RedisFactStore, RedisMemory, SyncRedisFactStore, SyncRedisMemory
 from ._records import (
+    EdgeState,
     Episode,
     EpisodeMatch,
     Fact,
@@ -132,6 +133,9 @@ from ._records import (
     MemoryExport,
     MemoryProfile,
     Message,
+    ModelState,
+    PredictionState,
+    RecordState,
 )
 from ._subconscious import SubconsciousMemory
 from ._weights import (
@@ -157,6 +161,7 @@ __all__ = [
     "CyclicDecaying",
     "CyclicRef",
     "Defaults",
+    "EdgeState",
     "Effect",
     "Episode",
     "EpisodeMatch",
@@ -175,16 +180,19 @@ __all__ = [
     "MemoryLifecycle",
     "MemoryProfile",
     "Message",
+    "ModelState",
     "Observed",
     "Outcome",
     "PolicyEntry",
     "PolicyOutcome",
     "PredictionData",
     "PredictionLedger",
+    "PredictionState",
     "Predictions",
     "Priority",
     "RankedPrediction",
     "RecallProposal",
+    "RecordState",
     "RedisFactStore",
     "RedisMemory",
     "SubconsciousMemory",

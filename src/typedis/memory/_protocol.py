@@ -28,6 +28,7 @@ from pydantic import JsonValue
 from .. import _keys, _lua, _maintenance, _scripts, _store
 from .._errors import ConfigError
 from .._query import _query
+from ._hidden import located
 from ._records import (
     Episode,
     EpisodeMatch,
@@ -37,7 +38,9 @@ from ._records import (
     MemoryExport,
     MemoryProfile,
     Message,
+    ModelState,
 )
+from ._state import CHUNK, links_call, records_call, restore_calls
 from ._stored import (
     BlockBase,
     EpisodeBase,
@@ -557,17 +560,42 @@ class _Core:
         )
         facts: list[FactBase] = yield _All(self._facts(user).order_by(fact.recorded_at.asc()))
         records: dict[str, list[dict[str, JsonValue]]] = {}
+        states: dict[str, ModelState] = {}
         for model in self.extra:
             spec = model.__typedis_spec__
-            found: list[Model] = yield _All(model.query.filter(**{spec.partition[0]: user}))
-            records[spec.name] = [r.model_dump(mode="json") for r in found]
+            tag = _keys.tag(spec.name, [user])
+            state = ModelState()
+            records[spec.name] = []
+            ids = yield from self._ids(tag)
+            for start in range(0, len(ids), CHUNK):
+                (part,) = yield _Send([records_call(model, tag, ids[start : start + CHUNK])])
+                for record, hidden in part:
+                    records[spec.name].append(record.model_dump(mode="json"))
+                    if hidden is not None:
+                        state.records.append(hidden)
+            ((state.edges, state.predictions),) = yield _Send([links_call(model, tag)])
+            states[spec.name] = state
         return MemoryExport(
             user_id=user_id,
             blocks=blocks,
             episodes=[Stored.to_episode(r) for r in episodes],
             facts=[Stored.to_fact(r) for r in facts],
             records=records,
+            state=states,
         )
+
+    def _ids(self, tag: str) -> Steps[list[str]]:
+        """The ids of a partition's records (``SSCAN`` of its id set, which lists every one),
+        sorted."""
+        ids: set[str] = set()
+        cursor = None
+        while cursor != 0:
+            ((cursor, some),) = yield _Send(
+                [_read("SSCAN", _keys.all_ids(tag), cursor or 0, "COUNT", CHUNK)]
+            )
+            cursor = int(cursor)
+            ids.update(i.decode() for i in some)
+        return sorted(ids)
 
     def restore(self, export: MemoryExport) -> Steps[int]:
         user = partition(export.user_id)
@@ -578,14 +606,29 @@ class _Core:
                 f"restore(): the export is {export.user_id!r}'s, but {strays[:3]} belong to "
                 "another user (nothing was written)"
             )
+        extra: list[tuple[type[Model], list[Model], list[_scripts.Call[None]]]] = []
+        for model in self.extra:  # every check before the first write
+            spec = model.__typedis_spec__
+            found = [model.model_validate(d) for d in export.records.get(spec.name, [])]
+            tag = _keys.tag(spec.name, [user])
+            strange = [r for r in found if located(r)[0] != tag]
+            if strange:
+                raise ConfigError(
+                    f"restore(): the export is {export.user_id!r}'s, but {spec.name} record "
+                    f"{located(strange[0])[1]!r} is another partition's (nothing was written)"
+                )
+            state = export.state.get(spec.name, ModelState())
+            ids = [located(r)[1] for r in found]
+            extra.append((model, found, restore_calls(model, tag, state, ids)))
         yield _Save(self.stored.block, [self.stored.block_of(b, user) for b in export.blocks])
         yield _Save(self.stored.episode, [self.stored.episode_of(e) for e in export.episodes])
         yield _Save(self.stored.fact, [self.stored.fact_of(f) for f in export.facts])
         written = len(export.blocks) + len(export.episodes) + len(export.facts)
-        for model in self.extra:
-            dumped = export.records.get(model.__typedis_spec__.name, [])
-            yield _Save(model, [model.model_validate(d) for d in dumped])
-            written += len(dumped)
+        for model, found, calls in extra:
+            yield _Save(model, found)
+            for call in calls:
+                yield _Write(model.__typedis_spec__, call)
+            written += len(found)
         return written
 
 
@@ -835,12 +878,22 @@ class RedisMemory:
         return await _adrive(self._core.forget(user_id, session_id, before))
 
     async def export(self, *, user_id: str | None = None) -> MemoryExport:
-        """Everything ``forget(user_id=...)`` erases, as JSON-ready models."""
+        """Everything ``forget(user_id=...)`` erases, as JSON-ready models: the records and
+        the memory primitives' state of the ``models`` records (``MemoryExport.state``); what
+        is derived from the records (indexes, text statistics, bloom bits) is not exported.
+        Reading it is no use of the records (no access is staged)."""
         return await _adrive(self._core.export(user_id))
 
     async def restore(self, export: MemoryExport) -> int:
         """Write an export back (the import: blocks, episodes with their vectors, every fact
-        version as it was, the records of ``models``); the number of records written."""
+        version as it was, the records of ``models`` with their state, the indexes rebuilt);
+        the number of records written.
+
+        Raises:
+            ConfigError: a record of another user, or a state that names no restored record,
+                holds no hidden field or text its primitive writes, or names no field of its
+                kind (nothing was written).
+        """
         return await _adrive(self._core.restore(export))
 
 

@@ -153,10 +153,81 @@ class MemoryProfile(BaseModel):
     sample_facts: list[Fact] = []
 
 
+class RecordState(BaseModel):
+    """The memory primitives' state of one record (``ModelState.records``): the hidden hash
+    fields of the record, by name, as the server holds them.
+
+    The names: ``~t:<field>`` the touch time (epoch ms) of a ``Decaying`` or ``CyclicDecay``
+    field; ``~conf+:<field>`` / ``~conf-:<field>`` the corroborations / contradictions of a
+    ``Confidence`` field; ``~acc:log:<field>`` the confirmed read times (epoch ms,
+    comma-separated) of an ``AccessCount`` field, ``~acc:n:<field>`` / ``~acc:s:<field>`` its
+    staged reads; ``~cy:r:<field>`` / ``~cy:a:<field>`` a ``CyclicDecay`` field's last pressure
+    resolution (epoch ms) and cycle amplitudes.
+
+    Examples:
+        >>> RecordState(id="n1", hidden={"~conf+:sure": "1"}).hidden["~conf+:sure"]
+        '1'
+    """
+
+    id: str
+    hidden: dict[str, str] = {}
+
+
+class EdgeState(BaseModel):
+    """A co-occurrence edge between two records of one user (``ModelState.edges``): the
+    ``Associations`` field, the two record ids (``a < b``; the edge holds both ways) and its
+    weight.
+
+    Examples:
+        >>> EdgeState(field="related", a="n1", b="n2", weight=1.0).weight
+        1.0
+    """
+
+    field: str
+    a: str
+    b: str
+    weight: float
+
+
+class PredictionState(BaseModel):
+    """A prediction of a record's ledger (``ModelState.predictions``): the ``Predictions``
+    field, the record id, the prediction's key, its ``data`` as the ledger holds it (recorded
+    and resolved times in epoch ms, mode, error, predicted and actual values as JSON: one a
+    line) and its error once resolved.
+
+    Examples:
+        >>> PredictionState(field="predictions", record="n1", key="k", data="").error is None
+        True
+    """
+
+    field: str
+    record: str
+    key: str
+    data: str
+    error: float | None = None
+
+
+class ModelState(BaseModel):
+    """The memory primitives' state of one user's records of a ``models=`` model
+    (``MemoryExport.state``): per record its hidden values, the co-occurrence edges between
+    them, the ledger's predictions.
+
+    Examples:
+        >>> ModelState().edges
+        []
+    """
+
+    records: list[RecordState] = []
+    edges: list[EdgeState] = []
+    predictions: list[PredictionState] = []
+
+
 class MemoryExport(BaseModel):
     """Everything the memory holds for one user, which ``forget`` erases and ``restore``
     writes back: blocks, episodes (with their vectors), facts (every version) and, by model
-    name, the records of the memory's ``models=`` (``model_dump(mode="json")``).
+    name, the records of the memory's ``models=`` (``model_dump(mode="json")``) and their
+    memory primitives' state (``state``: touch times, confidence evidence, access logs,
+    co-occurrence edges, predictions).
 
     Examples:
         >>> MemoryExport(user_id="ann").model_dump()["episodes"]
@@ -168,4 +239,5 @@ class MemoryExport(BaseModel):
     episodes: list[Episode] = []
     facts: list[Fact] = []
     records: dict[str, list[dict[str, JsonValue]]] = {}
+    state: dict[str, ModelState] = {}
     exported_at: datetime = Field(default_factory=_now)
