@@ -200,6 +200,24 @@ class _DropBlobs(_Op[None]):
         await asyncio.to_thread(drop_blobs, self.names)
 
 
+def _saved_by(record: Model, operation: str, *extra: str) -> _Write:
+    """A full save of ``record`` made by the model operation ``operation`` (a save's keys and
+    arguments, then ``extra``), refused as a save is."""
+    spec = record.__typedis_spec__
+    save = _store.save_call(
+        record, update_fields=None, migrate_key=False, ttl=_store.KEEP, expire_at=None
+    )
+    values = vars(record)
+    rid = spec.locate(values)[1]
+
+    def done(reply: list[Any]) -> None:
+        if reply[0] != b"ok":
+            raise _store._refusal(spec, reply, values, rid, rid)  # pyright: ignore[reportPrivateUsage]
+
+    function = _lua.library(spec).function(operation)
+    return _Write(spec, _scripts.Call(function, save.keys, [*save.args, *extra], done, write=True))
+
+
 def _drive(steps: Steps[R]) -> R:
     """Run a method's steps on the sync client."""
     try:
@@ -307,19 +325,7 @@ class _Core:
         block = self.stored.block(
             user=partition(user_id), name=name, content=content, updated_at=_now()
         )
-        spec = block.__typedis_spec__
-        save = _store.save_call(
-            block, update_fields=None, migrate_key=False, ttl=_store.KEEP, expire_at=None
-        )
-        values = vars(block)
-        rid = spec.locate(values)[1]
-
-        def done(reply: list[Any]) -> None:
-            if reply[0] != b"ok":
-                raise _store._refusal(spec, reply, values, rid, rid)  # pyright: ignore[reportPrivateUsage]
-
-        function = _lua.library(spec).function("memory_block")
-        yield _Write(spec, _scripts.Call(function, save.keys, [*save.args, mode], done, write=True))
+        yield _saved_by(block, "memory_block", mode)
 
     # -- episodes
 
@@ -382,19 +388,7 @@ class _Core:
         if not isinstance(cast(object, fact), Fact):
             raise ConfigError(f"append() takes a Fact, got {type(fact).__name__}")
         record = self.stored.fact_of(fact)
-        spec = record.__typedis_spec__
-        save = _store.save_call(
-            record, update_fields=None, migrate_key=False, ttl=_store.KEEP, expire_at=None
-        )
-        values = vars(record)
-        rid = spec.locate(values)[1]
-
-        def done(reply: list[Any]) -> None:
-            if reply[0] != b"ok":
-                raise _store._refusal(spec, reply, values, rid, rid)  # pyright: ignore[reportPrivateUsage]
-
-        function = _lua.library(spec).function("memory_fact")
-        yield _Write(spec, _scripts.Call(function, save.keys, save.args, done, write=True))
+        yield _saved_by(record, "memory_fact")
         return fact.id
 
     def fact_query(
