@@ -106,6 +106,28 @@ def test_a_chain_of_updates_ranks_newest_first() -> None:
     assert [f.at[1] for f in fused] == ["c", "b", "a", "d"]
 
 
+def test_only_candidates_matching_the_words_supersede_or_are_superseded() -> None:
+    # a: the answer to a paraphrased question (no word shared: not a text candidate); c: later
+    # chatter close to it in meaning and matching the question's words
+    vectors = {A: [1.0, 0.0], B: [0.0, 1.0], C: [0.96, 0.28]}
+    memory = {A: {"recency": 1.0}, B: {"recency": 2.0}, C: {"recency": 3.0}}
+    w = SearchWeights(text=0.5, vector=0.5, recency=0.0, supersede=0.5, same=0.9)
+    vector = [(A, 0.9), (C, 0.8), (B, 0.1)]
+    fused = fuse([(C, 4.0), (B, 1.0)], vector, w, memory, vectors)
+    assert [f.at[1] for f in fused] == ["c", "a", "b"]
+    assert not any(f.signals for f in fused)  # a keeps its score: 0.5 * 1.0
+    assert scores(fused)[1] == ("a", 0.5)
+    # once a matches the question's words too, the later c supersedes it
+    fused = fuse([(C, 4.0), (A, 2.0), (B, 1.0)], vector, w, memory, vectors)
+    assert [f.at[1] for f in fused] == ["c", "a", "b"]
+    assert dict(fused[1].signals) == {"superseded": 1.0}
+    # without the text source (vector only), similarity and time alone decide
+    v_only = SearchWeights(text=0.0, vector=1.0, recency=0.0, supersede=0.5, same=0.9)
+    fused = fuse(None, vector, v_only, memory, vectors)
+    assert [f.at[1] for f in fused] == ["c", "a", "b"]
+    assert dict(fused[1].signals) == {"superseded": 1.0}
+
+
 def test_the_newer_of_two_equal_matches_wins_on_recency() -> None:
     w = SearchWeights(text=0.5, vector=0.5, recency=0.1)
     memory = {A: {"recency": 1.0}, B: {"recency": 2.0}}
@@ -232,6 +254,61 @@ def test_a_superseded_candidate_ranks_below_a_later_similar_one(
             assert any(place[g] < place[f.at] for g in later)
     if w.supersede == 0:
         assert fused == fuse(text, None, w, memory)
+
+
+vectors2d = st.dictionaries(
+    ids, st.tuples(st.floats(-1, 1), st.floats(-1, 1)).map(list), max_size=10
+)
+
+
+@given(st.data(), scored, scored, memories(), vectors2d)
+def test_supersession_never_by_a_dissimilar_or_wordless_candidate(
+    data: st.DataObject,
+    text: list[tuple[Located, float]],
+    vector: list[tuple[Located, float]],
+    memory: dict[Located, dict[str, float]],
+    vectors: dict[Located, list[float]],
+) -> None:
+    w = _weights(data.draw)
+    fused = fuse(text, vector, w, memory, vectors)
+    place = {f.at: i for i, f in enumerate(fused)}
+    worded = {at for at, _ in text} if w.text > 0 else None
+    unit = {at: [x / n for x in v] for at, v in vectors.items() if (n := math.hypot(*v)) > 0}
+    for f in fused:
+        if not f.signals.get("superseded"):
+            continue
+        assert worded is None or f.at in worded
+        by = [
+            g.at
+            for g in fused
+            if g.at in memory
+            and g.at in unit
+            and (worded is None or g.at in worded)
+            and memory[g.at]["recency"] > memory[f.at]["recency"]
+            and sum(x * y for x, y in zip(unit[g.at], unit[f.at], strict=True)) >= w.same - 1e-9
+        ]
+        assert any(place[g] < place[f.at] for g in by)  # below a later, similar, worded one
+
+
+@given(st.data(), scored, scored, memories(), vectors2d)
+def test_supersession_is_monotone_and_weight_zero_changes_nothing(
+    data: st.DataObject,
+    text: list[tuple[Located, float]],
+    vector: list[tuple[Located, float]],
+    memory: dict[Located, dict[str, float]],
+    vectors: dict[Located, list[float]],
+) -> None:
+    w = _weights(data.draw)
+    if w.supersede == 0:
+        assert fuse(text, vector, w, memory, vectors) == fuse(text, vector, w, memory)
+    if not text or w.text == 0:
+        return
+    i = data.draw(st.integers(0, len(text) - 1))
+    at, s = text[i]
+    before = position(fuse(text, vector, w, memory, vectors), at)
+    raised = [*text[:i], (at, s + data.draw(st.floats(0.1, 100))), *text[i + 1 :]]
+    raised.sort(key=lambda p: -p[1])
+    assert position(fuse(raised, vector, w, memory, vectors), at) <= before
 
 
 @given(st.data(), scored, scored, memories())
