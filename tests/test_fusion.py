@@ -111,14 +111,14 @@ def test_only_candidates_matching_the_words_supersede_or_are_superseded() -> Non
     # chatter close to it in meaning and matching the question's words
     vectors = {A: [1.0, 0.0], B: [0.0, 1.0], C: [0.96, 0.28]}
     memory = {A: {"recency": 1.0}, B: {"recency": 2.0}, C: {"recency": 3.0}}
-    w = SearchWeights(text=0.5, vector=0.5, recency=0.0, supersede=0.5, same=0.9)
-    vector = [(A, 0.9), (C, 0.8), (B, 0.1)]
+    w = SearchWeights(text=0.1, vector=0.9, recency=0.0, supersede=0.5, same=0.9)
+    vector = [(A, 0.9), (C, 0.5), (B, 0.1)]
     fused = fuse([(C, 4.0), (B, 1.0)], vector, w, memory, vectors)
-    assert [f.at[1] for f in fused] == ["c", "a", "b"]
-    assert not any(f.signals for f in fused)  # a keeps its score: 0.5 * 1.0
-    assert scores(fused)[1] == ("a", 0.5)
+    # c scores 0.1 + 0.45 >= 0.5 * 0.9, but a matches no word: it keeps its place
+    assert scores(fused) == [("a", 0.9), ("c", 0.55), ("b", 0.0)]
+    assert not any(f.signals for f in fused)
     # once a matches the question's words too, the later c supersedes it
-    fused = fuse([(C, 4.0), (A, 2.0), (B, 1.0)], vector, w, memory, vectors)
+    fused = fuse([(A, 4.0), (C, 3.0), (B, 1.0)], vector, w, memory, vectors)
     assert [f.at[1] for f in fused] == ["c", "a", "b"]
     assert dict(fused[1].signals) == {"superseded": 1.0}
     # without the text source (vector only), similarity and time alone decide
@@ -413,11 +413,15 @@ def test_the_current_value_outranks_the_superseded_one() -> None:
         "the garden needs rain",
         "my morning drink is black coffee",
     )
-    hits = FuNote.query.filter(user="ann").search(
-        "what is my morning drink now", vector="what is my morning drink now", k=2
+    q = "what is my morning drink now"
+    hits = FuNote.query.filter(user="ann").search(q, vector=q, k=2)
+    assert [h.record.id for h in hits] == ["n2", "n0"]  # the default weights
+    # supersession alone (no recency) does it too
+    alone = FuNote.query.filter(user="ann").search(
+        q, vector=q, k=2, weights=SearchWeights(recency=0.0)
     )
-    assert [h.record.id for h in hits] == ["n2", "n0"]
-    assert hits[1].signals == {"superseded": 1.0}  # the default weights: supersession
+    assert [h.record.id for h in alone] == ["n2", "n0"]
+    assert alone[1].signals == {"superseded": 1.0}
 
 
 def test_a_time_window_composes_with_search() -> None:
