@@ -406,6 +406,37 @@ def test_hybrid_hits_are_fuse_of_the_candidates() -> None:
     assert [(h.record.id, h.score) for h in hits] == [(f.at[1], f.score) for f in expected]
 
 
+def test_supersession_on_cached_vectors_equals_it_on_the_records_vectors() -> None:
+    # search() compares the vector cache's unit rows; fuse() here the records' own vectors
+    saved = notes(
+        "ann",
+        "my morning drink is green tea",
+        "my morning drink is tea with milk",
+        "the garden needs rain",
+        "morning drink: black coffee now",
+        "the morning train was late",
+    )
+    q = "what is my morning drink now"
+    for w in (SearchWeights(), SearchWeights(recency=0.0, same=0.1), SearchWeights(same=0.0)):
+        hits = FuNote.query.filter(user="ann").search(q, vector=q, k=5, weights=w)
+        text = sorted(
+            ((("x", h.record.id), h.text_score) for h in hits if h.text_score is not None),
+            key=lambda p: -p[1],
+        )
+        vector = sorted(
+            ((("x", h.record.id), h.vector_score) for h in hits if h.vector_score is not None),
+            key=lambda p: -p[1],
+        )
+        memory = {("x", n.id): {"recency": n.at.timestamp()} for n in saved}
+        stored = {("x", n.id): n.vec for n in FuNote.query.filter(user="ann").all()}
+        vectors = {at: v for at, v in stored.items() if v is not None}
+        expected = fuse(text, vector, w, memory, vectors)
+        assert [(h.record.id, h.score, dict(h.signals)) for h in hits] == [
+            (f.at[1], f.score, dict(f.signals)) for f in expected
+        ]
+    assert any("superseded" in h.signals for h in hits)
+
+
 def test_the_current_value_outranks_the_superseded_one() -> None:
     notes(
         "ann",
