@@ -106,6 +106,28 @@ def test_a_chain_of_updates_ranks_newest_first() -> None:
     assert [f.at[1] for f in fused] == ["c", "b", "a", "d"]
 
 
+def test_only_candidates_matching_the_words_supersede_or_are_superseded() -> None:
+    # a: the answer to a paraphrased question (no word shared: not a text candidate); c: later
+    # chatter close to it in meaning and matching the question's words
+    vectors = {A: [1.0, 0.0], B: [0.0, 1.0], C: [0.96, 0.28]}
+    memory = {A: {"recency": 1.0}, B: {"recency": 2.0}, C: {"recency": 3.0}}
+    w = SearchWeights(text=0.1, vector=0.9, recency=0.0, supersede=0.5, same=0.9)
+    vector = [(A, 0.9), (C, 0.5), (B, 0.1)]
+    fused = fuse([(C, 4.0), (B, 1.0)], vector, w, memory, vectors)
+    # c scores 0.1 + 0.45 >= 0.5 * 0.9, but a matches no word: it keeps its place
+    assert scores(fused) == [("a", 0.9), ("c", 0.55), ("b", 0.0)]
+    assert not any(f.signals for f in fused)
+    # once a matches the question's words too, the later c supersedes it
+    fused = fuse([(A, 4.0), (C, 3.0), (B, 1.0)], vector, w, memory, vectors)
+    assert [f.at[1] for f in fused] == ["c", "a", "b"]
+    assert dict(fused[1].signals) == {"superseded": 1.0}
+    # without the text source (vector only), similarity and time alone decide
+    v_only = SearchWeights(text=0.0, vector=1.0, recency=0.0, supersede=0.5, same=0.9)
+    fused = fuse(None, vector, v_only, memory, vectors)
+    assert [f.at[1] for f in fused] == ["c", "a", "b"]
+    assert dict(fused[1].signals) == {"superseded": 1.0}
+
+
 def test_the_newer_of_two_equal_matches_wins_on_recency() -> None:
     w = SearchWeights(text=0.5, vector=0.5, recency=0.1)
     memory = {A: {"recency": 1.0}, B: {"recency": 2.0}}
@@ -234,6 +256,61 @@ def test_a_superseded_candidate_ranks_below_a_later_similar_one(
         assert fused == fuse(text, None, w, memory)
 
 
+vectors2d = st.dictionaries(
+    ids, st.tuples(st.floats(-1, 1), st.floats(-1, 1)).map(list), max_size=10
+)
+
+
+@given(st.data(), scored, scored, memories(), vectors2d)
+def test_supersession_never_by_a_dissimilar_or_wordless_candidate(
+    data: st.DataObject,
+    text: list[tuple[Located, float]],
+    vector: list[tuple[Located, float]],
+    memory: dict[Located, dict[str, float]],
+    vectors: dict[Located, list[float]],
+) -> None:
+    w = _weights(data.draw)
+    fused = fuse(text, vector, w, memory, vectors)
+    place = {f.at: i for i, f in enumerate(fused)}
+    worded = {at for at, _ in text} if w.text > 0 else None
+    unit = {at: [x / n for x in v] for at, v in vectors.items() if (n := math.hypot(*v)) > 0}
+    for f in fused:
+        if not f.signals.get("superseded"):
+            continue
+        assert worded is None or f.at in worded
+        by = [
+            g.at
+            for g in fused
+            if g.at in memory
+            and g.at in unit
+            and (worded is None or g.at in worded)
+            and memory[g.at]["recency"] > memory[f.at]["recency"]
+            and sum(x * y for x, y in zip(unit[g.at], unit[f.at], strict=True)) >= w.same - 1e-9
+        ]
+        assert any(place[g] < place[f.at] for g in by)  # below a later, similar, worded one
+
+
+@given(st.data(), scored, scored, memories(), vectors2d)
+def test_supersession_is_monotone_and_weight_zero_changes_nothing(
+    data: st.DataObject,
+    text: list[tuple[Located, float]],
+    vector: list[tuple[Located, float]],
+    memory: dict[Located, dict[str, float]],
+    vectors: dict[Located, list[float]],
+) -> None:
+    w = _weights(data.draw)
+    if w.supersede == 0:
+        assert fuse(text, vector, w, memory, vectors) == fuse(text, vector, w, memory)
+    if not text or w.text == 0:
+        return
+    i = data.draw(st.integers(0, len(text) - 1))
+    at, s = text[i]
+    before = position(fuse(text, vector, w, memory, vectors), at)
+    raised = [*text[:i], (at, s + data.draw(st.floats(0.1, 100))), *text[i + 1 :]]
+    raised.sort(key=lambda p: -p[1])
+    assert position(fuse(raised, vector, w, memory, vectors), at) <= before
+
+
 @given(st.data(), scored, scored, memories())
 def test_a_source_of_weight_zero_changes_nothing(
     data: st.DataObject,
@@ -329,6 +406,37 @@ def test_hybrid_hits_are_fuse_of_the_candidates() -> None:
     assert [(h.record.id, h.score) for h in hits] == [(f.at[1], f.score) for f in expected]
 
 
+def test_supersession_on_cached_vectors_equals_it_on_the_records_vectors() -> None:
+    # search() compares the vector cache's unit rows; fuse() here the records' own vectors
+    saved = notes(
+        "ann",
+        "my morning drink is green tea",
+        "my morning drink is tea with milk",
+        "the garden needs rain",
+        "morning drink: black coffee now",
+        "the morning train was late",
+    )
+    q = "what is my morning drink now"
+    for w in (SearchWeights(), SearchWeights(recency=0.0, same=0.1), SearchWeights(same=0.0)):
+        hits = FuNote.query.filter(user="ann").search(q, vector=q, k=5, weights=w)
+        text = sorted(
+            ((("x", h.record.id), h.text_score) for h in hits if h.text_score is not None),
+            key=lambda p: -p[1],
+        )
+        vector = sorted(
+            ((("x", h.record.id), h.vector_score) for h in hits if h.vector_score is not None),
+            key=lambda p: -p[1],
+        )
+        memory = {("x", n.id): {"recency": n.at.timestamp()} for n in saved}
+        stored = {("x", n.id): n.vec for n in FuNote.query.filter(user="ann").all()}
+        vectors = {at: v for at, v in stored.items() if v is not None}
+        expected = fuse(text, vector, w, memory, vectors)
+        assert [(h.record.id, h.score, dict(h.signals)) for h in hits] == [
+            (f.at[1], f.score, dict(f.signals)) for f in expected
+        ]
+    assert any("superseded" in h.signals for h in hits)
+
+
 def test_the_current_value_outranks_the_superseded_one() -> None:
     notes(
         "ann",
@@ -336,11 +444,15 @@ def test_the_current_value_outranks_the_superseded_one() -> None:
         "the garden needs rain",
         "my morning drink is black coffee",
     )
-    hits = FuNote.query.filter(user="ann").search(
-        "what is my morning drink now", vector="what is my morning drink now", k=2
+    q = "what is my morning drink now"
+    hits = FuNote.query.filter(user="ann").search(q, vector=q, k=2)
+    assert [h.record.id for h in hits] == ["n2", "n0"]  # the default weights
+    # supersession alone (no recency) does it too
+    alone = FuNote.query.filter(user="ann").search(
+        q, vector=q, k=2, weights=SearchWeights(recency=0.0)
     )
-    assert [h.record.id for h in hits] == ["n2", "n0"]
-    assert hits[1].signals == {"superseded": 1.0}  # the default weights: supersession
+    assert [h.record.id for h in alone] == ["n2", "n0"]
+    assert alone[1].signals == {"superseded": 1.0}
 
 
 def test_a_time_window_composes_with_search() -> None:

@@ -13,9 +13,12 @@ sources and of the memory signals, each in [0, 1]:
 - ``confidence``: a ``Confidence`` field's value.
 
 Then **supersession** (``supersede`` > 0): a candidate is superseded by a later one about the
-same subject — their vectors at least ``same`` similar (cosine) and the later one scoring at
+same subject — their vectors at least ``same`` similar (cosine), both matching the query's
+words (both BM25 candidates, when the text source takes part), and the later one scoring at
 least ``supersede`` times as much for this query — and then ranks just below it (its signal
 ``superseded`` is 1). The earlier statement of a fact that changed gives way to the later one.
+The word test keeps a paraphrase's answer, which shares no word with the question, from giving
+way to later chatter that is merely close to it in meaning.
 
 A source or signal of weight 0 takes no part: its candidates are not fetched, and the ranking
 is the one the other sources give. The default weights are measured on the evaluation
@@ -46,9 +49,9 @@ Method: TypeAlias = Literal["minmax", "rrf"]
 # recall@5 0.90, paraphrased 0.85, current value first 0.80) is best.
 DEFAULT_TEXT = 0.1
 DEFAULT_VECTOR = 0.9
-DEFAULT_RECENCY = 0.0
-DEFAULT_SUPERSEDE = 0.6
-DEFAULT_SAME = 0.4
+DEFAULT_RECENCY = 0.1
+DEFAULT_SUPERSEDE = 0.5
+DEFAULT_SAME = 0.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +68,8 @@ class SearchWeights:
         decay: the weight of a ``Decaying`` field's value now (over the candidates' largest).
         confidence: the weight of a ``Confidence`` field's value.
         supersede: a later candidate scoring at least this fraction of an earlier one's score
-            (and ``same`` similar) supersedes it: the earlier ranks just below (0: off; <= 1).
+            (``same`` similar, and both matching the query's words when text is searched)
+            supersedes it: the earlier ranks just below (0: off; <= 1).
         same: the cosine from which two candidates' vectors speak of the same subject.
         method: ``"minmax"`` (scores onto [0, 1]) or ``"rrf"`` (weighted reciprocal ranks).
         rrf_k: the constant c of ``(c + 1) / (c + rank)`` (``"rrf"`` only).
@@ -199,7 +203,8 @@ def fuse(
     }
     if weights.supersede > 0 and vectors:
         times = {at: m["recency"] for at, m in (memory or {}).items() if "recency" in m}
-        for at, score in _superseded(scores, times, vectors, weights).items():
+        worded = set(raw_text) if text is not None and weights.text > 0 else None
+        for at, score in _superseded(scores, times, vectors, weights, worded).items():
             scores[at] = score
             signals[at]["superseded"] = 1.0
     out = [Fused(at, scores[at], raw_text.get(at), raw_vector.get(at), signals[at]) for at in pool]
@@ -225,29 +230,39 @@ def _superseded(
     times: Mapping[Located, float],
     vectors: Mapping[Located, Sequence[float]],
     weights: SearchWeights,
+    worded: set[Located] | None = None,
 ) -> dict[Located, float]:
     """The new scores of the superseded candidates: each just below the lowest ranked of
-    those that supersede it (latest first, so a chain of updates ranks newest first)."""
+    those that supersede it (latest first, so a chain of updates ranks newest first). With
+    ``worded`` (the text source's candidates), only those take part, as superseded or
+    superseding."""
     import numpy as np
 
-    ats = sorted((at for at in scores if at in times and at in vectors), key=lambda a: -times[a])
+    ats = sorted(
+        (at for at in scores if at in times and at in vectors and (worded is None or at in worded)),
+        key=lambda a: -times[a],
+    )
     if len(ats) < 2:
         return {}
     raw = np.asarray([vectors[at] for at in ats], dtype=np.float64)
     norms = np.linalg.norm(raw, axis=1, keepdims=True)
     unit = raw / np.where(norms > 0, norms, 1.0)
-    same = (unit @ unit.T) >= weights.same
     base = np.asarray([scores[at] for at in ats])
     t = np.asarray([times[at] for at in ats])
+    # by[i, j]: ats[j] supersedes ats[i] (later, same subject, scoring enough), all pairs in
+    # one product; only the rows with some superseder are walked, in order (latest first)
+    by = (
+        ((unit @ unit.T) >= weights.same)
+        & (t[None, :] > t[:, None])
+        & (base[None, :] >= weights.supersede * base[:, None])
+    )
     final = base.copy()
     out: dict[Located, float] = {}
-    for i in range(1, len(ats)):  # ats[:i] were said no earlier than ats[i]
-        later = same[i, :i] & (t[:i] > t[i]) & (base[:i] >= weights.supersede * base[i])
-        if later.any():
-            below = float(final[:i][later].min()) - _BELOW
-            if below < final[i]:
-                final[i] = below
-                out[ats[i]] = below
+    for i in np.flatnonzero(by.any(axis=1)).tolist():  # ats[j] with by[i, j] have j < i
+        below = float(final[by[i]].min()) - _BELOW
+        if below < final[i]:
+            final[i] = below
+            out[ats[i]] = below
     return out
 
 

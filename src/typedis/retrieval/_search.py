@@ -17,7 +17,7 @@ from .._errors import QueryError
 from ._fusion import SearchWeights, fuse, memory_fields, record_memory, shortlist
 from ._hit import Hit
 from ._text import check_k, text_candidates, text_hits
-from ._vectors import provider, ranked, unit_query, vector_candidates
+from ._vectors import cached_vectors, provider, ranked, unit_query, vector_candidates
 
 if TYPE_CHECKING:
     from .._model import Model
@@ -134,7 +134,7 @@ def hybrid(
     loaded = yield from _read(query, pool)
     records = {at: r for at, r in zip(pool, loaded, strict=True) if r is not None}
     memory = {at: record_memory(r, fields) for at, r in records.items()}
-    vectors = _vectors_of(spec, records) if weights.supersede > 0 else None
+    vectors = _vectors_of(spec, records, use_vector) if weights.supersede > 0 else None
     fused = fuse(
         _live(text_found, records, pool),
         _live(vector_found, records, pool),
@@ -149,11 +149,15 @@ def hybrid(
     ]
 
 
-def _vectors_of(spec: ModelSpec, records: dict[Located, Any]) -> dict[Located, Any]:
-    """The candidates' vectors (their Embedding field), which supersession compares."""
+def _vectors_of(spec: ModelSpec, records: dict[Located, Any], cached: bool) -> dict[Located, Any]:
+    """The candidates' vectors (their Embedding field), which supersession compares: from the
+    vector cache when the vector source was searched (its round trip made the cache exact),
+    else from the records."""
     vec = next((f.name for f in spec.fields.values() if f.kind == "embedding"), None)
     if vec is None:
         return {}
+    if cached:
+        return dict(cached_vectors(spec, list(records)))
     return {at: v for at, r in records.items() if (v := getattr(r, vec)) is not None}
 
 

@@ -406,6 +406,23 @@ def vector_candidates(
     return [(located, score) for located, score, _ in found]
 
 
+def cached_vectors(spec: ModelSpec, located: Sequence[Located]) -> dict[Located, Matrix]:
+    """The unit vectors of these records as this process's caches hold them: exact as of the
+    version the last search of their partitions answered (``vector_candidates`` brings them
+    up to date in its round trip), so a hybrid search compares its candidates without
+    reading their vectors again."""
+    index = spec.index_of("vector", embedding_field(spec).name)
+    assert index is not None
+    out: dict[Located, Matrix] = {}
+    for at in located:
+        cache = _cache(at[0], index)
+        with cache.lock:
+            row = cache.rows.get(at[1])
+            if row is not None:
+                out[at] = cache.matrix[row].copy()
+    return out
+
+
 def drop_caches(tag: str) -> None:
     """Drop this process's vector caches of one partition (its data was erased)."""
     with _CACHES_LOCK:
