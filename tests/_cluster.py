@@ -102,12 +102,21 @@ class Cluster:
         """The URL of the first primary: any node is a starting point for the cluster client."""
         return self.nodes[0].url
 
-    def start(self, primaries: int = 3) -> None:
-        try:
-            self._start(primaries)
-        except BaseException:
-            self.stop()
-            raise
+    def start(self, primaries: int = 3, attempts: int = 3) -> None:
+        """Start the nodes and form the cluster; on a busy machine the forming can stall
+        (a node's gossip never converges within the wait), so it is tried again from scratch
+        on fresh ports, ``attempts`` times in all."""
+        for attempt in range(attempts):
+            try:
+                self._start(primaries)
+                return
+            except Exception:
+                self.stop()
+                if attempt == attempts - 1:
+                    raise
+            except BaseException:  # an interrupt: no second try
+                self.stop()
+                raise
 
     def _start(self, primaries: int) -> None:
         self.nodes = [

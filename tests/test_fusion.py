@@ -278,6 +278,7 @@ def test_supersession_never_by_a_dissimilar_or_wordless_candidate(
         if not f.signals.get("superseded"):
             continue
         assert worded is None or f.at in worded
+        assert f.at in unit  # a zero vector is similar to nothing
         by = [
             g.at
             for g in fused

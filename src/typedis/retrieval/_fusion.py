@@ -247,12 +247,15 @@ def _superseded(
     raw = np.asarray([vectors[at] for at in ats], dtype=np.float64)
     norms = np.linalg.norm(raw, axis=1, keepdims=True)
     unit = raw / np.where(norms > 0, norms, 1.0)
+    directed = norms[:, 0] > 0  # a zero vector has no direction: similar to nothing
     base = np.asarray([scores[at] for at in ats])
     t = np.asarray([times[at] for at in ats])
     # by[i, j]: ats[j] supersedes ats[i] (later, same subject, scoring enough), all pairs in
     # one product; only the rows with some superseder are walked, in order (latest first)
     by = (
         ((unit @ unit.T) >= weights.same)
+        & directed[:, None]
+        & directed[None, :]
         & (t[None, :] > t[:, None])
         & (base[None, :] >= weights.supersede * base[:, None])
     )
