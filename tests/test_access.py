@@ -80,7 +80,7 @@ def test_every_hydrating_read_stages_one_read(redis_client: redis.Redis) -> None
     assert staged(redis_client) == 0  # writes stage nothing
     in_a = Note.query.filter(Note.agent == "a")
     in_a.all()
-    in_a.first()  # ordered by id: x
+    in_a.filter(Note.name == "x").first()  # first() is any match: name the one
     in_a.get(Note.name == "x")
     Note.load("a", "x")
     x.refresh()

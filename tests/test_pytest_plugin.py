@@ -3,9 +3,10 @@
 Each run builds its own pytest configuration, loading plugins from their entry points as a
 user's run does (`-p no:typedis` turning this one off proves the fixtures come from there).
 
-The runs use database 4 of the suite's server (REDIS_URL's, or the embedded one), or database 0
-of the suite's own server (`own_server`) where database 0 itself is the point, or the local
-cluster (tests/_cluster.py) for the rules of a cluster.
+The runs use database 4 (and 5, an xdist worker's) of the suite's own server (`own_server`, a
+Valkey server the session starts: never other databases of a shared server at REDIS_URL), its
+database 0 where database 0 itself is the point, or the local cluster (tests/_cluster.py) for
+the rules of a cluster.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from hypothesis import strategies as st
 from redis.connection import parse_url
 
 from _cluster import Cluster, ClusterClient
-from typedis._connection import Connection
 from typedis.pytest_plugin import _worker_url
 
 pytest_plugins = ["pytester"]
@@ -29,9 +29,10 @@ PLUGIN_DB = 4
 
 
 @pytest.fixture
-def plugin_url(conn: Connection) -> str:
-    """Database 4 of the suite's server."""
-    return urlsplit(conn.url)._replace(path=f"/{PLUGIN_DB}").geturl()
+def plugin_url(own_server: str) -> str:
+    """Database 4 of the suite's own server (the runs also use database 5, an xdist worker's:
+    never databases of a shared server at REDIS_URL)."""
+    return urlsplit(own_server)._replace(path=f"/{PLUGIN_DB}").geturl()
 
 
 @pytest.fixture
