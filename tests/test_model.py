@@ -365,6 +365,16 @@ def test_unknown_update_fields_are_refused_on_a_moving_record(redis_client: redi
     assert snapshot(redis_client) == before
 
 
+def test_update_fields_given_as_a_generator_are_read_once(redis_client: redis.Redis) -> None:
+    # The fields are read once for the whole save (its pre-write steps and its call): a
+    # generator is not used up before the call is built.
+    record = shop(rating=1.0, note="old").save()
+    record.rating, record.note = 3.0, "new"
+    record.save(update_fields=(f for f in ["rating"]))
+    stored = MdlShop.load("Taco Town")
+    assert (stored.rating, stored.note) == (3.0, "old")
+
+
 def test_partial_save_with_no_fields_changes_nothing(redis_client: redis.Redis) -> None:
     record = shop(rating=1.0).save()
     before = snapshot(redis_client)

@@ -243,10 +243,10 @@ class Model(BaseModel, metaclass=ModelMeta):
             CorruptRecord: the stored record's expiry is not one typedis wrote (nothing written).
             OutcomeUnknown: the reply was lost; the write happened once or not at all.
         """
-        spec, written = self.__typedis_spec__, _store.written_fields(self, update_fields)
-        _store.prepare(_store.preparation(spec, [self], written))
+        spec, names = self.__typedis_spec__, _store.update_names(self, update_fields)
+        _store.prepare(_store.preparation(spec, [self], _written(names)))
         call = _store.save_call(
-            self, update_fields=update_fields, migrate_key=migrate_key, ttl=ttl, expire_at=expire_at
+            self, update_fields=names, migrate_key=migrate_key, ttl=ttl, expire_at=expire_at
         )
         _maintenance.register(spec, [call])
         _scripts.run(call)
@@ -261,10 +261,10 @@ class Model(BaseModel, metaclass=ModelMeta):
         expire_at: datetime | None = None,
     ) -> Self:
         """``save()`` on the asyncio client."""
-        spec, written = self.__typedis_spec__, _store.written_fields(self, update_fields)
-        await _store.aprepare(_store.preparation(spec, [self], written))
+        spec, names = self.__typedis_spec__, _store.update_names(self, update_fields)
+        await _store.aprepare(_store.preparation(spec, [self], _written(names)))
         call = _store.save_call(
-            self, update_fields=update_fields, migrate_key=migrate_key, ttl=ttl, expire_at=expire_at
+            self, update_fields=names, migrate_key=migrate_key, ttl=ttl, expire_at=expire_at
         )
         await _maintenance.aregister(spec, [call])
         await _scripts.arun(call)
@@ -697,6 +697,11 @@ class Model(BaseModel, metaclass=ModelMeta):
     def delete_all(cls) -> int:
         """Delete every record with its index entries; returns how many live ones there were."""
         return _maintenance.delete_all(cls)
+
+
+def _written(names: list[str] | None) -> frozenset[str] | None:
+    """The fields a save writes, for its preparers (None: every field)."""
+    return None if names is None else frozenset(names)
 
 
 def _typed(model: type[Model], records: Sequence[Any]) -> list[Model]:

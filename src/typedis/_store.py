@@ -186,18 +186,33 @@ async def aprepare(steps: Prepared) -> None:
         return
 
 
-def written_fields(
+def update_names(
     obj: Model, update_fields: Iterable[str | FieldRef[Any, Any]] | None
-) -> frozenset[str] | None:
-    """The fields a ``save(update_fields=...)`` writes, as far as the preparers need them
-    (``save_call`` refuses bad ones); None: all."""
-    if update_fields is None or isinstance(update_fields, str):
+) -> list[str] | None:
+    """The names of the fields a ``save(update_fields=...)`` writes, read once from what was
+    given (a generator too), in order, without repeats; None: all of them.
+
+    Raises:
+        ModelError: a string, something not iterable, a field of another model or unknown.
+    """
+    if update_fields is None:
         return None
+    spec = obj.__typedis_spec__
+    where = f"{spec.name}.save(update_fields=...)"
+    if isinstance(update_fields, str):  # would be read as its characters
+        raise ModelError(
+            f"{where}: got the string {update_fields!r}; pass a list of fields, "
+            f"update_fields=[{update_fields!r}]"
+        )
     try:
         given = list(update_fields)
     except TypeError:
-        return None
-    return frozenset(_field_name(obj, f, "save(update_fields=...)") for f in given)
+        raise ModelError(f"{where}: pass a list of fields, got {update_fields!r}") from None
+    listed = list(dict.fromkeys(_field_name(obj, f, where) for f in given))
+    unknown = [n for n in listed if n not in spec.fields]
+    if unknown:
+        raise ModelError(f"{where}: unknown field(s) {unknown}")
+    return listed
 
 
 def _field_name(obj: Model, field: object, where: str) -> str:
@@ -316,23 +331,9 @@ def save_call(
     if otag != tag and (spec.shards or get_connection().cluster):
         raise _across(spec, otag, tag)
     written: frozenset[str] | None = None  # every field
-    if update_fields is not None:
-        where = f"{spec.name}.save(update_fields=...)"
-        if isinstance(update_fields, str):  # would be read as its characters
-            raise ModelError(
-                f"{where}: got the string {update_fields!r}; pass a list of fields, "
-                f"update_fields=[{update_fields!r}]"
-            )
-        try:
-            given = list(update_fields)
-        except TypeError:
-            raise ModelError(f"{where}: pass a list of fields, got {update_fields!r}") from None
-        listed = list(dict.fromkeys(_field_name(obj, f, where) for f in given))
-        unknown = [n for n in listed if n not in spec.fields]
-        if unknown:
-            raise ModelError(f"{where}: unknown field(s) {unknown}")
-        if not moving:  # a moving record is written whole
-            written = frozenset(listed).union(spec.auto_now)
+    listed = update_names(obj, update_fields)
+    if listed is not None and not moving:  # a moving record is written whole
+        written = frozenset(listed).union(spec.auto_now)
     stamped = _timestamps(spec, values, first=saved is None)
     if stamped:
         values = {**values, **stamped}
