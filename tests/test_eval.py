@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from typedis.eval import Corpus, content_words, generate, load_locomo
+from typedis.eval import Corpus, content_words, generate, generate_many, load_locomo
 from typedis.eval import _harness as h
 from typedis.eval._corpus import KINDS
 from typedis.eval._metrics import (
@@ -105,6 +105,19 @@ def test_the_same_seed_gives_the_same_corpus(seed: int) -> None:
     one = generate(seed, users=2, sessions=6, turns=6)
     assert one == generate(seed, users=2, sessions=6, turns=6)
     assert one != generate(seed + 1, users=2, sessions=6, turns=6)
+
+
+def test_several_seeds_pool_into_one_corpus_with_their_users_apart() -> None:
+    shape = {"users": 2, "sessions": 4, "turns": 6}
+    pooled = generate_many([3, 4], **shape)
+    for seed in (3, 4):
+        alone = generate(seed, **shape)
+        mine = [q for q in pooled.questions if q.user.startswith(f"s{seed}.")]
+        assert [(q.kind, q.text, q.answers) for q in mine] == [
+            (q.kind, q.text, q.answers) for q in alone.questions
+        ]
+        assert len([t for t in pooled.turns if t.user.startswith(f"s{seed}.")]) == len(alone.turns)
+    assert len(pooled.users) == 4
 
 
 def test_arguments_that_cannot_be_honoured_are_refused() -> None:
@@ -262,8 +275,8 @@ def test_the_harness_end_to_end(hashing: None) -> None:
         "machine": "test",
         "embedder": "hashing",
         "shape": {"users": 3, "sessions": 8, "turns": 6},
-        "tune seed": 5,
-        "seed": 5,
+        "tune seeds": [5],
+        "seeds": [5, 6],
         "default": {"text": w.text},
         "arms": scored,
         "tuning": [
@@ -275,10 +288,14 @@ def test_the_harness_end_to_end(hashing: None) -> None:
                     "recency": 0.1,
                     "supersede": 0.8,
                     "same": 0.3,
+                    "diversity": 1.0,
                 },
                 **tuned[1],
             }
         ],
+        "per seed": {5: {"hybrid": scored["hybrid"]["metrics"]}},
     }
     page = markdown(result)
-    assert "| hybrid | paraphrase |" in page and "| minmax | 0.3 | 0.7 | 0.1 | 0.8 | 0.3 |" in page
+    assert "| hybrid | paraphrase |" in page
+    assert "| minmax | 0.3 | 0.7 | 0.1 | 0.8 | 0.3 | 1.0 |" in page
+    assert "Held-out seeds 5, 6" in page and "| 5 | hybrid |" in page

@@ -9,9 +9,11 @@ its own (tag, id), so a partition's hits come only from that partition's candida
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import warnings
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -82,7 +84,7 @@ def test_supersession_by_value() -> None:
     vectors = {A: [1.0, 0.0], B: [0.0, 1.0], C: [0.96, 0.28]}
     memory = {A: {"recency": 1.0}, B: {"recency": 2.0}, C: {"recency": 3.0}}
     text = [(A, 10.0), (B, 8.0), (C, 7.0), (D, 0.0)]
-    w = SearchWeights(text=1.0, vector=0.0, recency=0.0, supersede=0.6, same=0.9)
+    w = SearchWeights(text=1.0, vector=0.0, recency=0.0, supersede=0.6, same=0.9, diversity=0.0)
     fused = fuse(text, None, w, memory, vectors)
     # c scores 0.7 >= 0.6 * 1.0: a is superseded, and ranks just below c
     assert [f.at[1] for f in fused] == ["b", "c", "a", "d"]
@@ -90,9 +92,9 @@ def test_supersession_by_value() -> None:
     assert dict(fused[2].signals) == {"superseded": 1.0}
     # a later record scoring too little, or too different, supersedes nothing
     for weights in (
-        SearchWeights(text=1.0, vector=0.0, recency=0.0, supersede=0.8, same=0.9),
-        SearchWeights(text=1.0, vector=0.0, recency=0.0, supersede=0.6, same=0.97),
-        SearchWeights(text=1.0, vector=0.0, recency=0.0, supersede=0.0),
+        SearchWeights(text=1.0, vector=0.0, recency=0.0, supersede=0.8, same=0.9, diversity=0.0),
+        SearchWeights(text=1.0, vector=0.0, recency=0.0, supersede=0.6, same=0.97, diversity=0.0),
+        SearchWeights(text=1.0, vector=0.0, recency=0.0, supersede=0.0, diversity=0.0),
     ):
         assert [f.at[1] for f in fuse(text, None, weights, memory, vectors)] == ["a", "b", "c", "d"]
 
@@ -101,7 +103,7 @@ def test_a_chain_of_updates_ranks_newest_first() -> None:
     same = [1.0, 0.0]
     vectors = {A: same, B: same, C: same}
     memory = {A: {"recency": 1.0}, B: {"recency": 2.0}, C: {"recency": 3.0}}
-    w = SearchWeights(text=1.0, vector=0.0, recency=0.0, supersede=0.5, same=0.9)
+    w = SearchWeights(text=1.0, vector=0.0, recency=0.0, supersede=0.5, same=0.9, diversity=0.0)
     fused = fuse([(A, 10.0), (B, 9.0), (C, 8.0), (D, 0.0)], None, w, memory, vectors)
     assert [f.at[1] for f in fused] == ["c", "b", "a", "d"]
 
@@ -111,7 +113,7 @@ def test_only_candidates_matching_the_words_supersede_or_are_superseded() -> Non
     # chatter close to it in meaning and matching the question's words
     vectors = {A: [1.0, 0.0], B: [0.0, 1.0], C: [0.96, 0.28]}
     memory = {A: {"recency": 1.0}, B: {"recency": 2.0}, C: {"recency": 3.0}}
-    w = SearchWeights(text=0.1, vector=0.9, recency=0.0, supersede=0.5, same=0.9)
+    w = SearchWeights(text=0.1, vector=0.9, recency=0.0, supersede=0.5, same=0.9, diversity=0.0)
     vector = [(A, 0.9), (C, 0.5), (B, 0.1)]
     fused = fuse([(C, 4.0), (B, 1.0)], vector, w, memory, vectors)
     # c scores 0.1 + 0.45 >= 0.5 * 0.9, but a matches no word: it keeps its place
@@ -122,10 +124,45 @@ def test_only_candidates_matching_the_words_supersede_or_are_superseded() -> Non
     assert [f.at[1] for f in fused] == ["c", "a", "b"]
     assert dict(fused[1].signals) == {"superseded": 1.0}
     # without the text source (vector only), similarity and time alone decide
-    v_only = SearchWeights(text=0.0, vector=1.0, recency=0.0, supersede=0.5, same=0.9)
+    v_only = SearchWeights(
+        text=0.0, vector=1.0, recency=0.0, supersede=0.5, same=0.9, diversity=0.0
+    )
     fused = fuse(None, vector, v_only, memory, vectors)
     assert [f.at[1] for f in fused] == ["c", "a", "b"]
     assert dict(fused[1].signals) == {"superseded": 1.0}
+
+
+def test_diversity_by_value() -> None:
+    # a and b say the same thing (an assistant's stock reply, twice); c says something else
+    vectors = {A: [1.0, 0.0], B: [1.0, 0.0], C: [0.6, 0.8]}
+    text = [(A, 10.0), (B, 10.0), (C, 9.0), (D, 0.0)]
+    w = SearchWeights(text=1.0, vector=0.0, recency=0.0, supersede=0.0, diversity=0.5)
+    fused = fuse(text, None, w, {}, vectors)
+    # b's score 1 less 0.5 x its cosine 1 to a: below c's 0.9 less 0.5 x 0.6; d has no vector
+    assert scores(fused) == [("a", 1.0), ("c", 0.6), ("b", 0.5), ("d", 0.0)]
+    assert [dict(f.signals) for f in fused] == [
+        {},
+        {"redundancy": pytest.approx(0.6)},
+        {"redundancy": 1.0},
+        {},
+    ]
+    # diversity 0, or no vectors: the order of the scores
+    for off in (replace(w, diversity=0.0), w):
+        found = fuse(text, None, off, {}, vectors if off.diversity == 0 else None)
+        assert scores(found) == [("a", 1.0), ("b", 1.0), ("c", 0.9), ("d", 0.0)]
+
+
+def test_a_superseded_candidate_waits_for_its_superseder_under_diversity() -> None:
+    # c (later) supersedes a; b, a vector-only candidate chosen first, is close to c but not to
+    # a: without the wait, a (0.4 less nothing) would come second
+    vectors = {A: [1.0, 0.0, 0.0], B: [0.0, 0.6, 0.8], C: [0.5, 0.0, 0.866]}
+    memory = {A: {"recency": 1.0}, C: {"recency": 3.0}}
+    w = SearchWeights(text=0.4, vector=0.6, recency=0.0, supersede=0.5, same=0.4, diversity=1.0)
+    text = [(A, 9.0), (C, 8.9), (D, 0.0)]
+    fused = fuse(text, [(B, 0.9), (D, 0.1)], w, memory, vectors)
+    assert [f.at[1] for f in fused] == ["b", "d", "c", "a"]
+    assert fused[3].score < fused[2].score
+    assert fused[3].signals["superseded"] == 1.0
 
 
 def test_the_newer_of_two_equal_matches_wins_on_recency() -> None:
@@ -187,6 +224,7 @@ def _weights(draw: st.DrawFn) -> SearchWeights:
         confidence=draw(weight),
         supersede=draw(st.sampled_from([0.0, 0.5, 0.9, 1.0])),
         same=draw(st.sampled_from([0.0, 0.5, 1.0])),
+        diversity=draw(st.sampled_from([0.0, 0.5, 1.0, 3.0])),
         method=draw(methods),
     )
 
@@ -252,7 +290,7 @@ def test_a_superseded_candidate_ranks_below_a_later_similar_one(
                 if g.at in memory and memory[g.at]["recency"] > memory[f.at]["recency"]
             ]
             assert any(place[g] < place[f.at] for g in later)
-    if w.supersede == 0:
+    if w.supersede == 0 and w.diversity == 0:
         assert fused == fuse(text, None, w, memory)
 
 
@@ -300,7 +338,7 @@ def test_supersession_is_monotone_and_weight_zero_changes_nothing(
     vectors: dict[Located, list[float]],
 ) -> None:
     w = _weights(data.draw)
-    if w.supersede == 0:
+    if w.supersede == 0 and w.diversity == 0:
         assert fuse(text, vector, w, memory, vectors) == fuse(text, vector, w, memory)
     if not text or w.text == 0:
         return
@@ -310,6 +348,28 @@ def test_supersession_is_monotone_and_weight_zero_changes_nothing(
     raised = [*text[:i], (at, s + data.draw(st.floats(0.1, 100))), *text[i + 1 :]]
     raised.sort(key=lambda p: -p[1])
     assert position(fuse(raised, vector, w, memory, vectors), at) <= before
+
+
+@given(st.data(), scored, scored, memories(), vectors2d)
+def test_diversity_reorders_and_lowers_by_redundancy_only(
+    data: st.DataObject,
+    text: list[tuple[Located, float]],
+    vector: list[tuple[Located, float]],
+    memory: dict[Located, dict[str, float]],
+    vectors: dict[Located, list[float]],
+) -> None:
+    w = _weights(data.draw)
+    fused = fuse(text, vector, w, memory, vectors)
+    plain = {f.at: f for f in fuse(text, vector, replace(w, diversity=0.0), memory, vectors)}
+    assert {f.at for f in fused} == set(plain)  # nothing dropped, nothing added
+    assert all(f.score >= g.score for f, g in itertools.pairwise(fused))  # ranked by score
+    for f in fused:
+        lowered = plain[f.at].score - w.diversity * f.signals.get("redundancy", 0.0)
+        if f.signals.get("superseded"):
+            assert f.score <= lowered + 1e-9  # and perhaps lower still, below its superseder
+        else:
+            assert f.score == pytest.approx(lowered, abs=1e-9)
+        assert (w.diversity > 0 and f.at in vectors) or "redundancy" not in f.signals
 
 
 @given(st.data(), scored, scored, memories())
@@ -387,7 +447,7 @@ def notes(user: str, *bodies: str) -> list[FuNote]:
 
 def test_hybrid_hits_are_fuse_of_the_candidates() -> None:
     saved = notes("ann", "my morning drink is green tea", "the garden needs rain", "tea with milk")
-    w = SearchWeights(text=0.3, vector=0.7, recency=0.1, supersede=0.0)
+    w = SearchWeights(text=0.3, vector=0.7, recency=0.1, supersede=0.0, diversity=0.0)
     hits = FuNote.query.filter(user="ann").search(
         "morning tea", vector="morning tea", k=3, weights=w
     )
@@ -407,7 +467,7 @@ def test_hybrid_hits_are_fuse_of_the_candidates() -> None:
     assert [(h.record.id, h.score) for h in hits] == [(f.at[1], f.score) for f in expected]
 
 
-def test_supersession_on_cached_vectors_equals_it_on_the_records_vectors() -> None:
+def test_supersession_and_diversity_on_cached_vectors_equal_them_on_the_records() -> None:
     # search() compares the vector cache's unit rows; fuse() here the records' own vectors
     saved = notes(
         "ann",
@@ -432,9 +492,11 @@ def test_supersession_on_cached_vectors_equals_it_on_the_records_vectors() -> No
         stored = {("x", n.id): n.vec for n in FuNote.query.filter(user="ann").all()}
         vectors = {at: v for at, v in stored.items() if v is not None}
         expected = fuse(text, vector, w, memory, vectors)
-        assert [(h.record.id, h.score, dict(h.signals)) for h in hits] == [
-            (f.at[1], f.score, dict(f.signals)) for f in expected
-        ]
+        # float32 cache rows against the records' vectors: equal to rounding
+        assert [h.record.id for h in hits] == [f.at[1] for f in expected]
+        for h, f in zip(hits, expected, strict=True):
+            assert h.score == pytest.approx(f.score, abs=1e-6)
+            assert dict(h.signals) == pytest.approx(dict(f.signals), abs=1e-6)
     assert any("superseded" in h.signals for h in hits)
 
 
@@ -453,7 +515,7 @@ def test_the_current_value_outranks_the_superseded_one() -> None:
         q, vector=q, k=2, weights=SearchWeights(recency=0.0)
     )
     assert [h.record.id for h in alone] == ["n2", "n0"]
-    assert alone[1].signals == {"superseded": 1.0}
+    assert alone[1].signals["superseded"] == 1.0
 
 
 def test_a_time_window_composes_with_search() -> None:
@@ -492,7 +554,7 @@ def test_confidence_is_a_signal_where_the_model_has_it() -> None:
             FuMemo(user="ann", id="b", body="tea", at=T0, sure=0.9),
         ]
     )
-    w = SearchWeights(text=1.0, vector=0.0, recency=0.0, confidence=0.5)
+    w = SearchWeights(text=1.0, vector=0.0, recency=0.0, confidence=0.5, diversity=0.0)
     hits = FuMemo.query.filter(user="ann").search("tea", k=2, weights=w)
     assert [(h.record.id, h.signals["confidence"]) for h in hits] == [("b", 0.9), ("a", 0.1)]
     assert [h.score for h in hits] == pytest.approx([1.45, 1.05])

@@ -1,7 +1,7 @@
 """``python -m typedis.eval``: generate, load, search with each arm, write the results table.
 
-Tunes the hybrid weights on one seed (``--tune-seed``) and reports every arm on another
-(``--seed``): data never seen while tuning, built the same way. Then, with ``--scale N``,
+Tunes the hybrid weights on some seeds (``--tune-seeds``) and reports every arm on others
+(``--seeds``): data never seen while tuning, built the same way. Then, with ``--scale N``,
 measures search latency on one tenant of N turns. Writes ``<out>.md`` and ``<out>.json``.
 The database it is given is emptied of the harness' model first and after; it refuses a
 database holding other keys unless ``--force``.
@@ -21,29 +21,24 @@ from typing import Any
 from .. import connect
 from .._maintenance import delete_all
 from ..retrieval import HashingEmbedder, LocalEmbedder, SearchWeights, configure
-from ..retrieval._fusion import DEFAULT_SAME, Method
+from ..retrieval._fusion import DEFAULT_SAME
 from . import _harness as h
 from ._corpus import Corpus
-from ._generate import generate
+from ._generate import generate, generate_many
 from ._locomo import load_locomo
 from ._report import markdown
 
 
 def _grid() -> list[SearchWeights]:
-    """The weightings tried on the tuning seed (plain RRF first)."""
+    """The weightings tried on the tuning seeds (plain RRF, text alone, vector alone first)."""
     out = [
-        SearchWeights(text=1.0, vector=1.0, recency=0.0, supersede=0.0, method="rrf"),  # plain
-        SearchWeights(text=1.0, vector=0.0, recency=0.0, supersede=0.0),  # text alone
-        SearchWeights(text=0.0, vector=1.0, recency=0.0, supersede=0.0),  # vector alone
+        PLAIN_RRF,
+        SearchWeights(text=1.0, vector=0.0, recency=0.0, supersede=0.0, diversity=0.0),
+        SearchWeights(text=0.0, vector=1.0, recency=0.0, supersede=0.0, diversity=0.0),
     ]
-    methods: tuple[Method, ...] = ("minmax", "rrf")
-    shapes = itertools.product(
-        methods,
-        (0.1, 0.2, 0.3, 0.5),
-        (0.0, 0.1, 0.2),
-        ((0.0, DEFAULT_SAME), (0.7, 0.3), (0.8, 0.3), (0.9, 0.3), (0.8, 0.4), (0.8, 0.5)),
-    )
-    for method, text, recency, (supersede, same) in shapes:
+    supersession = ((0.0, DEFAULT_SAME), (0.5, 0.3), (0.7, 0.3), (0.5, 0.4))
+    shapes = itertools.product((0.1, 0.2, 0.3), (0.0, 0.1, 0.2), supersession, (0.0, 0.5, 1.0, 1.5))
+    for text, recency, (supersede, same), diversity in shapes:
         out.append(
             SearchWeights(
                 text=text,
@@ -51,21 +46,31 @@ def _grid() -> list[SearchWeights]:
                 recency=recency,
                 supersede=supersede,
                 same=same,
-                method=method,
+                diversity=diversity,
             )
         )
-    finer = itertools.product(
-        (0.1, 0.2), (0.0, 0.1), (0.5, 0.6, 0.7, 0.8, 0.9), (0.3, 0.35, 0.4, 0.45, 0.5)
-    )
-    for text, recency, supersede, same in finer:
-        w = SearchWeights(
-            text=text, vector=round(1 - text, 2), recency=recency, supersede=supersede, same=same
+    for text, recency, diversity in itertools.product((0.1, 0.2, 0.3), (0.0, 0.1), (0.0, 1.0)):
+        out.append(
+            SearchWeights(
+                text=text,
+                vector=round(1 - text, 2),
+                recency=recency,
+                diversity=diversity,
+                method="rrf",
+            )
         )
-        if w not in out:
-            out.append(w)
     return out
 
 
+def _described(w: SearchWeights) -> dict[str, Any]:
+    """The weights the grid varies, by name."""
+    names = ("method", "text", "vector", "recency", "supersede", "same", "diversity")
+    return {name: getattr(w, name) for name in names}
+
+
+PLAIN_RRF = SearchWeights(
+    text=1.0, vector=1.0, recency=0.0, supersede=0.0, diversity=0.0, method="rrf"
+)
 TARGETS = {"session recall@5": 0.90, "paraphrase session recall@5": 0.85, "current@1": 0.80}
 """Issue #12's targets: the default weights are those whose worst ratio to them is best."""
 
@@ -79,9 +84,6 @@ def _choose(grid: list[tuple[SearchWeights, dict[str, float]]]) -> SearchWeights
         return (worst, m["session recall@5"], m["turn ndcg@10"])
 
     return max(grid, key=merit)[0]
-
-
-PLAIN_RRF = SearchWeights(text=1.0, vector=1.0, recency=0.0, supersede=0.0, method="rrf")
 
 
 def _arms(corpus: Corpus, weights: SearchWeights, k: int = h.DEPTH) -> dict[str, list[h.Answer]]:
@@ -103,8 +105,8 @@ def _fresh(corpus: Corpus) -> float:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m typedis.eval", description=__doc__)
     p.add_argument("--embedder", choices=("local", "hashing"), default="local")
-    p.add_argument("--tune-seed", type=int, default=1)
-    p.add_argument("--seed", type=int, default=2)
+    p.add_argument("--tune-seeds", type=int, nargs="+", default=[1, 3, 4, 5])
+    p.add_argument("--seeds", type=int, nargs="+", default=[2, 6, 7, 8], help="held out")
     p.add_argument("--users", type=int, default=20)
     p.add_argument("--sessions", type=int, default=30)
     p.add_argument("--turns", type=int, default=10)
@@ -134,42 +136,32 @@ def main(argv: list[str] | None = None) -> int:
         f"{platform.python_version()}",
         "embedder": args.embedder,
         "shape": shape,
-        "tune seed": args.tune_seed,
-        "seed": args.seed,
+        "tune seeds": args.tune_seeds,
+        "seeds": args.seeds,
     }
     try:
-        tuning = generate(args.tune_seed, **shape)
+        tuning = generate_many(args.tune_seeds, **shape)
         _fresh(tuning)
         text = h.run(tuning, "text")
         vector = h.run(tuning, "vector")
         grid = h.tune(tuning, text, vector, _grid(), h.vectors())
-        result["tuning"] = [
-            {
-                "weights": {
-                    "method": w.method,
-                    "text": w.text,
-                    "vector": w.vector,
-                    "recency": w.recency,
-                    "supersede": w.supersede,
-                    "same": w.same,
-                },
-                **m,
-            }
-            for w, m in grid
-        ]
+        result["tuning"] = [{"weights": _described(w), **m} for w, m in grid]
         default = _choose(grid)
-        result["default"] = {
-            "method": default.method,
-            "text": default.text,
-            "vector": default.vector,
-            "recency": default.recency,
-            "supersede": default.supersede,
-            "same": default.same,
-        }
+        result["default"] = _described(default)
         result["is SearchWeights()"] = default == SearchWeights()
-        held = generate(args.seed, **shape)
+        held = generate_many(args.seeds, **shape)
         result["load seconds"] = _fresh(held)
-        result["arms"] = {arm: h.score(held, a) for arm, a in _arms(held, default).items()}
+        answers = _arms(held, default)
+        result["arms"] = {arm: h.score(held, a) for arm, a in answers.items()}
+        result["per seed"] = {
+            seed: {
+                arm: h.score(held, [a for a in found if a.question.user.startswith(f"s{seed}.")])[
+                    "metrics"
+                ]
+                for arm, found in answers.items()
+            }
+            for seed in args.seeds
+        }
         if args.locomo is not None:
             locomo = load_locomo(args.locomo)
             _fresh(locomo)
@@ -178,10 +170,10 @@ def main(argv: list[str] | None = None) -> int:
             }
         if args.scale:
             sessions = max(2, args.scale // args.turns)
-            big = generate(args.seed, users=1, sessions=sessions, turns=args.turns)
+            big = generate(args.seeds[0], users=1, sessions=sessions, turns=args.turns)
             result["scale"] = {"turns": len(big.turns), "load seconds": _fresh(big)}
-            for arm, answers in _arms(big, default, 10).items():
-                result["scale"][arm] = h.score(big, answers)["latency ms"]
+            for arm, timed in _arms(big, default, 10).items():
+                result["scale"][arm] = h.score(big, timed)["latency ms"]
     finally:
         delete_all(h.EvalTurn)
         conn.close()

@@ -17,7 +17,8 @@ some of it near the facts' topics. Questions of four kinds are asked per user:
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from ._corpus import Corpus, Kind, Question, Turn, content_words
@@ -371,6 +372,26 @@ def generate(
     corpus = Corpus(tuple(all_turns), tuple(questions))
     _check(corpus)
     return corpus
+
+
+def generate_many(seeds: Sequence[int], **shape: int) -> Corpus:
+    """The corpora of several seeds as one, each seed's users renamed ``s<seed>.<user>`` so
+    that they stay apart (``shape``: ``generate()``'s other arguments).
+
+    Examples:
+        >>> corpus = generate_many([1, 2], users=2, sessions=4, turns=6)
+        >>> sorted(corpus.users)
+        ['s1.u000', 's1.u001', 's2.u000', 's2.u001']
+    """
+    turns: list[Turn] = []
+    questions: list[Question] = []
+    for seed in seeds:
+        one = generate(seed, **shape)
+        turns += [replace(t, user=f"s{seed}.{t.user}") for t in one.turns]
+        questions += [
+            replace(q, id=f"s{seed}.{q.id}", user=f"s{seed}.{q.user}") for q in one.questions
+        ]
+    return Corpus(tuple(turns), tuple(questions))
 
 
 def _check(corpus: Corpus) -> None:

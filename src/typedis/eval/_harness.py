@@ -181,7 +181,8 @@ def tune(
     stored: Mapping[tuple[str, str], Sequence[float]],
 ) -> list[tuple[SearchWeights, dict[str, float]]]:
     """Each weighting of ``grid``, scored on the fusion of the single-source candidates (the
-    fusion ``search`` runs: ``fuse`` with recency and supersession from the stored turns)."""
+    fusion ``search`` runs: ``shortlist``, then ``fuse`` with recency, supersession and
+    diversity from the stored turns)."""
     at = {(t.user, t.id): t.at.timestamp() for t in corpus.turns}
     prepared: list[
         tuple[Question, Scored, Scored, dict[Located, float], dict[Located, Sequence[float]]]
@@ -207,8 +208,9 @@ def tune(
         fused_answers: list[Answer] = []
         for q, tcands, vcands, times, vecs in prepared:
             memory = {c: {"recency": t} for c, t in times.items()}
-            keep, _ = shortlist(tcands, vcands, w, DEPTH)
-            fused = fuse(tcands, vcands, w, memory, vecs, keep)
+            chosen = vecs if w.vector > 0 and w.diversity > 0 else None
+            read = shortlist(tcands, vcands, w, DEPTH, chosen)
+            fused = fuse(tcands, vcands, w, memory, vecs, read)
             fused_answers.append(
                 Answer(
                     q,

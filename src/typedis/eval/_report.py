@@ -62,6 +62,25 @@ def _others_table(arms: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _seeds(seeds: list[int]) -> str:
+    return ("seed " if len(seeds) == 1 else "seeds ") + ", ".join(map(str, seeds))
+
+
+def _per_seed_table(per_seed: dict[str, dict[str, Any]]) -> list[str]:
+    lines = [
+        "| seed | arm | session R@5 | paraphrase session R@5 | current@1 | turn NDCG@10 |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for seed, arms in per_seed.items():
+        for arm, m in arms.items():
+            lines.append(
+                f"| {seed} | {arm} | {_f(m['all'].get('session recall@5'))} | "
+                f"{_f(m['paraphrase'].get('session recall@5'))} | "
+                f"{_f(m['update'].get('current@1'))} | {_f(m['all'].get('turn ndcg@10'))} |"
+            )
+    return lines
+
+
 def markdown(result: dict[str, Any]) -> str:
     """The results file: each arm and question type, abstention, leakage, latency, tuning."""
     out = [
@@ -72,11 +91,11 @@ def markdown(result: dict[str, Any]) -> str:
         f"{result['shape']['users']} users x {result['shape']['sessions']} sessions x "
         f"{result['shape']['turns']} turns per seed. {_CAVEAT}",
         "",
-        f"## Held-out seed {result['seed']}: each arm, each question type",
+        f"## Held-out {_seeds(result['seeds'])}: each arm, each question type",
         "",
-        f"The hybrid arm's weights, chosen on seed {result['tune seed']} (below) as those whose "
-        "worst ratio to the targets (session recall@5 0.90, paraphrased 0.85, current@1 0.80) "
-        "is best: "
+        f"The hybrid arm's weights, chosen on {_seeds(result['tune seeds'])} (below) as those "
+        "whose worst ratio to the targets (session recall@5 0.90, paraphrased 0.85, "
+        "current@1 0.80) is best: "
         + ", ".join(f"{k} {v}" for k, v in result["default"].items())
         + (
             " (`SearchWeights()`'s defaults)."
@@ -88,7 +107,7 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         *_arms_table(result["arms"]),
         "",
-        "## Abstention, leakage, latency (held-out seed)",
+        "## Abstention, leakage, latency (held out)",
         "",
         "AUROC: how well a question's best score separates the answerable questions from the "
         "`absent` ones (0.5: not at all). Leaked hits: results from another user's partition, "
@@ -97,6 +116,15 @@ def markdown(result: dict[str, Any]) -> str:
         *_others_table(result["arms"]),
         "",
     ]
+    if "per seed" in result:
+        out += [
+            "## Each held-out seed",
+            "",
+            "The same answers, seed by seed: how much one seed's 20 users move the figures.",
+            "",
+            *_per_seed_table(result["per seed"]),
+            "",
+        ]
     if "scale" in result:
         s = result["scale"]
         out += [
@@ -121,19 +149,20 @@ def markdown(result: dict[str, Any]) -> str:
         key=lambda r: (-r["session recall@5"], -r["current@1"], -r["turn ndcg@10"]),
     )
     out += [
-        f"## Choosing the default weights (tuning seed {result['tune seed']})",
+        f"## Choosing the default weights (tuning {_seeds(result['tune seeds'])})",
         "",
         "Each weighting re-fuses the text and vector candidates (50 each) of every question of "
-        "the tuning seed; best first. The first row with `rrf`, text 1, vector 1, recency 0 "
-        "is plain RRF; the next two are text alone and vector alone.",
+        "the tuning seeds; best first. The row with `rrf`, text 1, vector 1, recency 0, "
+        "diversity 0 is plain RRF.",
         "",
-        "| method | text | vector | recency | supersede | same | session R@5 | "
+        "| method | text | vector | recency | supersede | same | diversity | session R@5 | "
         "paraphrase session R@5 | current@1 | turn NDCG@10 |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         *(
             f"| {r['weights']['method']} | {r['weights']['text']} | {r['weights']['vector']} | "
             f"{r['weights']['recency']} | {r['weights']['supersede']} | "
             f"{r['weights']['same'] if r['weights']['supersede'] else '—'} | "
+            f"{r['weights'].get('diversity', 0.0)} | "
             f"{_f(r['session recall@5'])} | "
             f"{_f(r['paraphrase session recall@5'])} | {_f(r['current@1'])} | "
             f"{_f(r['turn ndcg@10'])} |"

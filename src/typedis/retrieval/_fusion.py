@@ -20,9 +20,17 @@ least ``supersede`` times as much for this query — and then ranks just below i
 The word test keeps a paraphrase's answer, which shares no word with the question, from giving
 way to later chatter that is merely close to it in meaning.
 
+Last, **diversity** (maximal marginal relevance): the hits are chosen best first, each time
+the candidate whose score less ``diversity`` times its greatest cosine to a hit already chosen
+(its ``redundancy``) is highest, and that is its score. A repeat of a better hit (an
+assistant's stock reply, a fact said twice) gives way to the next distinct candidate instead
+of filling the list; a superseded candidate still ranks below what supersedes it. With the
+vector source searched, the records ``search`` reads are chosen this way too (``shortlist``),
+from the vectors its round trip brought up to date.
+
 A source or signal of weight 0 takes no part: its candidates are not fetched, and the ranking
 is the one the other sources give. The default weights are measured on the evaluation
-harness' tuning seed (``python -m typedis.eval``; ``benchmarks/results/retrieval.md``).
+harness' tuning seeds (``python -m typedis.eval``; ``benchmarks/results/retrieval.md``).
 """
 
 from __future__ import annotations
@@ -36,22 +44,27 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias, cast
 from .._errors import QueryError
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
     from .._model import Model
     from .._spec import ModelSpec
 
 Located: TypeAlias = tuple[str, str]  # (tag, record id), as in typedis._query._query
 Scored: TypeAlias = Sequence[tuple[Located, float]]
+Vector: TypeAlias = "Sequence[float] | npt.NDArray[np.floating[Any]]"
 Method: TypeAlias = Literal["minmax", "rrf"]
 """How a source's scores are normalised before they are weighted."""
 
-# Measured on the harness' tuning seed (seed 1; benchmarks/results/retrieval.md, "Choosing the
-# default weights"): of the grid, the weighting whose worst ratio to the three targets (session
-# recall@5 0.90, paraphrased 0.85, current value first 0.80) is best.
+# Measured on the harness' tuning seeds (1, 3, 4 and 5; benchmarks/results/retrieval.md,
+# "Choosing the default weights"): of the grid, the weighting whose worst ratio to the three
+# targets (session recall@5 0.90, paraphrased 0.85, current value first 0.80) is best.
 DEFAULT_TEXT = 0.1
 DEFAULT_VECTOR = 0.9
-DEFAULT_RECENCY = 0.1
+DEFAULT_RECENCY = 0.0
 DEFAULT_SUPERSEDE = 0.5
 DEFAULT_SAME = 0.3
+DEFAULT_DIVERSITY = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +84,8 @@ class SearchWeights:
             (``same`` similar, and both matching the query's words when text is searched)
             supersedes it: the earlier ranks just below (0: off; <= 1).
         same: the cosine from which two candidates' vectors speak of the same subject.
+        diversity: how much a candidate's greatest cosine to a better hit takes off its score
+            (maximal marginal relevance; 0: off). Needs the candidates' vectors.
         method: ``"minmax"`` (scores onto [0, 1]) or ``"rrf"`` (weighted reciprocal ranks).
         rrf_k: the constant c of ``(c + 1) / (c + rank)`` (``"rrf"`` only).
         depth: candidates taken from each source (at least ``k`` are taken).
@@ -92,13 +107,14 @@ class SearchWeights:
     confidence: float = 0.0
     supersede: float = DEFAULT_SUPERSEDE
     same: float = DEFAULT_SAME
+    diversity: float = DEFAULT_DIVERSITY
     method: Method = "minmax"
     rrf_k: int = 60
     depth: int = 50
     time_field: str | None = None
 
     def __post_init__(self) -> None:
-        for f in fields(self)[:7]:
+        for f in fields(self)[:8]:
             value: object = getattr(self, f.name)
             if (
                 isinstance(value, bool)
@@ -165,16 +181,16 @@ def fuse(
     vector: Scored | None,
     weights: SearchWeights,
     memory: Mapping[Located, Mapping[str, float]] | None = None,
-    vectors: Mapping[Located, Sequence[float]] | None = None,
-    keep: int | None = None,
+    vectors: Mapping[Located, Vector] | None = None,
+    among: Sequence[Located] | None = None,
 ) -> list[Fused]:
     """Every candidate of the weighted sources, best first (ties by id, then tag).
 
     ``text`` and ``vector`` are a source's candidates with their raw scores (None: not
     searched); ``memory`` the raw memory values of the candidates (``"recency"``: a timestamp,
     ``"decay"``: a value >= 0, ``"confidence"``: a value in [0, 1]), read from the records;
-    ``vectors`` the candidates' vectors, which supersession compares (with their timestamps).
-    With ``keep``, only the ``keep`` best by the sources' score go on to the memory signals
+    ``vectors`` the candidates' vectors, which supersession and diversity compare (a candidate
+    without one is similar to nothing). With ``among``, only those candidates are ranked
     (``shortlist()`` names them: the records ``search`` reads).
 
     Examples:
@@ -194,47 +210,69 @@ def fuse(
     for scored, weight in sources:
         for at, s in _normalised(scored, weights).items():
             pool[at] = pool.get(at, 0.0) + weight * s
-    if keep is not None:
-        pool = dict(sorted(pool.items(), key=lambda p: (-p[1], p[0][1], p[0][0]))[:keep])
+    if among is not None:
+        pool = {at: pool[at] for at in among if at in pool}
     signals = _signals(pool, memory or {}, weights)
     scores = {
         at: score + sum(w * signals[at].get(n, 0.0) for n, w in weights.memory)
         for at, score in pool.items()
     }
+    superseders: dict[Located, list[Located]] = {}
     if weights.supersede > 0 and vectors:
         times = {at: m["recency"] for at, m in (memory or {}).items() if "recency" in m}
         worded = set(raw_text) if text is not None and weights.text > 0 else None
-        for at, score in _superseded(scores, times, vectors, weights, worded).items():
+        for at, (score, by) in _superseded(scores, times, vectors, weights, worded).items():
             scores[at] = score
             signals[at]["superseded"] = 1.0
-    out = [Fused(at, scores[at], raw_text.get(at), raw_vector.get(at), signals[at]) for at in pool]
-    out.sort(key=lambda f: (-f.score, f.at[1], f.at[0]))
-    return out
+            superseders[at] = by
+    order = sorted(pool, key=lambda at: (-scores[at], at[1], at[0]))
+    if weights.diversity > 0 and vectors and len(order) > 1:
+        redundancy = _diversified(order, scores, vectors, weights.diversity, superseders)
+        for at, r in redundancy.items():
+            signals[at]["redundancy"] = r
+    return [
+        Fused(at, scores[at], raw_text.get(at), raw_vector.get(at), signals[at]) for at in order
+    ]
 
 
 def shortlist(
-    text: Scored | None, vector: Scored | None, weights: SearchWeights, k: int
-) -> tuple[int, list[Located]]:
-    """How many candidates go on to the memory signals for a search of ``k`` (``2 k``, at
-    least 20), and which: the best by the sources' fused score."""
-    keep = max(2 * k, 20)
-    return keep, [f.at for f in fuse(text, vector, _sources_only(weights), keep=keep)]
+    text: Scored | None,
+    vector: Scored | None,
+    weights: SearchWeights,
+    k: int,
+    vectors: Mapping[Located, Vector] | None = None,
+) -> list[Located]:
+    """The candidates whose records ``search`` reads for ``k`` hits: the best ``max(2 k, 20)``
+    by the sources' fused score, chosen with diversity when their ``vectors`` are known."""
+    sources_only = replace(weights, recency=0.0, decay=0.0, confidence=0.0, supersede=0.0)
+    return [f.at for f in fuse(text, vector, sources_only, vectors=vectors)[: max(2 * k, 20)]]
 
 
-def _sources_only(weights: SearchWeights) -> SearchWeights:
-    return replace(weights, recency=0.0, decay=0.0, confidence=0.0, supersede=0.0)
+def _units(
+    ats: Sequence[Located], vectors: Mapping[Located, Vector]
+) -> Any:  # an (n, d) float64 array: unit rows, zero rows for no vector or a zero vector
+    import numpy as np
+
+    width = max((len(v) for at in ats if (v := vectors.get(at)) is not None), default=0)
+    raw = np.zeros((len(ats), width))
+    for i, at in enumerate(ats):
+        v = vectors.get(at)
+        if v is not None and len(v) == width:
+            raw[i] = v
+    norms = np.linalg.norm(raw, axis=1, keepdims=True)
+    return raw / np.where(norms > 0, norms, 1.0)
 
 
 def _superseded(
     scores: Mapping[Located, float],
     times: Mapping[Located, float],
-    vectors: Mapping[Located, Sequence[float]],
+    vectors: Mapping[Located, Vector],
     weights: SearchWeights,
     worded: set[Located] | None = None,
-) -> dict[Located, float]:
-    """The new scores of the superseded candidates: each just below the lowest ranked of
-    those that supersede it (latest first, so a chain of updates ranks newest first). With
-    ``worded`` (the text source's candidates), only those take part, as superseded or
+) -> dict[Located, tuple[float, list[Located]]]:
+    """The superseded candidates: each one's new score, just below the lowest ranked of those
+    that supersede it (latest first, so a chain of updates ranks newest first), and those.
+    With ``worded`` (the text source's candidates), only those take part, as superseded or
     superseding."""
     import numpy as np
 
@@ -244,10 +282,8 @@ def _superseded(
     )
     if len(ats) < 2:
         return {}
-    raw = np.asarray([vectors[at] for at in ats], dtype=np.float64)
-    norms = np.linalg.norm(raw, axis=1, keepdims=True)
-    unit = raw / np.where(norms > 0, norms, 1.0)
-    directed = norms[:, 0] > 0  # a zero vector has no direction: similar to nothing
+    unit = _units(ats, vectors)
+    directed = unit.any(axis=1)  # a zero vector has no direction: similar to nothing
     base = np.asarray([scores[at] for at in ats])
     t = np.asarray([times[at] for at in ats])
     # by[i, j]: ats[j] supersedes ats[i] (later, same subject, scoring enough), all pairs in
@@ -260,12 +296,60 @@ def _superseded(
         & (base[None, :] >= weights.supersede * base[:, None])
     )
     final = base.copy()
-    out: dict[Located, float] = {}
+    out: dict[Located, tuple[float, list[Located]]] = {}
     for i in np.flatnonzero(by.any(axis=1)).tolist():  # ats[j] with by[i, j] have j < i
         below = float(final[by[i]].min()) - _BELOW
         if below < final[i]:
             final[i] = below
-            out[ats[i]] = below
+            out[ats[i]] = (below, [ats[j] for j in np.flatnonzero(by[i]).tolist()])
+    return out
+
+
+def _diversified(
+    order: list[Located],
+    scores: dict[Located, float],
+    vectors: Mapping[Located, Vector],
+    diversity: float,
+    superseders: Mapping[Located, Sequence[Located]],
+) -> dict[Located, float]:
+    """Maximal marginal relevance, in place: ``order`` becomes the greedy choice of the best
+    ``score - diversity * redundancy`` (a candidate's greatest cosine, if positive, to those
+    already chosen), which becomes its score; a superseded candidate waits for its
+    superseders. Returns the redundancy of each candidate that had one."""
+    import numpy as np
+
+    n = len(order)
+    unit = _units(order, vectors)
+    similar = np.clip(unit @ unit.T, 0.0, None)
+    base = np.asarray([scores[at] for at in order])
+    place = {at: i for i, at in enumerate(order)}
+    waiting = np.zeros(n, dtype=np.int64)  # superseders not yet chosen
+    unblocks: list[list[int]] = [[] for _ in range(n)]
+    for at, by in superseders.items():
+        waiting[place[at]] = len(by)
+        for b in by:
+            unblocks[place[b]].append(place[at])
+    redundancy = np.zeros(n)
+    left = np.ones(n, dtype=bool)
+    chosen: list[int] = []
+    out: dict[Located, float] = {}
+    last = math.inf
+    for _ in range(n):
+        value = np.where(left & (waiting == 0), base - diversity * redundancy, -np.inf)
+        j = int(np.argmax(value))  # the first best: ties keep the score, id, tag order
+        score = float(value[j])
+        if score > last:  # a superseded candidate freed: just below its superseder
+            score = last - _BELOW
+        last = score
+        if redundancy[j] > 0:
+            out[order[j]] = float(redundancy[j])
+        chosen.append(j)
+        left[j] = False
+        for i in unblocks[j]:
+            waiting[i] -= 1
+        scores[order[j]] = score
+        np.maximum(redundancy, similar[j], out=redundancy)
+    order[:] = [order[j] for j in chosen]
     return out
 
 

@@ -128,20 +128,29 @@ def hybrid(
     )
     text_found: list[tuple[Located, float]] | None = found[0] if use_text else None
     vector_found: list[tuple[Located, float]] | None = found[1] if use_vector else None
-    keep, pool = shortlist(text_found, vector_found, weights, k)
+    compared = weights.supersede > 0 or weights.diversity > 0
+    candidates = [at for at, _ in (text_found or [])] + [at for at, _ in (vector_found or [])]
+    pool = shortlist(
+        text_found,
+        vector_found,
+        weights,
+        k,
+        # the vector source's round trip made the cache exact: diversity can choose the reads
+        cached_vectors(spec, candidates) if use_vector and weights.diversity > 0 else None,
+    )
     if not pool:
         return []
     loaded = yield from _read(query, pool)
     records = {at: r for at, r in zip(pool, loaded, strict=True) if r is not None}
     memory = {at: record_memory(r, fields) for at, r in records.items()}
-    vectors = _vectors_of(spec, records, use_vector) if weights.supersede > 0 else None
+    vectors = _vectors_of(spec, records, use_vector) if compared else None
     fused = fuse(
         _live(text_found, records, pool),
         _live(vector_found, records, pool),
         weights,
         memory,
         vectors,
-        keep,
+        [at for at in pool if at in records],
     )[:k]
     return [
         Hit(records[f.at], f.score, text_score=f.text, vector_score=f.vector, signals=f.signals)
@@ -150,9 +159,9 @@ def hybrid(
 
 
 def _vectors_of(spec: ModelSpec, records: dict[Located, Any], cached: bool) -> dict[Located, Any]:
-    """The candidates' vectors (their Embedding field), which supersession compares: from the
-    vector cache when the vector source was searched (its round trip made the cache exact),
-    else from the records."""
+    """The candidates' vectors (their Embedding field), which supersession and diversity
+    compare: from the vector cache when the vector source was searched (its round trip made
+    the cache exact), else from the records."""
     vec = next((f.name for f in spec.fields.values() if f.kind == "embedding"), None)
     if vec is None:
         return {}
