@@ -244,8 +244,14 @@ def shortlist(
 ) -> list[Located]:
     """The candidates whose records ``search`` reads for ``k`` hits: the best ``max(2 k, 20)``
     by the sources' fused score, chosen with diversity when their ``vectors`` are known."""
-    sources_only = replace(weights, recency=0.0, decay=0.0, confidence=0.0, supersede=0.0)
-    return [f.at for f in fuse(text, vector, sources_only, vectors=vectors)[: max(2 * k, 20)]]
+    keep = max(2 * k, 20)
+    plain = replace(weights, recency=0.0, decay=0.0, confidence=0.0, supersede=0.0, diversity=0.0)
+    fused = fuse(text, vector, plain)
+    order = [f.at for f in fused]
+    if weights.diversity > 0 and vectors and len(order) > keep:
+        scores = {f.at: f.score for f in fused}
+        _diversified(order, scores, vectors, weights.diversity, {}, picks=keep)
+    return order[:keep]
 
 
 def _units(
@@ -253,12 +259,15 @@ def _units(
 ) -> Any:  # an (n, d) float64 array: unit rows, zero rows for no vector or a zero vector
     import numpy as np
 
-    width = max((len(v) for at in ats if (v := vectors.get(at)) is not None), default=0)
-    raw = np.zeros((len(ats), width))
-    for i, at in enumerate(ats):
-        v = vectors.get(at)
-        if v is not None and len(v) == width:
-            raw[i] = v
+    rows = [vectors.get(at) for at in ats]
+    width = max((len(v) for v in rows if v is not None), default=0)
+    if all(v is not None and len(v) == width for v in rows):
+        raw = np.asarray(rows, dtype=np.float64)  # one copy (the cache's rows: float32)
+    else:
+        raw = np.zeros((len(ats), width))
+        for i, v in enumerate(rows):
+            if v is not None and len(v) == width:
+                raw[i] = v
     norms = np.linalg.norm(raw, axis=1, keepdims=True)
     return raw / np.where(norms > 0, norms, 1.0)
 
@@ -311,11 +320,13 @@ def _diversified(
     vectors: Mapping[Located, Vector],
     diversity: float,
     superseders: Mapping[Located, Sequence[Located]],
+    picks: int | None = None,
 ) -> dict[Located, float]:
-    """Maximal marginal relevance, in place: ``order`` becomes the greedy choice of the best
-    ``score - diversity * redundancy`` (a candidate's greatest cosine, if positive, to those
-    already chosen), which becomes its score; a superseded candidate waits for its
-    superseders. Returns the redundancy of each candidate that had one."""
+    """Maximal marginal relevance, in place: ``order`` becomes the greedy choice (its first
+    ``picks``, or all) of the best ``score - diversity * redundancy`` (a candidate's greatest
+    cosine, if positive, to those already chosen), which becomes its score; a superseded
+    candidate waits for its superseders. Returns the redundancy of each chosen candidate that
+    had one."""
     import numpy as np
 
     n = len(order)
@@ -330,24 +341,25 @@ def _diversified(
         for b in by:
             unblocks[place[b]].append(place[at])
     redundancy = np.zeros(n)
-    left = np.ones(n, dtype=bool)
+    open_ = waiting == 0  # neither chosen nor waiting
     chosen: list[int] = []
     out: dict[Located, float] = {}
     last = math.inf
-    for _ in range(n):
-        value = np.where(left & (waiting == 0), base - diversity * redundancy, -np.inf)
+    for _ in range(n if picks is None else min(picks, n)):
+        value = np.where(open_, base - diversity * redundancy, -np.inf)
         j = int(np.argmax(value))  # the first best: ties keep the score, id, tag order
         score = float(value[j])
         if score > last:  # a superseded candidate freed: just below its superseder
             score = last - _BELOW
         last = score
+        scores[order[j]] = score
         if redundancy[j] > 0:
             out[order[j]] = float(redundancy[j])
         chosen.append(j)
-        left[j] = False
+        open_[j] = False
         for i in unblocks[j]:
             waiting[i] -= 1
-        scores[order[j]] = score
+            open_[i] = waiting[i] == 0
         np.maximum(redundancy, similar[j], out=redundancy)
     order[:] = [order[j] for j in chosen]
     return out

@@ -130,20 +130,15 @@ def hybrid(
     vector_found: list[tuple[Located, float]] | None = found[1] if use_vector else None
     compared = weights.supersede > 0 or weights.diversity > 0
     candidates = [at for at, _ in (text_found or [])] + [at for at, _ in (vector_found or [])]
-    pool = shortlist(
-        text_found,
-        vector_found,
-        weights,
-        k,
-        # the vector source's round trip made the cache exact: diversity can choose the reads
-        cached_vectors(spec, candidates) if use_vector and weights.diversity > 0 else None,
-    )
+    # the vector source's round trip made the cache exact: the candidates' vectors come from it
+    cached = cached_vectors(spec, candidates) if use_vector and compared else None
+    pool = shortlist(text_found, vector_found, weights, k, cached)
     if not pool:
         return []
     loaded = yield from _read(query, pool)
     records = {at: r for at, r in zip(pool, loaded, strict=True) if r is not None}
     memory = {at: record_memory(r, fields) for at, r in records.items()}
-    vectors = _vectors_of(spec, records, use_vector) if compared else None
+    vectors = cached if cached is not None or not compared else _vectors_of(spec, records)
     fused = fuse(
         _live(text_found, records, pool),
         _live(vector_found, records, pool),
@@ -158,15 +153,12 @@ def hybrid(
     ]
 
 
-def _vectors_of(spec: ModelSpec, records: dict[Located, Any], cached: bool) -> dict[Located, Any]:
-    """The candidates' vectors (their Embedding field), which supersession and diversity
-    compare: from the vector cache when the vector source was searched (its round trip made
-    the cache exact), else from the records."""
+def _vectors_of(spec: ModelSpec, records: dict[Located, Any]) -> dict[Located, Any]:
+    """The records' vectors (their Embedding field), which supersession and diversity compare
+    when the vector source was not searched (else the cache gives them)."""
     vec = next((f.name for f in spec.fields.values() if f.kind == "embedding"), None)
     if vec is None:
         return {}
-    if cached:
-        return dict(cached_vectors(spec, list(records)))
     return {at: v for at, r in records.items() if (v := getattr(r, vec)) is not None}
 
 

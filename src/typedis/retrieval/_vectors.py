@@ -413,13 +413,16 @@ def cached_vectors(spec: ModelSpec, located: Sequence[Located]) -> dict[Located,
     reading their vectors again."""
     index = spec.index_of("vector", embedding_field(spec).name)
     assert index is not None
+    by_tag: dict[str, list[str]] = {}
+    for tag, rid in dict.fromkeys(located):
+        by_tag.setdefault(tag, []).append(rid)
     out: dict[Located, Matrix] = {}
-    for at in located:
-        cache = _cache(at[0], index)
+    for tag, ids in by_tag.items():
+        cache = _cache(tag, index)
         with cache.lock:
-            row = cache.rows.get(at[1])
-            if row is not None:
-                out[at] = cache.matrix[row].copy()
+            held = [(rid, row) for rid in ids if (row := cache.rows.get(rid)) is not None]
+            block = cache.matrix[[row for _, row in held]]  # a copy, taken under the lock
+        out.update(((tag, rid), v) for (rid, _), v in zip(held, block, strict=True))
     return out
 
 
