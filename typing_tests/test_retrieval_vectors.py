@@ -14,6 +14,7 @@ from typedis.retrieval import (
     HashingEmbedder,
     Hit,
     LocalEmbedder,
+    SearchWeights,
     collect_garbage,
     configure,
 )
@@ -41,6 +42,10 @@ hits = Memo.query.filter(user="ann").search(vector=[0.1, 0.2], k=3)
 assert_type(hits, list[Hit[Memo]])
 assert_type(hits[0].vector_score, float | None)
 assert_type(Memo.query.filter(user="ann").search(vector="coffee"), list[Hit[Memo]])
+mix = SearchWeights(text=0.0, vector=1.0, diversity=0.5, method="rrf")
+assert_type(mix.diversity, float)
+fused = Memo.query.filter(user="ann").search(vector="coffee", k=5, weights=mix)
+assert_type(fused[0].signals["redundancy"], float)
 
 doc = Doc(id="1", text="a long text")
 assert_type(doc.text, Blob[str])
@@ -76,6 +81,8 @@ doc.data = "text"  # E: a Content[bytes] field takes bytes
 configure(embedder="local")  # E: not a provider
 Memo.query.search(vector=[0.1], k="3")  # E: k is an int
 collect_garbage(Doc, grace="1h")  # E: grace is a number of seconds
+SearchWeights(diversity="high")  # E: diversity is a number
+SearchWeights(method="bm25")  # E: min-max or rrf only
 
 
 class Required(Model):

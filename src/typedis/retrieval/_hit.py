@@ -21,7 +21,10 @@ class Hit(Generic[M]):
         score: the final score; hits come sorted by it, best first (ties by record id).
         text_score: its BM25 score, when the search had a text.
         vector_score: its cosine similarity, when the search had a vector.
-        signals: the memory and recency signals that went into ``score``, by name.
+        signals: what else went into a hybrid search's ``score``, by name: the memory and
+            recency signals (normalised), ``superseded`` (1 when a later hit superseded it)
+            and ``redundancy`` (its greatest cosine to a better hit, which ``diversity``
+            took off its score).
 
     Examples:
         >>> class Note(Model):
