@@ -625,6 +625,87 @@ def test_a_record_deleted_outside_typedis_is_not_a_hit(redis_client: redis.Redis
     assert [h.record.id for h in TxDoc.query.search("coffee", k=5)] == ["b"]
 
 
+def _delete_outside_typedis(client: redis.Redis, user: str, rids: Iterable[str]) -> None:
+    """DEL the record hashes (as a stray DEL or an eviction would): their postings stay."""
+    keys = [f"{{td:TxNote:{escape(user)}}}:r:{escape(user)}:{escape(rid)}" for rid in rids]
+    if keys:
+        client.delete(*keys)
+
+
+def _best(scores: Mapping[str, float], n: int) -> list[str]:
+    return [rid for rid, _ in sorted(scores.items(), key=lambda x: (-x[1], x[0]))[:n]]
+
+
+def test_records_deleted_outside_typedis_give_way_to_the_next_best(
+    redis_client: redis.Redis,
+) -> None:
+    """The best records' hashes deleted outside typedis: every search path (pruned,
+    exhaustive, a narrow filter, asearch, several partitions) still returns k stored records.
+    The statistics (N, df, the total length) count the deleted records until clean_indexes(),
+    and so does the reference: the whole corpus, scoring the stored records only."""
+    corpora: dict[str, dict[str, str | None]] = {
+        user: {
+            f"{i:02}": "coffee " * (1 + i % 4) + f"note {i}" + (" order" if i % 3 == 0 else "")
+            for i in range(24)
+        }
+        for user in ("ann", "bob")
+    }
+    for user, corpus in corpora.items():
+        TxNote.save_many(
+            [
+                TxNote(user=user, id=rid, body=b, kind="task" if int(rid) % 5 == 0 else "memo")
+                for rid, b in corpus.items()
+            ]
+        )
+    query = "coffee order"
+    gone = {"ann": _best(reference_scores(corpora["ann"], query), 6)}
+    gone["bob"] = _best(reference_scores(corpora["bob"], query), 2)
+    for user, rids in gone.items():
+        _delete_outside_typedis(redis_client, user, rids)
+    live = {u: [r for r in corpus if r not in gone[u]] for u, corpus in corpora.items()}
+    want = {u: reference_scores(corpora[u], query, live=live[u]) for u in corpora}
+    ann = TxNote.query.filter(user="ann")
+    for hits in (ann.search(query, k=5), asyncio.run(ann.asearch(query, k=5))):
+        assert_top(pairs(hits), want["ann"], 5)
+    for prune in (True, False):
+        found = _drive(text_candidates(ann, query, 5, prune=prune))
+        assert_top([(rid[4:], s) for (_, rid), s in found], want["ann"], 5)  # ids: ann:<id>
+    tasks = [rid for rid in live["ann"] if int(rid) % 5 == 0]  # a narrow filter: scored directly
+    narrow = reference_scores(corpora["ann"], query, live=tasks)
+    assert_top(pairs(ann.filter(kind="task").search(query, k=3)), narrow, 3)
+    merged = {(u, rid): s for u, scores in want.items() for rid, s in scores.items()}
+    spread = TxNote.query.across_partitions()
+    for hits in (spread.search(query, k=8), asyncio.run(spread.asearch(query, k=8))):
+        assert_top([((h.record.user, h.record.id), h.score) for h in hits], merged, 8)
+    assert TxNote.check_indexes()["text"] > 0  # the postings stay until clean_indexes()
+    assert TxNote.clean_indexes()["text"] > 0
+    assert sorted(h.record.id for h in ann.search(query, k=30)) == sorted(live["ann"])
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    corpus=st.lists(st.lists(zipf, max_size=30).map(" ".join), min_size=1, max_size=60),
+    query=st.lists(zipf, min_size=1, max_size=4).map(" ".join),
+    k=st.integers(1, 12),
+    deleted=st.integers(0, 15),
+)
+def test_pruned_scoring_walks_past_records_deleted_outside_typedis(
+    redis_client: redis.Redis, corpus: list[str], query: str, k: int, deleted: int
+) -> None:
+    redis_client.flushdb()
+    TxNote.save_many([TxNote(user="u", id=f"{i:03}", body=b) for i, b in enumerate(corpus)])
+    texts: dict[str, str | None] = {f"{i:03}": b for i, b in enumerate(corpus)}
+    gone = _best(reference_scores(texts, query), deleted)  # the best: they would take the slots
+    _delete_outside_typedis(redis_client, "u", gone)
+    want = reference_scores(texts, query, live=[rid for rid in texts if rid not in gone])
+    q = TxNote.query.filter(user="u")
+    for prune in (True, False):
+        found = _drive(text_candidates(q, query, k, prune=prune))
+        assert_top([(rid[2:], s) for (_, rid), s in found], want, k)  # ids: u:<id>
+
+
 # ---- the term keys checked before any write ------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ reload).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import struct
 import threading
@@ -315,6 +316,43 @@ def test_check_clean_and_rebuild_cover_the_kind(redis_client: redis.Redis) -> No
     Vec.rebuild_indexes()
     assert Vec.check_indexes()["total"] == 0
     assert len(search(Vec.query.filter(user="a"), [1.0, 0, 0, 0], 5)) == 3
+
+
+def test_clean_indexes_takes_a_deleted_records_vector_out_of_every_cache(
+    redis_client: redis.Redis,
+) -> None:
+    """A record hash deleted outside typedis: clean_indexes() removes its id as a delete does
+    (a version and a tombstone, in its call), so a warm cache brought up to date drops it, and
+    so does another process's cache (a copy of this one as of before the clean)."""
+    rng = np.random.default_rng(11)
+    Vec.save_many([Vec(user="a", id=str(i), vec=rng.normal(size=4).tolist()) for i in range(9)])
+    query, q = Vec.query.filter(user="a"), [1.0, 0.5, -0.5, 0.0]
+    gone = search(query, q, 3)[0][0]  # the best: the cache holds it
+    cache = _CACHES[("{td:Vec:a}", "v:vec")]
+    other = dataclasses.replace(
+        cache,
+        ids=list(cache.ids),
+        rows=dict(cache.rows),
+        free=list(cache.free),
+        matrix=cache.matrix.copy(),
+        lock=threading.Lock(),
+    )
+    version = redis_client.zscore("{td:Vec:a}:v:vec:n", "v")
+    assert version is not None
+    redis_client.delete(f"{{td:Vec:a}}:r:{gone}")
+    assert Vec.check_indexes()["vector"] == 1
+    assert Vec.clean_indexes()["vector"] == 1
+    assert redis_client.zscore("{td:Vec:a}:v:vec:n", "v") == version + 1
+    assert redis_client.zscore("{td:Vec:a}:v:vec:d", gone) == version + 1  # its tombstone
+    assert Vec.check_indexes()["total"] == 0
+    for held in (cache, other):
+        _CACHES[("{td:Vec:a}", "v:vec")] = held
+        found = search(query, q, 3)
+        assert gone not in held.rows and gone not in [rid for rid, _ in found]
+        same(found, brute(query, q, 3))
+    Vec.rebuild_indexes()  # re-adds every vector: a version each, and the caches follow
+    assert redis_client.zscore("{td:Vec:a}:v:vec:n", "v") == version + 9
+    same(search(query, q, 3), brute(query, q, 3))
 
 
 def test_vector_candidates_and_the_async_driver() -> None:

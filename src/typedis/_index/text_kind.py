@@ -19,6 +19,8 @@ mix with another's), ``<tag>:x:<field>`` then:
 ``check_indexes()`` recounts all of it from the records; ``clean_indexes()`` removes the
 entries of records that are gone but not their share of the total length, which
 ``check_indexes()`` keeps reporting (deleting such a record through typedis removes both).
+Until then a search skips the postings of a record whose hash is gone and walks on to k
+stored records.
 """
 
 from __future__ import annotations

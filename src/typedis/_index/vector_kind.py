@@ -5,10 +5,12 @@ Key ``<tag>:v:<field>``: a sorted set of the ids of the records holding a vector
 the version of their last change. Companions: ``:d``, the ids whose vector went (a delete, an
 expiry sweep, a move, a None), scored by the version of that change, the oldest dropped beyond
 ``TOMBSTONES``; ``:n``, the partition's counters: member ``v`` its version (bumped by every
-change of a vector, in the write's own script), ``e`` its epoch (the server's time in
-microseconds when the key was made: a cache of an earlier life of the key is never taken for
-this one) and ``f`` its floor (a cache older than it reloads whole). Clients keep the vectors
-of a partition and bring them up to date with ``typedis.retrieval``'s sync call.
+change of a vector, in the write's own script, and by the repairs: ``clean_indexes()`` removes
+a stale id as a delete does, ``rebuild_indexes()`` re-adds an id as a save does), ``e`` its
+epoch (the server's time in microseconds when the key was made: a cache of an earlier life of
+the key is never taken for this one) and ``f`` its floor (a cache older than it reloads
+whole). Clients keep the vectors of a partition and bring them up to date with
+``typedis.retrieval``'s sync call.
 """
 
 from __future__ import annotations

@@ -32,6 +32,10 @@
 --                                     record id (values v): the change log records it
 --   journal = true                    it logs writes rather than indexing values (the change
 --                                     log): rebuild_indexes() (lua/reindex.lua) skips it
+--   clean(tag, ix, id)                remove record id's stale entry from the index's own key
+--                                     (clean_indexes(), lua/clean.lua, which checks the keys
+--                                     keys() names first) where a plain removal would not do
+--                                     (the vector kind records it for caches)
 -- Kinds may also evaluate query nodes (lua/query.lua): NODES[op] = function(node, key, scratch)
 -- returning the key of a set or sorted set of ids; key(suffix) names a key of the query's tag,
 -- scratch() a new empty scratch key. And orders: ORDERS[name] = function(order, found,

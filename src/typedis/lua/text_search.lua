@@ -8,7 +8,8 @@
 -- most. A posting of impact s weighs at most bound(s) at the current average length A:
 -- s when A <= ref, else (k1 + 1) / (1 + (ref / A) ((k1 + 1) / s - 1)) (docs/retrieval.md).
 -- Each new id is tested against the query's filters and scored whole (its length and its
--- impact in every query term's list, ZMSCORE for the batch). Reading stops when the k-th
+-- impact in every query term's list, ZMSCORE for the batch); one whose record hash is gone
+-- (deleted outside typedis, its postings left) is no hit. Reading stops when the k-th
 -- score beats the sum over the lists of idf * bound(next unread impact): no unread id can
 -- enter the top k. A filter admitting fewer ids than a quarter of the postings is listed
 -- first (the query function) and its ids scored directly.
@@ -128,12 +129,15 @@ if #lists > 0 then admits, admitted = test_of(req.where) end
 local expkey, now = tag .. ':exp', now_ms()
 local expiring = #lists > 0 and redis.call('ZCOUNT', expkey, '-inf', now) > 0
 
--- The top k, best first (ties by id).
+-- The top k, best first (ties by id). An id whose record hash is gone (deleted outside
+-- typedis, its postings left until clean_indexes()) is tested only when it would enter, and
+-- never does: the k-th score, and so the stopping bound, counts stored records only.
 local top = {}
 local function better(x, y) return x[2] > y[2] or (x[2] == y[2] and x[1] < y[1]) end
 local function offer(id, s)
   local entry = {id, s}
   if #top >= k and not better(entry, top[#top]) then return end
+  if redis.call('EXISTS', record_key(tag, id)) == 0 then return end
   local at = #top + 1
   while at > 1 and better(entry, top[at - 1]) do at = at - 1 end
   table.insert(top, at, entry)

@@ -136,8 +136,8 @@ def text_hits(
     query: Query[M], text: str, k: int, *, prune: bool = True
 ) -> Steps[list[tuple[M, float]]]:
     """The ``k`` best records of the query for ``text`` with their BM25 scores, read in the
-    same call as the scoring (a record whose hash was deleted outside typedis, its postings
-    left behind, is skipped)."""
+    same call as the scoring (which passes over a record whose hash was deleted outside
+    typedis, its postings left behind, for the next best)."""
     best, rows = yield from _ranked(query, text, k, read=True, prune=prune)
     read = _store.reader(query.model)
     return [

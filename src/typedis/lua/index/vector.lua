@@ -50,6 +50,7 @@ KINDS.vector = {
     if v[ix.fields[1]] then vector_put(tag, ix, id) end
   end,
   remove = function(tag, ix, id) vector_drop(tag, ix, id) end,
+  clean = vector_drop, -- a stale id goes as a delete's does: caches drop it
   move = function(tag, ix, id, old, new)
     local f = ix.fields[1]
     if new[f] == nil then
