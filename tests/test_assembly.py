@@ -172,6 +172,21 @@ def test_pull_comes_before_push_without_duplicates() -> None:
     assert result.proactive == ()  # a cue-blind pull already holds what would surface
 
 
+def test_records_that_render_the_same_text_appear_once() -> None:
+    # the same memory stored three times: the prompt gets it once, at its best rank
+    for i, (body, w) in enumerate([("likes tea", 3.0), ("likes tea", 2.0), ("likes tea", 1.5)]):
+        ANote(user="ann", id=f"n{i}", body=body, weight=w).save()
+    ANote(user="ann", id="n3", body="hates coffee", weight=1.0).save()
+    bodies = ContextAssembler(ANote, {ANote.weight: 1.0}, fields=["body"])
+    result = bodies.assemble(partition_filters=ANN)
+    assert ids(result.records) == ["n0", "n3"]
+    assert result.formatted.count("likes tea") == 1
+    assert (result.push_count, result.total_candidates) == (2, 4)
+    # rendered with their ids, the records differ: each is its own item
+    whole = ContextAssembler(ANote, {ANote.weight: 1.0})
+    assert ids(whole.assemble(partition_filters=ANN).records) == ["n0", "n1", "n2", "n3"]
+
+
 # ---- the budget -----------------------------------------------------------------------------
 
 TEXT = st.lists(

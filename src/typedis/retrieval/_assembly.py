@@ -12,8 +12,9 @@ few round trips as the model allows and returns an ``AssemblyResult``:
 - **push**: records whose composite score reaches ``surfacing_threshold``, whatever the cues
   (the memory that surfaces by itself), sent in the first round trip.
 
-Then pull before push, duplicates dropped, at most ``max_items``, the token budget (a record
-that does not fit is skipped and the next one tried), and the output format.
+Then pull before push, duplicates dropped (the same record twice; a record that renders to
+the text of one before it, whose slot is not refilled), at most ``max_items``, the token
+budget (a record that does not fit is skipped and the next one tried), and the output format.
 
 Examples:
     >>> from typedis import Key, Model, Sorted
@@ -479,8 +480,15 @@ class ContextAssembler(Generic[M]):
         merged: dict[str, tuple[_Ranked[M], bool]] = {}
         for s, pulled in [*((s, True) for s in pull.found), *((s, False) for s in pushed)]:
             merged.setdefault(s.rid, (s, pulled))
-        chosen = list(merged.values())[: self.max_items]
-        slices = [_slice(s.record, self._fields, self.output_format) for s, _ in chosen]
+        chosen: list[tuple[_Ranked[M], bool]] = []
+        slices: list[str] = []
+        for s, pulled in merged.values():
+            if len(chosen) == self.max_items:
+                break
+            part = _slice(s.record, self._fields, self.output_format)
+            if part not in slices:  # the same text twice tells the prompt nothing more
+                chosen.append((s, pulled))
+                slices.append(part)
         kept, formatted = self._fit(slices)
         selected = [chosen[i] for i in kept]
         records = tuple(s.record for s, _ in selected)
