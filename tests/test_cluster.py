@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any
@@ -26,13 +26,16 @@ from redis.exceptions import (
     AskError,
     ClusterDownError,
     MovedError,
+    NoPermissionError,
     RedisClusterException,
     SlotNotCoveredError,
     TryAgainError,
 )
 
 import typedis
+from _acl import connected_as
 from _cluster import Cluster
+from _util import dumped
 from typedis import (
     Connection,
     Indexed,
@@ -40,6 +43,7 @@ from typedis import (
     KeyMutationError,
     Model,
     OutcomeUnknown,
+    PermissionDenied,
     ServerRefused,
     ServerUnavailable,
     Sorted,
@@ -257,6 +261,61 @@ def test_a_node_that_lost_its_functions_gets_them_back(
 
     assert len(asyncio.run(reads())) == 15
     assert ClShop.check_indexes().total == 0
+
+
+def _dumped(cluster: Cluster) -> dict[Any, Any]:
+    """Every key of every primary with its DUMP (``_util.dumped``)."""
+    found: dict[Any, Any] = {}
+    for node in cluster.primaries():
+        with node.client() as client:
+            found.update(dumped(client))
+    return found
+
+
+def test_a_batch_whose_user_may_not_load_the_libraries_says_who_installs_them(
+    cluster: Cluster, nodes: RedisCluster
+) -> None:
+    """No primary holds the library and the ACL user may not load it: the loads that a batch
+    (a query over partitions on every primary) sends each node before its pipeline are
+    refused, and the error says who installs the libraries, as a single call's (a save's)
+    does; sync and asyncio. Nothing is written."""
+    ClVisit.save_many([ClVisit(city=c, id="v", score=1) for c in CITIES])
+    user, password = "cl-no-load", "cl-no-load-s3cret"
+    rules = ("reset", "on", f">{password}", "~*", "&*", "+@all", "-function|load")
+    for node in cluster.live():
+        with node.client() as client:
+            client.execute_command("ACL", "SETUSER", user, *rules)
+            if client.info("replication")["role"] == "master":
+                client.execute_command("FUNCTION", "FLUSH")
+    before = _dumped(cluster)
+    query = ClVisit.query.across_partitions()
+    changed = [ClVisit(city=c, id="v", score=2) for c in CITIES]
+
+    async def refused(call: Callable[[], Awaitable[object]]) -> PermissionDenied:
+        try:
+            with pytest.raises(PermissionDenied) as caught:
+                await call()
+            return caught.value
+        finally:
+            await typedis.get_connection().aclose()
+
+    errors: list[PermissionDenied] = []
+    try:
+        with connected_as(cluster.url, user, password):
+            for call in (query.count, query.all, lambda: ClVisit.save_many(changed)):
+                with pytest.raises(PermissionDenied) as caught:
+                    call()
+                errors.append(caught.value)
+            for acall in (query.acount, query.aall, lambda: ClVisit.asave_many(changed)):
+                errors.append(asyncio.run(refused(acall)))
+    finally:
+        for node in cluster.live():
+            with node.client() as client:
+                client.execute_command("ACL", "DELUSER", user)
+    for error in errors:
+        assert "typedis.install_functions(Model, ...)" in str(error)
+        assert isinstance(error.__cause__, NoPermissionError)
+    assert _dumped(cluster) == before
 
 
 def test_async_calls_on_the_cluster(nodes: RedisCluster) -> None:
