@@ -318,6 +318,32 @@ def test_a_batch_whose_user_may_not_load_the_libraries_says_who_installs_them(
     assert _dumped(cluster) == before
 
 
+def test_a_full_cluster_reads_a_batch_by_script_when_the_library_cannot_be_loaded(
+    cluster: Cluster, nodes: RedisCluster
+) -> None:
+    """Out of memory, no primary holds the library: each node refuses its load, and the
+    batch's read-only calls run their code as a script instead (as on one server)."""
+    ClVisit.save_many([ClVisit(city=c, id="v", score=1) for c in CITIES])
+    primaries = cluster.primaries()
+    for node in primaries:
+        node.client().execute_command("FUNCTION", "FLUSH")
+        node.client().config_set("maxmemory", 1)
+    query = ClVisit.query.across_partitions()
+
+    async def aall() -> list[ClVisit]:
+        try:
+            return await query.aall()
+        finally:
+            await typedis.get_connection().aclose()
+
+    try:
+        assert query.count() == len(CITIES)
+        assert sorted(v.city for v in asyncio.run(aall())) == sorted(CITIES)
+    finally:
+        for node in primaries:
+            node.client().config_set("maxmemory", 0)
+
+
 def test_async_calls_on_the_cluster(nodes: RedisCluster) -> None:
     async def main() -> tuple[ClShop, int, int]:
         try:
