@@ -49,6 +49,7 @@ from typedis import (
     Sorted,
     Unique,
     UniqueViolation,
+    _connection,
     _lua,
     _maintenance,
     _scripts,
@@ -82,7 +83,7 @@ def nodes(cluster: Cluster) -> Iterator[RedisCluster]:
     raw.flushdb()
     _maintenance.forget_registrations()
     yield raw
-    raw.close()
+    _connection.close_client(raw)
     conn.close()
 
 
@@ -108,6 +109,25 @@ def test_connect_detects_the_cluster(cluster: Cluster, nodes: RedisCluster) -> N
     assert isinstance(single.writer, redis.Redis)
     single.close()
     detected.close()
+
+
+def test_close_closes_the_connections_to_every_node(cluster: Cluster, nodes: RedisCluster) -> None:
+    """redis-py's ``close()`` of a cluster client leaves its nodes' connections open (until
+    collected); ``Connection.close()`` closes them."""
+
+    def connected() -> int:
+        return sum(int(n.client().info("clients")["connected_clients"]) for n in cluster.live())
+
+    before = connected()
+    conn = typedis.connect(cluster.url, cluster=True)
+    ClVisit.save_many([ClVisit(city=c, id="v") for c in CITIES])  # writes on every primary
+    assert ClVisit.query.across_partitions().count() == len(CITIES)
+    assert connected() > before
+    conn.close()
+    deadline = time.monotonic() + 5
+    while connected() != before and time.monotonic() < deadline:  # the nodes see them close
+        time.sleep(0.01)
+    assert connected() == before
 
 
 def test_a_server_that_cannot_be_reached_is_asked_again() -> None:
