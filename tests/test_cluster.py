@@ -287,8 +287,7 @@ def _dumped(cluster: Cluster) -> dict[Any, Any]:
     """Every key of every primary with its DUMP (``_util.dumped``)."""
     found: dict[Any, Any] = {}
     for node in cluster.primaries():
-        with node.client() as client:
-            found.update(dumped(client))
+        found.update(dumped(node.client()))
     return found
 
 
@@ -303,10 +302,10 @@ def test_a_batch_whose_user_may_not_load_the_libraries_says_who_installs_them(
     user, password = "cl-no-load", "cl-no-load-s3cret"
     rules = ("reset", "on", f">{password}", "~*", "&*", "+@all", "-function|load")
     for node in cluster.live():
-        with node.client() as client:
-            client.execute_command("ACL", "SETUSER", user, *rules)
-            if client.info("replication")["role"] == "master":
-                client.execute_command("FUNCTION", "FLUSH")
+        client = node.client()
+        client.execute_command("ACL", "SETUSER", user, *rules)
+        if client.info("replication")["role"] == "master":
+            client.execute_command("FUNCTION", "FLUSH")
     before = _dumped(cluster)
     query = ClVisit.query.across_partitions()
     changed = [ClVisit(city=c, id="v", score=2) for c in CITIES]
@@ -330,8 +329,7 @@ def test_a_batch_whose_user_may_not_load_the_libraries_says_who_installs_them(
                 errors.append(asyncio.run(refused(acall)))
     finally:
         for node in cluster.live():
-            with node.client() as client:
-                client.execute_command("ACL", "DELUSER", user)
+            node.client().execute_command("ACL", "DELUSER", user)
     for error in errors:
         assert "typedis.install_functions(Model, ...)" in str(error)
         assert isinstance(error.__cause__, NoPermissionError)
@@ -578,8 +576,7 @@ def _stat(cluster: Cluster, name: str) -> int:
     """A command's calls (INFO commandstats) summed over every primary."""
     total = 0
     for node in cluster.primaries():
-        with node.client() as client:
-            stats: dict[str, Any] = client.info("commandstats")  # pyright: ignore[reportUnknownMemberType]
+        stats: dict[str, Any] = node.client().info("commandstats")  # pyright: ignore[reportUnknownMemberType]
         total += int(stats.get(f"cmdstat_{name}", {}).get("calls", 0))
     return total
 

@@ -384,15 +384,14 @@ def test_a_loading_server_says_nothing_was_applied(own_client: redis.Redis, tmp_
     slow = ["--key-load-delay", "100", "--loading-process-events-interval-bytes", "1024"]
     server = subprocess.Popen([str(get_binary_path()), *options, *slow], stdout=subprocess.DEVNULL)
     try:
-        probe = redis.Redis(unix_socket_path=str(sock), retry=Retry(NoBackoff(), 0))
-        while True:  # until the server listens (it answers LOADING from then on)
-            try:
-                probe.ping()
-            except redis.BusyLoadingError:
-                break
-            except redis.ConnectionError:
-                continue
-        probe.close()
+        with redis.Redis(unix_socket_path=str(sock), retry=Retry(NoBackoff(), 0)) as probe:
+            while True:  # until the server listens (it answers LOADING from then on)
+                try:
+                    probe.ping()
+                except redis.BusyLoadingError:
+                    break
+                except redis.ConnectionError:
+                    continue
         connect(f"unix://{sock}?db=0")
         assert_nothing_sent(redis.BusyLoadingError, "loading its data")
     finally:
@@ -462,20 +461,20 @@ def test_a_lost_write_is_still_outcome_unknown(own_server: str, own_client: redi
 
 @pytest.mark.parametrize("policy", ["allkeys-lru", "volatile-ttl"])
 def test_a_policy_that_evicts_keys_is_warned_of_once(
-    own_server: str, own_client: redis.Redis, policy: str
+    own_server: str, own_client: redis.Redis, policy: str, reconnect: Callable[..., Connection]
 ) -> None:
     own_client.config_set("maxmemory-policy", policy)
-    connect(own_server)
+    reconnect(own_server)
     with pytest.warns(EvictionWarning, match=f"maxmemory-policy is {policy}.*noeviction"):
         ConnShop(name="a", cuisine="Thai").save()
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # once per connection
         assert ConnShop.load("a").name == "a"
         check_connection()
-    connect(own_server)
+    reconnect(own_server)
     with pytest.warns(EvictionWarning):
         asyncio.run(_closing(ConnShop.aload("a")))
-    connect(own_server)
+    reconnect(own_server)
     with pytest.warns(EvictionWarning):
         check_connection()
 
