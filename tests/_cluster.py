@@ -51,13 +51,17 @@ class Node:
     bus_port: int
     directory: Path
     process: subprocess.Popen[bytes] | None = None
+    _client: redis.Redis | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
+        """The node's raw client: one, kept until `kill()` closes it (do not close it)."""
+        if self._client is None:
+            self._client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
+        return self._client
 
     def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -85,6 +89,9 @@ class Node:
         return bool(self.client().ping())
 
     def kill(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(10)

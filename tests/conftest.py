@@ -103,7 +103,7 @@ def redis_client(conn: Connection) -> Iterator[Client]:
     else:
         client = redis.Redis.from_url(conn.url, socket_timeout=10)  # pyright: ignore[reportUnknownMemberType]
     yield client
-    client.close()
+    _connection.close_client(client)
 
 
 @pytest.fixture(scope="session")
@@ -116,11 +116,15 @@ def cluster() -> Cluster:
 @pytest.fixture(autouse=True)
 def _empty_database(conn: Connection, redis_client: Client) -> Iterator[None]:
     """FLUSHDB before each test (the partitions' registries too: each is registered again);
-    afterwards, restore the default connection if a test moved it."""
+    afterwards, if a test moved the default connection, close the one it left and restore the
+    session's (a test that connects more than once closes the others: ``reconnect``)."""
     redis_client.flushdb()
     _maintenance.forget_registrations()
     yield
+    left = _connection._default  # pyright: ignore[reportPrivateUsage]
     _connection._default = conn  # pyright: ignore[reportPrivateUsage]
+    if left is not None and left is not conn:
+        left.close()
 
 
 @pytest.fixture(scope="session")

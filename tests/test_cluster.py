@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any
@@ -26,13 +26,16 @@ from redis.exceptions import (
     AskError,
     ClusterDownError,
     MovedError,
+    NoPermissionError,
     RedisClusterException,
     SlotNotCoveredError,
     TryAgainError,
 )
 
 import typedis
+from _acl import connected_as
 from _cluster import Cluster
+from _util import dumped
 from typedis import (
     Connection,
     Indexed,
@@ -40,11 +43,13 @@ from typedis import (
     KeyMutationError,
     Model,
     OutcomeUnknown,
+    PermissionDenied,
     ServerRefused,
     ServerUnavailable,
     Sorted,
     Unique,
     UniqueViolation,
+    _connection,
     _lua,
     _maintenance,
     _scripts,
@@ -78,7 +83,7 @@ def nodes(cluster: Cluster) -> Iterator[RedisCluster]:
     raw.flushdb()
     _maintenance.forget_registrations()
     yield raw
-    raw.close()
+    _connection.close_client(raw)
     conn.close()
 
 
@@ -104,6 +109,25 @@ def test_connect_detects_the_cluster(cluster: Cluster, nodes: RedisCluster) -> N
     assert isinstance(single.writer, redis.Redis)
     single.close()
     detected.close()
+
+
+def test_close_closes_the_connections_to_every_node(cluster: Cluster, nodes: RedisCluster) -> None:
+    """redis-py's ``close()`` of a cluster client leaves its nodes' connections open (until
+    collected); ``Connection.close()`` closes them."""
+
+    def connected() -> int:
+        return sum(int(n.client().info("clients")["connected_clients"]) for n in cluster.live())
+
+    before = connected()
+    conn = typedis.connect(cluster.url, cluster=True)
+    ClVisit.save_many([ClVisit(city=c, id="v") for c in CITIES])  # writes on every primary
+    assert ClVisit.query.across_partitions().count() == len(CITIES)
+    assert connected() > before
+    conn.close()
+    deadline = time.monotonic() + 5
+    while connected() != before and time.monotonic() < deadline:  # the nodes see them close
+        time.sleep(0.01)
+    assert connected() == before
 
 
 def test_a_server_that_cannot_be_reached_is_asked_again() -> None:
@@ -257,6 +281,85 @@ def test_a_node_that_lost_its_functions_gets_them_back(
 
     assert len(asyncio.run(reads())) == 15
     assert ClShop.check_indexes().total == 0
+
+
+def _dumped(cluster: Cluster) -> dict[Any, Any]:
+    """Every key of every primary with its DUMP (``_util.dumped``)."""
+    found: dict[Any, Any] = {}
+    for node in cluster.primaries():
+        found.update(dumped(node.client()))
+    return found
+
+
+def test_a_batch_whose_user_may_not_load_the_libraries_says_who_installs_them(
+    cluster: Cluster, nodes: RedisCluster
+) -> None:
+    """No primary holds the library and the ACL user may not load it: the loads that a batch
+    (a query over partitions on every primary) sends each node before its pipeline are
+    refused, and the error says who installs the libraries, as a single call's (a save's)
+    does; sync and asyncio. Nothing is written."""
+    ClVisit.save_many([ClVisit(city=c, id="v", score=1) for c in CITIES])
+    user, password = "cl-no-load", "cl-no-load-s3cret"
+    rules = ("reset", "on", f">{password}", "~*", "&*", "+@all", "-function|load")
+    for node in cluster.live():
+        client = node.client()
+        client.execute_command("ACL", "SETUSER", user, *rules)
+        if client.info("replication")["role"] == "master":
+            client.execute_command("FUNCTION", "FLUSH")
+    before = _dumped(cluster)
+    query = ClVisit.query.across_partitions()
+    changed = [ClVisit(city=c, id="v", score=2) for c in CITIES]
+
+    async def refused(call: Callable[[], Awaitable[object]]) -> PermissionDenied:
+        try:
+            with pytest.raises(PermissionDenied) as caught:
+                await call()
+            return caught.value
+        finally:
+            await typedis.get_connection().aclose()
+
+    errors: list[PermissionDenied] = []
+    try:
+        with connected_as(cluster.url, user, password):
+            for call in (query.count, query.all, lambda: ClVisit.save_many(changed)):
+                with pytest.raises(PermissionDenied) as caught:
+                    call()
+                errors.append(caught.value)
+            for acall in (query.acount, query.aall, lambda: ClVisit.asave_many(changed)):
+                errors.append(asyncio.run(refused(acall)))
+    finally:
+        for node in cluster.live():
+            node.client().execute_command("ACL", "DELUSER", user)
+    for error in errors:
+        assert "typedis.install_functions(Model, ...)" in str(error)
+        assert isinstance(error.__cause__, NoPermissionError)
+    assert _dumped(cluster) == before
+
+
+def test_a_full_cluster_reads_a_batch_by_script_when_the_library_cannot_be_loaded(
+    cluster: Cluster, nodes: RedisCluster
+) -> None:
+    """Out of memory, no primary holds the library: each node refuses its load, and the
+    batch's read-only calls run their code as a script instead (as on one server)."""
+    ClVisit.save_many([ClVisit(city=c, id="v", score=1) for c in CITIES])
+    primaries = cluster.primaries()
+    for node in primaries:
+        node.client().execute_command("FUNCTION", "FLUSH")
+        node.client().config_set("maxmemory", 1)
+    query = ClVisit.query.across_partitions()
+
+    async def aall() -> list[ClVisit]:
+        try:
+            return await query.aall()
+        finally:
+            await typedis.get_connection().aclose()
+
+    try:
+        assert query.count() == len(CITIES)
+        assert sorted(v.city for v in asyncio.run(aall())) == sorted(CITIES)
+    finally:
+        for node in primaries:
+            node.client().config_set("maxmemory", 0)
 
 
 def test_async_calls_on_the_cluster(nodes: RedisCluster) -> None:
@@ -473,8 +576,7 @@ def _stat(cluster: Cluster, name: str) -> int:
     """A command's calls (INFO commandstats) summed over every primary."""
     total = 0
     for node in cluster.primaries():
-        with node.client() as client:
-            stats: dict[str, Any] = client.info("commandstats")  # pyright: ignore[reportUnknownMemberType]
+        stats: dict[str, Any] = node.client().info("commandstats")  # pyright: ignore[reportUnknownMemberType]
         total += int(stats.get(f"cmdstat_{name}", {}).get("calls", 0))
     return total
 

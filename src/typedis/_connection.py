@@ -215,7 +215,7 @@ class Connection:
     def close(self) -> None:
         """Close the sync clients' connections (they reconnect if used again)."""
         for client in self._sync or self._single_clients or ():
-            client.close()
+            close_client(client)
         if self._cluster:  # a closed cluster client is done: new ones are made on next use
             with self._sync_lock:
                 self._sync = None
@@ -349,6 +349,17 @@ class Connection:
             return pool_cls.from_url(self.url, **options)  # pyright: ignore[reportUnknownMemberType]
         except ValueError as error:
             raise ConfigError(f"connect({self.redacted_url!r}): {error}") from error
+
+
+def close_client(client: Client) -> None:
+    """Close a sync client's connections: of a cluster client, its nodes' too (redis-py's
+    ``close()`` leaves the pools that ``from_url`` made for the nodes open until collected)."""
+    if isinstance(client, RedisCluster):
+        cluster: Any = client  # redis-py leaves the cluster client's methods unannotated
+        for node in cluster.get_nodes():
+            if node.redis_connection is not None:
+                node.redis_connection.connection_pool.disconnect()
+    client.close()
 
 
 def _retry(retry_cls: type[Retry | AsyncRetry], write: bool) -> Retry | AsyncRetry:

@@ -13,8 +13,9 @@ On a cluster the same calls go through redis-py's cluster clients: a call's keys
 tag, so one slot and one node. A MOVED, ASK or TRYAGAIN reply means the node ran nothing: reads
 follow them (redis-py does), writes follow MOVED only (``_on_slot_node`` says why); a missing
 library is loaded on the node that owns the call's slot (once per node in a batch), then the
-call is sent again. A batch is one pipeline per node, the nodes' sent together (sync and
-asyncio); a pipeline of writes never re-sends a command whose reply was lost (``send_pipeline``).
+call is sent again; a load the node refuses is the error of each call that needed it, as on one
+server. A batch is one pipeline per node, the nodes' sent together (sync and asyncio); a
+pipeline of writes never re-sends a command whose reply was lost (``send_pipeline``).
 
 Every redis-py error becomes a ``TypedisError`` here (``typed``), the redis-py error chained:
 an error reply is ``ServerRefused`` (``ServerFull`` out of memory, ``PermissionDenied`` for an
@@ -466,31 +467,60 @@ async def _asend(client: AsyncClient, cmd: Command, write: bool) -> Any:
     raise moved
 
 
-def _load(client: Client, loads: Loads, done: set[tuple[Command, str]]) -> None:
-    """Send the libraries' ``FUNCTION LOAD``s where ``_targets`` says."""
-    for load, node in _targets(client, loads, done):
-        if node is None:
-            command(client, *load)
-        else:
-            cast(Any, client).execute_command(*load, target_nodes=node)
+def _load(client: Client, loads: Loads, replies: dict[tuple[Command, str], Any]) -> list[Any]:
+    """Send the ``FUNCTION LOAD``s of a batch, each library once per node (``replies``: those
+    sent, by load and node name): each load's reply, or the redis-py error it met."""
+    where = _where(client, loads)
+    for at, node in dict(where).items():
+        if at not in replies:
+            try:
+                replies[at] = _load_on(client, at[0], node)
+            except Failure as error:
+                replies[at] = error
+    return [replies[at] for at, _ in where]
 
 
-def _targets(
-    client: Client | AsyncClient, loads: Loads, done: set[tuple[Command, str]]
-) -> list[tuple[Command, Any]]:
-    """Where to send each ``FUNCTION LOAD`` of ``loads`` (a library, the keys of a call that
-    lacks it): on a cluster, the primary owning the keys' slot, once per node (``done`` lists
-    the loads sent, by node); on one server, the server (``None``)."""
-    targets: list[tuple[Command, Any]] = []
+async def _aload(
+    client: AsyncClient, loads: Loads, replies: dict[tuple[Command, str], Any]
+) -> list[Any]:
+    """``_load`` on an asyncio client: the loads of several nodes sent concurrently."""
+    where = _where(client, loads)
+    unsent = {at: node for at, node in where if at not in replies}
+    sent = await asyncio.gather(
+        *(_load_on(client, load, node) for (load, _), node in unsent.items()),
+        return_exceptions=True,
+    )
+    for at, reply in zip(unsent, sent, strict=True):
+        if isinstance(reply, BaseException) and not isinstance(reply, Failure):
+            raise reply
+        replies[at] = reply
+    return [replies[at] for at, _ in where]
+
+
+def _where(client: Client | AsyncClient, loads: Loads) -> list[tuple[tuple[Command, str], Any]]:
+    """Where each load of ``loads`` (a library, the keys of a call that lacks it) goes, as
+    ``((load, node name), node)``: on a cluster, the primary owning the keys' slot; on one
+    server, or without keys, the client's server (``""``, ``None``)."""
+    where: list[tuple[tuple[Command, str], Any]] = []
     for load, keys in loads:
-        if not (isinstance(client, RedisCluster | AsyncRedisCluster) and keys):
-            targets.append((load, None))
-            continue
-        node: Any = cast(Any, client).get_node_from_key(keys[0])
-        if (load, node.name) not in done:
-            done.add((load, node.name))
-            targets.append((load, node))
-    return targets
+        node = _node(client, keys)
+        where.append(((load, "" if node is None else str(node.name)), node))
+    return where
+
+
+def _node(client: Client | AsyncClient, keys: Sequence[str]) -> Any:
+    """The cluster primary owning the slot of ``keys``; ``None`` (the client's server) on one
+    server or without keys."""
+    if isinstance(client, RedisCluster | AsyncRedisCluster) and keys:
+        return cast(Any, client).get_node_from_key(keys[0])
+    return None
+
+
+def _load_on(client: Client | AsyncClient, load: Command, node: Any) -> Any:
+    """Send ``load`` to ``node`` (``_node``); of an asyncio client: the awaitable."""
+    if node is None:
+        return command(client, *load)
+    return cast(Any, client).execute_command(*load, target_nodes=node)
 
 
 async def _asend_pipeline(client: AsyncClient, commands: Sequence[Command], *, write: bool) -> Any:
@@ -532,18 +562,6 @@ async def _asend_pipeline(client: AsyncClient, commands: Sequence[Command], *, w
     return replies
 
 
-async def _aload(client: AsyncClient, loads: Loads, done: set[tuple[Command, str]]) -> None:
-    """``_load`` on an asyncio client: the loads of several nodes sent concurrently."""
-    await asyncio.gather(
-        *(
-            cast(Awaitable[Any], command(client, *load))
-            if node is None
-            else cast(Any, client).execute_command(*load, target_nodes=node)
-            for load, node in _targets(client, loads, done)
-        )
-    )
-
-
 def run(call: Call[R]) -> R:
     """Execute a call on the default connection's sync clients."""
     conn = get_connection()
@@ -557,7 +575,7 @@ def run(call: Call[R]) -> R:
             try:
                 for load in attempt[:-1]:
                     sent = load
-                    _load(client, [(load, call.keys)], set())
+                    _load_on(client, load, _node(client, call.keys))
                 sent = attempt[-1]
                 reply = _send(client, sent, call.write)
                 break
@@ -590,7 +608,7 @@ async def arun(call: Call[R]) -> R:
             try:
                 for load in attempt[:-1]:
                     sent = load
-                    await _aload(client, [(load, call.keys)], set())
+                    await _load_on(client, load, _node(client, call.keys))
                 sent = attempt[-1]
                 reply = await _asend(client, sent, call.write)
                 break
@@ -623,12 +641,12 @@ def run_many(calls: Sequence[Call[R]]) -> list[R]:
     client = conn.writer if write else conn.client
     steps = _pipelined(calls, isinstance(client, RedisCluster))
     loads, queued = next(steps)
-    loaded_on: set[tuple[Command, str]] = set()  # on a cluster: libraries loaded, by node
+    loaded_on: dict[tuple[Command, str], Any] = {}  # on a cluster: loads' replies, by node
     while True:
         results: list[Any] | RedisFailure
         try:
-            _load(client, loads, loaded_on)
-            results = send_pipeline(client, queued, write=write)
+            loaded = _load(client, loads, loaded_on)
+            results = loaded + send_pipeline(client, queued, write=write)
         except Failure as error:
             results = error
         try:
@@ -658,12 +676,12 @@ async def arun_many(calls: Sequence[Call[R]]) -> list[R]:
     client = conn.awriter if write else conn.aclient
     steps = _pipelined(calls, isinstance(client, AsyncRedisCluster))
     loads, queued = next(steps)
-    loaded_on: set[tuple[Command, str]] = set()  # on a cluster: libraries loaded, by node
+    loaded_on: dict[tuple[Command, str], Any] = {}  # on a cluster: loads' replies, by node
     while True:
         results: list[Any] | RedisFailure
         try:
-            await _aload(client, loads, loaded_on)
-            results = await _asend_pipeline(client, queued, write=write)
+            loaded = await _aload(client, loads, loaded_on)
+            results = loaded + await _asend_pipeline(client, queued, write=write)
         except Failure as error:
             results = error
         except asyncio.CancelledError as cancelled:
@@ -693,25 +711,27 @@ def _pipelined(
     calls: Sequence[Call[Any]], cluster: bool
 ) -> Generator[tuple[Loads, list[Command]], list[Any] | RedisFailure, list[Any]]:
     """The pipelines that send ``calls`` (each attempt of the calls still pending): yields the
-    commands of one pipeline (on a cluster, with the libraries to load on the nodes of their
-    calls' slots first), is sent their results (or the error sending them raised); returns
-    each call's reply, or its ``TypedisError``. ``run_many`` and ``arun_many`` send them."""
+    commands of one pipeline (on a cluster, with the libraries to load first on the nodes of
+    their calls' slots), is sent the replies of those loads then of the pipeline (or the error
+    sending the pipeline raised); returns each call's reply, or its ``TypedisError``.
+    ``run_many`` and ``arun_many`` send them."""
     write = any(c.write for c in calls)
     plans = [c.attempts() for c in calls]
     replies: list[Any] = [None] * len(calls)
     pending = list(range(len(calls)))
     step = 0
-    loads: list[tuple[Command, Sequence[str]]] = []  # on a cluster: loaded by the sender
     while pending:
+        attempts = [plans[i][step] for i in pending]
+        loads: Loads = []  # on a cluster: loaded by the sender, their replies first
         queued: list[Command] = []
-        loaded: dict[Command, int] = {}  # a library is loaded once per pipeline
-        sent: list[list[tuple[Command, int]]] = []  # each pending call's commands
-        n = 0
-        for i in pending:
-            *setup, final = plans[i][step]
+        loaded: dict[Command, int] = {}  # on one server: a library is loaded once per pipeline
+        sent: list[list[tuple[Command, int]]] = []  # each pending call's commands, by reply
+        n = sum(len(attempt) - 1 for attempt in attempts) if cluster else 0
+        for i, (*setup, final) in zip(pending, attempts, strict=True):
             mine: list[tuple[Command, int]] = []
             for cmd in setup:
                 if cluster:  # a library is loaded on the node of the call's slot, first
+                    mine.append((cmd, len(loads)))
                     loads.append((cmd, calls[i].keys))
                     continue
                 if cmd not in loaded:
@@ -723,7 +743,6 @@ def _pipelined(
             n += 1
             sent.append(mine)
         results = yield loads, queued
-        loads = []
         if isinstance(results, Failure):
             raise typed(results, calls[pending[0]].what, write=write) from results
         retry: list[int] = []
