@@ -40,26 +40,16 @@ def _grid() -> list[SearchWeights]:
     shapes = itertools.product((0.1, 0.2, 0.3), (0.0, 0.1, 0.2), supersession, (0.0, 0.5, 1.0, 1.5))
     for text, recency, (supersede, same), diversity in shapes:
         out.append(
-            SearchWeights(
-                text=text,
-                vector=round(1 - text, 2),
-                recency=recency,
-                supersede=supersede,
-                same=same,
-                diversity=diversity,
-            )
+            _split(text, recency=recency, supersede=supersede, same=same, diversity=diversity)
         )
     for text, recency, diversity in itertools.product((0.1, 0.2, 0.3), (0.0, 0.1), (0.0, 1.0)):
-        out.append(
-            SearchWeights(
-                text=text,
-                vector=round(1 - text, 2),
-                recency=recency,
-                diversity=diversity,
-                method="rrf",
-            )
-        )
+        out.append(_split(text, recency=recency, diversity=diversity, method="rrf"))
     return out
+
+
+def _split(text: float, **rest: Any) -> SearchWeights:
+    """Weights giving ``text`` to the text source and the rest of 1 to the vector source."""
+    return SearchWeights(text=text, vector=round(1 - text, 2), **rest)
 
 
 def _described(w: SearchWeights) -> dict[str, Any]:
