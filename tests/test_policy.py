@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -248,3 +250,19 @@ def test_async_q_value_twins() -> None:
     td = asyncio.run(main())
     assert td == 0.95 * 1.0 - 0.2
     assert PolicyEntry.load("agent-1", p.id).q_value == pytest.approx(0.2 + 0.1 * td)
+
+
+def test_the_policy_models_are_registered_once_the_recipe_is_used() -> None:
+    # a fresh interpreter: importing typedis registers none of the library's own models
+    code = (
+        "import typedis, typedis.memory as m\n"
+        "assert typedis.models() == (), typedis.models()\n"
+        "assert m.PolicyEntry.__name__ == 'PolicyEntry'\n"
+        "print(' '.join(r.name for r in typedis.models()))\n"
+        "try:\n    m.NoSuchName\nexcept AttributeError as e:\n    print(e)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.splitlines() == [
+        "memory.PolicyEntry memory.PolicyOutcome",
+        "module 'typedis.memory' has no attribute 'NoSuchName'",
+    ]

@@ -7,6 +7,8 @@ kind with ``typedis._index.register``, a server-side model operation with
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .._defaults import Defaults
 from .._index.bloom_kind import Fingerprint, FingerprintRef, words
 from .._index.cooccurrence_kind import CoOccurrence, CoOccurrenceRef
@@ -108,19 +110,6 @@ from ._observation import (
     on_read,
     on_surfaced,
     pending_proposal,
-)
-from ._policy import (
-    PolicyEntry,
-    PolicyOutcome,
-    acrystallization_handler,
-    ainitialize_q_value,
-    aupdate_q_value,
-    compute_fingerprint,
-    crystallization_handler,
-    initialize_q_value,
-    temporal_discovery_handler,
-    update_q_value,
-    wilson_lower_bound,
 )
 from ._protocol import RedisFactStore, RedisMemory, SyncRedisFactStore, SyncRedisMemory
 from ._records import (
@@ -285,3 +274,44 @@ __all__ = [
     "wilson_lower_bound",
     "words",
 ]
+
+if TYPE_CHECKING:
+    from ._policy import (
+        PolicyEntry,
+        PolicyOutcome,
+        acrystallization_handler,
+        ainitialize_q_value,
+        aupdate_q_value,
+        compute_fingerprint,
+        crystallization_handler,
+        initialize_q_value,
+        temporal_discovery_handler,
+        update_q_value,
+        wilson_lower_bound,
+    )
+
+# The PolicyCache recipe defines two models: it is imported, and they registered, when one of
+# its names is first used, so that an application without it does not see them in models().
+_POLICY = frozenset(
+    {
+        "PolicyEntry",
+        "PolicyOutcome",
+        "acrystallization_handler",
+        "ainitialize_q_value",
+        "aupdate_q_value",
+        "compute_fingerprint",
+        "crystallization_handler",
+        "initialize_q_value",
+        "temporal_discovery_handler",
+        "update_q_value",
+        "wilson_lower_bound",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _POLICY:
+        from . import _policy
+
+        return getattr(_policy, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
