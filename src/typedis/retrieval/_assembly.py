@@ -179,6 +179,11 @@ class _Pull(Generic[M]):
 class ContextAssembler(Generic[M]):
     """Assembles the records of one model into prompt context: pull path, push path, budget.
 
+    The pull path searches the cues with each source the model has (BM25 over its ``Text``
+    field; the nearest vectors to the cues embedded by its ``Embedding`` field's provider, a
+    paraphrase found by meaning), their candidates fetched together in one round trip; with
+    neither it is blind to the cues (the composite alone).
+
     Args:
         model: the model whose records are assembled.
         score_weights: field references to weights, as ``composite_score`` takes them
