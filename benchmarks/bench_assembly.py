@@ -13,12 +13,19 @@ the tenants, ``--queries`` times each:
 - ``assemble``: ``assemble("w40 w700")``: the search pull path with co-occurrence, the push
   path, a 2,000-token budget (three round trips: search with the push path, propagation, the
   boosted composite of the candidates);
-- ``assemble+quality``: the same with ``assess_quality=True``.
+- ``assemble+quality``: the same with ``assess_quality=True``;
+- with ``--vectors``, ``assemble+vectors``: ``assemble("w40 w700")`` on a twin model whose
+  records (the same ones) also have an ``Embedding`` of their text (``HashingEmbedder(384)``:
+  deterministic and cheap, matching shared words, not meanings; it prices the vector source,
+  not its quality): the cues embedded, their 50 nearest fetched in the search's round trip,
+  the union ranked (the same round trips as ``assemble``); and ``vectors, weight 0``: the same
+  model with ``vector_weight=0`` (BM25 alone), so the vector source's own cost shows.
 
 The contenders take turns, call by call, so a load that drifts weighs on all of them alike.
 It prints each median (p50) in ms, its ratio to ``composite`` and the round trips.
 
-Run: ``.venv/bin/python benchmarks/bench_assembly.py [--n 20000] [--tenants 3] [--queries 50]``
+Run: ``.venv/bin/python benchmarks/bench_assembly.py [--n 20000] [--tenants 3] [--queries 50]
+[--vectors]``
 (``REDIS_URL=redis://127.0.0.1:6379/11`` for Redis 7.0).
 """
 
@@ -28,6 +35,7 @@ import argparse
 import random
 import statistics
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -35,7 +43,7 @@ from _common import median_ms, setup
 
 from typedis import Confidence, Key, Model, Sorted, field
 from typedis.memory import Associations, composite_score, link
-from typedis.retrieval import ContextAssembler, Text
+from typedis.retrieval import ContextAssembler, Embedding, HashingEmbedder, NotSemanticWarning, Text
 
 CHUNK = 5_000
 VOCABULARY = [f"w{i}" for i in range(5_000)]
@@ -43,7 +51,7 @@ ZIPF = [1 / (rank + 1) for rank in range(len(VOCABULARY))]  # word frequencies a
 CUES = "w40 w700"  # a common word and a rarer one
 
 
-class BenchMemory(Model, partition="tenant"):
+class BenchBase(Model, partition="tenant", abstract=True):
     tenant: Key[str]
     id: Key[str]
     text: Text[str] = field(default="")
@@ -52,11 +60,19 @@ class BenchMemory(Model, partition="tenant"):
     related: Associations = field(default=None)
 
 
-def fill(tenant: str, n: int, rng: random.Random) -> None:
+class BenchMemory(BenchBase):
+    pass
+
+
+class BenchVectorMemory(BenchBase):
+    vec: Embedding = field(default=None, source="text", provider=HashingEmbedder(384))
+
+
+def fill(model: type[BenchBase], tenant: str, n: int, rng: random.Random) -> None:
     for start in range(0, n, CHUNK):
-        BenchMemory.save_many(
+        model.save_many(
             [
-                BenchMemory(
+                model(
                     tenant=tenant,
                     id=f"m{i:06d}",
                     text=" ".join(rng.choices(VOCABULARY, ZIPF, k=12)),
@@ -67,12 +83,10 @@ def fill(tenant: str, n: int, rng: random.Random) -> None:
             ]
         )
     # edges from the records most likely to be candidates (and some others) to two others each
-    top = composite_score(
-        BenchMemory.query.filter(tenant=tenant), {BenchMemory.importance: 1.0}, limit=200
-    )
+    top = composite_score(model.query.filter(tenant=tenant), {model.importance: 1.0}, limit=200)
     for record, _ in top:
         for other in rng.sample(range(n), 2):
-            link(BenchMemory.related, record, BenchMemory(tenant=tenant, id=f"m{other:06d}"))
+            link(model.related, record, model(tenant=tenant, id=f"m{other:06d}"))
 
 
 def main() -> None:
@@ -80,20 +94,30 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20_000, help="records per tenant")
     parser.add_argument("--tenants", type=int, default=3, help="tenants (partitions)")
     parser.add_argument("--queries", type=int, default=50, help="calls per contender")
+    parser.add_argument(
+        "--vectors", action="store_true", help="also time assemble() with a vector source"
+    )
     parser.add_argument("--force", action="store_true", help="run on a database holding keys")
     args = parser.parse_args()
     _, raw = setup(args.force)
     raw.flushdb()
-    rng = random.Random(7)
+    warnings.simplefilter("ignore", NotSemanticWarning)  # said above: it prices, not judges
     tenants = [f"t{i}" for i in range(args.tenants)]
+    models: list[type[BenchBase]] = (
+        [BenchMemory, BenchVectorMemory] if args.vectors else [BenchMemory]
+    )
     began = time.perf_counter()
-    for tenant in tenants:
-        fill(tenant, args.n, rng)
+    for model in models:
+        rng = random.Random(7)  # the same records in each model
+        for tenant in tenants:
+            fill(model, tenant, args.n, rng)
     print(
         f"{args.tenants} tenants x {args.n:,} records filled in {time.perf_counter() - began:.0f} s"
     )
     weights = {BenchMemory.importance: 0.6, BenchMemory.certainty: 0.4}
     assembler = ContextAssembler(BenchMemory, weights, max_items=10, max_tokens=2000)
+    vector_weights = {BenchVectorMemory.importance: 0.6, BenchVectorMemory.certainty: 0.4}
+    semantic = ContextAssembler(BenchVectorMemory, vector_weights, max_items=10, max_tokens=2000)
     turn = iter(range(10**9))
 
     def tenant() -> dict[str, Any]:
@@ -104,9 +128,11 @@ def main() -> None:
 
     trips: dict[str, int] = {}
 
-    def assembly(name: str, cues: str | None, quality: bool) -> Callable[[], None]:
+    def assembly(
+        name: str, cues: str | None, quality: bool, by: ContextAssembler[Any] = assembler
+    ) -> Callable[[], None]:
         def run() -> None:
-            result = assembler.assemble(cues, partition_filters=tenant(), assess_quality=quality)
+            result = by.assemble(cues, partition_filters=tenant(), assess_quality=quality)
             assert result.records and all(
                 r.tenant == result.records[0].tenant for r in result.records
             )
@@ -124,6 +150,12 @@ def main() -> None:
         "assemble": assembly("assemble", CUES, False),
         "assemble+quality": assembly("assemble+quality", CUES, True),
     }
+    if args.vectors:
+        contenders["assemble+vectors"] = assembly("assemble+vectors", CUES, False, semantic)
+        bm25 = ContextAssembler(
+            BenchVectorMemory, vector_weights, max_items=10, max_tokens=2000, vector_weight=0.0
+        )
+        contenders["vectors, weight 0"] = assembly("vectors, weight 0", CUES, False, bm25)
     for run in contenders.values():  # warm up
         median_ms(run, 3)
     # interleaved: each round times every contender once, so load drifts hit them alike

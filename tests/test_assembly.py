@@ -26,6 +26,7 @@ from typedis.memory import Associations, Fingerprinted, composite_score, link
 from typedis.retrieval import (
     AdaptiveAssembler,
     ContextAssembler,
+    Embedding,
     RetrievalQuality,
     Text,
     approximate_tokens,
@@ -67,12 +68,13 @@ def test_the_documented_defaults() -> None:
         0.5,
         2,
     )
-    assert (a.output_format, a.token_counter, a.text_weight, a.cooccurrence_weight) == (
-        "structured",
-        approximate_tokens,
-        1.0,
-        1.0,
-    )
+    assert (
+        a.output_format,
+        a.token_counter,
+        a.text_weight,
+        a.vector_weight,
+        a.cooccurrence_weight,
+    ) == ("structured", approximate_tokens, 1.0, 1.0, 1.0)
     adaptive = AdaptiveAssembler(a)
     assert (adaptive.window_size, adaptive.weight_perturbation) == (20, 0.05)
     assert (WEIGHT_FLOOR, WEIGHT_CEILING) == (0.05, 0.9)
@@ -496,6 +498,8 @@ def test_weights_stay_within_the_floor_and_ceiling() -> None:
         ({"fields": ["nope"]}, "fields"),
         ({"fields": "body"}, "fields"),
         ({"text_weight": -1.0}, "text_weight"),
+        ({"vector_weight": math.inf}, "vector_weight"),
+        ({"vector_weight": -0.5}, "vector_weight"),
         ({"cooccurrence_weight": math.nan}, "cooccurrence_weight"),
     ],
 )
@@ -630,3 +634,204 @@ def test_search_never_mixes_tenants(
         assert all(r.user == user for r in result.records)
         mine = {f"n{i}" for i, (u, *_) in enumerate(rows) if u == user}
         assert set(ids(result.records)) <= mine
+
+
+# ---- the pull path by vectors ---------------------------------------------------------------
+
+DRINK = "my usual morning drink is green tea"
+PARAPHRASE = "which beverage do I have after I wake up"
+BOTH = {"drink": PARAPHRASE, "where": "green tea cupboard"}
+
+
+CHOSEN = {
+    DRINK: [1.0, 0.0, 0.0],
+    "the quarterly plan is due friday": [0.0, 1.0, 0.0],
+    "green tea leaves in the cupboard": [0.6, 0.8, 0.0],
+    "a note": [-1.0, 0.0, 0.0],
+    PARAPHRASE: [0.9, 0.1, 0.0],
+    " ".join(BOTH.values()): [0.8, 0.6, 0.0],
+}
+
+
+class Meanings:
+    """A provider (user code, not a stand-in for the server) giving the sentences of ``CHOSEN``
+    their vectors, and any other text one made from its length."""
+
+    dimension = 3
+
+    def embed(self, texts: Any) -> list[list[float]]:
+        return [CHOSEN.get(t, [1.0, float(len(t) % 5), 0.5]) for t in texts]
+
+    async def aembed(self, texts: Any) -> list[list[float]]:
+        return self.embed(texts)
+
+
+class SNote(Model, partition="user"):
+    user: Key[str]
+    id: Key[str]
+    body: Text[str] = field(default="")
+    weight: Sorted[float] = field(default=0.0)
+    related: Associations = field(default=None)
+    vec: Embedding = field(default=None, source="body", provider=Meanings())
+
+
+class VNote(Model, partition="user"):
+    user: Key[str]
+    id: Key[str]
+    body: str = ""
+    weight: Sorted[float] = field(default=0.0)
+    vec: Embedding = field(default=None, source="body", provider=Meanings())
+
+
+def drinks(model: Any) -> None:
+    for i, (body, w) in enumerate(
+        [
+            (DRINK, 0.1),
+            ("the quarterly plan is due friday", 0.2),
+            ("green tea leaves in the cupboard", 0.0),
+            ("a note", 0.3),
+        ]
+    ):
+        model(user="ann", id=f"t{i + 1}", body=body, weight=w).save()
+    model(user="bob", id="b1", body=DRINK, weight=9.0).save()
+
+
+@pytest.mark.parametrize("model", [SNote, VNote])
+def test_a_paraphrase_is_found_by_the_vector_source_alone(model: Any) -> None:
+    drinks(model)
+    semantic = ContextAssembler(model, {model.weight: 1.0}, max_items=1)
+    result = semantic.assemble(PARAPHRASE, partition_filters=ANN)
+    assert ids(result.records) == ["t1"]  # cosine 0.99: no word in common
+    assert result.pull_count == 1
+    blind = ContextAssembler(model, {model.weight: 1.0}, max_items=1, vector_weight=0.0)
+    result = blind.assemble(PARAPHRASE, partition_filters=ANN)
+    assert "t1" not in ids(result.records)  # BM25 finds nothing; without Text: the composite
+    q = semantic.assess(PARAPHRASE, partition_filters=ANN, probe_limit=1)
+    assert q.score_distribution == pytest.approx((0.1,))  # t1's composite, its boost taken off
+
+
+def test_vector_pull_scores_are_composite_plus_both_normalised_sources() -> None:
+    drinks(SNote)
+    text = " ".join(BOTH.values())
+    bm25 = {h.record.id: h.score for h in SNote.query.filter(user="ann").search(text, k=10)}
+    assert set(bm25) == {"t1", "t3"}
+    cue = [0.8, 0.6, 0.0]
+    cosine = {
+        f"t{i + 1}": sum(a * b for a, b in zip(cue, v, strict=True))
+        for i, v in enumerate([CHOSEN[DRINK], [0.0, 1.0, 0.0], [0.6, 0.8, 0.0], [-1.0, 0.0, 0.0]])
+    }
+    weights = {"t1": 0.1, "t2": 0.2, "t3": 0.0, "t4": 0.3}
+    want = {
+        rid: weights[rid]
+        + 0.5 * bm25.get(rid, 0.0) / max(bm25.values())
+        + 2.0 * max(cosine[rid], 0.0) / max(cosine.values())
+        for rid in weights
+    }
+    assert want["t4"] == pytest.approx(0.3)  # a negative cosine counts as 0
+    assembler = ContextAssembler(
+        SNote, {SNote.weight: 1.0}, propagation_depth=0, text_weight=0.5, vector_weight=2.0
+    )
+    result = assembler.assemble(BOTH, partition_filters=ANN, assess_quality=True)
+    got = dict(zip(ids(result.records), result.scores, strict=True))
+    assert got == pytest.approx(want)
+    assert ids(result.records) == sorted(want, key=lambda rid: -want[rid])
+    assert (result.total_candidates, result.proactive) == (4, ())
+    assert result.quality is not None
+    assert result.quality.score_distribution == pytest.approx([weights[r] for r in got])
+
+
+def test_the_vector_source_costs_no_round_trip() -> None:
+    drinks(SNote)
+    tea = SNote.query.get(user="ann", id="t1")
+    plan = SNote.query.get(user="ann", id="t2")
+    link(SNote.related, tea, plan)
+    for depth, trips in ((0, 2), (2, 3)):  # sources + push; (propagate;) the composite
+        both = ContextAssembler(SNote, {SNote.weight: 1.0}, propagation_depth=depth)
+        text_only = ContextAssembler(
+            SNote, {SNote.weight: 1.0}, propagation_depth=depth, vector_weight=0.0
+        )
+        for cues in (BOTH, "green tea"):
+            assert text_only.assemble(cues, partition_filters=ANN).round_trips == trips
+            assert both.assemble(cues, partition_filters=ANN).round_trips == trips
+            quality = both.assemble(cues, partition_filters=ANN, assess_quality=True)
+            assert quality.round_trips == trips
+    vector_only = ContextAssembler(VNote, {VNote.weight: 1.0})
+    drinks(VNote)
+    assert vector_only.assemble(PARAPHRASE, partition_filters=ANN).round_trips == 2
+
+
+def test_the_async_twins_agree_with_the_vector_source() -> None:
+    drinks(SNote)
+    assembler = ContextAssembler(SNote, {SNote.weight: 1.0}, max_items=3)
+    for cues in (BOTH, PARAPHRASE):
+        sync = assembler.assemble(cues, partition_filters=ANN, assess_quality=True)
+        got = asyncio.run(assembler.aassemble(cues, partition_filters=ANN, assess_quality=True))
+        assert got == sync
+        assert asyncio.run(assembler.aassess(cues, partition_filters=ANN)) == assembler.assess(
+            cues, partition_filters=ANN
+        )
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(["ann", "bob", "cy"]),
+            st.sampled_from([*CHOSEN, "tea", "dog cup"]),
+            st.sampled_from([-1.0, 0.2, 0.9]),
+        ),
+        max_size=12,
+    ),
+    cue=st.sampled_from([PARAPHRASE, "tea", "plan friday"]),
+    vector_only=st.booleans(),
+)
+def test_the_vector_source_never_mixes_tenants(
+    redis_client: Any, rows: list[tuple[str, str, float]], cue: str, vector_only: bool
+) -> None:
+    redis_client.flushdb()
+    model: Any = VNote if vector_only else SNote
+    for i, (user, body, w) in enumerate(rows):
+        model(user=user, id=f"n{i}", body=body, weight=w).save()
+    assembler = ContextAssembler(model, {model.weight: 1.0}, max_items=3)
+    for user in ("ann", "bob", "cy"):
+        result = assembler.assemble(cue, partition_filters={"user": user}, assess_quality=True)
+        mine = {f"n{i}" for i, (u, *_) in enumerate(rows) if u == user}
+        assert set(ids(result.records)) <= mine
+        assert result.total_candidates <= len(mine)
+        q = assembler.assess(cue, partition_filters={"user": user})
+        assert len(q.score_distribution) <= len(mine)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    bodies=st.lists(TEXT, max_size=8),
+    max_tokens=st.integers(0, 400),
+    output_format=st.sampled_from(["structured", "xml", "natural"]),
+    counter=st.sampled_from(range(len(COUNTERS))),
+)
+def test_the_budget_holds_with_the_vector_source(
+    redis_client: Any, bodies: list[str], max_tokens: int, output_format: Any, counter: int
+) -> None:
+    redis_client.flushdb()
+    for i, body in enumerate(bodies):
+        VNote(user="ann", id=f"v{i}", body=body, weight=1.0 + i).save()
+    count = COUNTERS[counter]
+    assembler = ContextAssembler(
+        VNote,
+        {VNote.weight: 1.0},
+        max_tokens=max_tokens,
+        output_format=output_format,
+        token_counter=count,
+    )
+    result = assembler.assemble(PARAPHRASE, partition_filters=ANN)
+    assert count(result.formatted) <= max(max_tokens, count(""))
+    assert result.token_count == count(result.formatted)
+    well_formed(result.formatted, output_format, len(result.records))

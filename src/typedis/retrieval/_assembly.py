@@ -3,12 +3,14 @@
 ``ContextAssembler(Model, weights).assemble(cues, partition_filters=...)`` runs two paths in as
 few round trips as the model allows and returns an ``AssemblyResult``:
 
-- **pull** (when cues are given): the cues' text is searched (``text_candidates``, BM25, when
-  the model has a ``Text`` field; otherwise the pull path ranks by the composite alone, blind to
-  the cues); co-occurrence spreads from the best candidates (``propagate``); one composite call
-  restricted to the candidates and the records reached ranks them by the score weights plus the
-  search score (normalised by the best one, times ``text_weight``) plus the propagation scores
-  (times ``cooccurrence_weight``), and reads them.
+- **pull** (when cues are given): the cues' text is searched by each source the model has,
+  in one round trip: BM25 (``text_candidates``) over its ``Text`` field, and the nearest
+  vectors (``vector_candidates``, cosine) to the text embedded by its ``Embedding`` field's
+  provider; a model with neither ranks by the composite alone, blind to the cues.
+  Co-occurrence spreads from the best candidates (``propagate``); one composite call
+  restricted to the candidates and the records reached ranks them by the score weights plus
+  each source's score (normalised by its best one, times ``text_weight`` or ``vector_weight``)
+  plus the propagation scores (times ``cooccurrence_weight``), and reads them.
 - **push**: records whose composite score reaches ``surfacing_threshold``, whatever the cues
   (the memory that surfaces by itself), sent in the first round trip.
 
@@ -71,10 +73,13 @@ from ._quality import (
     restricted,
     whole,
 )
+from ._search import aembedded, embedded, nothing, together
 from ._text import text_candidates
+from ._vectors import vector_candidates
 
 if TYPE_CHECKING:
     from .._model import Model
+    from .._query._query import Located
     from .._scripts import Call
     from ..memory._composite import _Scored  # pyright: ignore[reportPrivateUsage]
 
@@ -166,13 +171,18 @@ class _Ranked(Generic[M]):
 @dataclass(frozen=True, slots=True)
 class _Pull(Generic[M]):
     found: list[_Ranked[M]]  # the best, read, best first
-    candidates: int  # how many candidates the search (or the blind composite) returned
+    candidates: int  # how many candidates the sources (or the blind composite) returned
     memories: list[float]  # the composite (score weights alone) of every candidate ranked
     ids: list[str]  # every candidate ranked
 
 
 class ContextAssembler(Generic[M]):
     """Assembles the records of one model into prompt context: pull path, push path, budget.
+
+    The pull path searches the cues with each source the model has (BM25 over its ``Text``
+    field; the nearest vectors to the cues embedded by its ``Embedding`` field's provider, a
+    paraphrase found by meaning), their candidates fetched together in one round trip; with
+    neither it is blind to the cues (the composite alone).
 
     Args:
         model: the model whose records are assembled.
@@ -189,7 +199,10 @@ class ContextAssembler(Generic[M]):
         token_counter: counts a text's tokens (default ``approximate_tokens``).
         fields: the names of the fields to render, in this order (default: every field);
             fields holding None are left out.
-        text_weight: weight of the normalised search score in the pull ranking (default 1.0).
+        text_weight: weight of the normalised BM25 score in the pull ranking (default 1.0).
+        vector_weight: weight of the normalised cosine (below 0 counted as 0) in the pull
+            ranking, when the model has an ``Embedding`` field (default 1.0; 0: the cues are
+            not embedded, no vector source).
         cooccurrence_weight: weight of the propagation scores (default 1.0).
 
     Raises:
@@ -214,6 +227,7 @@ class ContextAssembler(Generic[M]):
         token_counter: TokenCounter | None = None,
         fields: Sequence[str] | None = None,
         text_weight: float = 1.0,
+        vector_weight: float = 1.0,
         cooccurrence_weight: float = 1.0,
     ) -> None:
         where = "ContextAssembler()"
@@ -234,19 +248,21 @@ class ContextAssembler(Generic[M]):
             raise QueryError(f"{where}: token_counter must be callable, got {token_counter!r}")
         self.token_counter: TokenCounter = token_counter or approximate_tokens
         self.text_weight = finite(where, "text_weight", text_weight, 0.0)
+        self.vector_weight = finite(where, "vector_weight", vector_weight, 0.0)
         self.cooccurrence_weight = finite(where, "cooccurrence_weight", cooccurrence_weight, 0.0)
         self._fields = _rendered(model, fields, output_format, where)
         self._associations = cast("CoOccurrenceRef[Any] | None", first_ref(model, CoOccurrenceRef))
-        self._text = _text_field(model)
+        self._text = _indexed(model, "text")
+        self._embedding = _indexed(model, "vector")
         self._set_weights(score_weights)
 
     def _set_weights(self, weights: object) -> None:
         self._weights = dict(cast(Mapping[Any, float], weights))
         self._sources, self._shifts = _sources(self.model, weights, 1.0)
-        if not self._sources and self._text is None:
+        if not self._sources and not self._searches():
             raise QueryError(
                 f"ContextAssembler(): score_weights is empty and {self.model.__name__} has no "
-                "Text field to search: name at least one field to rank by"
+                "Text or (weighted) Embedding field to search: name at least one field to rank by"
             )
 
     @property
@@ -295,7 +311,9 @@ class ContextAssembler(Generic[M]):
             >>> [n.id for n in result.records], result.push_count
             (['2'], 1)
         """
-        return _drive(_counted(self._assemble(query_cues, partition_filters, assess_quality)))
+        cues, text = self._cues(query_cues, "ContextAssembler.assemble()")
+        vector = embedded(self.model.query, text)
+        return _drive(_counted(self._assemble(cues, vector, partition_filters, assess_quality)))
 
     async def aassemble(
         self,
@@ -312,8 +330,10 @@ class ContextAssembler(Generic[M]):
             >>> len(asyncio.run(assembler.aassemble(partition_filters={"user": "bob"})).records)
             1
         """
+        cues, text = self._cues(query_cues, "ContextAssembler.assemble()")
+        vector = await aembedded(self.model.query, text)
         return await _adrive(
-            _counted(self._assemble(query_cues, partition_filters, assess_quality))
+            _counted(self._assemble(cues, vector, partition_filters, assess_quality))
         )
 
     def assess(
@@ -332,7 +352,9 @@ class ContextAssembler(Generic[M]):
             ...     "tea", partition_filters={"user": "ann"}).per_cue_fok["tea"].cue_familiarity
             0.5
         """
-        return _drive(self._assess(query_cues, partition_filters, probe_limit))
+        cues, text = self._cues(query_cues, "ContextAssembler.assess()")
+        vector = embedded(self.model.query, text)
+        return _drive(self._assess(cues, vector, partition_filters, probe_limit))
 
     async def aassess(
         self,
@@ -350,9 +372,24 @@ class ContextAssembler(Generic[M]):
             >>> round(quality.fok_score, 2)  # 0.4 * 0.5 + 0.4 * (1 / 10) + 0.2 * 0
             0.24
         """
-        return await _adrive(self._assess(query_cues, partition_filters, probe_limit))
+        cues, text = self._cues(query_cues, "ContextAssembler.assess()")
+        vector = await aembedded(self.model.query, text)
+        return await _adrive(self._assess(cues, vector, partition_filters, probe_limit))
 
     # ---- steps ------------------------------------------------------------------------------
+
+    def _embeds(self) -> bool:
+        """Whether the pull path has a vector source (an Embedding field, weighted)."""
+        return self._embedding is not None and self.vector_weight > 0
+
+    def _searches(self) -> bool:
+        """Whether the pull path searches the cues (else it is cue-blind)."""
+        return self._text is not None or self._embeds()
+
+    def _cues(self, query_cues: object, where: str) -> tuple[dict[str, str], str | None]:
+        """The cues, and their joined text when the vector source embeds it (else None)."""
+        cues = cues_of(query_cues, where)
+        return cues, " ".join(cues.values()) if cues and self._embeds() else None
 
     def _query(self, partition_filters: object, where: str) -> tuple[Query[M], Plan]:
         """The filtered query and its plan (one partition) in mode ``scored``."""
@@ -411,21 +448,32 @@ class ContextAssembler(Generic[M]):
         return query_call(self.model.__typedis_spec__, p, decode)
 
     def _pull(
-        self, query: Query[M], base: Plan, text: str, pool: int, keep: int, *options: bool
+        self,
+        query: Query[M],
+        base: Plan,
+        cue: tuple[str, Sequence[float] | None],
+        pool: int,
+        keep: int,
+        *options: bool,
     ) -> Steps[_Pull[M]]:
-        """The pull path: ``pool`` candidates, spread from the best ``max_items`` (option
-        ``spread``), ranked; the best ``keep`` read (and, option ``every``, the composite of
-        every candidate, without reading it)."""
+        """The pull path: ``pool`` candidates of each source (the cue's text, its vector when
+        given), spread from the best ``max_items`` (option ``spread``), ranked; the best
+        ``keep`` read (and, option ``every``, the composite of every candidate, without
+        reading it)."""
         spread, every = options
+        text, vector = cue
         limit = self.max_items
         boost: dict[str, float] = {}
-        if self._text is not None:
-            hits = yield from text_candidates(query, text, pool)
-            best = max((s for _, s in hits), default=0.0)
-            boost = {rid: self.text_weight * s / best if best > 0 else 0.0 for (_, rid), s in hits}
-            seeds = [rid for (_, rid), _ in hits[:limit]]
+        if self._searches():
+            texts, vectors = yield from together(
+                text_candidates(query, text, pool) if self._text is not None else nothing(),
+                vector_candidates(query, vector, pool) if vector is not None else nothing(),
+            )
+            _boosted(boost, texts, self.text_weight)
+            _boosted(boost, vectors, self.vector_weight)
+            seeds = sorted(boost, key=lambda rid: -boost[rid])[:limit]
             found: list[_Ranked[M]] = []
-            candidates = len(hits)
+            candidates = len(boost)
         else:
             (found,) = yield [self._ranked(base, pool)]
             seeds = [s.rid for s in found[:limit]]
@@ -439,7 +487,7 @@ class ContextAssembler(Generic[M]):
             for rid, s in cast(list[tuple[str, float]], reached):
                 boost[rid] = boost.get(rid, 0.0) + self.cooccurrence_weight * s
             ids = list(dict.fromkeys([*ids, *boost]))
-        elif self._text is None:
+        elif not self._searches():
             return _Pull(found[:keep], candidates, [s.memory for s in found], ids)
         if not ids:
             return _Pull([], candidates, [], ids)
@@ -454,24 +502,27 @@ class ContextAssembler(Generic[M]):
         return _Pull(replies[0], candidates, memories, ids)
 
     def _assemble(
-        self, query_cues: object, partition_filters: object, assess: object
+        self,
+        cues: dict[str, str],
+        vector: Sequence[float] | None,
+        partition_filters: object,
+        assess: object,
     ) -> Steps[AssemblyResult[M]]:
         where = "ContextAssembler.assemble()"
-        cues = cues_of(query_cues, where)
         if not isinstance(assess, bool):
             raise QueryError(f"{where}: assess_quality must be True or False, got {assess!r}")
         query, base = self._query(partition_filters, where)
         measure = Measure.of(self.model, self._weights, self.max_items, self.surfacing_threshold)
         probe = measure.probe(base.tag, list(cues.values())) if assess else None
         push = None
-        if self._sources and (not cues or self._text is not None):
+        if self._sources and (not cues or self._searches()):
             push = self._ranked(base, self.max_items, min_score=self.surfacing_threshold)
         extra = [c for c in (push, probe) if c is not None]
         pull: _Pull[M] = _Pull([], 0, [], [])
         if cues:
-            per_item = CANDIDATES_PER_ITEM if self._text else BLIND_CANDIDATES_PER_ITEM
-            text, pool = " ".join(cues.values()), self.max_items * per_item
-            steps = self._pull(query, base, text, pool, self.max_items, True, assess)
+            per_item = CANDIDATES_PER_ITEM if self._searches() else BLIND_CANDIDATES_PER_ITEM
+            cue, pool = (" ".join(cues.values()), vector), self.max_items * per_item
+            steps = self._pull(query, base, cue, pool, self.max_items, True, assess)
             pull, replies = yield from _alongside(steps, extra)
         else:
             replies = (yield extra) if extra else []
@@ -517,18 +568,22 @@ class ContextAssembler(Generic[M]):
         )
 
     def _assess(
-        self, query_cues: object, partition_filters: object, probe_limit: object
+        self,
+        cues: dict[str, str],
+        vector: Sequence[float] | None,
+        partition_filters: object,
+        probe_limit: object,
     ) -> Steps[RetrievalQuality]:
         where = "ContextAssembler.assess()"
-        cues = cues_of(query_cues, where)
         limit = self.max_items if probe_limit is None else probe_limit
         limit = whole(where, "probe_limit", limit, 1)
         query, base = self._query(partition_filters, where)
         measure = Measure.of(self.model, self._weights, self.max_items, self.surfacing_threshold)
         probe = measure.probe(base.tag, list(cues.values()))
         extra = [probe] if probe is not None else []
-        if cues or self._text is None:
-            steps = self._pull(query, base, " ".join(cues.values()), limit, limit, False, False)
+        if cues or not self._searches():
+            cue = (" ".join(cues.values()), vector)
+            steps = self._pull(query, base, cue, limit, limit, False, False)
             pull, replies = yield from _alongside(steps, extra)
         else:
             pull, replies = _Pull[M]([], 0, [], []), ((yield extra) if extra else [])
@@ -595,10 +650,22 @@ def _counted(steps: Steps[AssemblyResult[M]]) -> Steps[AssemblyResult[M]]:
         return replace(done.value, round_trips=trips)
 
 
-def _text_field(model: type[Model]) -> str | None:
-    """The model's first field with a text index, if any."""
+def _indexed(model: type[Model], kind: str) -> str | None:
+    """The model's first field with an index of this kind ("text", "vector"), if any."""
     spec = model.__typedis_spec__
-    return next((i.fields[0] for i in spec.indexes if i.kind.name == "text"), None)
+    return next((i.fields[0] for i in spec.indexes if i.kind.name == kind), None)
+
+
+def _boosted(
+    boost: dict[str, float], hits: list[tuple[Located, float]] | None, weight: float
+) -> None:
+    """Add one source's boost to the candidates it found (None: not searched): ``weight``
+    times its score (a negative one counted as 0) over the best of them (0 when no score is
+    above 0)."""
+    scores = [(rid, max(s, 0.0)) for (_, rid), s in hits or []]
+    best = max((s for _, s in scores), default=0.0)
+    for rid, s in scores:
+        boost[rid] = boost.get(rid, 0.0) + (weight * s / best if best > 0 else 0.0)
 
 
 # ---- formats ---------------------------------------------------------------------------------

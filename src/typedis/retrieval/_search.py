@@ -73,7 +73,7 @@ async def aembedded(
     return found
 
 
-def _together(*steps: Steps[Any]) -> Steps[list[Any]]:
+def together(*steps: Steps[Any]) -> Steps[list[Any]]:
     """Several generators of steps side by side: each round sends every one's calls in one
     batch, so independent sources cost one round trip, not one each."""
     results: list[Any] = [None] * len(steps)
@@ -96,7 +96,7 @@ def _together(*steps: Steps[Any]) -> Steps[list[Any]]:
     return results
 
 
-def _nothing() -> Steps[None]:
+def nothing() -> Steps[None]:
     """A source not searched: sends nothing."""
     yield from ()
 
@@ -122,9 +122,9 @@ def hybrid(
             f"{weights.vector}); give a text or vector whose weight is > 0"
         )
     fields = memory_fields(spec, weights)
-    found = yield from _together(
-        text_candidates(query, text, n) if use_text and text is not None else _nothing(),
-        vector_candidates(query, vector, n) if use_vector and vector is not None else _nothing(),
+    found = yield from together(
+        text_candidates(query, text, n) if use_text and text is not None else nothing(),
+        vector_candidates(query, vector, n) if use_vector and vector is not None else nothing(),
     )
     text_found: list[tuple[Located, float]] | None = found[0] if use_text else None
     vector_found: list[tuple[Located, float]] | None = found[1] if use_vector else None
