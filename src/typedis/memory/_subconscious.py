@@ -167,12 +167,13 @@ class SubconsciousMemory(Generic[M]):
 
     Args:
         model: the memory model: it has the fields named by ``content_field`` (a str, best a
-            ``Text[str]`` so the last user message is searched), ``importance_field`` (a
-            number) and ``agent_id_field`` (a key; the model's partition when it has one),
-            and every other field a default.
+            ``Text[str]`` so the last user message is searched, and an ``Embedding`` of it so
+            that it is also found by meaning), ``importance_field`` (a number) and
+            ``agent_id_field`` (a key; the model's partition when it has one), and every other
+            field a default.
         agent_id: the agent whose memories are read and written.
         score_weights: field references to weights for the ``ContextAssembler`` (may be empty
-            when the model has a ``Text`` field).
+            when the model has a ``Text`` or an ``Embedding`` field).
         max_items: at most this many memories injected per turn (default 10).
         max_tokens: the budget of the injected context in tokens (default 4000; None: none).
         extraction_min_length: the shortest sentence ``extract_memories`` saves (default 10).
