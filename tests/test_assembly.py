@@ -214,26 +214,35 @@ COUNTERS = [
     max_tokens=st.integers(0, 400),
     output_format=st.sampled_from(["structured", "xml", "natural"]),
     counter=st.sampled_from(range(len(COUNTERS))),
+    vectors=st.booleans(),
 )
 def test_the_budget_is_never_exceeded(
-    redis_client: Any, bodies: list[str], max_tokens: int, output_format: Any, counter: int
+    redis_client: Any,
+    bodies: list[str],
+    max_tokens: int,
+    output_format: Any,
+    counter: int,
+    vectors: bool,
 ) -> None:
+    # the push path of a plain model, or a pull by the vector source (VNote, a paraphrase cue)
     redis_client.flushdb()
+    model: Any = VNote if vectors else AFlat
+    tenant = {"user": "ann"} if vectors else {}
     for i, body in enumerate(bodies):
-        AFlat(id=f"f{i}", body=body, weight=1.0 + i).save()
+        model(**tenant, id=f"f{i}", body=body, weight=1.0 + i).save()
     count = COUNTERS[counter]
-    assembler = ContextAssembler(
-        AFlat,
-        {AFlat.weight: 1.0},
-        max_tokens=max_tokens,
-        output_format=output_format,
-        token_counter=count,
-    )
-    result = assembler.assemble()
+    cue = PARAPHRASE if vectors else None
+
+    def assembled(**options: Any) -> Any:
+        assembler = ContextAssembler(
+            model, {model.weight: 1.0}, output_format=output_format, **options
+        )
+        return assembler.assemble(cue, partition_filters=tenant or None)
+
+    result = assembled(max_tokens=max_tokens, token_counter=count)
     assert count(result.formatted) <= max(max_tokens, count(""))  # "" is the least there is
     assert result.token_count == count(result.formatted)
-    unbounded = ContextAssembler(AFlat, {AFlat.weight: 1.0}, output_format=output_format)
-    everything = ids(unbounded.assemble().records)
+    everything = ids(assembled().records)
     kept = ids(result.records)
     assert kept == [i for i in everything if i in kept]  # a subsequence, in rank order
     well_formed(result.formatted, output_format, len(kept))
@@ -804,34 +813,3 @@ def test_the_vector_source_never_mixes_tenants(
         assert result.total_candidates <= len(mine)
         q = assembler.assess(cue, partition_filters={"user": user})
         assert len(q.score_distribution) <= len(mine)
-
-
-@settings(
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(
-    bodies=st.lists(TEXT, max_size=8),
-    max_tokens=st.integers(0, 400),
-    output_format=st.sampled_from(["structured", "xml", "natural"]),
-    counter=st.sampled_from(range(len(COUNTERS))),
-)
-def test_the_budget_holds_with_the_vector_source(
-    redis_client: Any, bodies: list[str], max_tokens: int, output_format: Any, counter: int
-) -> None:
-    redis_client.flushdb()
-    for i, body in enumerate(bodies):
-        VNote(user="ann", id=f"v{i}", body=body, weight=1.0 + i).save()
-    count = COUNTERS[counter]
-    assembler = ContextAssembler(
-        VNote,
-        {VNote.weight: 1.0},
-        max_tokens=max_tokens,
-        output_format=output_format,
-        token_counter=count,
-    )
-    result = assembler.assemble(PARAPHRASE, partition_filters=ANN)
-    assert count(result.formatted) <= max(max_tokens, count(""))
-    assert result.token_count == count(result.formatted)
-    well_formed(result.formatted, output_format, len(result.records))
