@@ -229,14 +229,16 @@ def test_no_result_or_statistic_crosses_tenants(
 
 vocabulary = [f"w{i}" for i in range(40)]
 zipf = st.integers(0, 39).map(lambda i: vocabulary[int(i * i / 40)])  # skewed: w0 is common
+corpora = st.lists(st.lists(zipf, max_size=30).map(" ".join), min_size=1, max_size=60)
+queries = st.lists(zipf, min_size=1, max_size=4).map(" ".join)
 
 
 @settings(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    corpus=st.lists(st.lists(zipf, max_size=30).map(" ".join), min_size=1, max_size=60),
-    query=st.lists(zipf, min_size=1, max_size=4).map(" ".join),
+    corpus=corpora,
+    query=queries,
     k=st.integers(1, 12),
     kinds=st.lists(st.sampled_from(["memo", "task"]), min_size=60, max_size=60),
 )
@@ -686,8 +688,8 @@ def test_records_deleted_outside_typedis_give_way_to_the_next_best(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    corpus=st.lists(st.lists(zipf, max_size=30).map(" ".join), min_size=1, max_size=60),
-    query=st.lists(zipf, min_size=1, max_size=4).map(" ".join),
+    corpus=corpora,
+    query=queries,
     k=st.integers(1, 12),
     deleted=st.integers(0, 15),
 )
