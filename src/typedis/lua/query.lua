@@ -219,15 +219,17 @@ local function reader(found, ordered, ranked)
 end
 
 -- The first want records of a rank over every record, by the threshold algorithm (Fagin,
--- Lotem and Naor): each source is read best first, a batch at a time, and each id seen is
--- scored in every source (ZSCORE) as ZUNIONSTORE would (weight times score, NaN as 0); the
--- walk stops once the want-th best score seen is above what a record not seen could still
--- reach (the sum of the positive weighted scores at the open sources' depths: a record missing
--- from a source gets nothing from it), or, with "min", once that bound is below min. It reads
--- O(want ^ 1/2 * N ^ 1/2) ids for independent sources instead of every one of them. Only for
--- a descending SUM rank of positive weights without boost and a page of at most TOP_MAX, and
--- while it reads no more than a quarter of the largest source: nil otherwise. Returns a scratch sorted set of the ids seen with their scores, and whether it
--- holds every record a page can show (else only its first want are sure).
+-- Lotem and Naor): each source is read best first, a batch at a time, and the ids a batch
+-- brings are scored in every source (one ZMSCORE per source) as ZUNIONSTORE would (weight
+-- times score, NaN as 0); the walk stops once the want-th best score seen is above what a
+-- record not seen could still reach (the sum of the positive weighted scores at the open
+-- sources' depths: a record missing from a source gets nothing from it), or, with "min",
+-- once that bound is below min. It reads O(want ^ 1/2 * N ^ 1/2) ids for independent sources
+-- instead of every one of them. Only for a descending SUM rank of positive weights without
+-- boost and a page of at most TOP_MAX, and while it reads no more than a quarter of the
+-- largest source: nil otherwise. Returns a scratch sorted set of the ids seen with their
+-- scores, and whether it holds every record a page can show (else only its first want are
+-- sure).
 local TOP_MAX = 1000
 local TOP_BATCH = 64
 local function threshold_top(want)
@@ -245,18 +247,24 @@ local function threshold_top(want)
     if shifts[i] then s = s + shifts[i] end
     return s
   end
-  local function score_of(id)
-    local total
+  -- the scores of a batch of ids: one ZMSCORE per source, summed in source order
+  local function scores_of(ids)
+    local totals = {}
     for i = 1, #keys do
-      local text = redis.call('ZSCORE', keys[i], id)
-      if text then
-        local x = weights[i] * source_score(i, text)
-        if x ~= x then x = 0 end
-        if total == nil then total = x else total = total + x end
-        if total ~= total then total = 0 end
+      local texts = redis.call('ZMSCORE', keys[i], unpack(ids))
+      for j = 1, #ids do
+        local text = texts[j]
+        if text then
+          local x = weights[i] * source_score(i, text)
+          if x ~= x then x = 0 end
+          local total = totals[j]
+          if total == nil then total = x else total = total + x end
+          if total ~= total then total = 0 end
+          totals[j] = total
+        end
       end
     end
-    return total
+    return totals
   end
   -- sources ordered against each other would be read to the end: past a quarter of the largest
   -- (and two rounds), the union is cheaper
@@ -273,19 +281,24 @@ local function threshold_top(want)
           'WITHSCORES')
         pos[i] = pos[i] + TOP_BATCH
         open[i] = #got == 2 * TOP_BATCH
+        local fresh = {}
         for j = 1, #got, 2 do
           local id = got[j]
           depth[i] = source_score(i, got[j + 1])
           if not seen[id] then
             seen[id] = true
-            local score = score_of(id)
-            entries[#entries + 1], entries[#entries + 2] = score, id
-            if #best < want or score > best[1] then
-              if #best == want then table.remove(best, 1) end
-              local at = 1
-              while at <= #best and best[at] < score do at = at + 1 end
-              table.insert(best, at, score)
-            end
+            fresh[#fresh + 1] = id
+          end
+        end
+        local scores = #fresh > 0 and scores_of(fresh) or {}
+        for j, id in ipairs(fresh) do
+          local score = scores[j]
+          entries[#entries + 1], entries[#entries + 2] = score, id
+          if #best < want or score > best[1] then
+            if #best == want then table.remove(best, 1) end
+            local at = 1
+            while at <= #best and best[at] < score do at = at + 1 end
+            table.insert(best, at, score)
           end
         end
       end
