@@ -35,7 +35,7 @@ class Register:
     calls: list[_scripts.Call[Any]]
 
 
-Step = _scripts.Call[Any] | Register | _store.Work  # Work: a preparer's (before the calls)
+Step = _scripts.Call[Any] | Register | _store.Work[Any]  # Work: a preparer's (before the calls)
 Steps = Generator[Step, Any, R]
 
 

@@ -244,7 +244,7 @@ class Model(BaseModel, metaclass=ModelMeta):
             OutcomeUnknown: the reply was lost; the write happened once or not at all.
         """
         spec, names = self.__typedis_spec__, _store.update_names(self, update_fields)
-        _store.prepare(_store.preparation(spec, [self], _written(names)))
+        _store.drive(_store.preparation(spec, [self], _written(names)))
         call = _store.save_call(
             self, update_fields=names, migrate_key=migrate_key, ttl=ttl, expire_at=expire_at
         )
@@ -262,7 +262,7 @@ class Model(BaseModel, metaclass=ModelMeta):
     ) -> Self:
         """``save()`` on the asyncio client."""
         spec, names = self.__typedis_spec__, _store.update_names(self, update_fields)
-        await _store.aprepare(_store.preparation(spec, [self], _written(names)))
+        await _store.adrive(_store.preparation(spec, [self], _written(names)))
         call = _store.save_call(
             self, update_fields=names, migrate_key=migrate_key, ttl=ttl, expire_at=expire_at
         )
@@ -299,7 +299,7 @@ class Model(BaseModel, metaclass=ModelMeta):
             CorruptRecord: a stored record is damaged (nothing of its batch is written).
             OutcomeUnknown: a batch's reply was lost; it was written once or not at all.
         """
-        _store.prepare(_store.preparation(cls.__typedis_spec__, _typed(cls, records), None))
+        _store.drive(_store.preparation(cls.__typedis_spec__, _typed(cls, records), None))
         calls = _store.save_many_calls(cls, records, batch_size)
         _maintenance.register(cls.__typedis_spec__, calls)
         for call in calls:
@@ -308,7 +308,7 @@ class Model(BaseModel, metaclass=ModelMeta):
     @classmethod
     async def asave_many(cls, records: Sequence[Self], *, batch_size: int = 1000) -> None:
         """``save_many()`` on the asyncio client."""
-        await _store.aprepare(_store.preparation(cls.__typedis_spec__, _typed(cls, records), None))
+        await _store.adrive(_store.preparation(cls.__typedis_spec__, _typed(cls, records), None))
         calls = _store.save_many_calls(cls, records, batch_size)
         await _maintenance.aregister(cls.__typedis_spec__, calls)
         for call in calls:

@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import annotated_types
 from pydantic import ValidationError
@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from ._spec import IndexSpec, ModelSpec
 
 M = TypeVar("M", bound="Model")
+R = TypeVar("R")
+W = TypeVar("W")
 
 KEEP: Any = ...  # "use the model's default" for save(ttl=...)
 
@@ -100,21 +102,22 @@ def _timestamps(spec: ModelSpec, values: Mapping[str, Any], *, first: bool) -> d
 # ---- the pre-write hook: client-side I/O a write needs before its call ------------------------
 
 
-class Work(ABC):
-    """One piece of client-side I/O a write needs before its call is built (vectors from an
-    embedding provider, a blob written to a content store): ``run`` on the sync clients,
-    ``arun`` on the asyncio ones. A preparer yields it and is sent its result."""
+class Work(ABC, Generic[W]):
+    """One piece of client-side I/O that a generator of steps yields and is sent the result
+    of: ``run`` on the sync clients, ``arun`` on the asyncio ones (``drive`` / ``adrive``).
+    A write's preparers yield it before the write's call is built (vectors from an embedding
+    provider, a blob written to a content store); so do the Memory protocol's methods."""
 
     @abstractmethod
-    def run(self) -> Any:
+    def run(self) -> W:
         """Do the work, blocking."""
 
     @abstractmethod
-    async def arun(self) -> Any:
+    async def arun(self) -> W:
         """Do the work on the event loop."""
 
 
-Prepared = Generator[Work, Any, None]
+Prepared = Generator[Work[Any], Any, None]
 """A preparer's steps: the work to do, each answered with its result."""
 
 
@@ -166,24 +169,26 @@ def change_preparation(spec: ModelSpec, changes: dict[str, Any]) -> Prepared:
         yield from preparer.changes(changes)
 
 
-def prepare(steps: Prepared) -> None:
-    """Run a preparation on the sync clients."""
+def drive(steps: Generator[Work[Any], Any, R]) -> R:
+    """Run steps of ``Work`` on the sync clients; their result."""
     result: Any = None
     try:
         while True:
             result = steps.send(result).run()
-    except StopIteration:
-        return
+    except StopIteration as done:
+        found: R = done.value
+        return found
 
 
-async def aprepare(steps: Prepared) -> None:
-    """Run a preparation on the asyncio clients."""
+async def adrive(steps: Generator[Work[Any], Any, R]) -> R:
+    """Run steps of ``Work`` on the asyncio clients; their result."""
     result: Any = None
     try:
         while True:
             result = await steps.send(result).arun()
-    except StopIteration:
-        return
+    except StopIteration as done:
+        found: R = done.value
+        return found
 
 
 def update_names(

@@ -8,26 +8,26 @@ same method names and arguments, returning values instead of awaitables. Their f
 (``memory.facts``) are ``RedisFactStore`` / ``SyncRedisFactStore`` (LoomFlow's ``FactStore``:
 ``append``, ``query``, ``recall_text``, ``all_facts``, ``delete``, ``count``).
 
-Every method is written once, in ``_Core``, as a generator of steps (``_Op``: the calls to
-send together, a save, a search...); ``_drive`` runs the steps on the sync client, ``_adrive``
-on the asyncio client.
+Every method is written once, in ``_Core``, as a generator of steps (``_store.Work``: the
+calls to send together, a save, a search...); ``_store.drive`` runs the steps on the sync
+client, ``_store.adrive`` on the asyncio client.
 """
 
 from __future__ import annotations
 
 import asyncio
 import warnings
-from abc import ABC, abstractmethod
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from pydantic import JsonValue
 
 from .. import _keys, _lua, _maintenance, _scripts, _store
 from .._errors import ConfigError
 from .._query import _query
+from .._store import adrive, drive
 from ._hidden import located
 from ._records import (
     Episode,
@@ -72,21 +72,11 @@ _RECENT = 100  # the latest episodes profile() reads for the recent sessions
 # ---- steps --------------------------------------------------------------------------------
 
 
-class _Op(ABC, Generic[R]):
-    """One step: what it does on the sync client (``run``) and on the asyncio client."""
-
-    @abstractmethod
-    def run(self) -> R: ...
-
-    @abstractmethod
-    async def arun(self) -> R: ...
-
-
-Steps = Generator[_Op[Any], Any, R]
+Steps = Generator[_store.Work[Any], Any, R]
 
 
 @dataclass(frozen=True, slots=True)
-class _Send(_Op[list[Any]]):
+class _Send(_store.Work[list[Any]]):
     """Calls sent together (one pipeline); their decoded replies."""
 
     calls: list[_scripts.Call[Any]]
@@ -99,7 +89,7 @@ class _Send(_Op[list[Any]]):
 
 
 @dataclass(frozen=True, slots=True)
-class _Write(_Op[Any]):
+class _Write(_store.Work[Any]):
     """A model operation's call, its partition registered first (as a save registers it)."""
 
     spec: ModelSpec
@@ -115,7 +105,7 @@ class _Write(_Op[Any]):
 
 
 @dataclass(frozen=True, slots=True)
-class _Save(_Op[None]):
+class _Save(_store.Work[None]):
     """``save_many`` (embedding included) of records of one model and partition."""
 
     model: type[Model]
@@ -131,7 +121,7 @@ class _Save(_Op[None]):
 
 
 @dataclass(frozen=True, slots=True)
-class _All(_Op[list[Any]]):
+class _All(_store.Work[list[Any]]):
     query: _query.Query[Any]
 
     def run(self) -> list[Any]:
@@ -142,7 +132,7 @@ class _All(_Op[list[Any]]):
 
 
 @dataclass(frozen=True, slots=True)
-class _Count(_Op[int]):
+class _Count(_store.Work[int]):
     query: _query.Query[Any]
 
     def run(self) -> int:
@@ -153,7 +143,7 @@ class _Count(_Op[int]):
 
 
 @dataclass(frozen=True, slots=True)
-class _Search(_Op[list["Hit[Any]"]]):
+class _Search(_store.Work[list["Hit[Any]"]]):
     """``Query.search``: text and, with an embedder, the same text as the vector (hybrid)."""
 
     query: _query.Query[Any]
@@ -172,7 +162,7 @@ class _Search(_Op[list["Hit[Any]"]]):
 
 
 @dataclass(frozen=True, slots=True)
-class _Delete(_Op[int]):
+class _Delete(_store.Work[int]):
     """``bulk_delete`` of a query's matches (each record with its index entries)."""
 
     query: _query.Query[Any]
@@ -187,7 +177,7 @@ class _Delete(_Op[int]):
 
 
 @dataclass(frozen=True, slots=True)
-class _DropBlobs(_Op[None]):
+class _DropBlobs(_store.Work[None]):
     """Delete blobs from the content store (file I/O: a worker thread under asyncio, as the
     content store's writes)."""
 
@@ -216,28 +206,6 @@ def _saved_by(record: Model, operation: str, *extra: str) -> _Write:
 
     function = _lua.library(spec).function(operation)
     return _Write(spec, _scripts.Call(function, save.keys, [*save.args, *extra], done, write=True))
-
-
-def _drive(steps: Steps[R]) -> R:
-    """Run a method's steps on the sync client."""
-    try:
-        op = next(steps)
-        while True:
-            op = steps.send(op.run())
-    except StopIteration as done:
-        result: R = done.value
-        return result
-
-
-async def _adrive(steps: Steps[R]) -> R:
-    """Run a method's steps on the asyncio client."""
-    try:
-        op = next(steps)
-        while True:
-            op = steps.send(await op.arun())
-    except StopIteration as done:
-        result: R = done.value
-        return result
 
 
 def _read(command: str, key: str, *args: Any, write: bool = False) -> _scripts.Call[Any]:
@@ -648,7 +616,7 @@ class RedisFactStore:
     async def append(self, fact: Fact) -> str:
         """Record ``fact``, closing the validity of the versions it supersedes (same user,
         subject and predicate) in the same atomic step; its id."""
-        return await _adrive(self._core.append_fact(fact))
+        return await adrive(self._core.append_fact(fact))
 
     async def query(
         self,
@@ -662,7 +630,7 @@ class RedisFactStore:
     ) -> list[Fact]:
         """The user's facts with the given fields (valid at ``valid_at``), latest recorded
         first."""
-        return await _adrive(
+        return await adrive(
             self._core.fact_query(subject, predicate, object_, valid_at, limit, user_id)
         )
 
@@ -676,19 +644,19 @@ class RedisFactStore:
     ) -> list[Fact]:
         """The user's facts best matching ``query`` (BM25 over "subject predicate object"),
         valid at ``valid_at`` if given; the latest recorded when nothing matches."""
-        return await _adrive(self._core.recall_facts(query, limit, valid_at, user_id))
+        return await adrive(self._core.recall_facts(query, limit, valid_at, user_id))
 
     async def all_facts(self) -> list[Fact]:
         """Every user's facts (every partition the registry lists)."""
-        return await _adrive(self._core.all_facts())
+        return await adrive(self._core.all_facts())
 
     async def delete(self, *, user_id: str | None = None, before: datetime | None = None) -> int:
         """Delete the user's facts (those recorded before ``before``); how many."""
-        return await _adrive(self._core.delete_facts(user_id, before))
+        return await adrive(self._core.delete_facts(user_id, before))
 
     async def count(self, *, user_id: str | None = None) -> int:
         """How many facts (every version) the user has."""
-        return await _adrive(self._core.count_facts(user_id))
+        return await adrive(self._core.count_facts(user_id))
 
     async def aclose(self) -> None:
         """Nothing to close: the connection is typedis's (``typedis.connect``)."""
@@ -709,7 +677,7 @@ class SyncRedisFactStore:
 
     def append(self, fact: Fact) -> str:
         """``RedisFactStore.append``."""
-        return _drive(self._core.append_fact(fact))
+        return drive(self._core.append_fact(fact))
 
     def query(
         self,
@@ -722,7 +690,7 @@ class SyncRedisFactStore:
         user_id: str | None = None,
     ) -> list[Fact]:
         """``RedisFactStore.query``."""
-        return _drive(self._core.fact_query(subject, predicate, object_, valid_at, limit, user_id))
+        return drive(self._core.fact_query(subject, predicate, object_, valid_at, limit, user_id))
 
     def recall_text(
         self,
@@ -733,19 +701,19 @@ class SyncRedisFactStore:
         user_id: str | None = None,
     ) -> list[Fact]:
         """``RedisFactStore.recall_text``."""
-        return _drive(self._core.recall_facts(query, limit, valid_at, user_id))
+        return drive(self._core.recall_facts(query, limit, valid_at, user_id))
 
     def all_facts(self) -> list[Fact]:
         """``RedisFactStore.all_facts``."""
-        return _drive(self._core.all_facts())
+        return drive(self._core.all_facts())
 
     def delete(self, *, user_id: str | None = None, before: datetime | None = None) -> int:
         """``RedisFactStore.delete``."""
-        return _drive(self._core.delete_facts(user_id, before))
+        return drive(self._core.delete_facts(user_id, before))
 
     def count(self, *, user_id: str | None = None) -> int:
         """``RedisFactStore.count``."""
-        return _drive(self._core.count_facts(user_id))
+        return drive(self._core.count_facts(user_id))
 
 
 class RedisMemory:
@@ -786,22 +754,22 @@ class RedisMemory:
 
     async def working(self, *, user_id: str | None = None) -> list[MemoryBlock]:
         """The user's blocks in ``pinned_order``."""
-        return await _adrive(self._core.working(user_id))
+        return await adrive(self._core.working(user_id))
 
     async def update_block(self, name: str, content: str, *, user_id: str | None = None) -> None:
         """Set a block's content; a new block takes the next ``pinned_order``, a stored one
         keeps its own (one atomic step)."""
-        await _adrive(self._core.write_block(name, content, user_id, "set"))
+        await adrive(self._core.write_block(name, content, user_id, "set"))
 
     async def append_block(self, name: str, content: str, *, user_id: str | None = None) -> None:
         """Append to a block (created if absent) in one atomic step on the server: concurrent
         appends all land."""
-        await _adrive(self._core.write_block(name, content, user_id, "append"))
+        await adrive(self._core.write_block(name, content, user_id, "append"))
 
     async def remember(self, episode: Episode) -> str:
         """Store an episode in its user's partition (embedded first, with an embedder); its
         id."""
-        return await _adrive(self._core.remember(episode))
+        return await adrive(self._core.remember(episode))
 
     async def recall(
         self,
@@ -815,7 +783,7 @@ class RedisMemory:
         """The user's episodes best matching ``query`` (within ``time_range``); the latest
         when nothing matches. ``kind`` is accepted for LoomFlow and ignored (facts:
         ``recall_facts``)."""
-        found = await _adrive(self._core.recall_scored(query, limit, time_range, user_id))
+        found = await adrive(self._core.recall_scored(query, limit, time_range, user_id))
         return [m.episode for m in found]
 
     async def recall_scored(
@@ -829,7 +797,7 @@ class RedisMemory:
     ) -> list[EpisodeMatch]:
         """``recall`` with the scores: the fused score, BM25 and cosine (``Query.search``);
         the latest episodes, when nothing matches, score 0."""
-        return await _adrive(self._core.recall_scored(query, limit, time_range, user_id))
+        return await adrive(self._core.recall_scored(query, limit, time_range, user_id))
 
     async def recall_facts(
         self,
@@ -841,19 +809,19 @@ class RedisMemory:
     ) -> list[Fact]:
         """``facts.recall_text``: the user's facts best matching ``query``, valid at
         ``valid_at`` if given."""
-        return await _adrive(self._core.recall_facts(query, limit, valid_at, user_id))
+        return await adrive(self._core.recall_facts(query, limit, valid_at, user_id))
 
     async def session_messages(
         self, session_id: str, *, user_id: str | None = None, limit: int = 20
     ) -> list[Message]:
         """The last ``limit`` messages of a session, oldest first (a user and an assistant
         message per episode)."""
-        return await _adrive(self._core.session_messages(session_id, user_id, limit))
+        return await adrive(self._core.session_messages(session_id, user_id, limit))
 
     async def profile(self, *, user_id: str | None = None) -> MemoryProfile:
         """Counts, last activity, recent sessions (among the latest 100 episodes) and the 10
         latest facts of a user."""
-        return await _adrive(self._core.profile(user_id))
+        return await adrive(self._core.profile(user_id))
 
     async def forget(
         self,
@@ -869,14 +837,14 @@ class RedisMemory:
         user's episodes of that session and/or occurred before ``before``, and (without
         ``session_id``) the facts recorded before ``before``.
         """
-        return await _adrive(self._core.forget(user_id, session_id, before))
+        return await adrive(self._core.forget(user_id, session_id, before))
 
     async def export(self, *, user_id: str | None = None) -> MemoryExport:
         """Everything ``forget(user_id=...)`` erases, as JSON-ready models: the records and
         the memory primitives' state of the ``models`` records (``MemoryExport.state``); what
         is derived from the records (indexes, text statistics, bloom bits) is not exported.
         Reading it is no use of the records (no access is staged)."""
-        return await _adrive(self._core.export(user_id))
+        return await adrive(self._core.export(user_id))
 
     async def restore(self, export: MemoryExport) -> int:
         """Write an export back (the import: blocks, episodes with their vectors, every fact
@@ -888,7 +856,7 @@ class RedisMemory:
                 holds no hidden field or text its primitive writes, or names no field of its
                 kind (nothing was written).
         """
-        return await _adrive(self._core.restore(export))
+        return await adrive(self._core.restore(export))
 
 
 class SyncRedisMemory:
@@ -915,19 +883,19 @@ class SyncRedisMemory:
 
     def working(self, *, user_id: str | None = None) -> list[MemoryBlock]:
         """``RedisMemory.working``."""
-        return _drive(self._core.working(user_id))
+        return drive(self._core.working(user_id))
 
     def update_block(self, name: str, content: str, *, user_id: str | None = None) -> None:
         """``RedisMemory.update_block``."""
-        _drive(self._core.write_block(name, content, user_id, "set"))
+        drive(self._core.write_block(name, content, user_id, "set"))
 
     def append_block(self, name: str, content: str, *, user_id: str | None = None) -> None:
         """``RedisMemory.append_block``."""
-        _drive(self._core.write_block(name, content, user_id, "append"))
+        drive(self._core.write_block(name, content, user_id, "append"))
 
     def remember(self, episode: Episode) -> str:
         """``RedisMemory.remember``."""
-        return _drive(self._core.remember(episode))
+        return drive(self._core.remember(episode))
 
     def recall(
         self,
@@ -939,7 +907,7 @@ class SyncRedisMemory:
         user_id: str | None = None,
     ) -> list[Episode]:
         """``RedisMemory.recall``."""
-        found = _drive(self._core.recall_scored(query, limit, time_range, user_id))
+        found = drive(self._core.recall_scored(query, limit, time_range, user_id))
         return [m.episode for m in found]
 
     def recall_scored(
@@ -952,7 +920,7 @@ class SyncRedisMemory:
         user_id: str | None = None,
     ) -> list[EpisodeMatch]:
         """``RedisMemory.recall_scored``."""
-        return _drive(self._core.recall_scored(query, limit, time_range, user_id))
+        return drive(self._core.recall_scored(query, limit, time_range, user_id))
 
     def recall_facts(
         self,
@@ -963,17 +931,17 @@ class SyncRedisMemory:
         user_id: str | None = None,
     ) -> list[Fact]:
         """``RedisMemory.recall_facts``."""
-        return _drive(self._core.recall_facts(query, limit, valid_at, user_id))
+        return drive(self._core.recall_facts(query, limit, valid_at, user_id))
 
     def session_messages(
         self, session_id: str, *, user_id: str | None = None, limit: int = 20
     ) -> list[Message]:
         """``RedisMemory.session_messages``."""
-        return _drive(self._core.session_messages(session_id, user_id, limit))
+        return drive(self._core.session_messages(session_id, user_id, limit))
 
     def profile(self, *, user_id: str | None = None) -> MemoryProfile:
         """``RedisMemory.profile``."""
-        return _drive(self._core.profile(user_id))
+        return drive(self._core.profile(user_id))
 
     def forget(
         self,
@@ -983,12 +951,12 @@ class SyncRedisMemory:
         before: datetime | None = None,
     ) -> int:
         """``RedisMemory.forget``."""
-        return _drive(self._core.forget(user_id, session_id, before))
+        return drive(self._core.forget(user_id, session_id, before))
 
     def export(self, *, user_id: str | None = None) -> MemoryExport:
         """``RedisMemory.export``."""
-        return _drive(self._core.export(user_id))
+        return drive(self._core.export(user_id))
 
     def restore(self, export: MemoryExport) -> int:
         """``RedisMemory.restore``."""
-        return _drive(self._core.restore(export))
+        return drive(self._core.restore(export))

@@ -249,7 +249,7 @@ def _as_blob(value: Any) -> Blob[Any]:
     raise ValueError(f"a Content field takes str or bytes, got {type(value).__name__}")
 
 
-class _Put(_store.Work):
+class _Put(_store.Work[None]):
     def __init__(self, store: ContentStore, blobs: list[Blob[Any]]) -> None:
         self.store, self.blobs = store, blobs
 

@@ -228,7 +228,7 @@ def checked(where: str, field: FieldSpec, vector: Sequence[float]) -> list[float
     return values
 
 
-class _Embed(_store.Work):
+class _Embed(_store.Work[Any]):
     def __init__(self, provider: EmbeddingProvider, texts: list[str]) -> None:
         self.provider, self.texts = provider, texts
 
@@ -280,7 +280,7 @@ class _Embeddings(_store.Preparer):
 
     def _embed(
         self, where: str, field: FieldSpec, texts: list[str]
-    ) -> Generator[_store.Work, Any, list[list[float]]]:
+    ) -> Generator[_store.Work[Any], Any, list[list[float]]]:
         provider = provider_of(where, field)
         got: object = yield _Embed(provider, texts)
         vectors: Sequence[Any] = cast(Any, got) if isinstance(got, Sequence) else ()
